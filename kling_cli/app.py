@@ -1,0 +1,126 @@
+"""The root typer app: global options -> Env, command registration, errors -> exit codes."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from . import __version__
+from .commands import config as config_cmd
+from .commands import download, generate, list, sandbox, status, upload, wait
+from .env import Env
+from .errors import ExitCode, ExitStatus, KlingError
+
+
+class KlingGroup(TyperGroup):
+    """Turns our exceptions into a one-line message and the CLI.md exit code, in one place."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [name for name in COMMAND_ORDER if name in self.commands]
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KlingError as exc:
+            report(exc)
+            raise typer.Exit(exc.exit_code) from None
+        except ExitStatus as exc:
+            raise typer.Exit(exc.code) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # usage errors: typer prints them and exits 2
+        except Exception as exc:  # a bug: one line, the traceback only with --verbose
+            env = ctx.obj if isinstance(ctx.obj, Env) else None
+            if env is not None and env.verbose:
+                traceback.print_exc()
+            print(f"kling: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print("kling: hint: run again with --verbose for the traceback", file=sys.stderr)
+            raise typer.Exit(ExitCode.INTERNAL) from None
+        finally:
+            env = ctx.obj
+            if isinstance(env, Env):
+                env.close()
+
+
+def report(exc: KlingError) -> None:
+    print(f"kling: error: {exc.message}", file=sys.stderr)
+    if exc.hint:
+        print(f"kling: hint: {exc.hint}", file=sys.stderr)
+
+
+COMMAND_ORDER = [
+    "generate", "wait", "status", "download", "upload", "list", "batch", "config", "sandbox",
+]  # fmt: skip
+
+app = typer.Typer(
+    name="kling",
+    cls=KlingGroup,
+    no_args_is_help=True,
+    # Plain click help: keeps our [env: ...] brackets and \b example blocks, and skips rich.
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    add_completion=True,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"kling {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    api_key: Annotated[
+        str | None,
+        typer.Option("--api-key", help="API key [env: KLING_API_KEY].", show_default=False),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", help="API base URL [env: KLING_BASE_URL].", show_default=False),
+    ] = None,
+    sandbox_flag: Annotated[
+        bool,
+        typer.Option("--sandbox", help="Use the built-in local simulator [env: KLING_SANDBOX=1]."),
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="HTTP trace on stderr (key redacted).")
+    ] = False,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="No progress bars or status lines.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", help="Print the version.", is_eager=True, callback=_version
+        ),
+    ] = False,
+) -> None:
+    """Generate videos with Kling v3 Omni through ToAPIs: submit, wait, download.
+
+    Results go to stdout (--json for JSON, -q for bare values); progress and errors to stderr.
+    Exit codes: 0 ok, 2 usage, 3 auth, 4 rejected, 5 unreachable, 6 task failed, 7 timeout,
+    130 interrupted.
+    """
+    env = Env.system(
+        flags={"api_key": api_key, "base_url": base_url},
+        verbose=verbose,
+        no_progress=no_progress,
+    )
+    env.use_sandbox = sandbox_flag or env.environ.get("KLING_SANDBOX", "") not in ("", "0", "false")
+    ctx.obj = env
+
+
+app.command("generate")(generate.command)
+app.command("wait")(wait.command)
+app.command("status")(status.command)
+app.command("download")(download.command)
+app.command("upload")(upload.command)
+app.command("list")(list.command)
+app.add_typer(config_cmd.app, name="config")
+app.command("sandbox")(sandbox.command)

@@ -1,0 +1,317 @@
+"""A thin client for the three endpoints of the service (API.md), over one requests.Session.
+
+No terminal code here: callers get dicts back or a typed exception from errors.py.
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import json
+import mimetypes
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.filepost import encode_multipart_formdata
+from urllib3.util.retry import Retry
+
+from . import __version__
+from .errors import (
+    APIError,
+    LocalFileError,
+    MissingKeyError,
+    ServiceUnavailable,
+    SubmitUncertain,
+    UsageError,
+)
+
+# (connect, read) seconds. Reads are generous: an upload of 10 MB may take a while to answer.
+DEFAULT_TIMEOUT = (10.0, 60.0)
+DEFAULT_RETRIES = 5
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+SUBMIT_PATH = "/videos/generations"
+
+Trace = Callable[[str], None]
+
+
+def api_root(base_url: str) -> str:
+    """`https://host`, `https://host/`, `https://host/v1` and `.../v1/` all mean one root."""
+    root = base_url.strip().rstrip("/")
+    if root.endswith("/v1"):
+        root = root[: -len("/v1")]
+    return root + "/v1"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class _SubmitRetry(Retry):
+    """The generation POST costs credits, so it is retried only where it cannot have been
+    accepted: a connection that never opened (urllib3's connect retries) or a 429 answer.
+    GETs of tasks share this adapter's URL prefix and keep the ordinary rules."""
+
+    def _is_method_retryable(self, method: str) -> bool:
+        # Read errors on a POST are re-raised: the request may have been received.
+        return method.upper() != "POST" and super()._is_method_retryable(method)
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if method.upper() == "POST":
+            return status_code == 429 and bool(self.total)
+        return super().is_retry(method, status_code, has_retry_after)
+
+
+def _retry_rules(retries: int, backoff: float, cls: type[Retry] = Retry) -> Retry:
+    return cls(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        other=0,
+        backoff_factor=backoff,
+        backoff_max=30,
+        backoff_jitter=backoff,
+        status_forcelist=RETRY_STATUSES,
+        # POST here is the image upload: safe to resend. The generation POST has its own rules.
+        allowed_methods=frozenset({"GET", "HEAD", "POST"}),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        raise_on_redirect=False,
+    )
+
+
+def error_message(body: bytes | str, content_type: str = "", reason: str = "") -> tuple[str, Any]:
+    """The service's own words from an error body of any shape seen (API.md), and its code."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = text.strip()
+    try:
+        data = json.loads(text) if text else None
+    except (ValueError, RecursionError):
+        data = None
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict):
+            msg = err.get("message") or err.get("msg") or err.get("type")
+            if msg:
+                return _one_line(str(msg)), err.get("code")
+        elif isinstance(err, str) and err.strip():
+            return _one_line(err), data.get("code")
+        for field in ("message", "msg", "detail"):
+            if isinstance(data.get(field), str) and data[field].strip():
+                return _one_line(data[field]), data.get("code")
+    if "html" in content_type.lower() or text[:200].lower().lstrip().startswith(
+        ("<!doctype", "<html")
+    ):
+        title = _html_title(text)
+        return (
+            f"{title} (an HTML page, probably from a proxy)" if title else "an HTML error page"
+        ), None
+    if text:
+        return _one_line(text), None
+    return reason or "no message", None
+
+
+def _html_title(text: str) -> str:
+    lower = text.lower()
+    start = lower.find("<title>")
+    end = lower.find("</title>", start)
+    if start == -1 or end == -1:
+        return ""
+    return _one_line(text[start + len("<title>") : end])
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _surely_not_sent(exc: requests.RequestException) -> bool:
+    """True when the connection never opened, so the request cannot have reached the service."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    reason: Any = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # MaxRetryError -> its cause
+    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+
+
+def _describe(exc: requests.RequestException) -> str:
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "connection timed out"
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return "no answer in time (read timeout)"
+    if _surely_not_sent(exc):
+        return "connection refused or host unreachable"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS error"
+    return "connection broken"
+
+
+class ProgressReader(io.BytesIO):
+    """An in-memory body that reports bytes as they are sent; seekable, so retries can rewind."""
+
+    def __init__(self, data: bytes, on_bytes: Callable[[int], None] | None):
+        super().__init__(data)
+        self._on_bytes = on_bytes
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        if self._on_bytes and chunk:
+            self._on_bytes(len(chunk))
+        return chunk
+
+
+class Client:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        backoff: float = 0.5,
+        trace: Trace | None = None,
+        session: requests.Session | None = None,
+    ):
+        self.api = api_root(base_url)
+        self.api_key = api_key
+        parts = urlsplit(self.api)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UsageError(f"base URL {base_url!r} is not an http(s) URL")
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise UsageError(
+                f"refusing to send the API key over plain http:// to {parts.hostname}",
+                hint="use an https:// base URL (plain http is allowed only for loopback hosts)",
+            )
+        self.timeout = timeout
+        self.trace = trace
+        self.session = session or requests.Session()
+        self.session.headers["User-Agent"] = f"kling-cli/{__version__}"
+        self.session.mount("http://", HTTPAdapter(max_retries=_retry_rules(retries, backoff)))
+        self.session.mount("https://", HTTPAdapter(max_retries=_retry_rules(retries, backoff)))
+        self.session.mount(
+            self.api + SUBMIT_PATH,
+            HTTPAdapter(max_retries=_retry_rules(retries, backoff, _SubmitRetry)),
+        )
+
+    # --- the three endpoints -----------------------------------------------------------------
+
+    def create_task(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        resp = self._api("POST", SUBMIT_PATH, json=dict(body), submit=True)
+        task = self._json_object(resp)
+        if not isinstance(task.get("id"), str) or not task["id"]:
+            raise ServiceUnavailable(
+                "the service accepted the request but returned no task id: "
+                + _one_line(resp.text, 200),
+                hint="look for the task with `kling list` before submitting again",
+            )
+        return task
+
+    def get_task(self, task_id: str) -> dict[str, Any]:
+        resp = self._api("GET", f"{SUBMIT_PATH}/{quote(task_id, safe='')}", task_id=task_id)
+        return self._json_object(resp, task_id=task_id)
+
+    def upload_image(
+        self,
+        path: Path,
+        purpose: str = "generation",
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> dict[str, Any]:
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise LocalFileError(f"cannot read {path}: {exc.strerror}") from None
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        # Built in memory (images are at most 10 MB) so that a retry can send it again.
+        body, content_type = encode_multipart_formdata(
+            {"purpose": purpose, "file": (path.name, content, mime)}
+        )
+        resp = self._api(
+            "POST",
+            "/uploads/images",
+            data=ProgressReader(body, on_bytes),
+            headers={"Content-Type": content_type},
+        )
+        answer = self._json_object(resp)
+        data = answer.get("data")
+        if answer.get("success") is False or not isinstance(data, dict) or not data.get("url"):
+            message = answer.get("message") or "the upload returned no URL"
+            raise APIError(resp.status_code, _one_line(str(message)))
+        return data
+
+    # --- the video host --------------------------------------------------------------------
+
+    def open_video(self, url: str, headers: Mapping[str, str] | None = None) -> requests.Response:
+        """A streamed GET of a video. Never carries the API key: the video host is not the API."""
+        self._trace(f"> GET {url}")
+        try:
+            resp = self.session.get(url, stream=True, timeout=self.timeout, headers=headers)
+        except requests.RequestException as exc:
+            raise ServiceUnavailable(f"could not download {url}: {_describe(exc)}") from None
+        self._trace(f"< {resp.status_code} {resp.reason}")
+        return resp
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _api(
+        self, method: str, path: str, *, submit: bool = False, task_id: str | None = None, **kw: Any
+    ) -> requests.Response:
+        if not self.api_key:
+            raise MissingKeyError("no API key")
+        url = self.api + path
+        headers = {"Accept": "application/json", **kw.pop("headers", {})}
+        headers["Authorization"] = f"Bearer {self.api_key}"
+        self._trace(f"> {method} {url} (Authorization: Bearer <redacted>)")
+        started = time.monotonic()
+        try:
+            resp = self.session.request(method, url, headers=headers, timeout=self.timeout, **kw)
+        except requests.RequestException as exc:
+            host = urlsplit(url).netloc
+            if submit and not _surely_not_sent(exc):
+                raise SubmitUncertain(
+                    f"the generation request may have reached {host} ({_describe(exc)}); "
+                    "it was not sent again, so no second task was made",
+                    hint="look for the task with `kling list` or `kling status ID` "
+                    "before submitting again",
+                ) from None
+            raise ServiceUnavailable(f"could not reach {host}: {_describe(exc)}") from None
+        self._trace(
+            f"< {resp.status_code} {resp.reason} ({len(resp.content)} bytes, "
+            f"{time.monotonic() - started:.2f}s)"
+        )
+        if resp.status_code >= 400:
+            message, code = error_message(
+                resp.content, resp.headers.get("Content-Type", ""), resp.reason or ""
+            )
+            raise APIError(resp.status_code, message, code=code, task_id=task_id)
+        return resp
+
+    def _json_object(self, resp: requests.Response, task_id: str | None = None) -> dict[str, Any]:
+        try:
+            data = resp.json()
+        except (ValueError, RecursionError):
+            data = None
+        if not isinstance(data, dict):
+            raise ServiceUnavailable(
+                f"the service answered something unreadable (HTTP {resp.status_code}): "
+                + _one_line(resp.text or "an empty body", 200),
+                task_id=task_id,
+            )
+        return data
+
+    def _trace(self, line: str) -> None:
+        if self.trace:
+            self.trace(line)
+
+    def close(self) -> None:
+        self.session.close()

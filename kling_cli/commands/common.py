@@ -1,0 +1,56 @@
+"""Option aliases shared by commands, so each option reads and behaves the same everywhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..env import Env
+
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="One JSON document per task on stdout.", show_default=False)
+]
+QuietOpt = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="Print one value per line and nothing else.", show_default=False
+    ),
+]
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Save the video here: a file, or a folder (named after the task id).",
+        show_default=False,
+    ),
+]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Overwrite an existing file.", show_default=False)
+]
+TimeoutOpt = Annotated[
+    float | None,
+    typer.Option("--timeout", help="Give up waiting after this many seconds (exit 7).", min=0),
+]
+IntervalOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--interval",
+        help="Seconds between polls [default: fast at first, then as the service advises].",
+        min=0.05,
+    ),
+]
+TaskIdsArg = Annotated[list[str], typer.Argument(help="Task ids.", show_default=False)]
+
+
+def env_of(ctx: typer.Context) -> Env:
+    env = ctx.find_root().obj
+    assert isinstance(env, Env), "the root callback sets the Env"
+    return env
+
+
+def setting_or(env: Env, value: float | None, name: str) -> float | None:
+    """A flag's value, else the config's (flag > environment > file > default)."""
+    return value if value is not None else env.setting(name)

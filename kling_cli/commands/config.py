@@ -1,0 +1,144 @@
+"""kling config set/get/unset/list/path: the per-user config file."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from .. import config
+from ..env import Env
+from ..errors import UsageError
+from ..output import Format, Output
+from .common import JsonOpt, env_of
+
+app = typer.Typer(
+    name="config",
+    help="Read and change the config file (api_key, base_url, model, mode, ...).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+KeyArg = Annotated[
+    str, typer.Argument(help=f"One of: {', '.join(config.KEYS)}.", show_default=False)
+]
+
+
+def shown(name: str, value: object) -> str:
+    if value is None:
+        return ""
+    return config.mask(str(value)) if config.key(name).secret else str(value)
+
+
+def read_secret(env: Env, name: str) -> str:
+    """A secret from a hidden prompt, or from stdin when piped: never from the command line."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(f"{name}: ", stream=env.stderr)
+    return sys.stdin.readline().strip() if sys.stdin else ""
+
+
+def run_set(env: Env, name: str, value: str | None) -> int:
+    k = config.key(name)
+    if value is None:
+        if not k.secret:
+            raise UsageError(f"config set {name} needs a value")
+        value = read_secret(env, name)
+    elif k.secret:
+        env.warn(
+            f"a {name} on the command line may stay in your shell history; "
+            f"`kling config set {name}` with no value asks for it instead"
+        )
+    stored = config.set_value(env.config_path, name, value)
+    env.note(f"{name} = {shown(name, stored)} (in {env.config_path})")
+    return 0
+
+
+@app.command("set")
+def set_command(
+    ctx: typer.Context,
+    name: KeyArg,
+    value: Annotated[
+        str | None, typer.Argument(help="The value; for api_key, leave it out to be asked.")
+    ] = None,
+) -> None:
+    """Set a key (validated first). `kling config set api_key` asks for the key, hidden.
+
+    \b
+    Examples:
+      kling config set api_key            # prompts; or: echo "$KEY" | kling config set api_key
+      kling config set mode pro
+      kling config set output_dir ~/Videos/kling
+    """
+    raise typer.Exit(run_set(env_of(ctx), name, value))
+
+
+@app.command("get")
+def get_command(ctx: typer.Context, name: KeyArg) -> None:
+    """Print a key's value in effect (flag > environment > file > default); api_key masked.
+
+    \b
+    Example:
+      kling config get base_url
+    """
+    env = env_of(ctx)
+    config.key(name)
+    value = env.setting(name)
+    if value is not None:
+        Output(env, Format.HUMAN).value(shown(name, value))
+
+
+@app.command("unset")
+def unset_command(ctx: typer.Context, name: KeyArg) -> None:
+    """Remove a key from the config file (its default applies again).
+
+    \b
+    Example:
+      kling config unset timeout
+    """
+    env = env_of(ctx)
+    if config.unset_value(env.config_path, name):
+        env.note(f"{name} removed from {env.config_path}")
+    else:
+        env.note(f"{name} was not set in {env.config_path}")
+
+
+@app.command("list")
+def list_command(ctx: typer.Context, json: JsonOpt = False) -> None:
+    """Every key, its value in effect and where it comes from; api_key masked.
+
+    \b
+    Examples:
+      kling config list
+      kling config list --json | jq -r .base_url.value
+    """
+    env = env_of(ctx)
+    out = Output(env, Format.JSON if json else Format.HUMAN)
+    settings = env.settings
+    if json:
+        out.json(
+            {n: {"value": _json_value(n, s.value), "source": s.source} for n, s in settings.items()}
+        )
+        return
+    width = max(map(len, settings))
+    for name, setting in settings.items():
+        value = shown(name, setting.value) or "-"
+        out.value(f"{name:<{width}}  {value}  ({setting.source})")
+
+
+def _json_value(name: str, value: object) -> object:
+    return shown(name, value) if config.key(name).secret and value is not None else value
+
+
+@app.command("path")
+def path_command(ctx: typer.Context) -> None:
+    """Print the config file's path (it may not exist yet).
+
+    \b
+    Example:
+      $EDITOR "$(kling config path)"
+    """
+    env = env_of(ctx)
+    Output(env, Format.HUMAN).value(str(env.config_path))

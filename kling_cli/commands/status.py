@@ -1,0 +1,53 @@
+"""kling status TASK_ID...: query tasks once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import typer
+
+from .. import tasks, workflow
+from ..env import Env
+from ..errors import APIError, ExitCode
+from ..output import Format, Output, choose
+from .common import JsonOpt, QuietOpt, TaskIdsArg, env_of
+
+
+@dataclass
+class StatusOptions:
+    task_ids: list[str]
+    format: Format
+
+
+def run_status(env: Env, opts: StatusOptions) -> int:
+    out = Output(env, opts.format)
+    codes: list[int] = []
+    for task_id in opts.task_ids:
+        try:
+            task = env.client.get_task(task_id)
+        except APIError as exc:
+            if exc.status not in (400, 404):
+                raise
+            env.note(f"error: {task_id}: {exc.message}")
+            codes.append(exc.exit_code)
+            continue
+        env.journal.update(task)
+        out.task(task, quiet_value=tasks.status_of(task))
+        failed = tasks.status_of(task) == "failed"
+        codes.append(ExitCode.TASK_FAILED if failed else ExitCode.OK)
+    return workflow.first_failure(codes)
+
+
+def command(
+    ctx: typer.Context, task_ids: TaskIdsArg, json: JsonOpt = False, quiet: QuietOpt = False
+) -> None:
+    """Query tasks once and print where each stands.
+
+    \b
+    Examples:
+      kling status video_01J9HA7JPQ9A0Z6JZ3V8M9W6PZ
+      kling status -q $(kling list -q --limit 3)
+      kling status --json ID | jq -r .status
+    """
+    code = run_status(env_of(ctx), StatusOptions(task_ids, choose(json, quiet)))
+    raise typer.Exit(code)

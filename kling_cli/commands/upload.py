@@ -1,0 +1,53 @@
+"""kling upload FILE...: upload local images and print their URLs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import generation, workflow
+from ..env import Env
+from ..output import Format, Output, choose
+from .common import JsonOpt, QuietOpt, env_of
+
+
+@dataclass
+class UploadOptions:
+    files: list[Path]
+    format: Format
+
+
+def run_upload(env: Env, opts: UploadOptions) -> int:
+    paths = [generation.check_image_file(path) for path in opts.files]  # all checked first
+    out = Output(env, opts.format)
+    for path in paths:
+        data = workflow.upload(env, path, quiet=opts.format is Format.QUIET)
+        if opts.format is Format.JSON:
+            out.json({**data, "file": str(path.resolve())})
+        elif opts.format is Format.HUMAN and env.stdout_tty:
+            out.value(f"{path}  {data['url']}")
+        else:
+            out.value(str(data["url"]))
+    return 0
+
+
+def command(
+    ctx: typer.Context,
+    files: Annotated[
+        list[Path], typer.Argument(help="JPEG, PNG, WebP or GIF files, 10 MB at most.")
+    ],
+    json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Upload local images and print their URLs, for use with `generate -i URL`.
+
+    \b
+    Examples:
+      kling upload photo.jpg
+      kling generate "<<<image_1>>> smiles" -i "$(kling upload photo.jpg)"
+      kling upload --json *.png | jq -r .url
+    """
+    raise typer.Exit(run_upload(env_of(ctx), UploadOptions(files, choose(json, quiet))))

@@ -1,0 +1,244 @@
+"""The per-user config file: where it lives, its keys, atomic writes, and precedence.
+
+Precedence for every key: command-line flag > environment (KLING_<KEY>) > config file > default.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_BASE_URL = "https://toapis.com"
+DEFAULT_MODEL = "kling-v3-omni"
+MODES = ("std", "pro")
+DURATIONS = (5, 10)
+ASPECT_RATIOS = ("16:9", "9:16", "1:1")
+CONFIG_FILE = "config.toml"
+
+
+def home_override() -> Path | None:
+    home = os.environ.get("KLING_HOME")
+    return Path(home).expanduser() if home else None
+
+
+def config_dir() -> Path:
+    override = home_override()
+    if override:
+        return override
+    from platformdirs import user_config_path
+
+    return user_config_path("kling", appauthor=False)
+
+
+def data_dir() -> Path:
+    override = home_override()
+    if override:
+        return override
+    from platformdirs import user_data_path
+
+    return user_data_path("kling", appauthor=False)
+
+
+def config_path() -> Path:
+    return config_dir() / CONFIG_FILE
+
+
+# --- keys and their validation -------------------------------------------------------------
+
+
+def _nonempty(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def _duration(value: str) -> int:
+    if str(value).strip() not in {str(d) for d in DURATIONS}:
+        raise ValueError(f"must be one of {', '.join(map(str, DURATIONS))} (seconds)")
+    return int(value)
+
+
+def _positive_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError("must be a number of seconds") from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError("must be a positive number of seconds")
+    return seconds
+
+
+def _url(value: str) -> str:
+    value = value.strip()
+    if not value.startswith(("http://", "https://")) or len(value) <= len("https://"):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+def _path(value: str) -> str:
+    return str(Path(_nonempty(value)).expanduser())
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+    secret: bool = False
+
+    @property
+    def env_var(self) -> str:
+        return f"KLING_{self.name.upper()}"
+
+
+KEYS: dict[str, Key] = {
+    k.name: k
+    for k in (
+        Key("api_key", _nonempty, None, "your ToAPIs API key", secret=True),
+        Key("base_url", _url, DEFAULT_BASE_URL, "the API's base URL"),
+        Key("model", _nonempty, DEFAULT_MODEL, "model name sent with each generation"),
+        Key("mode", _choice(MODES), "std", "std (720p) or pro (1080p)"),
+        Key("duration", _duration, 5, "video length in seconds: 5 or 10"),
+        Key("aspect_ratio", _choice(ASPECT_RATIOS), "16:9", "16:9, 9:16 or 1:1"),
+        Key("poll_interval", _positive_seconds, None, "fixed seconds between polls"),
+        Key("timeout", _positive_seconds, None, "seconds to wait before giving up"),
+        Key("output_dir", _path, None, "folder for downloaded videos"),
+    )
+}
+
+
+def key(name: str) -> Key:
+    try:
+        return KEYS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown config key {name!r}", hint=f"known keys: {', '.join(KEYS)}"
+        ) from None
+
+
+def validate(name: str, value: Any, source: str) -> Any:
+    try:
+        return key(name).parse(str(value))
+    except ValueError as exc:
+        raise ConfigError(f"{name} from {source}: {exc}") from None
+
+
+def mask(value: str) -> str:
+    """Show enough of a key to recognise it, never enough to use it."""
+    return "****" if len(value) < 12 else f"{value[:3]}...{value[-4:]}"
+
+
+# --- the file --------------------------------------------------------------------------------
+
+
+def load_document(path: Path) -> Any:
+    """The file as a tomlkit document (keeps comments), empty when there is none."""
+    import tomlkit
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return tomlkit.document()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        return tomlkit.parse(text)
+    except tomlkit.exceptions.TOMLKitError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def load_values(path: Path) -> dict[str, Any]:
+    """Plain values of the known keys in the file (unknown keys are kept but ignored)."""
+    doc = load_document(path)
+    return {name: _plain(doc[name]) for name in KEYS if name in doc}
+
+
+def _plain(item: Any) -> Any:
+    return item.unwrap() if hasattr(item, "unwrap") else item
+
+
+def save_document(path: Path, doc: Any) -> None:
+    """Write atomically: a private temporary file beside the target, then rename."""
+    import tomlkit
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(tomlkit.dumps(doc))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def readable_by_others(path: Path) -> bool:
+    try:
+        return bool(path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
+    except OSError:
+        return False
+
+
+def set_value(path: Path, name: str, raw: str) -> Any:
+    value = validate(name, raw, "the command line")
+    doc = load_document(path)
+    doc[name] = value
+    save_document(path, doc)
+    return value
+
+
+def unset_value(path: Path, name: str) -> bool:
+    key(name)
+    doc = load_document(path)
+    if name not in doc:
+        return False
+    del doc[name]
+    save_document(path, doc)
+    return True
+
+
+# --- precedence ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    value: Any
+    source: str  # "flag", "env", "file" or "default"
+
+
+def resolve(
+    flags: Mapping[str, Any], environ: Mapping[str, str], file_values: Mapping[str, Any]
+) -> dict[str, Setting]:
+    """Every key's value and where it came from: flag > environment > file > default."""
+    resolved: dict[str, Setting] = {}
+    for name, k in KEYS.items():
+        if flags.get(name) is not None:
+            resolved[name] = Setting(validate(name, flags[name], "the command line"), "flag")
+        elif environ.get(k.env_var):
+            resolved[name] = Setting(validate(name, environ[k.env_var], k.env_var), "env")
+        elif name in file_values:
+            resolved[name] = Setting(validate(name, file_values[name], "the config file"), "file")
+        else:
+            resolved[name] = Setting(k.default, "default")
+    return resolved

@@ -1,0 +1,175 @@
+"""Streamed, verified, atomic downloads of videos, and the file names they get."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import requests
+import urllib3
+
+from .errors import LocalFileError, ServiceUnavailable, UsageError, VideoURLExpired
+
+CHUNK = 1024 * 1024  # 1 MiB: small chunks cost throughput (see issue 6)
+MAX_NAME = 120
+EXPIRED_STATUSES = frozenset({403, 404, 410})
+ATTEMPTS = 4
+
+
+def safe_filename(task_id: str, suffix: str = ".mp4") -> str:
+    """A file name from a task id that cannot leave its folder or upset a file system."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", task_id).strip("._-")
+    name = name[:MAX_NAME] or "video"
+    return name + suffix
+
+
+def names_folder(output: Path) -> bool:
+    """`-o` names a folder when one exists there or the path ends with a slash."""
+    return output.is_dir() or str(output).endswith(("/", os.sep))
+
+
+def target_for(task_id: str, output: Path | None, output_dir: Path | None) -> Path:
+    """Where a task's video goes: `-o` names a file or a folder; otherwise output_dir or here."""
+    if output is None:
+        return (output_dir or Path.cwd()) / safe_filename(task_id)
+    if names_folder(output):
+        return output / safe_filename(task_id)
+    return output
+
+
+def check_output(output: Path, task_ids: list[str], force: bool) -> None:
+    """Fail early (exit 2, before anything is sent) when the videos could not be saved there.
+
+    `task_ids` may be empty (not submitted yet): then only the folder or file itself is checked.
+    """
+    if names_folder(output):
+        _check_folder(output, create_ok=True)
+        for task_id in task_ids:
+            _check_file(output / safe_filename(task_id), force)
+        return
+    if len(task_ids) > 1:
+        raise UsageError(
+            f"-o {output} names a file, but there are several tasks",
+            hint="give a folder (it must exist, or end the path with /)",
+        )
+    _check_file(output, force)
+    _check_folder(output.parent, create_ok=False)
+
+
+def _check_file(path: Path, force: bool) -> None:
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder")
+    if path.exists() and not force:
+        raise UsageError(f"{path} already exists", hint="pass --force to overwrite it")
+
+
+def _check_folder(folder: Path, create_ok: bool) -> None:
+    if not folder.exists():
+        if create_ok:  # like `curl --create-dirs`: a path ending in / is made when needed
+            return
+        raise UsageError(f"folder {folder} does not exist")
+    if not folder.is_dir():
+        raise UsageError(f"{folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write to folder {folder}: permission denied")
+
+
+class Response(Protocol):
+    status_code: int
+    headers: dict[str, str]
+
+    def iter_content(self, chunk_size: int) -> object: ...
+    def close(self) -> None: ...
+
+
+Opener = Callable[[str, dict[str, str]], Response]
+OnBytes = Callable[[int, int | None], None]  # (bytes so far, total or None)
+
+
+def download(
+    url: str,
+    target: Path,
+    open_url: Opener,
+    *,
+    force: bool = False,
+    on_bytes: OnBytes | None = None,
+) -> Path:
+    """Stream `url` into a temporary file beside `target`, verify its length, rename it into place.
+
+    A broken transfer resumes with a Range request where the host answers 206, else starts over.
+    Nothing ever stands at `target` but a complete file.
+    """
+    _check_file(target, force)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".part"
+        )
+    except OSError as exc:
+        raise LocalFileError(f"cannot write in {target.parent}: {exc.strerror}") from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            _fetch_into(url, fh, open_url, on_bytes)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if target.exists() and not force:
+            raise UsageError(f"{target} already exists", hint="pass --force to overwrite it")
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise LocalFileError(f"cannot write {target}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target.resolve()
+
+
+def _fetch_into(url: str, fh: object, open_url: Opener, on_bytes: OnBytes | None) -> None:
+    received = 0
+    total: int | None = None
+    last_problem = ""
+    for _attempt in range(ATTEMPTS):
+        headers = {"Range": f"bytes={received}-"} if received else {}
+        resp = open_url(url, headers)
+        try:
+            if resp.status_code in EXPIRED_STATUSES:
+                raise VideoURLExpired(f"the video host answered {resp.status_code} for {url}")
+            if received and resp.status_code == 200:
+                received = 0  # the host ignored Range: start over
+                fh.seek(0)  # type: ignore[attr-defined]
+                fh.truncate()  # type: ignore[attr-defined]
+            elif resp.status_code not in (200, 206):
+                raise ServiceUnavailable(f"the video host answered {resp.status_code} for {url}")
+            expected = _expected_total(resp, received)
+            total = expected if expected is not None else total
+            try:
+                for chunk in resp.iter_content(CHUNK):  # type: ignore[attr-defined]
+                    fh.write(chunk)  # type: ignore[attr-defined]
+                    received += len(chunk)
+                    if on_bytes:
+                        on_bytes(received, total)
+            except (requests.RequestException, urllib3.exceptions.HTTPError):
+                # A broken transfer (not a local write error): resume or start over.
+                last_problem = "the connection broke"
+                continue
+            if total is None or received == total:
+                return
+            last_problem = f"received {received} of {total} bytes"
+        finally:
+            resp.close()
+    raise ServiceUnavailable(f"download of {url} failed: {last_problem}, after {ATTEMPTS} tries")
+
+
+def _expected_total(resp: Response, offset: int) -> int | None:
+    """The full size of the file: from Content-Range on a 206, else Content-Length."""
+    if resp.status_code == 206:
+        crange = resp.headers.get("Content-Range", "")
+        if "/" in crange and crange.rsplit("/", 1)[1].isdigit():
+            return int(crange.rsplit("/", 1)[1])
+    length = resp.headers.get("Content-Length")
+    if length and length.isdigit():
+        return int(length) + (offset if resp.status_code == 206 else 0)
+    return None

@@ -1,0 +1,168 @@
+"""Env: the one object that owns the outside world for a command run.
+
+Streams and their TTY flags, the progress choice, settings (resolved lazily, so `kling config`
+can repair a broken file), the API client, the journal and the clock. Made once in the root
+callback; `Env.test()` builds one over buffers for tests.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from . import config
+from .errors import MissingKeyError
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .journal import Journal
+    from .sandbox.server import Sandbox
+
+SANDBOX_KEY = "sandbox-key"  # throwaway: the sandbox accepts any bearer key
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+@dataclass
+class Env:
+    stdout: TextIO
+    stderr: TextIO
+    stdout_tty: bool
+    stderr_tty: bool
+    environ: Mapping[str, str]
+    flags: dict[str, Any] = field(default_factory=dict)  # global flags that are config keys
+    verbose: bool = False
+    no_progress: bool = False
+    use_sandbox: bool = False
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    _settings: dict[str, config.Setting] | None = None
+    _client: Client | None = None
+    _journal: Journal | None = None
+    _sandbox: Sandbox | None = None
+
+    @classmethod
+    def system(cls, **kw: Any) -> Env:
+        return cls(
+            stdout=sys.stdout,
+            stderr=sys.stderr,
+            stdout_tty=_isatty(sys.stdout),
+            stderr_tty=_isatty(sys.stderr),
+            environ=os.environ,
+            **kw,
+        )
+
+    @classmethod
+    def test(cls, environ: Mapping[str, str] | None = None, **kw: Any) -> Env:
+        """Buffers for streams, every TTY flag false."""
+        return cls(
+            stdout=io.StringIO(),
+            stderr=io.StringIO(),
+            stdout_tty=False,
+            stderr_tty=False,
+            environ=dict(environ or {}),
+            **kw,
+        )
+
+    # --- messages on stderr ------------------------------------------------------------------
+
+    def note(self, message: str) -> None:
+        print(f"kling: {message}", file=self.stderr, flush=True)
+
+    def warn(self, message: str) -> None:
+        print(f"kling: warning: {message}", file=self.stderr, flush=True)
+
+    def trace(self, line: str) -> None:
+        if self.verbose:
+            print(f"kling: {line}", file=self.stderr, flush=True)
+
+    def progress_mode(self, quiet: bool = False) -> str:
+        """'live' (rich, on a terminal), 'plain' (a line per change, for CI logs) or 'off'."""
+        if self.no_progress or quiet:
+            return "off"
+        if self.stderr_tty and self.environ.get("TERM") != "dumb":
+            return "live"
+        return "plain"
+
+    # --- settings ----------------------------------------------------------------------------
+
+    @property
+    def config_path(self) -> Path:
+        return config.config_path()
+
+    @property
+    def settings(self) -> dict[str, config.Setting]:
+        if self._settings is None:
+            path = self.config_path
+            if path.exists() and config.readable_by_others(path):
+                self.warn(f"{path} can be read by other users: run `chmod 600 {path}`")
+            self._settings = config.resolve(self.flags, self.environ, config.load_values(path))
+        return self._settings
+
+    def setting(self, name: str) -> Any:
+        return self.settings[name].value
+
+    # --- services ----------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        if self.use_sandbox:
+            return self.sandbox.base_url
+        return str(self.setting("base_url"))
+
+    @property
+    def sandbox(self) -> Sandbox:
+        if self._sandbox is None:
+            from .sandbox.server import Sandbox, SandboxConfig
+
+            self._sandbox = Sandbox(config=SandboxConfig(queue_seconds=1.0, run_seconds=3.0))
+            self._sandbox.start()
+            self.note(
+                f"using the built-in sandbox at {self._sandbox.base_url} (no key, no credits)"
+            )
+        return self._sandbox
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            from .client import Client
+
+            if self.use_sandbox:
+                key: str | None = SANDBOX_KEY
+            else:
+                key = self.setting("api_key")
+                if not key:
+                    raise MissingKeyError(
+                        "no API key",
+                        hint="set one with `kling config set api_key` (it asks for it), "
+                        "KLING_API_KEY or --api-key; or try the sandbox: kling --sandbox ...",
+                    )
+            self._client = Client(self.base_url, key, trace=self.trace)
+        return self._client
+
+    @property
+    def journal(self) -> Journal:
+        if self._journal is None:
+            from .journal import JOURNAL_FILE, Journal
+
+            self._journal = Journal(config.data_dir() / JOURNAL_FILE)
+        return self._journal
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        if self._journal is not None:
+            self._journal.close()
+        if self._sandbox is not None:
+            self._sandbox.stop()

@@ -1,0 +1,132 @@
+"""Exit codes (CLI.md) and the exceptions that carry them.
+
+Domain code raises these; only the app's top level turns them into a message and an exit code.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    AUTH = 3
+    REJECTED = 4
+    UNAVAILABLE = 5
+    TASK_FAILED = 6
+    TIMEOUT = 7
+    INTERRUPTED = 130
+
+
+class KlingError(Exception):
+    """An expected failure: a one-line message, maybe a hint, and an exit code."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+    kind = "error"
+
+    def __init__(self, message: str, *, hint: str | None = None, task_id: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.task_id = task_id
+
+
+class UsageError(KlingError):
+    """Bad input, caught before anything was sent."""
+
+    exit_code = ExitCode.USAGE
+    kind = "usage"
+
+
+class ConfigError(UsageError):
+    kind = "config"
+
+
+class MissingKeyError(KlingError):
+    exit_code = ExitCode.AUTH
+    kind = "auth"
+
+
+class APIError(KlingError):
+    """The service answered with an error status. `service_message` is its own words."""
+
+    kind = "api"
+
+    def __init__(
+        self,
+        status: int,
+        service_message: str,
+        *,
+        code: str | int | None = None,
+        retry_after: float | None = None,
+        task_id: str | None = None,
+    ):
+        super().__init__(f"the service answered {status}: {service_message}", task_id=task_id)
+        self.status = status
+        self.service_message = service_message
+        self.code = code
+        self.retry_after = retry_after
+
+    @property  # type: ignore[override]
+    def exit_code(self) -> ExitCode:  # type: ignore[override]
+        if self.status in (401, 402, 403):
+            return ExitCode.AUTH
+        if 400 <= self.status < 500 and self.status != 429:
+            return ExitCode.REJECTED
+        return ExitCode.UNAVAILABLE
+
+
+class ServiceUnavailable(KlingError):
+    """Could not reach the service, it kept failing, or it answered something unreadable."""
+
+    exit_code = ExitCode.UNAVAILABLE
+    kind = "network"
+
+
+class SubmitUncertain(ServiceUnavailable):
+    """A generation POST may have reached the service; it is never sent again."""
+
+    kind = "submit_uncertain"
+
+
+class TaskFailed(KlingError):
+    exit_code = ExitCode.TASK_FAILED
+    kind = "task_failed"
+
+
+class NoVideoURL(TaskFailed):
+    kind = "no_video_url"
+
+
+class VideoURLExpired(KlingError):
+    """The video host refused the URL (403/404/410): ask the service for a fresh one."""
+
+    exit_code = ExitCode.TASK_FAILED
+    kind = "video_url_expired"
+
+
+class WaitTimeout(KlingError):
+    exit_code = ExitCode.TIMEOUT
+    kind = "timeout"
+
+
+class LocalFileError(KlingError):
+    """A local file could not be read or written (disk full, permission, missing folder)."""
+
+    exit_code = ExitCode.INTERNAL
+    kind = "file"
+
+
+class Interrupted(KlingError):
+    exit_code = ExitCode.INTERRUPTED
+    kind = "interrupted"
+
+
+class ExitStatus(Exception):
+    """Sentinel: the outcome is already on stdout; exit with this code and say nothing more."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code

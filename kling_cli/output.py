@@ -1,0 +1,79 @@
+"""Results on stdout: JSON documents, quiet values, or human lines (readable on a terminal,
+stable tab-separated lines when piped). Nothing else is ever written to stdout."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from . import tasks
+from .env import Env
+
+
+class Format(str, Enum):
+    HUMAN = "human"
+    JSON = "json"
+    QUIET = "quiet"
+
+
+def choose(json_flag: bool, quiet: bool) -> Format:
+    return Format.JSON if json_flag else Format.QUIET if quiet else Format.HUMAN
+
+
+@dataclass
+class Output:
+    env: Env
+    format: Format
+
+    def _line(self, text: str) -> None:
+        print(text, file=self.env.stdout, flush=True)
+
+    def json(self, document: Any) -> None:
+        if self.env.stdout_tty:
+            self._line(json.dumps(document, indent=2, ensure_ascii=False))
+        else:
+            self._line(json.dumps(document, ensure_ascii=False, separators=(",", ":")))
+
+    def task(self, task: dict[str, Any], files: Sequence[Path] = (), quiet_value: str = "") -> None:
+        """One task. `quiet_value` is what -q prints for this command (CLI.md)."""
+        if self.format is Format.JSON:
+            document = dict(task)
+            if files:
+                document["output_files"] = [str(Path(f).resolve()) for f in files]
+            self.json(document)
+        elif self.format is Format.QUIET:
+            if quiet_value:
+                self._line(quiet_value)
+        else:
+            self._line(task_line(task, files, self.env.stdout_tty))
+
+    def value(self, text: str) -> None:
+        self._line(text)
+
+
+def task_line(task: dict[str, Any], files: Sequence[Path], tty: bool) -> str:
+    """`ID  STATUS  PROGRESS  DETAIL`: tab-separated when piped, aligned on a terminal."""
+    task_id = str(task.get("id", "?"))
+    status = tasks.status_of(task)
+    progress = tasks.progress_of(task)
+    if files:
+        detail = " ".join(str(f) for f in files)
+    elif status == "failed":
+        detail = tasks.error_text(task)
+    else:
+        detail = tasks.video_url(task) or ""
+    fields = [task_id, status, "-" if progress is None else f"{progress}%", detail]
+    if tty:
+        return f"{task_id}  {status:<11} {fields[2]:>4}  {detail}".rstrip()
+    return "\t".join(fields)
+
+
+def quiet_result(task: dict[str, Any], files: Sequence[Path]) -> str:
+    """What -q prints once a task is done: the saved path, else the video URL."""
+    if files:
+        return "\n".join(str(Path(f).resolve()) for f in files)
+    return tasks.video_url(task) or ""

@@ -1,0 +1,164 @@
+"""Progress on stderr, chosen once per command: live rich displays on a terminal, a plain line
+per change for CI logs, or nothing. rich is imported only when a live display is used."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+from . import tasks
+from .env import Env
+
+
+class WaitDisplay(Protocol):
+    def update(self, tracked: tasks.Tracked) -> None: ...
+    def close(self) -> None: ...
+
+
+class TransferDisplay(Protocol):
+    def advance(self, done: int, total: int | None) -> None: ...
+    def close(self) -> None: ...
+
+
+def wait_display(env: Env, quiet: bool = False) -> WaitDisplay:
+    mode = env.progress_mode(quiet)
+    if mode == "live":
+        return LiveWait(env)
+    if mode == "plain":
+        return PlainWait(env)
+    return NullDisplay()
+
+
+def transfer_display(env: Env, label: str, quiet: bool = False) -> TransferDisplay:
+    mode = env.progress_mode(quiet)
+    if mode == "live":
+        return LiveTransfer(env, label)
+    if mode == "plain":
+        return PlainTransfer(env, label)
+    return NullDisplay()
+
+
+class NullDisplay:
+    def update(self, tracked: tasks.Tracked) -> None:
+        pass
+
+    def advance(self, done: int, total: int | None) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> NullDisplay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _describe(tracked: tasks.Tracked) -> tuple[str, str]:
+    if tracked.error is not None:
+        return "error", tracked.error.message
+    progress = tasks.progress_of(tracked.task)
+    return tasks.status_of(tracked.task), "" if progress is None else f"{progress}%"
+
+
+class PlainWait:
+    """One line when a task's status or progress changes: readable in CI logs."""
+
+    def __init__(self, env: Env):
+        self.env = env
+        self.seen: dict[str, tuple[str, str]] = {}
+
+    def update(self, tracked: tasks.Tracked) -> None:
+        state = _describe(tracked)
+        if self.seen.get(tracked.task_id) != state:
+            self.seen[tracked.task_id] = state
+            self.env.note(f"{tracked.task_id} {' '.join(s for s in state if s)}")
+
+    def close(self) -> None:
+        pass
+
+
+class LiveWait:
+    """A row per task (status, progress, elapsed), redrawn in place on the terminal."""
+
+    def __init__(self, env: Env):
+        from rich.console import Console
+        from rich.live import Live
+
+        self.started = time.monotonic()
+        self.rows: dict[str, tasks.Tracked] = {}
+        self.console = Console(file=env.stderr, force_terminal=True)
+        self.live = Live(
+            get_renderable=self._render, console=self.console, refresh_per_second=4, transient=False
+        )
+        self.live.start()
+
+    def _render(self) -> Any:
+        from rich.table import Table
+
+        table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
+        table.add_column("task")
+        table.add_column("status")
+        table.add_column("progress", justify="right")
+        table.add_column("elapsed", justify="right")
+        elapsed = f"{int(time.monotonic() - self.started)}s"
+        for tracked in self.rows.values():
+            status, detail = _describe(tracked)
+            style = {"completed": "green", "failed": "red", "error": "red"}.get(status, "yellow")
+            table.add_row(tracked.task_id, f"[{style}]{status}[/]", detail, elapsed)
+        return table
+
+    def update(self, tracked: tasks.Tracked) -> None:
+        self.rows[tracked.task_id] = tracked
+
+    def close(self) -> None:
+        self.live.stop()
+
+
+class PlainTransfer:
+    def __init__(self, env: Env, label: str):
+        self.env = env
+        self.label = label
+        self.done = 0
+        self.total: int | None = None
+        env.note(f"{label} ...")
+
+    def advance(self, done: int, total: int | None) -> None:
+        self.done, self.total = done, total
+
+    def close(self) -> None:
+        self.env.note(f"{self.label}: {self.done} bytes")
+
+
+class LiveTransfer:
+    """A byte bar with speed; rich redraws it at most 10 times a second."""
+
+    def __init__(self, env: Env, label: str):
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TransferSpeedColumn,
+        )
+
+        console = Console(file=env.stderr, force_terminal=True)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=console,
+            refresh_per_second=10,
+            transient=False,
+        )
+        self.task_id = self.progress.add_task(label, total=None)
+        self.progress.start()
+
+    def advance(self, done: int, total: int | None) -> None:
+        self.progress.update(self.task_id, completed=done, total=total)
+
+    def close(self) -> None:
+        self.progress.stop()

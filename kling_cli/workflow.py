@@ -1,0 +1,178 @@
+"""The steps commands share: upload, submit (recorded at once), wait, save, and exit codes."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from collections.abc import Sequence
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from . import download, progress, tasks
+from .env import Env
+from .errors import ExitCode, Interrupted, KlingError, NoVideoURL, VideoURLExpired
+from .output import Output, quiet_result
+
+
+def upload(env: Env, path: Path, quiet: bool = False) -> dict[str, Any]:
+    display = progress.transfer_display(env, f"uploading {path.name}", quiet)
+    with closing(display):
+        size = path.stat().st_size
+        sent = 0
+
+        def on_bytes(n: int) -> None:
+            nonlocal sent
+            sent += n
+            display.advance(min(sent, size), size)
+
+        return env.client.upload_image(path, on_bytes=on_bytes)
+
+
+def submit(env: Env, body: dict[str, Any]) -> dict[str, Any]:
+    """POST the generation and record the task id in the journal before anything else."""
+    task = env.client.create_task(body)
+    env.journal.record_submitted(task, env.base_url, body)
+    return task
+
+
+def wait(
+    env: Env,
+    task_ids: Sequence[str],
+    *,
+    interval: float | None,
+    timeout: float | None,
+    quiet: bool = False,
+    known: dict[str, dict[str, Any]] | None = None,
+) -> list[tasks.Tracked]:
+    """Poll until every task is final (or the timeout); Ctrl-C says how to resume."""
+    display = progress.wait_display(env, quiet)
+
+    def poll(task_id: str) -> dict[str, Any]:
+        task = env.client.get_task(task_id)
+        env.journal.update(task)
+        return task
+
+    try:
+        with closing(display):
+            return tasks.wait_for(
+                task_ids,
+                poll,
+                interval=interval,
+                timeout=timeout,
+                on_update=display.update,
+                clock=env.clock,
+                sleep=env.sleep,
+                known=known,
+            )
+    except KeyboardInterrupt:
+        raise interrupted(task_ids) from None
+
+
+def interrupted(task_ids: Sequence[str]) -> Interrupted:
+    ids = " ".join(task_ids)
+    return Interrupted(
+        f"interrupted; the task{'s' if len(task_ids) > 1 else ''} go on at the service: {ids}",
+        hint=f"resume with: kling wait {' '.join(shlex.quote(t) for t in task_ids)}",
+    )
+
+
+def save_video(
+    env: Env, task: dict[str, Any], target: Path, *, force: bool, quiet: bool = False
+) -> Path:
+    """Download a completed task's video to `target`; an expired URL is fetched afresh once."""
+    task_id = str(task.get("id", ""))
+    for fresh in (False, True):
+        expiry = tasks.expires_at(task)
+        if fresh or (expiry is not None and expiry < time.time()):
+            task = env.client.get_task(task_id)
+            env.journal.update(task)
+        url = tasks.video_url(task)
+        if url is None:
+            raise NoVideoURL(f"task {task_id} is completed but has no video URL", task_id=task_id)
+        display = progress.transfer_display(env, f"downloading {task_id}", quiet)
+        try:
+            with closing(display):
+                path = download.download(
+                    url, target, env.client.open_video, force=force, on_bytes=display.advance
+                )
+        except VideoURLExpired:
+            if fresh:
+                raise
+            continue
+        except KeyboardInterrupt:
+            raise interrupted([task_id]) from None
+        env.journal.add_file(task_id, path)
+        return path
+    raise AssertionError("unreachable")
+
+
+def outcome_code(tracked: tasks.Tracked) -> ExitCode:
+    """The CLI.md exit code for one task's outcome."""
+    if tracked.error is not None:
+        return tracked.error.exit_code
+    status = tasks.status_of(tracked.task)
+    if status == "completed":
+        return ExitCode.OK
+    if status == "failed":
+        return ExitCode.TASK_FAILED
+    return ExitCode.TIMEOUT
+
+
+def first_failure(codes: Sequence[int]) -> int:
+    """With several tasks: the code of the first one, in argument order, that did not complete."""
+    return next((code for code in codes if code != ExitCode.OK), ExitCode.OK)
+
+
+def describe_failure(env: Env, tracked: tasks.Tracked) -> None:
+    """Say on stderr why a task did not complete (its JSON, if any, goes to stdout)."""
+    status = tasks.status_of(tracked.task)
+    if tracked.error is not None:
+        env.note(f"error: {tracked.task_id}: {tracked.error.message}")
+    elif status == "failed":
+        env.note(f"error: task {tracked.task_id} failed: {tasks.error_text(tracked.task)}")
+    elif status != "completed":
+        env.note(
+            f"error: task {tracked.task_id} is not final yet (still {status});"
+            f" wait for it with: kling wait {shlex.quote(tracked.task_id)}"
+        )
+
+
+def finish(
+    env: Env,
+    out: Output,
+    tracked: Sequence[tasks.Tracked],
+    *,
+    save: bool,
+    output: Path | None,
+    force: bool,
+    quiet: bool,
+) -> int:
+    """Save what completed (when asked), print every task in order, return the exit code."""
+    output_dir = env.setting("output_dir")
+    output_dir = Path(output_dir) if output_dir else None
+    codes: list[int] = []
+    for t in tracked:
+        code = outcome_code(t)
+        files: list[Path] = []
+        try:
+            if code == ExitCode.OK and save:
+                target = download.target_for(t.task_id, output, output_dir)
+                files.append(save_video(env, t.task, target, force=force, quiet=quiet))
+            elif code == ExitCode.OK and tasks.video_url(t.task) is None:
+                raise NoVideoURL(f"task {t.task_id} is completed but has no video URL")
+        except Interrupted:
+            raise
+        except KlingError as exc:
+            code = exc.exit_code
+            env.note(f"error: {exc.message}")
+            if isinstance(exc, NoVideoURL):
+                env.note(f"the task as the service gave it: {json.dumps(t.task)[:2000]}")
+        else:
+            if code != ExitCode.OK:
+                describe_failure(env, t)
+        if t.task:
+            out.task(t.task, files, quiet_value=quiet_result(t.task, files))
+        codes.append(code)
+    return first_failure(codes)
