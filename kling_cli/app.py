@@ -78,11 +78,18 @@ def root(
     ctx: typer.Context,
     api_key: Annotated[
         str | None,
-        typer.Option("--api-key", help="API key [env: KLING_API_KEY].", show_default=False),
+        typer.Option(
+            "--api-key", metavar="KEY", help="API key [env: KLING_API_KEY].", show_default=False
+        ),
     ] = None,
     base_url: Annotated[
         str | None,
-        typer.Option("--base-url", help="API base URL [env: KLING_BASE_URL].", show_default=False),
+        typer.Option(
+            "--base-url",
+            metavar="URL",
+            help="API base URL [env: KLING_BASE_URL].",
+            show_default=False,
+        ),
     ] = None,
     sandbox_flag: Annotated[
         bool,

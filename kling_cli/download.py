@@ -137,12 +137,12 @@ def _fetch_into(url: str, fh: object, open_url: Opener, on_bytes: OnBytes | None
         try:
             if resp.status_code in EXPIRED_STATUSES:
                 raise VideoURLExpired(f"the video host answered {resp.status_code} for {url}")
-            if received and resp.status_code == 200:
-                received = 0  # the host ignored Range: start over
+            if resp.status_code not in (200, 206):
+                raise ServiceUnavailable(f"the video host answered {resp.status_code} for {url}")
+            if resp.status_code == 200 or _range_start(resp) != received:
+                received = 0  # the host ignored our Range (or answered another): start over
                 fh.seek(0)  # type: ignore[attr-defined]
                 fh.truncate()  # type: ignore[attr-defined]
-            elif resp.status_code not in (200, 206):
-                raise ServiceUnavailable(f"the video host answered {resp.status_code} for {url}")
             expected = _expected_total(resp, received)
             total = expected if expected is not None else total
             try:
@@ -161,6 +161,13 @@ def _fetch_into(url: str, fh: object, open_url: Opener, on_bytes: OnBytes | None
         finally:
             resp.close()
     raise ServiceUnavailable(f"download of {url} failed: {last_problem}, after {ATTEMPTS} tries")
+
+
+def _range_start(resp: Response) -> int | None:
+    """Where a 206 answer's bytes start, from `Content-Range: bytes START-END/TOTAL`."""
+    crange = resp.headers.get("Content-Range", "")
+    start = crange.removeprefix("bytes ").split("-", 1)[0].strip()
+    return int(start) if start.isdigit() else None
 
 
 def _expected_total(resp: Response, offset: int) -> int | None:

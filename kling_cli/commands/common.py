@@ -23,6 +23,7 @@ OutputOpt = Annotated[
     typer.Option(
         "--output",
         "-o",
+        metavar="PATH",
         help="Save the video here: a file, or a folder (named after the task id).",
         show_default=False,
     ),
@@ -32,17 +33,25 @@ ForceOpt = Annotated[
 ]
 TimeoutOpt = Annotated[
     float | None,
-    typer.Option("--timeout", help="Give up waiting after this many seconds (exit 7).", min=0),
+    typer.Option(
+        "--timeout",
+        metavar="SECONDS",
+        help="Give up waiting after this many seconds (exit 7).",
+        min=0,
+    ),
 ]
 IntervalOpt = Annotated[
     float | None,
     typer.Option(
         "--interval",
+        metavar="SECONDS",
         help="Seconds between polls [default: fast at first, then as the service advises].",
         min=0.05,
     ),
 ]
-TaskIdsArg = Annotated[list[str], typer.Argument(help="Task ids.", show_default=False)]
+TaskIdsArg = Annotated[
+    list[str], typer.Argument(help="Task ids.", metavar="TASK_ID...", show_default=False)
+]
 
 
 def env_of(ctx: typer.Context) -> Env:

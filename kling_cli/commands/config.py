@@ -21,7 +21,8 @@ app = typer.Typer(
 )
 
 KeyArg = Annotated[
-    str, typer.Argument(help=f"One of: {', '.join(config.KEYS)}.", show_default=False)
+    str,
+    typer.Argument(help=f"One of: {', '.join(config.KEYS)}.", metavar="KEY", show_default=False),
 ]
 
 
@@ -61,7 +62,8 @@ def set_command(
     ctx: typer.Context,
     name: KeyArg,
     value: Annotated[
-        str | None, typer.Argument(help="The value; for api_key, leave it out to be asked.")
+        str | None,
+        typer.Argument(help="The value; for api_key, leave it out to be asked.", metavar="[VALUE]"),
     ] = None,
 ) -> None:
     """Set a key (validated first). `kling config set api_key` asks for the key, hidden.

@@ -116,30 +116,48 @@ def run_generate(env: Env, opts: GenerateOptions) -> int:
     )
 
 
-ModeOpt = Annotated[str | None, typer.Option("--mode", help="std (720p) or pro (1080p).")]
+ModeOpt = Annotated[
+    str | None, typer.Option("--mode", metavar="std|pro", help="std (720p) or pro (1080p).")
+]
 
 
 def command(
     ctx: typer.Context,
-    prompt: Annotated[str, typer.Argument(help="What to generate; `-` reads it from stdin.")],
+    prompt: Annotated[
+        str, typer.Argument(help="What to generate; `-` reads it from stdin.", metavar="PROMPT")
+    ],
     image: Annotated[
         list[str] | None,
-        typer.Option("--image", "-i", help="Image URL or local file (uploaded first); repeatable."),
+        typer.Option(
+            "--image",
+            "-i",
+            metavar="URL|PATH",
+            help="Image URL or local file (uploaded first); repeatable.",
+        ),
     ] = None,
     mode: ModeOpt = None,
-    duration: Annotated[int | None, typer.Option("--duration", help="5 or 10 seconds.")] = None,
-    aspect_ratio: Annotated[
-        str | None, typer.Option("--aspect-ratio", help="16:9, 9:16 or 1:1.")
+    duration: Annotated[
+        int | None, typer.Option("--duration", metavar="5|10", help="5 or 10 seconds.")
     ] = None,
-    model: Annotated[str | None, typer.Option("--model", help="Model name.")] = None,
+    aspect_ratio: Annotated[
+        str | None,
+        typer.Option("--aspect-ratio", metavar="16:9|9:16|1:1", help="16:9, 9:16 or 1:1."),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", metavar="NAME", help="Model name.")
+    ] = None,
     metadata: Annotated[
         list[str] | None,
-        typer.Option("--metadata", help="KEY=VALUE into `metadata`; repeatable."),
+        typer.Option(
+            "--metadata", metavar="KEY=VALUE", help="KEY=VALUE into `metadata`; repeatable."
+        ),
     ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option(
-            "--set", help="KEY=VALUE, any top-level body field (VALUE as JSON if it parses)."
+            "--set",
+            metavar="KEY=VALUE",
+            help="KEY=VALUE, any top-level body field (VALUE as JSON if it parses).",
         ),
     ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the task is final.")] = False,

@@ -68,7 +68,7 @@ def _table(env: Env, entries: list[Entry]) -> None:
 def command(
     ctx: typer.Context,
     limit: Annotated[
-        int | None, typer.Option("--limit", "-n", help="Show at most N tasks.", min=1)
+        int | None, typer.Option("--limit", "-n", metavar="N", help="Show at most N tasks.", min=1)
     ] = 20,
     json: JsonOpt = False,
     quiet: QuietOpt = False,

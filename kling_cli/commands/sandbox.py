@@ -37,22 +37,32 @@ def run_sandbox(
 
 def command(
     ctx: typer.Context,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", metavar="HOST", help="Address to listen on.")
+    ] = "127.0.0.1",
     port: Annotated[
-        int, typer.Option("--port", help="Port (0: any free port).", min=0, max=65535)
+        int,
+        typer.Option("--port", metavar="PORT", help="Port (0: any free port).", min=0, max=65535),
     ] = 8765,
     queue_seconds: Annotated[
-        float, typer.Option("--queue-seconds", help="Time a task stays queued.", min=0)
+        float,
+        typer.Option("--queue-seconds", metavar="SECONDS", help="Time a task stays queued.", min=0),
     ] = 2.0,
     run_seconds: Annotated[
-        float, typer.Option("--run-seconds", help="Time a task runs.", min=0)
+        float, typer.Option("--run-seconds", metavar="SECONDS", help="Time a task runs.", min=0)
     ] = 6.0,
     faults: Annotated[
         float,
-        typer.Option("--faults", help="Share of answers (0-1) replaced by a fault.", min=0, max=1),
+        typer.Option(
+            "--faults",
+            metavar="RATE",
+            help="Share of answers (0-1) replaced by a fault.",
+            min=0,
+            max=1,
+        ),
     ] = 0.0,
     seed: Annotated[
-        int | None, typer.Option("--seed", help="Seed for reproducible faults.")
+        int | None, typer.Option("--seed", metavar="N", help="Seed for reproducible faults.")
     ] = None,
 ) -> None:
     """Run a local simulator of the service: no key, no credits.

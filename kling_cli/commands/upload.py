@@ -37,7 +37,8 @@ def run_upload(env: Env, opts: UploadOptions) -> int:
 def command(
     ctx: typer.Context,
     files: Annotated[
-        list[Path], typer.Argument(help="JPEG, PNG, WebP or GIF files, 10 MB at most.")
+        list[Path],
+        typer.Argument(help="JPEG, PNG, WebP or GIF files, 10 MB at most.", metavar="FILE..."),
     ],
     json: JsonOpt = False,
     quiet: QuietOpt = False,

@@ -1,0 +1,125 @@
+"""kling config: set/get/unset/list/path, validation, masking, file modes, precedence."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+KEY = "sk-live-0123456789abcdef"
+
+
+def test_path_is_under_kling_home(kling, isolated: Path) -> None:
+    result = kling("config", "path")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == str(isolated / "config.toml")
+
+
+def test_set_then_get(kling) -> None:
+    assert kling("config", "set", "mode", "pro").exit_code == 0
+    result = kling("config", "get", "mode")
+    assert (result.exit_code, result.stdout) == (0, "pro\n")
+
+
+def test_file_is_private_and_folder_too(kling, isolated: Path) -> None:
+    kling("config", "set", "duration", "10")
+    path = isolated / "config.toml"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(isolated.stat().st_mode) == 0o700
+    assert "duration = 10" in path.read_text()
+
+
+def test_set_keeps_comments_and_other_lines(kling, isolated: Path) -> None:
+    isolated.mkdir(mode=0o700)
+    path = isolated / "config.toml"
+    path.write_text('# my settings\nmode = "pro"  # 1080p for clients\n')
+    path.chmod(0o600)
+    kling("config", "set", "aspect_ratio", "9:16")
+    text = path.read_text()
+    assert "# my settings" in text and "# 1080p for clients" in text
+    assert 'aspect_ratio = "9:16"' in text
+
+
+def test_no_temporary_files_left_behind(kling, isolated: Path) -> None:
+    kling("config", "set", "mode", "pro")
+    kling("config", "set", "mode", "std")
+    assert sorted(p.name for p in isolated.iterdir()) == ["config.toml"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("mode", "ultra"), ("duration", "7"), ("aspect_ratio", "4:3"), ("base_url", "ftp://x"),
+     ("poll_interval", "0"), ("timeout", "soon"), ("nonsense", "1")],
+)  # fmt: skip
+def test_set_validates(kling, isolated: Path, key: str, value: str) -> None:
+    result = kling("config", "set", key, value)
+    assert result.exit_code == 2
+    assert key in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 2
+    assert not (isolated / "config.toml").exists()
+
+
+def test_api_key_from_stdin_and_masked(kling, isolated: Path) -> None:
+    result = kling("config", "set", "api_key", input=KEY + "\n")
+    assert result.exit_code == 0
+    assert KEY not in result.stdout + result.stderr
+    assert f'api_key = "{KEY}"' in (isolated / "config.toml").read_text()
+    for args in (("config", "get", "api_key"), ("config", "list"), ("config", "list", "--json")):
+        shown = kling(*args)
+        assert shown.exit_code == 0
+        assert KEY not in shown.stdout + shown.stderr
+        assert KEY[-4:] in shown.stdout
+
+
+def test_api_key_on_the_command_line_warns(kling) -> None:
+    result = kling("config", "set", "api_key", KEY)
+    assert result.exit_code == 0
+    assert "shell history" in result.stderr
+
+
+def test_unset(kling, isolated: Path) -> None:
+    kling("config", "set", "mode", "pro")
+    assert kling("config", "unset", "mode").exit_code == 0
+    assert kling("config", "get", "mode").stdout == "std\n"  # the default again
+    assert kling("config", "unset", "mode").exit_code == 0  # already gone: still fine
+
+
+def test_precedence_flag_env_file_default(kling) -> None:
+    assert kling("config", "get", "base_url").stdout == "https://toapis.com\n"
+    kling("config", "set", "base_url", "https://file.example")
+    assert kling("config", "get", "base_url").stdout == "https://file.example\n"
+    env = {"KLING_BASE_URL": "https://env.example"}
+    assert kling("config", "get", "base_url", env=env).stdout == "https://env.example\n"
+    flagged = kling("--base-url", "https://flag.example", "config", "get", "base_url", env=env)
+    assert flagged.stdout == "https://flag.example\n"
+
+
+def test_list_shows_sources(kling) -> None:
+    kling("config", "set", "mode", "pro")
+    result = kling("config", "list", env={"KLING_DURATION": "10"})
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()}
+    assert lines["mode"].endswith("(file)")
+    assert lines["duration"].endswith("(env)")
+    assert lines["aspect_ratio"].endswith("(default)")
+
+
+def test_broken_file_is_a_clear_error_but_config_still_works(kling, isolated: Path) -> None:
+    isolated.mkdir(mode=0o700)
+    (isolated / "config.toml").write_text("mode = \n")
+    result = kling("config", "list")
+    assert result.exit_code == 2 and "not valid TOML" in result.stderr
+    assert kling("config", "path").exit_code == 0
+
+
+def test_bad_value_in_file_names_its_source(kling, isolated: Path) -> None:
+    isolated.mkdir(mode=0o700)
+    (isolated / "config.toml").write_text('mode = "ultra"\n')
+    result = kling("config", "get", "mode")
+    assert result.exit_code == 2 and "config file" in result.stderr
+
+
+def test_world_readable_file_warns(kling, isolated: Path) -> None:
+    kling("config", "set", "mode", "pro")
+    (isolated / "config.toml").chmod(0o644)
+    assert "can be read by other users" in kling("config", "get", "mode").stderr

@@ -1,0 +1,233 @@
+"""kling generate through the CLI entry point, against the sandbox over real sockets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kling_cli.journal import JOURNAL_FILE, Journal
+from tests.scripted_server import Reply, ScriptedServer
+
+FAST = ("--interval", "0.1")
+
+
+def posts(sandbox) -> list:
+    return [r for r in sandbox.log if r.method == "POST" and r.path.endswith("/videos/generations")]
+
+
+def test_submit_prints_task_id_quietly(kling, against) -> None:
+    result = kling("generate", "a red fox", "-q")
+    assert result.exit_code == 0
+    task_id = result.stdout.strip()
+    assert task_id.startswith("video_") and "\n" not in task_id
+    assert posts(against)[0].json == {
+        "model": "kling-v3-omni", "prompt": "a red fox", "mode": "std", "duration": 5,
+        "aspect_ratio": "16:9",
+    }  # fmt: skip
+
+
+def test_submit_json_is_the_service_task(kling, against) -> None:
+    result = kling("generate", "a red fox", "--json")
+    task = json.loads(result.stdout)
+    assert task["object"] == "generation.task" and task["status"] == "queued"
+    assert "output_files" not in task
+
+
+def test_submit_plain_line_when_piped(kling, against) -> None:
+    result = kling("generate", "a red fox")
+    fields = result.stdout.rstrip("\n").split("\t")
+    assert fields[0].startswith("video_") and fields[1] == "queued"
+    assert "kling wait" in result.stderr
+
+
+def test_options_reach_the_body(kling, against) -> None:
+    result = kling(
+        "generate", "a fox", "--mode", "pro", "--duration", "10", "--aspect-ratio", "9:16",
+        "--model", "kling-v9", "--metadata", "seed=42", "--metadata", "style=noir",
+        "--set", "audio=true", "--set", 'extra={"a": [1]}', "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    body = posts(against)[0].json
+    assert body["mode"] == "pro" and body["duration"] == 10 and body["aspect_ratio"] == "9:16"
+    assert body["model"] == "kling-v9"
+    assert body["metadata"] == {"seed": 42, "style": "noir"}
+    assert body["audio"] is True and body["extra"] == {"a": [1]}
+
+
+def test_config_defaults_apply(kling, against) -> None:
+    kling("config", "set", "mode", "pro")
+    kling("config", "set", "duration", "10")
+    kling("generate", "x", "-q", env={"KLING_ASPECT_RATIO": "1:1"})
+    body = posts(against)[0].json
+    assert (body["mode"], body["duration"], body["aspect_ratio"]) == ("pro", 10, "1:1")
+
+
+def test_prompt_from_stdin(kling, against) -> None:
+    result = kling("generate", "-", "-q", input="a calm lake at dawn\n")
+    assert result.exit_code == 0
+    assert posts(against)[0].json["prompt"] == "a calm lake at dawn"
+
+
+def test_dry_run_sends_nothing_and_needs_no_key(kling, sandbox) -> None:
+    result = kling("--base-url", sandbox.base_url, "generate", "a fox", "--dry-run", "--set", "x=1")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["x"] == 1
+    assert sandbox.log == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--mode", "ultra"], "--mode"),
+        (["--duration", "7"], "--duration"),
+        (["--aspect-ratio", "4:3"], "--aspect-ratio"),
+        (["-i", "data:image/png;base64,AAAA"], "data: URLs"),
+        (["-i", "missing.png"], "does not exist"),
+        (["--set", "novalue"], "KEY=VALUE"),
+        (["--metadata", "=x"], "KEY=VALUE"),
+        (["--set", "audio=true", "--set", "video_list=[]"], "audio and video_list"),
+    ],
+)
+def test_validation_errors_exit_2_and_send_nothing(kling, against, args, message) -> None:
+    result = kling("generate", "a fox", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == ""
+    assert against.log == []
+
+
+def test_reference_to_missing_image_exits_2(kling, against) -> None:
+    result = kling("generate", "<<<image_2>>> waves", "-i", "https://img.example/a.png")
+    assert result.exit_code == 2 and "<<<image_2>>>" in result.stderr
+    assert against.log == []
+
+
+def test_empty_prompt_exits_2(kling, against) -> None:
+    assert kling("generate", "  ").exit_code == 2
+    assert kling("generate", "-", input="").exit_code == 2
+    assert against.log == []
+
+
+def test_no_key_exits_3_and_says_how(kling, sandbox) -> None:
+    result = kling("--base-url", sandbox.base_url, "generate", "a fox")
+    assert result.exit_code == 3
+    assert "kling config set api_key" in result.stderr
+    assert sandbox.log == []
+
+
+def test_images_uploaded_first_and_note_about_reference(kling, against, tmp_path: Path) -> None:
+    png = tmp_path / "face.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    result = kling(
+        "generate", "waves hello", "-i", str(png), "-i", "https://img.example/b.jpg", "-q"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "<<<image_1>>>" in result.stderr  # the service will prepend it
+    uploads = [r for r in against.log if r.path.endswith("/uploads/images")]
+    assert len(uploads) == 1
+    urls = posts(against)[0].json["image_urls"]
+    assert urls[0].startswith(against.file_base_url) and urls[1] == "https://img.example/b.jpg"
+
+
+def test_wait_and_download_to_file(kling, against, tmp_path: Path) -> None:
+    target = tmp_path / "fox.mp4"
+    result = kling("generate", "a fox", "-o", str(target), *FAST, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == str(target.resolve())
+    assert target.read_bytes() == against.clip_bytes("16:9")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_wait_json_has_output_files(kling, against, tmp_path: Path) -> None:
+    result = kling(
+        "generate", "a fox", "--aspect-ratio", "1:1", "-o", str(tmp_path) + "/", *FAST, "--json"
+    )
+    assert result.exit_code == 0, result.stderr
+    task = json.loads(result.stdout)
+    assert task["status"] == "completed"
+    (saved,) = task["output_files"]
+    assert Path(saved).name == f"{task['id']}.mp4"
+    assert Path(saved).read_bytes() == against.clip_bytes("1:1")
+
+
+def test_wait_without_output_prints_url(kling, against) -> None:
+    result = kling("generate", "a fox", "--wait", *FAST, "-q")
+    assert result.exit_code == 0
+    assert result.stdout.strip().startswith(against.file_base_url)
+
+
+def test_existing_file_is_not_overwritten_and_nothing_sent(kling, against, tmp_path: Path) -> None:
+    target = tmp_path / "fox.mp4"
+    target.write_bytes(b"precious")
+    result = kling("generate", "a fox", "-o", str(target))
+    assert result.exit_code == 2 and "--force" in result.stderr
+    assert target.read_bytes() == b"precious" and against.log == []
+    forced = kling("generate", "a fox", "-o", str(target), "--force", *FAST, "-q")
+    assert forced.exit_code == 0 and target.read_bytes() == against.clip_bytes()
+
+
+def test_missing_output_folder_exits_2(kling, against, tmp_path: Path) -> None:
+    result = kling("generate", "a fox", "-o", str(tmp_path / "nope" / "fox.mp4"))
+    assert result.exit_code == 2 and "does not exist" in result.stderr
+    assert against.log == []
+
+
+def test_failed_task_exits_6_with_task_on_stdout(kling, against) -> None:
+    result = kling("generate", "[fail] a fox", "--wait", *FAST, "--json")
+    assert result.exit_code == 6
+    assert json.loads(result.stdout)["status"] == "failed"
+    assert "failed" in result.stderr
+
+
+def test_completed_without_url_exits_6(kling, against) -> None:
+    result = kling("generate", "[no-video] a fox", "--wait", *FAST)
+    assert result.exit_code == 6
+    assert "no video URL" in result.stderr
+
+
+def test_timeout_exits_7_and_says_how_to_resume(kling, against) -> None:
+    result = kling("generate", "[slow] a fox", "--wait", "--timeout", "0.3", *FAST)
+    assert result.exit_code == 7
+    assert "kling wait video_" in result.stderr
+
+
+def test_task_id_is_journaled(kling, against, isolated: Path) -> None:
+    task_id = kling("generate", "a fox", "-q").stdout.strip()
+    entry = Journal(isolated / JOURNAL_FILE).get(task_id)
+    assert entry is not None and entry.params["prompt"] == "a fox"
+    assert entry.base_url == against.base_url
+
+
+def test_submit_that_may_have_arrived_is_not_resent(kling, against) -> None:
+    against.config.faults = 1.0
+    against.config.fault_kinds = ["drop_after"]
+    result = kling("generate", "a fox")
+    assert result.exit_code == 5
+    assert "no second task" in result.stderr and "kling list" in result.stderr
+    assert len(posts(against)) == 1 and against.tasks_created == 1
+
+
+def test_rejected_request_exits_4_with_service_message(kling, against) -> None:
+    # --set can send what the CLI would not check: the sandbox rejects it as the service does.
+    result = kling("generate", "a fox", "--set", 'image_urls=["ftp://x"]')
+    assert result.exit_code == 4
+    assert "400" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("status", "code"), [(401, 3), (402, 3), (403, 3), (413, 4), (503, 5)])
+def test_service_errors_map_to_exit_codes(kling, status: int, code: int) -> None:
+    with ScriptedServer() as server:
+        replies = [Reply(status, {"error": {"message": f"said {status}"}})] * 6
+        server.add("POST", "/v1/videos/generations", *replies)
+        result = kling("--base-url", server.url, "--api-key", "k" * 20, "generate", "a fox")
+    assert result.exit_code == code
+    assert f"said {status}" in result.stderr and len(result.stderr.splitlines()) <= 2
+
+
+def test_sandbox_flag_runs_everything_in_process(kling, tmp_path: Path) -> None:
+    result = kling("--sandbox", "generate", "a fox", "-o", str(tmp_path / "f.mp4"), *FAST, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert "sandbox" in result.stderr
+    assert (tmp_path / "f.mp4").stat().st_size > 1000

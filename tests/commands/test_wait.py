@@ -1,0 +1,142 @@
+"""kling wait / status / download through the CLI entry point, against the sandbox."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+FAST = ("--interval", "0.1")
+
+
+def submit(kling, prompt: str = "a fox", *args: str) -> str:
+    result = kling("generate", prompt, "-q", *args)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_wait_many_tasks_one_document_each(kling, against) -> None:
+    ids = [submit(kling, f"fox {n}") for n in range(3)]
+    result = kling("wait", *ids, *FAST, "--json")
+    assert result.exit_code == 0, result.stderr
+    docs = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [d["id"] for d in docs] == ids
+    assert {d["status"] for d in docs} == {"completed"}
+
+
+def test_wait_quiet_prints_urls_and_saves_to_folder(kling, against, tmp_path: Path) -> None:
+    ids = [submit(kling), submit(kling, "a cat", "--aspect-ratio", "9:16")]
+    urls = kling("wait", *ids, *FAST, "-q").stdout.split()
+    assert all(u.startswith(against.file_base_url) for u in urls) and len(urls) == 2
+    out = tmp_path / "videos"
+    out.mkdir()
+    paths = kling("wait", *ids, *FAST, "-q", "-o", str(out)).stdout.split()
+    assert [Path(p).name for p in paths] == [f"{i}.mp4" for i in ids]
+    assert Path(paths[1]).read_bytes() == against.clip_bytes("9:16")
+
+
+def test_wait_exit_code_is_first_failure_in_argument_order(kling, against) -> None:
+    ok, bad = submit(kling), submit(kling, "[fail] a fox")
+    assert kling("wait", ok, bad, *FAST).exit_code == 6
+    result = kling("wait", "video_NOPE", ok, *FAST)
+    assert result.exit_code == 4 and "video_NOPE" in result.stderr
+
+
+def test_wait_plain_progress_lines_on_stderr_only_on_change(kling, against) -> None:
+    task_id = submit(kling)
+    result = kling("wait", task_id, *FAST)
+    lines = [line for line in result.stderr.splitlines() if task_id in line]
+    assert any("completed" in line for line in lines)
+    assert len(lines) == len(set(lines))  # no repeated identical updates
+    assert result.stdout.split("\t")[1] == "completed"
+
+
+def test_no_progress_silences_stderr(kling, against) -> None:
+    task_id = submit(kling)
+    result = kling("--no-progress", "wait", task_id, *FAST)
+    assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_wait_timeout_exits_7(kling, against) -> None:
+    task_id = submit(kling, "[slow] a fox")
+    result = kling("wait", task_id, "--timeout", "0.2", *FAST)
+    assert result.exit_code == 7 and f"kling wait {task_id}" in result.stderr
+
+
+def test_wait_file_output_with_several_tasks_exits_2(kling, against, tmp_path: Path) -> None:
+    ids = [submit(kling), submit(kling)]
+    result = kling("wait", *ids, "-o", str(tmp_path / "one.mp4"))
+    assert result.exit_code == 2 and "folder" in result.stderr
+
+
+def test_status_once(kling, against) -> None:
+    task_id = submit(kling)
+    result = kling("status", task_id, "-q")
+    assert result.exit_code == 0 and result.stdout.strip() in {"queued", "in_progress"}
+    doc = json.loads(kling("status", task_id, "--json").stdout)
+    assert doc["id"] == task_id and "output_files" not in doc
+
+
+def test_status_unknown_task_exits_4(kling, against) -> None:
+    result = kling("status", "video_UNKNOWN")
+    assert result.exit_code == 4 and "not found" in result.stderr
+
+
+def test_status_failed_task_exits_6(kling, against) -> None:
+    task_id = submit(kling, "[fail] x")
+    kling("wait", task_id, *FAST)
+    assert kling("status", task_id, "-q").stdout.strip() == "failed"
+    assert kling("status", task_id).exit_code == 6
+
+
+def test_download_to_current_folder_by_default(kling, against, isolated: Path) -> None:
+    task_id = submit(kling)
+    kling("wait", task_id, *FAST)
+    result = kling("download", task_id, "-q")
+    assert result.exit_code == 0
+    saved = Path(result.stdout.strip())
+    assert saved == (Path.cwd() / f"{task_id}.mp4").resolve()
+    assert saved.read_bytes() == against.clip_bytes()
+    again = kling("download", task_id)
+    assert again.exit_code == 2 and "--force" in again.stderr
+    assert kling("download", task_id, "--force").exit_code == 0
+
+
+def test_download_uses_output_dir_setting(kling, against, tmp_path: Path) -> None:
+    task_id = submit(kling)
+    kling("wait", task_id, *FAST)
+    kling("config", "set", "output_dir", str(tmp_path))
+    saved = Path(kling("download", task_id, "-q").stdout.strip())
+    assert saved.parent == tmp_path.resolve()
+
+
+def test_download_not_final_yet_exits_7(kling, against) -> None:
+    task_id = submit(kling, "[slow] x")
+    result = kling("download", task_id)
+    assert result.exit_code == 7 and "kling wait" in result.stderr
+
+
+def test_download_json_and_journal_records_file(kling, against) -> None:
+    task_id = submit(kling)
+    kling("wait", task_id, *FAST)
+    doc = json.loads(kling("download", task_id, "--json").stdout)
+    assert Path(doc["output_files"][0]).is_file()
+    listed = json.loads(kling("list", "--json").stdout.splitlines()[0])
+    assert listed["id"] == task_id and listed["output_files"] == doc["output_files"]
+
+
+def test_download_finds_url_in_every_place(kling, against, tmp_path: Path) -> None:
+    for shape in ("top", "video_url", "result.url", "videos", "list"):
+        task_id = submit(kling, f"[url:{shape}] a fox")
+        result = kling("wait", task_id, *FAST, "-o", str(tmp_path) + "/", "-q")
+        assert result.exit_code == 0, (shape, result.stderr)
+        assert Path(result.stdout.strip()).read_bytes() == against.clip_bytes()
+
+
+def test_expired_url_is_fetched_again(kling, against, tmp_path: Path) -> None:
+    task_id = submit(kling, "[expired] a fox")
+    result = kling("wait", task_id, *FAST, "-o", str(tmp_path / "x.mp4"))
+    # The sandbox keeps refusing an expired video: a fresh query is tried, then a clear error.
+    gets = [r for r in against.log if r.path.endswith(task_id)]
+    assert result.exit_code == 6 and "410" in result.stderr
+    assert len(gets) >= 2
+    assert not (tmp_path / "x.mp4").exists()

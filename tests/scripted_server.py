@@ -1,0 +1,112 @@
+"""A loopback HTTP server that answers each request with the next reply scripted for its route.
+
+It records every request, so a test can check what reached it (headers included), and
+`unused()` tells which scripted replies never got their request.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes | str | dict[str, Any] | list[Any] = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False  # close the connection after reading the request, without answering
+    delay: float = 0.0
+    send_bytes: int | None = None  # send only this many body bytes (Content-Length stays full)
+
+    def payload(self) -> bytes:
+        if isinstance(self.body, (dict, list)):
+            return json.dumps(self.body).encode()
+        return self.body.encode() if isinstance(self.body, str) else self.body
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class ScriptedServer:
+    def __init__(self) -> None:
+        self.routes: dict[tuple[str, str], deque[Reply]] = {}
+        self.requests: list[Seen] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def add(self, method: str, path: str, *replies: Reply) -> None:
+        self.routes.setdefault((method, path), deque()).extend(replies)
+
+    def seen(self, method: str, path: str) -> list[Seen]:
+        return [r for r in self.requests if r.method == method and r.path == path]
+
+    def unused(self) -> list[tuple[str, str]]:
+        return [route for route, replies in self.routes.items() if replies]
+
+    def __enter__(self) -> ScriptedServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with server._lock:
+                    server.requests.append(
+                        Seen(self.command, self.path, dict(self.headers.items()), body)
+                    )
+                    queue = server.routes.get((self.command, self.path))
+                    reply = queue.popleft() if queue else Reply(404, {"error": "not scripted"})
+                if reply.delay:
+                    time.sleep(reply.delay)
+                if reply.drop:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                payload = reply.payload()
+                self.send_response(reply.status)
+                headers = {"Content-Type": "application/json", **reply.headers}
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    sent = payload if reply.send_bytes is None else payload[: reply.send_bytes]
+                    self.wfile.write(sent)
+                if reply.send_bytes is not None:
+                    self.close_connection = True
+
+            do_GET = do_POST = do_HEAD = _serve
+
+        return Handler

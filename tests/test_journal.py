@@ -1,0 +1,57 @@
+"""The journal: records at submit time, updates, newest first, and concurrent writers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from kling_cli.journal import Journal
+
+
+def test_record_update_and_files(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    journal.record_submitted({"id": "t1", "status": "queued"}, "https://api", {"prompt": "a"})
+    journal.record_submitted({"id": "t2", "status": "queued"}, "https://api", {"prompt": "b"})
+    journal.update(
+        {
+            "id": "t1",
+            "status": "completed",
+            "progress": 100,
+            "result": {"data": [{"url": "https://v/1"}]},
+        }
+    )
+    journal.add_file("t1", tmp_path / "t1.mp4")
+    journal.update({"id": "t2", "status": "failed", "error": {"message": "nope"}})
+    first, second = journal.entries()
+    assert first.id == "t2" and first.status == "failed" and first.error == "nope"
+    assert second.video_url == "https://v/1" and second.files == [str(tmp_path / "t1.mp4")]
+    assert [e.id for e in journal.entries(limit=1)] == ["t2"]
+    journal.update({"id": "unknown", "status": "completed"})  # not ours: ignored
+    assert journal.get("unknown") is None
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from kling_cli.journal import Journal
+j = Journal(Path(sys.argv[1]))
+for n in range(40):
+    tid = f"{sys.argv[2]}-{n}"
+    j.record_submitted({"id": tid, "status": "queued"}, "https://api", {"prompt": tid})
+    j.update({"id": tid, "status": "in_progress", "progress": 10})
+"""
+
+
+def test_eight_processes_lose_no_record(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(path), f"w{w}"], stderr=subprocess.PIPE)
+        for w in range(8)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err.decode()
+    entries = Journal(path).entries()
+    assert len(entries) == 8 * 40
+    assert {e.status for e in entries} == {"in_progress"}
