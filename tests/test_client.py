@@ -60,7 +60,7 @@ def test_get_task_sends_bearer_key(server: ScriptedServer) -> None:
         (402, {"success": False, "message": "insufficient balance"}, {}, "insufficient balance",
          ExitCode.AUTH),
         (404, {"error": {"message": "task not found"}}, {}, "task not found", ExitCode.REJECTED),
-        (413, "Request Entity Too Large", {"Content-Type": "text/plain"}, "Request Entity Too Large",
+        (413, "Entity Too Large", {"Content-Type": "text/plain"}, "Entity Too Large",
          ExitCode.REJECTED),
     ],
 )  # fmt: skip

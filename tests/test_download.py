@@ -1,4 +1,4 @@
-"""Downloads over real sockets: verified length, resume with Range, nothing partial at the target."""
+"""Downloads over real sockets: verified length, Range resume, nothing partial at the target."""
 
 from __future__ import annotations
 

@@ -24,7 +24,8 @@ def body(**kw: Any) -> dict[str, Any]:
 
 def test_defaults_make_a_minimal_body() -> None:
     assert body() == {
-        "model": "kling-v3-omni", "prompt": "a cat", "mode": "std", "duration": 5, "aspect_ratio": "16:9",
+        "model": "kling-v3-omni", "prompt": "a cat", "mode": "std", "duration": 5,
+        "aspect_ratio": "16:9",
     }  # fmt: skip
 
 

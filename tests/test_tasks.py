@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -101,7 +102,7 @@ def test_wait_polls_fast_then_as_advised() -> None:
     fake, log = FakeTime(), []
     poll = scripted({"a": ["queued"] * 5 + ["in_progress"] * 4 + ["completed"]}, fake, log)
     done = tasks.wait_for(["a"], poll, clock=fake.clock, sleep=fake.sleep)
-    gaps = [b[0] - a[0] for a, b in zip(log, log[1:])]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(log)]
     assert gaps[:4] == [1, 2, 4, 5]  # doubling, then the queued advice (5 s)
     assert max(gaps) == 10  # in_progress advice
     assert tasks.status_of(done[0].task) == "completed"
