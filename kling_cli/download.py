@@ -9,9 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-import requests
-import urllib3
-
 from .errors import LocalFileError, ServiceUnavailable, UsageError, VideoURLExpired
 
 CHUNK = 1024 * 1024  # 1 MiB: small chunks cost throughput (see issue 6)
@@ -128,6 +125,9 @@ def download(
 
 
 def _fetch_into(url: str, fh: object, open_url: Opener, on_bytes: OnBytes | None) -> None:
+    import requests  # here, not at the top: `kling --help` should not pay for it
+    import urllib3
+
     received = 0
     total: int | None = None
     last_problem = ""

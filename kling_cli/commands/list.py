@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..env import Env
-from ..journal import Entry
 from ..output import Format, Output, choose
 from .common import JsonOpt, QuietOpt, env_of
+
+if TYPE_CHECKING:
+    from ..journal import Entry
 
 
 @dataclass
