@@ -26,7 +26,7 @@ class KlingGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except KlingError as exc:
-            report(exc)
+            report(exc, ctx.obj if isinstance(ctx.obj, Env) else None)
             raise typer.Exit(exc.exit_code) from None
         except ExitStatus as exc:
             raise typer.Exit(exc.code) from None
@@ -45,10 +45,11 @@ class KlingGroup(TyperGroup):
                 env.close()
 
 
-def report(exc: KlingError) -> None:
-    print(f"kling: error: {exc.message}", file=sys.stderr)
-    if exc.hint:
-        print(f"kling: hint: {exc.hint}", file=sys.stderr)
+def report(exc: KlingError, env: Env | None) -> None:
+    if env is not None:
+        env.error(exc)
+    else:
+        print(f"kling: error: {exc.message}", file=sys.stderr)
 
 
 COMMAND_ORDER = [

@@ -8,6 +8,7 @@ callback; `Env.test()` builds one over buffers for tests.
 from __future__ import annotations
 
 import io
+import json
 import os
 import sys
 import time
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import config
-from .errors import MissingKeyError
+from .errors import KlingError, MissingKeyError
 
 if TYPE_CHECKING:
     from .client import Client
@@ -45,6 +46,7 @@ class Env:
     verbose: bool = False
     no_progress: bool = False
     use_sandbox: bool = False
+    json_errors: bool = False  # --json: errors too become JSON documents (on stderr)
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     _settings: dict[str, config.Setting] | None = None
@@ -82,6 +84,25 @@ class Env:
 
     def warn(self, message: str) -> None:
         print(f"kling: warning: {message}", file=self.stderr, flush=True)
+
+    def error(self, exc: KlingError) -> None:
+        """An error on stderr: one line and a hint, or with --json one JSON document."""
+        if self.json_errors:
+            error: dict[str, Any] = {
+                "type": exc.kind,
+                "message": exc.message,
+                "exit_code": int(exc.exit_code),
+            }
+            if exc.hint:
+                error["hint"] = exc.hint
+            if exc.task_id:
+                error["task_id"] = exc.task_id
+            print(json.dumps({"error": error}), file=self.stderr, flush=True)
+            return
+        where = f"{exc.task_id}: " if exc.task_id and exc.task_id not in exc.message else ""
+        self.note(f"error: {where}{exc.message}")
+        if exc.hint:
+            self.note(f"hint: {exc.hint}")
 
     def trace(self, line: str) -> None:
         if self.verbose:

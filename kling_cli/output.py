@@ -20,7 +20,9 @@ class Format(str, Enum):
     QUIET = "quiet"
 
 
-def choose(json_flag: bool, quiet: bool) -> Format:
+def choose(env: Env, json_flag: bool, quiet: bool) -> Format:
+    """The output format of a command; with --json, errors are reported as JSON too."""
+    env.json_errors = json_flag
     return Format.JSON if json_flag else Format.QUIET if quiet else Format.HUMAN
 
 

@@ -12,7 +12,15 @@ from typing import Any
 
 from . import download, progress, tasks
 from .env import Env
-from .errors import ExitCode, Interrupted, KlingError, NoVideoURL, VideoURLExpired
+from .errors import (
+    ExitCode,
+    Interrupted,
+    KlingError,
+    NoVideoURL,
+    TaskFailed,
+    VideoURLExpired,
+    WaitTimeout,
+)
 from .output import Output, quiet_result
 
 
@@ -90,7 +98,7 @@ def save_video(
             env.journal.update(task)
         url = tasks.video_url(task)
         if url is None:
-            raise NoVideoURL(f"task {task_id} is completed but has no video URL", task_id=task_id)
+            raise no_video_url(task)
         display = progress.transfer_display(env, f"downloading {task_id}", quiet)
         try:
             with closing(display):
@@ -106,6 +114,15 @@ def save_video(
         env.journal.add_file(task_id, path)
         return path
     raise AssertionError("unreachable")
+
+
+def no_video_url(task: dict[str, Any]) -> NoVideoURL:
+    task_id = str(task.get("id", ""))
+    return NoVideoURL(
+        f"task {task_id} is completed but no http(s) video URL was found in it",
+        hint=f"the task as the service gave it: {json.dumps(task)[:2000]}",
+        task_id=task_id,
+    )
 
 
 def outcome_code(tracked: tasks.Tracked) -> ExitCode:
@@ -128,14 +145,20 @@ def first_failure(codes: Sequence[int]) -> int:
 def describe_failure(env: Env, tracked: tasks.Tracked) -> None:
     """Say on stderr why a task did not complete (its JSON, if any, goes to stdout)."""
     status = tasks.status_of(tracked.task)
+    task_id = tracked.task_id
     if tracked.error is not None:
-        env.note(f"error: {tracked.task_id}: {tracked.error.message}")
+        tracked.error.task_id = task_id
+        env.error(tracked.error)
     elif status == "failed":
-        env.note(f"error: task {tracked.task_id} failed: {tasks.error_text(tracked.task)}")
+        if not env.json_errors:  # with --json the failed task itself is the answer
+            env.error(TaskFailed(f"task {task_id} failed: {tasks.error_text(tracked.task)}"))
     elif status != "completed":
-        env.note(
-            f"error: task {tracked.task_id} is not final yet (still {status});"
-            f" wait for it with: kling wait {shlex.quote(tracked.task_id)}"
+        env.error(
+            WaitTimeout(
+                f"task {task_id} is not final yet (still {status})",
+                hint=f"wait for it with: kling wait {shlex.quote(task_id)}",
+                task_id=task_id,
+            )
         )
 
 
@@ -161,14 +184,13 @@ def finish(
                 target = download.target_for(t.task_id, output, output_dir)
                 files.append(save_video(env, t.task, target, force=force, quiet=quiet))
             elif code == ExitCode.OK and tasks.video_url(t.task) is None:
-                raise NoVideoURL(f"task {t.task_id} is completed but has no video URL")
+                raise no_video_url(t.task)
         except Interrupted:
             raise
         except KlingError as exc:
             code = exc.exit_code
-            env.note(f"error: {exc.message}")
-            if isinstance(exc, NoVideoURL):
-                env.note(f"the task as the service gave it: {json.dumps(t.task)[:2000]}")
+            exc.task_id = exc.task_id or t.task_id
+            env.error(exc)
         else:
             if code != ExitCode.OK:
                 describe_failure(env, t)

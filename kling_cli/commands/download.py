@@ -63,5 +63,7 @@ def command(
       kling download ID -o cat.mp4 --force
       kling download -q $(kling list -q --limit 5) -o videos/
     """
-    opts = DownloadOptions(list(dict.fromkeys(task_ids)), output, force, choose(json, quiet))
+    opts = DownloadOptions(
+        list(dict.fromkeys(task_ids)), output, force, choose(env_of(ctx), json, quiet)
+    )
     raise typer.Exit(run_download(env_of(ctx), opts))

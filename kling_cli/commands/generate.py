@@ -194,6 +194,6 @@ def command(
         output=output,
         force=force,
         dry_run=dry_run,
-        format=choose(json_, quiet),
+        format=choose(env_of(ctx), json_, quiet),
     )
     raise typer.Exit(run_generate(env_of(ctx), opts))

@@ -83,4 +83,4 @@ def command(
       kling list --json | jq -r 'select(.status=="failed") | .id'
       kling wait $(kling list -q -n 3)
     """
-    raise typer.Exit(run_list(env_of(ctx), ListOptions(limit, choose(json, quiet))))
+    raise typer.Exit(run_list(env_of(ctx), ListOptions(limit, choose(env_of(ctx), json, quiet))))

@@ -28,7 +28,7 @@ def run_status(env: Env, opts: StatusOptions) -> int:
         except APIError as exc:
             if exc.status not in (400, 404):
                 raise
-            env.note(f"error: {task_id}: {exc.message}")
+            env.error(exc)
             codes.append(exc.exit_code)
             continue
         env.journal.update(task)
@@ -49,5 +49,5 @@ def command(
       kling status -q $(kling list -q --limit 3)
       kling status --json ID | jq -r .status
     """
-    code = run_status(env_of(ctx), StatusOptions(task_ids, choose(json, quiet)))
+    code = run_status(env_of(ctx), StatusOptions(task_ids, choose(env_of(ctx), json, quiet)))
     raise typer.Exit(code)

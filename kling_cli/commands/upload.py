@@ -51,4 +51,6 @@ def command(
       kling generate "<<<image_1>>> smiles" -i "$(kling upload photo.jpg)"
       kling upload --json *.png | jq -r .url
     """
-    raise typer.Exit(run_upload(env_of(ctx), UploadOptions(files, choose(json, quiet))))
+    raise typer.Exit(
+        run_upload(env_of(ctx), UploadOptions(files, choose(env_of(ctx), json, quiet)))
+    )

@@ -74,6 +74,11 @@ def command(
       kling wait -q ID            # prints the video URL
     """
     opts = WaitOptions(
-        list(dict.fromkeys(task_ids)), output, force, timeout, interval, choose(json, quiet)
+        list(dict.fromkeys(task_ids)),
+        output,
+        force,
+        timeout,
+        interval,
+        choose(env_of(ctx), json, quiet),
     )
     raise typer.Exit(run_wait(env_of(ctx), opts))

@@ -104,3 +104,16 @@ def test_verbose_trace_never_shows_the_key(kling, against) -> None:
 def test_sandbox_environment_variable(kling) -> None:
     result = kling("generate", "a fox", "-q", env={"KLING_SANDBOX": "1"})
     assert result.exit_code == 0 and result.stdout.startswith("video_")
+
+
+def test_json_errors_are_json_documents_on_stderr(kling, against) -> None:
+    import json
+
+    result = kling("status", "video_NOPE", "--json")
+    assert result.exit_code == 4 and result.stdout == ""
+    error = json.loads(result.stderr)["error"]
+    assert error["exit_code"] == 4 and error["task_id"] == "video_NOPE"
+    assert "not found" in error["message"]
+    usage = kling("generate", "a fox", "--mode", "ultra", "--json")
+    assert usage.exit_code == 2
+    assert json.loads(usage.stderr)["error"]["type"] == "usage"

@@ -184,7 +184,7 @@ def test_failed_task_exits_6_with_task_on_stdout(kling, against) -> None:
 def test_completed_without_url_exits_6(kling, against) -> None:
     result = kling("generate", "[no-video] a fox", "--wait", *FAST)
     assert result.exit_code == 6
-    assert "no video URL" in result.stderr
+    assert "no http(s) video URL" in result.stderr
 
 
 def test_timeout_exits_7_and_says_how_to_resume(kling, against) -> None:
