@@ -1,0 +1,396 @@
+"""The sandbox's tasks and uploads, without any sockets: what the HTTP side asks and stores.
+
+A task's answer is computed from the clock each time it is asked for, so nothing runs in the
+background: queued for `queue_seconds`, then in_progress for `run_seconds` with progress rising
+linearly to 99, then final. Prompt markers (see the package docstring) choose how it ends.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+JsonObj = dict[str, Any]
+
+MODES = ("std", "pro")
+DURATIONS = (5, 10)
+ASPECT_RATIOS = ("16:9", "9:16", "1:1")
+DEFAULT_ASPECT_RATIO = "16:9"
+FINAL_STATUSES = frozenset({"completed", "failed"})
+EXPIRY_SECONDS = 24 * 3600
+SLOW_FACTOR = 10.0
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+
+# Where `[url:...]` puts the video URL (the places API.md lists).
+URL_PLACES = ("top", "video_url", "result.url", "videos", "list")
+MARKER_RE = re.compile(r"\[(fail-text|fail|no-video|expired|slow|url:[a-z_.]+)\]", re.IGNORECASE)
+IMAGE_REF_RE = re.compile(r"<<<image_(-?\d+)>>>")
+
+# Crockford base32, as ULIDs use: upper case, no I, L, O or U.
+_B32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+# Set a field to this with `set_task` to remove it from the task's answer.
+DELETE: Any = object()
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An error answer: HTTP status, JSON body and extra headers."""
+
+    status: int
+    body: JsonObj
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Task:
+    id: str
+    model: str
+    prompt: str  # as stored: with `<<<image_1>>>` prepended where the service would
+    aspect_ratio: str
+    metadata: JsonObj
+    markers: frozenset[str]
+    body: JsonObj  # the body as sent, extra fields included
+    created_mono: float
+    created_wall: float
+    overrides: JsonObj = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Upload:
+    id: str
+    ext: str
+    mime_type: str
+    data: bytes
+
+    @property
+    def name(self) -> str:
+        return f"{self.id}.{self.ext}"
+
+
+def invalid(message: str, param: str | None) -> Rejection:
+    return Rejection(
+        400,
+        {
+            "error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": param,
+                "code": "invalid_parameter",
+            }
+        },
+    )
+
+
+def task_not_found() -> Rejection:
+    return Rejection(
+        404,
+        {
+            "error": {
+                "message": "task not found",
+                "type": "invalid_request_error",
+                "code": "task_not_found",
+            }
+        },
+    )
+
+
+def too_many_running() -> Rejection:
+    return Rejection(
+        429,
+        {
+            "error": {
+                "code": 1303,
+                "message": "parallel task over resource pack limit",
+                "type": "rate_limit_error",
+            }
+        },
+        {"Retry-After": "1"},
+    )
+
+
+def upload_error(message: str) -> Rejection:
+    return Rejection(400, {"success": False, "message": message})
+
+
+def _is_http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+
+
+def validate_generation(body: object) -> Rejection | None:
+    """None when the body is acceptable, else the 400 answer naming the first bad field."""
+    if not isinstance(body, dict):
+        return invalid("the request body must be a JSON object", None)
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        return invalid("model is required and must be a string", "model")
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        return invalid("prompt is required and must be a non-empty string", "prompt")
+    if "mode" in body and body["mode"] not in MODES:
+        return invalid("mode must be one of: std, pro", "mode")
+    # `type(...) is int`: JSON true and 5.0 are not the integer 5 (bool is an int in Python).
+    if "duration" in body and not (type(body["duration"]) is int and body["duration"] in DURATIONS):
+        return invalid("duration must be the integer 5 or 10", "duration")
+    if "aspect_ratio" in body and body["aspect_ratio"] not in ASPECT_RATIOS:
+        return invalid("aspect_ratio must be one of: 16:9, 9:16, 1:1", "aspect_ratio")
+    images = body.get("image_urls", [])
+    if "image_urls" in body:
+        if not isinstance(images, list):
+            return invalid("image_urls must be a list of http(s) URLs", "image_urls")
+        for url in images:
+            if isinstance(url, str) and url.strip().lower().startswith("data:"):
+                return invalid(
+                    "base64/data URLs are not supported; upload the image first", "image_urls"
+                )
+            if not isinstance(url, str) or not _is_http_url(url):
+                return invalid("image_urls must be a list of http(s) URLs", "image_urls")
+    for ref in IMAGE_REF_RE.findall(prompt):
+        n = int(ref)
+        if n < 1 or n > len(images):
+            return invalid(
+                f"<<<image_{n}>>> refers to a missing image: {len(images)} image_urls given",
+                "prompt",
+            )
+    if "audio" in body and "video_list" in body:
+        return invalid("audio and video_list cannot be used together", "video_list")
+    if "metadata" in body and not isinstance(body["metadata"], dict):
+        return invalid("metadata must be an object", "metadata")
+    return None
+
+
+def markers_of(prompt: str) -> frozenset[str]:
+    return frozenset(m.lower() for m in MARKER_RE.findall(prompt))
+
+
+def new_task_id(wall: float) -> str:
+    """`video_` + 26 Crockford base32 characters: 10 of time (ms), 16 random, like a ULID."""
+    value = (int(wall * 1000) << 80) | secrets.randbits(80)
+    chars = [_B32[(value >> (5 * i)) & 31] for i in range(25, -1, -1)]
+    return "video_" + "".join(chars)
+
+
+def sniff_image(data: bytes) -> tuple[str, str] | None:
+    """(extension, MIME type) from the magic bytes, for the types the service accepts."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpg", "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png", "image/png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp", "image/webp"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "gif", "image/gif"
+    return None
+
+
+class SandboxState:
+    """Tasks and uploads, guarded by one lock (the HTTP handlers run on many threads)."""
+
+    def __init__(
+        self,
+        file_base_url: str,
+        queue_seconds: float = 1.0,
+        run_seconds: float = 3.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.file_base_url = file_base_url.rstrip("/")
+        self.queue_seconds = max(0.0, queue_seconds)
+        self.run_seconds = max(0.0, run_seconds)
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.tasks_created = 0
+        self._tasks: dict[str, Task] = {}
+        self._uploads: dict[str, Upload] = {}
+        self._lock = threading.RLock()
+
+    # -- generations -------------------------------------------------------------------------
+
+    def create_task(self, body: object, max_running: int | None = None) -> JsonObj | Rejection:
+        """Validate and create; the task's first answer, or the error answer (nothing created)."""
+        rejection = validate_generation(body)
+        if rejection is not None:
+            return rejection
+        assert isinstance(body, dict)  # validate_generation checked it
+        prompt: str = body["prompt"]
+        images = body.get("image_urls") or []
+        if images and not IMAGE_REF_RE.search(prompt):
+            prompt = "<<<image_1>>>" + prompt  # what the service does with unreferenced images
+        with self._lock:
+            # The check and the creation under one lock: concurrent POSTs must not both fit.
+            if max_running is not None and self.running_count() >= max_running:
+                return too_many_running()
+            wall = self.wall_clock()
+            task = Task(
+                id=new_task_id(wall),
+                model=body["model"],
+                prompt=prompt,
+                aspect_ratio=body.get("aspect_ratio", DEFAULT_ASPECT_RATIO),
+                metadata=dict(body.get("metadata") or {}),
+                markers=markers_of(body["prompt"]),
+                body=dict(body),
+                created_mono=self.clock(),
+                created_wall=wall,
+            )
+            self._tasks[task.id] = task
+            self.tasks_created += 1
+            return self._view(task)
+
+    def running_count(self) -> int:
+        with self._lock:
+            return sum(
+                1 for t in self._tasks.values() if self._view(t)["status"] not in FINAL_STATUSES
+            )
+
+    def get_task(self, task_id: str) -> Task | None:
+        with self._lock:
+            return self._tasks.get(task_id)
+
+    def view(self, task_id: str) -> JsonObj | None:
+        """The task's answer now, or None for an unknown id."""
+        with self._lock:
+            task = self._tasks.get(task_id)
+            return None if task is None else self._view(task)
+
+    def set_task(self, task_id: str, **fields: Any) -> None:
+        """Override top-level fields of the answer (DELETE removes one); KeyError if unknown."""
+        with self._lock:
+            self._tasks[task_id].overrides.update(fields)
+
+    def video_url(self, task_id: str) -> str:
+        return f"{self.file_base_url}/videos/{task_id}.mp4"
+
+    def _timeline(self, task: Task) -> tuple[float, float]:
+        factor = SLOW_FACTOR if "slow" in task.markers else 1.0
+        return self.queue_seconds * factor, self.run_seconds * factor
+
+    def _view(self, task: Task) -> JsonObj:
+        queue, run = self._timeline(task)
+        elapsed = self.clock() - task.created_mono
+        view: JsonObj = {
+            "id": task.id,
+            "object": "generation.task",
+            "model": task.model,
+            "status": "queued",
+            "progress": 0,
+            "created_at": int(task.created_wall),
+            "metadata": dict(task.metadata),
+        }
+        if elapsed >= queue + run:
+            # Never in the future, even when a test's lifecycle clock runs ahead of wall time.
+            done = min(task.created_wall + queue + run, self.wall_clock())
+            view.update(self._final(task, int(done)))
+        elif elapsed >= queue:
+            view["status"] = "in_progress"
+            view["progress"] = min(99, math.floor((elapsed - queue) / run * 100))
+        for key, value in task.overrides.items():
+            if value is DELETE:
+                view.pop(key, None)
+            else:
+                view[key] = value
+        return view
+
+    def _final(self, task: Task, completed_at: int) -> JsonObj:
+        markers = task.markers
+        if "fail" in markers:
+            # The progress stays where the run left it: a failure is not a finished video.
+            return {
+                "status": "failed",
+                "progress": 99,
+                "error": {
+                    "code": "content_policy",
+                    "message": "sandbox: the prompt asked to fail ([fail])",
+                },
+            }
+        if "fail-text" in markers:
+            return {
+                "status": "failed",
+                "progress": 99,
+                "error": "sandbox: the prompt asked to fail ([fail-text])",
+            }
+        # [expired]: as if the user came back after the URL stopped working.
+        expires_at = completed_at - 1 if "expired" in markers else completed_at + EXPIRY_SECONDS
+        final: JsonObj = {
+            "status": "completed",
+            "progress": 100,
+            "completed_at": completed_at,
+            "expires_at": expires_at,
+        }
+        url = self.video_url(task.id)
+        place = next((m[4:] for m in sorted(markers) if m.startswith("url:")), None)
+        if "no-video" in markers:
+            final["result"] = {"type": "video", "data": []}
+        elif place == "top":
+            final["result"] = {"type": "video"}
+            final["url"] = url
+        elif place == "video_url":
+            final["result"] = {"type": "video"}
+            final["video_url"] = url
+        elif place == "result.url":
+            final["result"] = {"type": "video", "url": url}
+        elif place == "videos":
+            final["result"] = {"type": "video", "videos": [{"url": url}]}
+        elif place == "list":
+            final["result"] = {"type": "video", "data": [{"url": [url]}]}
+        else:
+            final["result"] = {"type": "video", "data": [{"url": url}]}
+        return final
+
+    def video_file(self, task_id: str) -> tuple[int, str]:
+        """What the video host answers for a task's clip: (200, aspect ratio), 404 or 410."""
+        with self._lock:
+            task = self._tasks.get(task_id)
+            if task is None:
+                return 404, ""
+            view = self._view(task)
+            if view.get("status") != "completed":
+                return 404, ""
+            expires_at = view.get("expires_at")
+            expired = "expired" in task.markers or (
+                isinstance(expires_at, (int, float)) and expires_at < self.wall_clock()
+            )
+            return (410, "") if expired else (200, task.aspect_ratio)
+
+    # -- uploads -----------------------------------------------------------------------------
+
+    def add_upload(self, data: bytes | None) -> tuple[int, JsonObj]:
+        """Store an uploaded image; (status, JSON answer) as the service gives them."""
+        if not data:
+            return 400, upload_error("Bad Request: file is required").body
+        if len(data) > MAX_UPLOAD_BYTES:
+            return 400, upload_error("File Too Large").body
+        kind = sniff_image(data)
+        if kind is None:
+            return 400, upload_error("Bad Request: unsupported file type").body
+        ext, mime = kind
+        with self._lock:
+            upload_id = "upload_" + secrets.token_hex(4)
+            while upload_id in self._uploads:
+                upload_id = "upload_" + secrets.token_hex(4)
+            upload = Upload(upload_id, ext, mime, data)
+            self._uploads[upload_id] = upload
+        return 200, {
+            "success": True,
+            "message": "",
+            "data": {
+                "id": upload.id,
+                "url": f"{self.file_base_url}/uploads/{upload.name}",
+                "mime_type": mime,
+                "size": len(data),
+            },
+        }
+
+    def get_upload(self, name: str) -> Upload | None:
+        """The upload served as `/uploads/<name>`, where name is `<id>.<ext>`."""
+        upload_id, _, ext = name.partition(".")
+        with self._lock:
+            upload = self._uploads.get(upload_id)
+        return upload if upload is not None and upload.ext == ext else None

@@ -1,0 +1,697 @@
+"""The built-in sandbox, over real loopback sockets: lifecycle, rules, markers, files, faults."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import socket
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from kling_cli.sandbox import faults as fk
+from kling_cli.sandbox.server import DELETE, Sandbox, SandboxConfig, parse_multipart, run
+
+AUTH = {"Authorization": "Bearer test-key"}
+GENERATIONS = "/v1/videos/generations"
+UPLOADS = "/v1/uploads/images"
+BODY = {"model": "kling-v3-omni", "prompt": "a red fox in the snow"}
+
+
+class FakeClock:
+    """A lifecycle clock that moves only when told: marker tests need no sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def make() -> Iterator[Callable[..., Sandbox]]:
+    """make(**config) -> a started sandbox, stopped after the test."""
+    started: list[Sandbox] = []
+
+    def factory(**config: Any) -> Sandbox:
+        config.setdefault("queue_seconds", 0.2)
+        config.setdefault("run_seconds", 0.6)
+        sb = Sandbox(config=SandboxConfig(**config)).start()
+        started.append(sb)
+        return sb
+
+    yield factory
+    for sb in started:
+        sb.stop()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def sb(make: Callable[..., Sandbox], clock: FakeClock) -> Sandbox:
+    return make(clock=clock, queue_seconds=1.0, run_seconds=3.0)
+
+
+def post(sb: Sandbox, body: object = None, **kwargs: Any) -> requests.Response:
+    kwargs.setdefault("headers", AUTH)
+    kwargs.setdefault("timeout", 5)
+    return requests.post(sb.base_url + GENERATIONS, json=BODY if body is None else body, **kwargs)
+
+
+def get_task(sb: Sandbox, task_id: str) -> requests.Response:
+    return requests.get(f"{sb.base_url}{GENERATIONS}/{task_id}", headers=AUTH, timeout=5)
+
+
+def finished(sb: Sandbox, clock: FakeClock, body: dict[str, Any]) -> dict[str, Any]:
+    """Submit, jump the fake clock past the lifecycle, and return the final task answer."""
+    answer = post(sb, body)
+    assert answer.status_code == 200, answer.text
+    clock.advance(1000)
+    view = get_task(sb, answer.json()["id"]).json()
+    assert isinstance(view, dict)
+    return view
+
+
+def tiny_png() -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)  # 1x1, 8-bit RGB
+    pixels = zlib.compress(b"\x00\xff\x00\x00")  # filter byte + one red pixel
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+# -- lifecycle ---------------------------------------------------------------------------------
+
+
+def test_lifecycle_queued_in_progress_completed_and_download(make: Callable[..., Sandbox]) -> None:
+    sb = make(queue_seconds=0.2, run_seconds=0.6)
+    answer = post(sb, {**BODY, "metadata": {"k": "v"}})
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == "application/json"
+    task = answer.json()
+    assert re.fullmatch(r"video_[0-9A-HJKMNP-TV-Z]{26}", task["id"])
+    assert task["object"] == "generation.task"
+    assert task["model"] == "kling-v3-omni"
+    assert (task["status"], task["progress"]) == ("queued", 0)
+    assert isinstance(task["created_at"], int) and abs(task["created_at"] - time.time()) < 5
+    assert task["metadata"] == {"k": "v"}
+    assert sb.tasks_created == 1
+
+    seen: list[tuple[str, int]] = []
+    deadline = time.monotonic() + 5
+    with requests.Session() as session:
+        while time.monotonic() < deadline:
+            view = session.get(f"{sb.base_url}{GENERATIONS}/{task['id']}", headers=AUTH).json()
+            seen.append((view["status"], view["progress"]))
+            if view["status"] == "completed":
+                break
+            time.sleep(0.05)
+    assert seen[-1] == ("completed", 100)
+    statuses = [s for s, _ in seen]
+    assert statuses.index("queued") < statuses.index("in_progress") < statuses.index("completed")
+    running = [p for s, p in seen if s == "in_progress"]
+    assert running == sorted(running) and all(0 <= p <= 99 for p in running)
+
+    assert view["expires_at"] == view["completed_at"] + 24 * 3600
+    url = f"{sb.file_base_url}/videos/{task['id']}.mp4"
+    assert view["result"] == {"type": "video", "data": [{"url": url}]}
+    video = requests.get(url, timeout=5)
+    assert video.status_code == 200
+    assert video.headers["Content-Type"] == "video/mp4"
+    assert video.headers["Accept-Ranges"] == "bytes"
+    assert video.content == sb.clip_bytes("16:9") == sb.clip_bytes()
+    assert video.content[4:8] == b"ftyp"
+
+
+@pytest.mark.parametrize("ratio", ["16:9", "9:16", "1:1"])
+def test_clip_follows_aspect_ratio(sb: Sandbox, clock: FakeClock, ratio: str) -> None:
+    view = finished(sb, clock, {**BODY, "aspect_ratio": ratio})
+    video = requests.get(view["result"]["data"][0]["url"], timeout=5)
+    assert video.content == sb.clip_bytes(ratio)
+    assert len(video.content) < 20_000
+
+
+def test_clips_differ_and_unknown_ratio_is_an_error(sb: Sandbox) -> None:
+    assert len({sb.clip_bytes(r) for r in ("16:9", "9:16", "1:1")}) == 3
+    with pytest.raises(ValueError):
+        sb.clip_bytes("4:3")
+
+
+def test_video_is_404_until_completed(sb: Sandbox, clock: FakeClock) -> None:
+    task_id = post(sb).json()["id"]
+    url = f"{sb.file_base_url}/videos/{task_id}.mp4"
+    assert requests.get(url, timeout=5).status_code == 404
+    clock.advance(2)  # in progress
+    assert get_task(sb, task_id).json()["status"] == "in_progress"
+    assert requests.get(url, timeout=5).status_code == 404
+    clock.advance(10)
+    assert requests.get(url, timeout=5).status_code == 200
+    assert requests.get(f"{sb.file_base_url}/videos/video_NOPE.mp4", timeout=5).status_code == 404
+
+
+# -- validation --------------------------------------------------------------------------------
+
+INVALID: list[tuple[dict[str, Any], str, str]] = [
+    ({"prompt": "x"}, "model", "model"),
+    ({"model": 5, "prompt": "x"}, "model", "model"),
+    ({"model": "m"}, "prompt", "prompt"),
+    ({"model": "m", "prompt": "  "}, "prompt", "prompt"),
+    ({**BODY, "mode": "turbo"}, "mode", "std, pro"),
+    ({**BODY, "duration": "5"}, "duration", "integer"),
+    ({**BODY, "duration": 5.0}, "duration", "integer"),
+    ({**BODY, "duration": True}, "duration", "integer"),
+    ({**BODY, "duration": 7}, "duration", "integer"),
+    ({**BODY, "aspect_ratio": "4:3"}, "aspect_ratio", "16:9"),
+    ({**BODY, "image_urls": "https://a/b.png"}, "image_urls", "http(s)"),
+    ({**BODY, "image_urls": ["ftp://a/b.png"]}, "image_urls", "http(s)"),
+    ({**BODY, "image_urls": [3]}, "image_urls", "http(s)"),
+    (
+        {**BODY, "image_urls": ["data:image/png;base64,AAAA"]},
+        "image_urls",
+        "base64/data URLs are not supported; upload the image first",
+    ),
+    ({**BODY, "prompt": "<<<image_0>>> x", "image_urls": ["https://a/1.png"]}, "prompt", "image_0"),
+    ({**BODY, "prompt": "<<<image_2>>> x", "image_urls": ["https://a/1.png"]}, "prompt", "image_2"),
+    ({**BODY, "prompt": "<<<image_1>>> x"}, "prompt", "image_1"),
+    ({**BODY, "audio": True, "video_list": []}, "video_list", "audio"),
+    ({**BODY, "metadata": ["a"]}, "metadata", "object"),
+]
+
+
+@pytest.mark.parametrize(("body", "param", "message"), INVALID)
+def test_invalid_generation_bodies(
+    sb: Sandbox, body: dict[str, Any], param: str, message: str
+) -> None:
+    answer = post(sb, body)
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["code"] == "invalid_parameter"
+    assert error["param"] == param
+    assert message in error["message"]
+    assert sb.tasks_created == 0
+
+
+@pytest.mark.parametrize("raw", [b"[1, 2]", b"not json", b"", b"\xff\xfe"])
+def test_body_must_be_a_json_object(sb: Sandbox, raw: bytes) -> None:
+    answer = requests.post(
+        sb.base_url + GENERATIONS,
+        data=raw,
+        headers={**AUTH, "Content-Type": "application/json"},
+        timeout=5,
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["param"] is None
+
+
+def test_accepted_variants_and_stored_prompt(sb: Sandbox) -> None:
+    body = {
+        **BODY,
+        "model": "some-other-model",
+        "mode": "pro",
+        "duration": 10,
+        "aspect_ratio": "1:1",
+        "audio": True,
+        "future_field": {"x": 1},
+        "image_urls": ["https://example.com/a.png", "http://example.com/b.jpg"],
+    }
+    answer = post(sb, body)
+    assert answer.status_code == 200, answer.text
+    task = answer.json()
+    assert task["model"] == "some-other-model" and "future_field" not in task
+    assert sb.task(task["id"]).prompt == "<<<image_1>>>a red fox in the snow"
+    assert sb.log[-1].json["future_field"] == {"x": 1}  # recorded, though echoed nowhere
+
+    referenced = {**body, "prompt": "<<<image_2>>> then <<<image_1>>>"}
+    task_id = post(sb, referenced).json()["id"]
+    assert sb.task(task_id).prompt == "<<<image_2>>> then <<<image_1>>>"
+    assert post(sb, {**BODY, "video_list": [{"video_url": "https://v/1.mp4"}]}).status_code == 200
+    assert sb.tasks_created == 3
+
+
+# -- auth, 404, 405 ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer "}, {"Authorization": "Basic x"}]
+)
+def test_api_needs_a_bearer_key(make: Callable[..., Sandbox], headers: dict[str, str]) -> None:
+    sb = make(faults=1.0)  # faults never hit a request without a key
+    for answer in (
+        post(sb, headers=headers),
+        requests.get(f"{sb.base_url}{GENERATIONS}/x", headers=headers, timeout=5),
+    ):
+        assert answer.status_code == 401
+        assert answer.json() == {
+            "error": {
+                "message": "Invalid or missing API key",
+                "type": "authentication_error",
+                "code": "invalid_api_key",
+            }
+        }
+    assert sb.tasks_created == 0
+    assert not sb.faults_injected
+    assert [r.status for r in sb.log] == [401, 401]
+
+
+def test_unknown_task_path_and_method(sb: Sandbox) -> None:
+    answer = get_task(sb, "video_UNKNOWN")
+    assert answer.status_code == 404
+    assert answer.json() == {
+        "error": {
+            "message": "task not found",
+            "type": "invalid_request_error",
+            "code": "task_not_found",
+        }
+    }
+    assert requests.get(sb.base_url + "/v1/nothing", headers=AUTH, timeout=5).status_code == 404
+    wrong = requests.get(sb.base_url + GENERATIONS, headers=AUTH, timeout=5)
+    assert wrong.status_code == 405 and wrong.headers["Allow"] == "POST"
+    assert (
+        requests.delete(f"{sb.base_url}{GENERATIONS}/x", headers=AUTH, timeout=5).status_code == 405
+    )
+    assert requests.post(sb.file_base_url + "/videos/x.mp4", timeout=5).status_code == 405
+    assert requests.get(sb.file_base_url + "/elsewhere", timeout=5).status_code == 404
+
+
+# -- markers -----------------------------------------------------------------------------------
+
+
+def test_marker_fail(sb: Sandbox, clock: FakeClock) -> None:
+    view = finished(sb, clock, {**BODY, "prompt": "[fail] a cat"})
+    assert view["status"] == "failed"
+    assert view["progress"] < 100
+    assert view["error"] == {
+        "code": "content_policy",
+        "message": "sandbox: the prompt asked to fail ([fail])",
+    }
+    assert "result" not in view
+
+
+def test_marker_fail_text(sb: Sandbox, clock: FakeClock) -> None:
+    view = finished(sb, clock, {**BODY, "prompt": "a cat [fail-text]"})
+    assert view["status"] == "failed"
+    assert isinstance(view["error"], str)
+
+
+def test_marker_no_video(sb: Sandbox, clock: FakeClock) -> None:
+    view = finished(sb, clock, {**BODY, "prompt": "a cat [no-video]"})
+    assert view["status"] == "completed"
+    assert view["result"] == {"type": "video", "data": []}
+    assert "http" not in str(view)
+
+
+@pytest.mark.parametrize(
+    ("marker", "where"),
+    [
+        ("top", lambda v: v["url"]),
+        ("video_url", lambda v: v["video_url"]),
+        ("result.url", lambda v: v["result"]["url"]),
+        ("videos", lambda v: v["result"]["videos"][0]["url"]),
+        ("list", lambda v: v["result"]["data"][0]["url"][0]),
+    ],
+)
+def test_marker_url_places(
+    sb: Sandbox, clock: FakeClock, marker: str, where: Callable[[dict[str, Any]], str]
+) -> None:
+    view = finished(sb, clock, {**BODY, "prompt": f"[url:{marker}] a cat"})
+    url = where(view)
+    assert url == f"{sb.file_base_url}/videos/{view['id']}.mp4"
+    assert str(view).count(sb.file_base_url) == 1  # only in that place
+    if marker == "list":
+        assert view["result"]["data"][0]["url"] == [url]
+    assert requests.get(url, timeout=5).content == sb.clip_bytes()
+
+
+def test_marker_expired(sb: Sandbox, clock: FakeClock) -> None:
+    view = finished(sb, clock, {**BODY, "prompt": "[expired] a cat"})
+    assert view["status"] == "completed"
+    assert view["expires_at"] < time.time()
+    answer = requests.get(view["result"]["data"][0]["url"], timeout=5)
+    assert answer.status_code == 410
+
+
+def test_marker_slow(sb: Sandbox, clock: FakeClock) -> None:
+    task_id = post(sb, {**BODY, "prompt": "[slow] a cat"}).json()["id"]
+    clock.advance(5)  # a normal task would be done by now (1 + 3 s)
+    assert get_task(sb, task_id).json()["status"] == "queued"
+    clock.advance(20)
+    assert get_task(sb, task_id).json()["status"] == "in_progress"
+    clock.advance(20)
+    assert get_task(sb, task_id).json()["status"] == "completed"
+
+
+def test_set_task_overrides_the_answer(sb: Sandbox, clock: FakeClock) -> None:
+    task_id = post(sb).json()["id"]
+    clock.advance(100)
+    sb.set_task(task_id, status="weird", result=[1], progress=DELETE)
+    view = get_task(sb, task_id).json()
+    assert view["status"] == "weird" and view["result"] == [1] and "progress" not in view
+    assert requests.get(f"{sb.file_base_url}/videos/{task_id}.mp4", timeout=5).status_code == 404
+    with pytest.raises(KeyError):
+        sb.set_task("video_NOPE", status="x")
+
+
+# -- max_running -------------------------------------------------------------------------------
+
+
+def test_max_running_answers_1303(make: Callable[..., Sandbox], clock: FakeClock) -> None:
+    sb = make(clock=clock, max_running=1, queue_seconds=1, run_seconds=1)
+    assert post(sb).status_code == 200
+    answer = post(sb)
+    assert answer.status_code == 429
+    assert answer.headers["Retry-After"] == "1"
+    assert answer.json() == {
+        "error": {
+            "code": 1303,
+            "message": "parallel task over resource pack limit",
+            "type": "rate_limit_error",
+        }
+    }
+    assert sb.tasks_created == 1
+    clock.advance(5)  # the first one is final now
+    assert post(sb).status_code == 200
+    assert sb.tasks_created == 2
+
+
+# -- uploads -----------------------------------------------------------------------------------
+
+
+def test_upload_png_and_serve_it_back(sb: Sandbox) -> None:
+    png = tiny_png()
+    answer = requests.post(
+        sb.base_url + UPLOADS,
+        headers=AUTH,
+        files={"file": ("dot.png", png, "image/png")},
+        data={"purpose": "generation"},
+        timeout=5,
+    )
+    assert answer.status_code == 200, answer.text
+    doc = answer.json()
+    assert doc["success"] is True and doc["message"] == ""
+    data = doc["data"]
+    assert re.fullmatch(r"upload_[0-9a-f]{8}", data["id"])
+    assert data["url"] == f"{sb.file_base_url}/uploads/{data['id']}.png"
+    assert (data["mime_type"], data["size"]) == ("image/png", len(png))
+
+    served = requests.get(data["url"], timeout=5)
+    assert served.status_code == 200
+    assert served.content == png
+    assert served.headers["Content-Type"] == "image/png"
+    assert sb.log[-1].listener == "files" and not sb.log[-1].has_auth
+    assert requests.get(data["url"] + ".jpg", timeout=5).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("head", "ext", "mime"),
+    [
+        (b"\xff\xd8\xff\xe0rest", "jpg", "image/jpeg"),
+        (b"RIFF\x10\x00\x00\x00WEBPVP8 ", "webp", "image/webp"),
+        (b"GIF89a\x01\x00", "gif", "image/gif"),
+    ],
+)
+def test_upload_sniffs_the_type(sb: Sandbox, head: bytes, ext: str, mime: str) -> None:
+    # The declared name and type are wrong on purpose: the magic bytes decide.
+    files = {"file": ("x.bin", head, "application/octet-stream")}
+    answer = requests.post(sb.base_url + UPLOADS, headers=AUTH, files=files, timeout=5)
+    data = answer.json()["data"]
+    assert data["url"].endswith("." + ext) and data["mime_type"] == mime
+
+
+@pytest.mark.parametrize(
+    ("files", "data", "message"),
+    [
+        ({"file": ("a.txt", b"hello", "text/plain")}, None, "Bad Request: unsupported file type"),
+        ({"purpose": (None, "generation")}, None, "Bad Request: file is required"),
+        (None, {"purpose": "generation"}, "Bad Request: file is required"),  # not multipart
+        (
+            {"file": ("big.png", b"\x89PNG\r\n\x1a\n" + b"\0" * (10 * 1024 * 1024), "image/png")},
+            None,
+            "File Too Large",
+        ),
+    ],
+)
+def test_upload_errors(sb: Sandbox, files: Any, data: Any, message: str) -> None:
+    answer = requests.post(sb.base_url + UPLOADS, headers=AUTH, files=files, data=data, timeout=10)
+    assert answer.status_code == 400
+    assert answer.json() == {"success": False, "message": message}
+
+
+def test_upload_needs_multipart(sb: Sandbox) -> None:
+    answer = requests.post(sb.base_url + UPLOADS, headers=AUTH, data=tiny_png(), timeout=5)
+    assert answer.status_code == 400 and answer.json()["success"] is False
+
+
+def test_parse_multipart_keeps_binary_data() -> None:
+    payload = b"\r\n--not-it\r\n\x00\xff\r\n\r\n"
+    body = (
+        b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a b.png"\r\n'
+        b"Content-Type: image/png\r\n\r\n" + payload + b"\r\n--XyZ\r\n"
+        b'Content-Disposition: form-data; name="purpose"\r\n\r\ngeneration\r\n--XyZ--\r\n'
+    )
+    parts = parse_multipart('multipart/form-data; boundary="XyZ"', body)
+    assert parts is not None
+    assert [(p.name, p.filename, p.data) for p in parts] == [
+        ("file", "a b.png", payload),
+        ("purpose", None, b"generation"),
+    ]
+    assert parse_multipart("application/json", body) is None
+
+
+# -- the video host: ranges, HEAD, no key ------------------------------------------------------
+
+
+def test_range_requests_and_head(sb: Sandbox, clock: FakeClock) -> None:
+    view = finished(sb, clock, BODY)
+    url = view["result"]["data"][0]["url"]
+    clip = sb.clip_bytes()
+    size = len(clip)
+
+    def fetch(range_header: str) -> requests.Response:
+        return requests.get(url, headers={"Range": range_header}, timeout=5)
+
+    part = fetch("bytes=0-99")
+    assert part.status_code == 206
+    assert part.content == clip[:100]
+    assert part.headers["Content-Range"] == f"bytes 0-99/{size}"
+    assert part.headers["Content-Length"] == "100"
+    tail = fetch("bytes=1000-")
+    assert (tail.status_code, tail.content) == (206, clip[1000:])
+    assert tail.headers["Content-Range"] == f"bytes 1000-{size - 1}/{size}"
+    assert fetch("bytes=-50").content == clip[-50:]
+    assert fetch(f"bytes=10-{size + 500}").content == clip[10:]
+    unsatisfiable = fetch(f"bytes={size}-")
+    assert unsatisfiable.status_code == 416
+    assert unsatisfiable.headers["Content-Range"] == f"bytes */{size}"
+    assert fetch("bytes=0-1,5-6").status_code == 200  # several ranges: ignored, the whole file
+
+    head = requests.head(url, timeout=5)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["Content-Length"] == str(size)
+    assert head.headers["Content-Type"] == "video/mp4"
+
+
+def test_log_redacts_the_key_and_shows_its_absence_on_the_file_host(
+    sb: Sandbox, clock: FakeClock
+) -> None:
+    view = finished(sb, clock, {**BODY, "extra": 1})
+    requests.get(view["result"]["data"][0]["url"], timeout=5)
+    post_record, get_record, file_record = sb.log
+    assert post_record.listener == "api" and post_record.method == "POST"
+    assert post_record.path == GENERATIONS
+    assert post_record.headers["Authorization"] == "<redacted>" and post_record.has_auth
+    assert "test-key" not in repr(sb.log)
+    assert post_record.json == {**BODY, "extra": 1}
+    assert post_record.status == 200 and post_record.fault is None
+    assert get_record.status == 200 and get_record.body == b"" and get_record.json is None
+    assert file_record.listener == "files"
+    assert "Authorization" not in file_record.headers and not file_record.has_auth
+    assert file_record.status == 200
+
+
+def test_keep_alive_and_stop_with_an_idle_connection(make: Callable[..., Sandbox]) -> None:
+    sb = make()
+    host, port = sb.base_url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    for _ in range(3):  # three requests on one connection
+        conn.request("GET", GENERATIONS + "/video_X", headers=AUTH)
+        answer = conn.getresponse()
+        assert answer.status == 404 and answer.getheader("Content-Length")
+        answer.read()
+    started = time.monotonic()
+    sb.stop()  # the connection is still open: stop must not wait for the client
+    assert time.monotonic() - started < 1.5
+    conn.close()
+
+
+def test_run_serves_until_stopped_or_interrupted(capfd: pytest.CaptureFixture[str]) -> None:
+    urls: list[str] = []
+
+    def ready(sandbox: Sandbox) -> None:
+        urls.append(sandbox.base_url)
+        assert requests.get(sandbox.base_url + "/v1/x", timeout=5).status_code == 401
+        threading.Timer(0.1, sandbox.stop).start()
+
+    run("127.0.0.1", 0, SandboxConfig(), on_ready=ready)
+    assert urls
+
+    def interrupt(sandbox: Sandbox) -> None:
+        raise KeyboardInterrupt
+
+    sb = Sandbox()
+    sb.serve_forever(interrupt)  # returns, sockets closed
+    with pytest.raises(requests.ConnectionError):
+        requests.get(sb.base_url + "/v1/x", timeout=2)
+    assert capfd.readouterr().err == ""
+
+
+def test_config_is_checked() -> None:
+    with pytest.raises(ValueError):
+        SandboxConfig(faults=1.5)
+    with pytest.raises(ValueError, match="nope"):
+        SandboxConfig(fault_kinds=["nope"])
+    assert SandboxConfig(fault_kinds=iter(["slow"])).fault_kinds == ("slow",)
+
+
+# -- faults ------------------------------------------------------------------------------------
+
+
+def only(make: Callable[..., Sandbox], kind: str, **config: Any) -> Sandbox:
+    return make(faults=1.0, fault_kinds=[kind], seed=1, **config)
+
+
+def test_fault_rate_limit(make: Callable[..., Sandbox]) -> None:
+    sb = only(make, fk.RATE_LIMIT)
+    answer = post(sb)
+    assert answer.status_code == 429 and answer.headers["Retry-After"] == "1"
+    assert "error" in answer.json()
+    assert sb.tasks_created == 0
+    assert sb.faults_injected == {fk.RATE_LIMIT: 1}
+    assert (sb.log[-1].status, sb.log[-1].fault) == (429, fk.RATE_LIMIT)
+
+
+def test_fault_server_error_json(make: Callable[..., Sandbox]) -> None:
+    sb = only(make, fk.SERVER_ERROR_JSON)
+    statuses = set()
+    for _ in range(8):
+        answer = post(sb)
+        assert answer.json()["error"]["type"] == "server_error"
+        statuses.add(answer.status_code)
+    assert statuses <= {500, 503} and statuses
+    assert sb.tasks_created == 0
+
+
+def test_fault_bad_gateway_html(make: Callable[..., Sandbox]) -> None:
+    sb = only(make, fk.BAD_GATEWAY_HTML)
+    for answer in (post(sb), requests.get(sb.file_base_url + "/videos/x.mp4", timeout=5)):
+        assert answer.status_code == 502
+        assert answer.headers["Content-Type"] == "text/html"
+        assert "<title>502 Bad Gateway</title>" in answer.text and "nginx" in answer.text
+    assert sb.tasks_created == 0
+
+
+def test_fault_drop_before_creates_nothing(make: Callable[..., Sandbox]) -> None:
+    sb = only(make, fk.DROP_BEFORE)
+    with pytest.raises(requests.ConnectionError):
+        post(sb)
+    assert sb.tasks_created == 0
+    assert (sb.log[-1].status, sb.log[-1].fault) == (None, fk.DROP_BEFORE)
+
+
+def test_fault_drop_after_creates_the_task(make: Callable[..., Sandbox]) -> None:
+    sb = only(make, fk.DROP_AFTER)
+    with pytest.raises(requests.ConnectionError):
+        post(sb)
+    assert sb.tasks_created == 1
+    assert (sb.log[-1].status, sb.log[-1].fault) == (None, fk.DROP_AFTER)
+    assert sb.faults_injected[fk.DROP_AFTER] == 1
+
+
+def test_fault_slow(make: Callable[..., Sandbox]) -> None:
+    sb = only(make, fk.SLOW)
+    started = time.monotonic()
+    with pytest.raises(requests.ReadTimeout):
+        post(sb, timeout=(2, 0.3))
+    assert time.monotonic() - started < 1.5
+    assert sb.tasks_created == 1  # processed, only late
+
+
+def test_fault_truncated_body_only_on_downloads(
+    make: Callable[..., Sandbox], clock: FakeClock
+) -> None:
+    sb = only(make, fk.TRUNCATED_BODY, clock=clock)
+    view = finished(sb, clock, BODY)  # API requests: no other kind enabled, so no fault
+    assert view["status"] == "completed" and not sb.faults_injected
+    host, port = sb.file_base_url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    conn.request("GET", f"/videos/{view['id']}.mp4")
+    answer = conn.getresponse()
+    size = len(sb.clip_bytes())
+    assert answer.status == 200 and answer.getheader("Content-Length") == str(size)
+    with pytest.raises(http.client.IncompleteRead) as cut:
+        answer.read()
+    assert 0 < len(cut.value.partial) < size
+    assert cut.value.partial == sb.clip_bytes()[: len(cut.value.partial)]
+    conn.close()
+    assert sb.faults_injected == {fk.TRUNCATED_BODY: 1}
+
+
+def test_config_is_read_live(make: Callable[..., Sandbox], clock: FakeClock) -> None:
+    sb = make(clock=clock)
+    assert post(sb).status_code == 200
+    sb.config.faults = 1.0
+    sb.config.fault_kinds = [fk.RATE_LIMIT]
+    assert post(sb).status_code == 429
+    sb.config.faults = 0.0
+    sb.config.max_running = 1
+    assert post(sb).json()["error"]["code"] == 1303
+    sb.config.faults = 7.0  # nonsense: said so, in a 500
+    assert "bad config" in post(sb).json()["error"]["message"]
+    assert sb.tasks_created == 1
+
+
+def test_faults_are_reproducible_with_a_seed(make: Callable[..., Sandbox]) -> None:
+    kinds = [fk.RATE_LIMIT, fk.SERVER_ERROR_JSON, fk.BAD_GATEWAY_HTML]
+
+    def statuses() -> list[int]:
+        sb = make(faults=0.5, fault_kinds=kinds, seed=42)
+        with requests.Session() as session:
+            return [
+                session.get(f"{sb.base_url}{GENERATIONS}/x", headers=AUTH).status_code
+                for _ in range(30)
+            ]
+
+    first = statuses()
+    assert first == statuses()
+    assert 404 in first and {429, 502} & set(first)
+
+
+def test_fault_stderr_stays_clean(
+    make: Callable[..., Sandbox], capfd: pytest.CaptureFixture[str]
+) -> None:
+    sb = make(faults=1.0, fault_kinds=[fk.DROP_BEFORE, fk.DROP_AFTER], seed=3)
+    for _ in range(4):
+        with pytest.raises(requests.ConnectionError):
+            post(sb)
+    host, port = sb.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as raw:
+        raw.sendall(b"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n")  # no such method
+        assert raw.recv(1000).startswith(b"HTTP/1.1 501")
+    assert capfd.readouterr().err == ""
