@@ -110,6 +110,7 @@ def download(
         raise LocalFileError(f"cannot write in {target.parent}: {exc.strerror}") from None
     tmp = Path(tmp_name)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a video is an ordinary file
         with os.fdopen(fd, "wb") as fh:
             _fetch_into(url, fh, open_url, on_bytes)
             fh.flush()
@@ -122,6 +123,12 @@ def download(
     finally:
         tmp.unlink(missing_ok=True)
     return target.resolve()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fetch_into(url: str, fh: object, open_url: Opener, on_bytes: OnBytes | None) -> None:

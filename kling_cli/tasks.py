@@ -140,8 +140,10 @@ def wait_for(
     start = clock()
     tracked = {tid: Tracked(tid, task=dict((known or {}).get(tid) or {})) for tid in task_ids}
     for t in tracked.values():
-        if t.task and t.done and on_update:
-            on_update(t)
+        if t.task:  # just heard from (the submit answer): no need to ask again at once
+            t.next_poll = start + _next_gap(t, interval)
+            if on_update:
+                on_update(t)
     while True:
         pending = [t for t in tracked.values() if not t.done]
         if not pending:

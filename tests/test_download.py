@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,12 @@ def out(tmp_path: Path) -> Path:
     return folder
 
 
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(".part"))
 
@@ -47,6 +55,7 @@ def test_download_complete(server: ScriptedServer, out: Path) -> None:
     )  # fmt: skip
     assert path.read_bytes() == VIDEO
     assert seen[-1] == (len(VIDEO), len(VIDEO))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~current_umask()
     assert leftovers(out) == []
 
 

@@ -152,3 +152,11 @@ def test_wait_unreachable_service_propagates() -> None:
 
     with pytest.raises(ServiceUnavailable):
         tasks.wait_for(["a"], poll, clock=fake.clock, sleep=fake.sleep)
+
+
+def test_wait_does_not_repoll_a_task_just_heard_from() -> None:
+    fake, log = FakeTime(), []
+    poll = scripted({"a": ["completed"]}, fake, log)
+    known = {"a": {"id": "a", "status": "queued"}}
+    tasks.wait_for(["a"], poll, interval=2, known=known, clock=fake.clock, sleep=fake.sleep)
+    assert log == [(2, "a")]
