@@ -1,0 +1,36 @@
+"""kling sandbox: the simulator in the foreground, used by a second kling process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_foreground_sandbox_serves_other_processes(tmp_path: Path) -> None:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "kling_cli", "sandbox", "--port", "0",
+         "--queue-seconds", "0.1", "--run-seconds", "0.3"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        base_url = server.stdout.readline().strip()  # the first line on stdout is the URL
+        assert base_url.startswith("http://127.0.0.1:")
+        env = {**os.environ, "KLING_BASE_URL": base_url, "KLING_API_KEY": "any-key"}
+        target = tmp_path / "fox.mp4"
+        client = subprocess.run(
+            [sys.executable, "-m", "kling_cli", "generate", "a fox", "-o", str(target),
+             "--interval", "0.1", "-q"],
+            capture_output=True, text=True, timeout=60, env=env,
+        )  # fmt: skip
+        assert client.returncode == 0, client.stderr
+        assert client.stdout.strip() == str(target)
+        assert target.read_bytes()[4:8] == b"ftyp"  # a real MP4
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, err = server.communicate(timeout=20)
+    assert server.returncode == 0
+    assert "KLING_BASE_URL" in err and "Traceback" not in err
