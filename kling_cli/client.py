@@ -218,6 +218,8 @@ class Client:
         return task
 
     def get_task(self, task_id: str) -> dict[str, Any]:
+        if task_id.strip(".") == "":  # "", "." and ".." would name another path
+            raise UsageError(f"{task_id!r} is not a task id")
         resp = self._api("GET", f"{SUBMIT_PATH}/{quote(task_id, safe='')}", task_id=task_id)
         return self._json_object(resp, task_id=task_id)
 

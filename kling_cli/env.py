@@ -53,6 +53,7 @@ class Env:
     _client: Client | None = None
     _journal: Journal | None = None
     _sandbox: Sandbox | None = None
+    _journal_warned: bool = False
 
     @classmethod
     def system(cls, **kw: Any) -> Env:
@@ -179,6 +180,29 @@ class Env:
 
             self._journal = Journal(config.data_dir() / JOURNAL_FILE)
         return self._journal
+
+    def record_submitted(self, task: dict[str, Any], body: dict[str, Any]) -> bool:
+        return self._remember(lambda j: j.record_submitted(task, self.base_url, body))
+
+    def record_update(self, task: dict[str, Any]) -> bool:
+        return self._remember(lambda j: j.update(task))
+
+    def record_file(self, task_id: str, path: Path) -> bool:
+        return self._remember(lambda j: j.add_file(task_id, path))
+
+    def _remember(self, action: Callable[[Journal], object]) -> bool:
+        """Write to the journal; if it cannot be written, warn (once) and go on: the journal
+        is a record, and a paid task must not be abandoned because the record failed."""
+        from .journal import JournalError
+
+        try:
+            action(self.journal)
+            return True
+        except JournalError as exc:
+            if not self._journal_warned:
+                self.warn(exc.message)
+                self._journal_warned = True
+            return False
 
     def close(self) -> None:
         if self._client is not None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import tasks
+from .errors import LocalFileError
 
 JOURNAL_FILE = "journal.sqlite3"
 SCHEMA = """
@@ -33,6 +34,10 @@ CREATE TABLE IF NOT EXISTS tasks (
 );
 CREATE INDEX IF NOT EXISTS tasks_submitted ON tasks (submitted_at DESC);
 """
+
+
+class JournalError(LocalFileError):
+    kind = "journal"
 
 
 @dataclass(frozen=True)
@@ -73,25 +78,34 @@ class Journal:
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA busy_timeout = 30000")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.executescript(SCHEMA)
-            self._conn = conn
+            with self._errors():
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                conn.execute("PRAGMA busy_timeout = 30000")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.executescript(SCHEMA)
+                self._conn = conn
         return self._conn
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            raise JournalError(f"the task journal {self.path} failed: {exc}") from None
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         # BEGIN IMMEDIATE takes the write lock up front, so concurrent writers queue, not fail.
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self._errors():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def record_submitted(
         self, task: Mapping[str, Any], base_url: str, params: Mapping[str, Any]
@@ -151,10 +165,14 @@ class Journal:
         if limit is not None:
             sql += " LIMIT ?"
             args = (limit,)
-        return [_entry(row) for row in self.conn.execute(sql, args)]
+        conn = self.conn
+        with self._errors():
+            return [_entry(row) for row in conn.execute(sql, args)]
 
     def get(self, task_id: str) -> Entry | None:
-        row = self.conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        conn = self.conn
+        with self._errors():
+            row = conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
         return _entry(row) if row else None
 
     def close(self) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
+import threading
 import time
-from collections.abc import Sequence
-from contextlib import closing
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,23 +28,52 @@ from .output import Output, quiet_result
 
 def upload(env: Env, path: Path, quiet: bool = False) -> dict[str, Any]:
     display = progress.transfer_display(env, f"uploading {path.name}", quiet)
-    with closing(display):
-        size = path.stat().st_size
-        sent = 0
+    size = path.stat().st_size
+    sent = 0
 
-        def on_bytes(n: int) -> None:
-            nonlocal sent
-            sent += n
-            display.advance(min(sent, size), size)
+    def on_bytes(n: int) -> None:
+        nonlocal sent
+        sent += n
+        display.advance(min(sent, size), size)
 
-        return env.client.upload_image(path, on_bytes=on_bytes)
+    try:
+        with closing(display):
+            return env.client.upload_image(path, on_bytes=on_bytes)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted while uploading {path}; nothing was submitted") from None
 
 
 def submit(env: Env, body: dict[str, Any]) -> dict[str, Any]:
     """POST the generation and record the task id in the journal before anything else."""
-    task = env.client.create_task(body)
-    env.journal.record_submitted(task, env.base_url, body)
+    try:
+        task = env.client.create_task(body)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            "interrupted while submitting: the service may have made the task "
+            "(no second request was sent)",
+            hint="look for it with `kling list` or on the provider's dashboard "
+            "before submitting again",
+        ) from None
+    with _sigint_deferred() as interrupted_meanwhile:
+        if not env.record_submitted(task, body):
+            env.warn(f"task {task['id']} was submitted but not recorded: keep its id")
+    if interrupted_meanwhile:
+        raise interrupted([str(task["id"])])
     return task
+
+
+@contextmanager
+def _sigint_deferred() -> Iterator[list[bool]]:
+    """Hold a Ctrl-C until the block is done: a paid task's id must reach the journal."""
+    seen: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: seen.append(True))
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def wait(
@@ -59,7 +90,7 @@ def wait(
 
     def poll(task_id: str) -> dict[str, Any]:
         task = env.client.get_task(task_id)
-        env.journal.update(task)
+        env.record_update(task)
         return task
 
     try:
@@ -95,7 +126,7 @@ def save_video(
         expiry = tasks.expires_at(task)
         if fresh or (expiry is not None and expiry < time.time()):
             task = env.client.get_task(task_id)
-            env.journal.update(task)
+            env.record_update(task)
         url = tasks.video_url(task)
         if url is None:
             raise no_video_url(task)
@@ -111,7 +142,7 @@ def save_video(
             continue
         except KeyboardInterrupt:
             raise interrupted([task_id]) from None
-        env.journal.add_file(task_id, path)
+        env.record_file(task_id, path)
         return path
     raise AssertionError("unreachable")
 

@@ -30,7 +30,7 @@ def run_download(env: Env, opts: DownloadOptions) -> int:
         t = tasks.Tracked(task_id)
         try:
             t.task = env.client.get_task(task_id)
-            env.journal.update(t.task)
+            env.record_update(t.task)
         except APIError as exc:
             if exc.status not in (400, 404):
                 raise

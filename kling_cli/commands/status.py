@@ -31,7 +31,7 @@ def run_status(env: Env, opts: StatusOptions) -> int:
             env.error(exc)
             codes.append(exc.exit_code)
             continue
-        env.journal.update(task)
+        env.record_update(task)
         out.task(task, quiet_value=tasks.status_of(task))
         failed = tasks.status_of(task) == "failed"
         codes.append(ExitCode.TASK_FAILED if failed else ExitCode.OK)

@@ -627,6 +627,10 @@ class Sandbox:
             raise KeyError(task_id)
         return task
 
+    def tasks(self) -> list[Task]:
+        """Every task created so far, in creation order (tests count them per prompt)."""
+        return self.state.all_tasks()
+
     def _sync_config(self, *, pick_fault: bool, download: bool) -> str | None:
         """Apply the (live) config to the state and the fault injector; the request's fault."""
         cfg = self.config

@@ -254,6 +254,10 @@ class SandboxState:
         with self._lock:
             return self._tasks.get(task_id)
 
+    def all_tasks(self) -> list[Task]:
+        with self._lock:
+            return list(self._tasks.values())
+
     def view(self, task_id: str) -> JsonObj | None:
         """The task's answer now, or None for an unknown id."""
         with self._lock:

@@ -1,0 +1,306 @@
+"""Reliability and security under faults and hostile input, over real loopback sockets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kling_cli import download
+from kling_cli.client import error_message
+from tests.scripted_server import Reply, ScriptedServer
+
+KEY = "sk-reliable-0123456789abcdef"
+TASKS = "/v1/videos/generations"
+CLIP = b"\x00\x00\x00\x18ftypmp42" + bytes(5000)
+
+
+def completed(task_id: str, url: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": task_id, "object": "generation.task", "status": "completed", "progress": 100,
+        "result": {"type": "video", "data": [{"url": url}]}, **extra,
+    }  # fmt: skip
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch):
+    with ScriptedServer() as server:
+        monkeypatch.setenv("KLING_BASE_URL", server.url)
+        monkeypatch.setenv("KLING_API_KEY", KEY)
+        yield server
+
+
+# --- the key -------------------------------------------------------------------------------
+
+
+def test_video_host_never_gets_the_key(kling, against, tmp_path: Path) -> None:
+    result = kling("generate", "a fox", "-o", str(tmp_path / "f.mp4"), "--interval", "0.1")
+    assert result.exit_code == 0, result.stderr
+    files = [r for r in against.log if r.listener == "files"]
+    api = [r for r in against.log if r.listener == "api"]
+    assert files and not any(r.has_auth for r in files)
+    assert api and all(r.has_auth for r in api)
+
+
+def test_plain_http_to_a_remote_host_is_refused(kling) -> None:
+    result = kling("--base-url", "http://api.example.com", "--api-key", KEY, "status", "x")
+    assert result.exit_code == 2 and "plain http" in result.stderr
+    assert KEY not in result.stderr
+
+
+def test_key_never_in_errors_or_traces(kling, api: ScriptedServer) -> None:
+    api.add("GET", f"{TASKS}/t", Reply(401, {"error": {"message": "invalid key"}}))
+    result = kling("--verbose", "status", "t")
+    assert result.exit_code == 3
+    assert KEY not in result.stderr + result.stdout and "<redacted>" in result.stderr
+
+
+# --- downloads -----------------------------------------------------------------------------
+
+
+def test_expired_url_is_refreshed_from_the_service(
+    kling, api: ScriptedServer, tmp_path: Path
+) -> None:
+    old = completed("t", api.url + "/old.mp4", expires_at=int(time.time()) - 10)
+    api.add("GET", f"{TASKS}/t", Reply(200, old), Reply(200, completed("t", api.url + "/new.mp4")))
+    api.add("GET", "/new.mp4", Reply(200, CLIP, {"Content-Type": "video/mp4"}))
+    result = kling("download", "t", "-o", str(tmp_path / "v.mp4"))
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "v.mp4").read_bytes() == CLIP
+    assert api.seen("GET", "/old.mp4") == []  # expired by its own word: not even tried
+
+
+def test_url_refused_by_video_host_is_refreshed(kling, api: ScriptedServer, tmp_path: Path) -> None:
+    api.add(
+        "GET", f"{TASKS}/t",
+        Reply(200, completed("t", api.url + "/a.mp4")),
+        Reply(200, completed("t", api.url + "/b.mp4")),
+    )  # fmt: skip
+    api.add("GET", "/a.mp4", Reply(403, "<Error>AccessDenied</Error>"))
+    api.add("GET", "/b.mp4", Reply(200, CLIP))
+    assert kling("download", "t", "-o", str(tmp_path / "v.mp4")).exit_code == 0
+    assert (tmp_path / "v.mp4").read_bytes() == CLIP
+
+
+DISK_FULL = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
+from kling_cli.main import main
+main(sys.argv[1:])
+"""
+
+
+def test_disk_full_is_a_clear_error_and_leaves_nothing(api: ScriptedServer, tmp_path: Path) -> None:
+    api.add("GET", f"{TASKS}/t", Reply(200, completed("t", api.url + "/v.mp4")))
+    api.add("GET", "/v.mp4", Reply(200, CLIP))
+    out = tmp_path / "out"
+    out.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-c", DISK_FULL, "download", "t", "-o", str(out / "v.mp4")],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "KLING_HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "cannot write" in result.stderr and "Traceback" not in result.stderr
+    assert list(out.iterdir()) == []
+
+
+# --- hostile data --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("task_id", ["../../escape", "/etc/passwd", "a" * 500, "x\\..\\y", ".a"])
+def test_task_ids_never_lead_outside_the_folder(
+    kling, api: ScriptedServer, tmp_path: Path, task_id: str
+) -> None:
+    from urllib.parse import quote
+
+    out = tmp_path / "out"
+    out.mkdir()
+    api.add(
+        "GET",
+        f"{TASKS}/{quote(task_id, safe='')}",
+        Reply(200, completed(task_id, api.url + "/v.mp4")),
+    )
+    api.add("GET", "/v.mp4", Reply(200, CLIP))
+    result = kling("download", task_id, "-o", str(out) + "/", "-q")
+    assert result.exit_code == 0, result.stderr
+    saved = Path(result.stdout.strip())
+    assert saved.parent == out.resolve() and saved.read_bytes() == CLIP
+
+
+@pytest.mark.parametrize("task_id", ["..", ".", ""])
+def test_dot_task_ids_are_refused(kling, api: ScriptedServer, task_id: str) -> None:
+    result = kling("status", task_id)
+    assert result.exit_code == 2 and api.requests == []
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        {"id": "t", "status": "in_progress", "progress": "50%"},
+        {"id": "t", "progress": 10},
+        {"id": "t", "status": "completed", "result": ["not", "a", "dict"]},
+        {"id": "t", "status": 7, "progress": None},
+        {"id": "t", "status": "failed", "error": ["odd"]},
+    ],
+)
+def test_odd_task_shapes_never_traceback(kling, api: ScriptedServer, task: dict[str, Any]) -> None:
+    api.add("GET", f"{TASKS}/t", Reply(200, task))
+    result = kling("status", "t")
+    assert result.exit_code in (0, 6)
+    assert "Traceback" not in result.stderr and result.stdout.startswith("t\t")
+
+
+def test_deeply_nested_json_is_unreadable_not_a_crash(kling, api: ScriptedServer) -> None:
+    api.add("GET", f"{TASKS}/t", *[Reply(200, "[" * 100_000 + "]" * 100_000)])
+    result = kling("status", "t")
+    assert result.exit_code == 5 and "unreadable" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_huge_json_is_handled(kling, api: ScriptedServer) -> None:
+    task = {"id": "t", "status": "queued", "noise": ["x" * 100] * 100_000}  # ~10 MB
+    api.add("GET", f"{TASKS}/t", Reply(200, task))
+    assert kling("status", "t", "-q").stdout == "queued\n"
+
+
+def test_unknown_status_keeps_polling(kling, api: ScriptedServer) -> None:
+    api.add(
+        "GET", f"{TASKS}/t",
+        Reply(200, {"id": "t", "status": "rendering"}),
+        Reply(200, {"id": "t", "status": "Upscaling"}),
+        Reply(200, completed("t", "https://cdn.example/v.mp4")),
+    )  # fmt: skip
+    result = kling("wait", "t", "--interval", "0.05")
+    assert (
+        result.exit_code == 0 and result.stdout == "t\tcompleted\t100%\thttps://cdn.example/v.mp4\n"
+    )
+    assert "rendering" in result.stderr and "upscaling" in result.stderr.lower()
+
+
+@given(st.binary(max_size=300), st.sampled_from(["", "application/json", "text/html"]))
+def test_error_body_parsing_is_total(body: bytes, content_type: str) -> None:
+    message, _code = error_message(body, content_type, "Reason")
+    assert message and "\n" not in message and len(message) <= 300
+
+
+@given(st.text())
+def test_file_names_are_always_safe(task_id: str) -> None:
+    name = download.safe_filename(task_id)
+    assert name.endswith(".mp4") and "/" not in name and "\x00" not in name
+    assert not name.startswith(".") and len(name.encode()) < 255
+
+
+# --- interrupts ----------------------------------------------------------------------------
+
+
+def run_and_interrupt(args: list[str], env: dict[str, str], when) -> subprocess.CompletedProcess:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kling_cli", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env},
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while not when() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_ctrl_c_during_download_leaves_no_file(api: ScriptedServer, tmp_path: Path) -> None:
+    api.add("GET", f"{TASKS}/t", Reply(200, completed("t", api.url + "/v.mp4")))
+    api.add("GET", "/v.mp4", Reply(200, CLIP, delay=5))
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {"KLING_HOME": str(tmp_path), "KLING_BASE_URL": api.url, "KLING_API_KEY": KEY}
+    result = run_and_interrupt(
+        ["download", "t", "-o", str(out / "v.mp4")], env, lambda: api.seen("GET", "/v.mp4")
+    )
+    assert result.returncode == 130 and "Traceback" not in result.stderr
+    assert list(out.iterdir()) == []
+
+
+def test_ctrl_c_during_submit_says_the_task_may_exist(api: ScriptedServer, tmp_path: Path) -> None:
+    api.add("POST", TASKS, Reply(200, {"id": "t", "status": "queued"}, delay=5))
+    env = {"KLING_HOME": str(tmp_path), "KLING_BASE_URL": api.url, "KLING_API_KEY": KEY}
+    result = run_and_interrupt(["generate", "a fox"], env, lambda: api.seen("POST", TASKS))
+    assert result.returncode == 130
+    assert "may have made the task" in result.stderr and "kling list" in result.stderr
+    assert len(api.seen("POST", TASKS)) == 1
+
+
+def test_ctrl_c_during_upload(api: ScriptedServer, tmp_path: Path) -> None:
+    image = tmp_path / "a.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    api.add(
+        "POST", "/v1/uploads/images", Reply(200, {"success": True, "data": {"url": "x"}}, delay=5)
+    )
+    env = {"KLING_HOME": str(tmp_path), "KLING_BASE_URL": api.url, "KLING_API_KEY": KEY}
+    result = run_and_interrupt(
+        ["generate", "a fox", "-i", str(image)], env, lambda: api.seen("POST", "/v1/uploads/images")
+    )
+    assert result.returncode == 130 and "nothing was submitted" in result.stderr
+    assert api.seen("POST", TASKS) == []
+
+
+def test_journal_consistent_after_interrupted_wait(sandbox, tmp_path: Path) -> None:
+    env = {"KLING_HOME": str(tmp_path), "KLING_BASE_URL": sandbox.base_url, "KLING_API_KEY": KEY}
+    result = run_and_interrupt(
+        ["generate", "[slow] a fox", "--wait", "--interval", "0.1"], env,
+        lambda: sum(r.method == "GET" for r in sandbox.log) >= 2,
+    )  # fmt: skip
+    assert result.returncode == 130
+    listed = subprocess.run(
+        [sys.executable, "-m", "kling_cli", "list", "--json"],
+        capture_output=True, text=True, env={**os.environ, **env}, timeout=30,
+    )  # fmt: skip
+    (entry,) = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert (
+        entry["status"] in ("queued", "in_progress")
+        and f"kling wait {entry['id']}" in result.stderr
+    )
+
+
+def test_unwritable_journal_never_loses_the_task_id(kling, against, isolated: Path) -> None:
+    (isolated / "journal.sqlite3").mkdir(parents=True)  # cannot be opened as a database
+    result = kling("generate", "a fox", "-q")
+    assert result.exit_code == 0
+    task_id = result.stdout.strip()
+    assert task_id.startswith("video_")
+    assert f"{task_id} was submitted but not recorded" in result.stderr
+    listed = kling("list")
+    assert listed.exit_code == 1 and "journal" in listed.stderr and "Traceback" not in listed.stderr
+
+
+# --- proxies -------------------------------------------------------------------------------
+
+
+def test_proxy_carries_api_and_video_traffic(kling, against, tmp_path: Path, monkeypatch) -> None:
+    from tests.forward_proxy import ForwardProxy
+
+    with ForwardProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        result = kling("generate", "a fox", "-o", str(tmp_path / "f.mp4"), "--interval", "0.1")
+        assert result.exit_code == 0, result.stderr
+        assert (tmp_path / "f.mp4").read_bytes() == against.clip_bytes()
+        assert any(
+            s.startswith(f"POST {against.base_url}/v1/videos/generations") for s in proxy.seen
+        )
+        assert any(s.startswith(f"GET {against.file_base_url}/videos/") for s in proxy.seen)
+        assert len(proxy.seen) == len(against.log)
+
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        before = len(proxy.seen)
+        assert kling("generate", "a fox", "-q").exit_code == 0
+        assert len(proxy.seen) == before
