@@ -69,7 +69,13 @@ def _sigint_deferred() -> Iterator[list[bool]]:
     if threading.current_thread() is not threading.main_thread():
         yield seen
         return
-    previous = signal.signal(signal.SIGINT, lambda *_: seen.append(True))
+
+    def hold(*_: object) -> None:
+        seen.append(True)
+        if len(seen) > 1:  # a second Ctrl-C means "now"
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, hold)
     try:
         yield seen
     finally:

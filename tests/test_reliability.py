@@ -304,3 +304,22 @@ def test_proxy_carries_api_and_video_traffic(kling, against, tmp_path: Path, mon
         before = len(proxy.seen)
         assert kling("generate", "a fox", "-q").exit_code == 0
         assert len(proxy.seen) == before
+
+
+def test_second_ctrl_c_exits_at_once(api: ScriptedServer, tmp_path: Path) -> None:
+    api.add("GET", f"{TASKS}/t", Reply(200, completed("t", api.url + "/v.mp4")))
+    api.add("GET", "/v.mp4", Reply(200, CLIP, delay=10))
+    env = {"KLING_HOME": str(tmp_path), "KLING_BASE_URL": api.url, "KLING_API_KEY": KEY}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kling_cli", "download", "t", "-o", str(tmp_path / "v.mp4")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env},
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while not api.seen("GET", "/v.mp4") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=20)
+    assert proc.returncode == 130 and time.monotonic() - started < 3
+    assert not (tmp_path / "v.mp4").exists()
