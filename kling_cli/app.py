@@ -10,8 +10,8 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__
+from .commands import batch, download, generate, list, sandbox, status, upload, wait
 from .commands import config as config_cmd
-from .commands import download, generate, list, sandbox, status, upload, wait
 from .env import Env
 from .errors import ExitCode, ExitStatus, KlingError
 
@@ -130,5 +130,6 @@ app.command("status")(status.command)
 app.command("download")(download.command)
 app.command("upload")(upload.command)
 app.command("list")(list.command)
+app.command("batch")(batch.command)
 app.add_typer(config_cmd.app, name="config")
 app.command("sandbox")(sandbox.command)

@@ -182,6 +182,7 @@ class Client:
         backoff: float = 0.5,
         trace: Trace | None = None,
         session: requests.Session | None = None,
+        pool_size: int = 10,
     ):
         self.api = api_root(base_url)
         self.api_key = api_key
@@ -197,12 +198,13 @@ class Client:
         self.trace = trace
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = f"kling-cli/{__version__}"
-        self.session.mount("http://", HTTPAdapter(max_retries=_retry_rules(retries, backoff)))
-        self.session.mount("https://", HTTPAdapter(max_retries=_retry_rules(retries, backoff)))
-        self.session.mount(
-            self.api + SUBMIT_PATH,
-            HTTPAdapter(max_retries=_retry_rules(retries, backoff, _SubmitRetry)),
-        )
+        # One pool per host, as large as the number of requests a command keeps in flight.
+        for prefix, rules in (
+            ("http://", _retry_rules(retries, backoff)),
+            ("https://", _retry_rules(retries, backoff)),
+            (self.api + SUBMIT_PATH, _retry_rules(retries, backoff, _SubmitRetry)),
+        ):
+            self.session.mount(prefix, HTTPAdapter(max_retries=rules, pool_maxsize=pool_size))
 
     # --- the three endpoints -----------------------------------------------------------------
 

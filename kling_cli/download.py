@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import tempfile
@@ -101,6 +102,8 @@ def download(
     Nothing ever stands at `target` but a complete file.
     """
     _check_file(target, force)
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
+        stale.unlink(missing_ok=True)  # left by a run that was killed (SIGKILL cannot clean up)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(

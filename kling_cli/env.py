@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from . import config
 from .errors import KlingError, MissingKeyError
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .journal import Journal
     from .sandbox.server import Sandbox
 
+T = TypeVar("T")
 SANDBOX_KEY = "sandbox-key"  # throwaway: the sandbox accepts any bearer key
 
 
@@ -46,6 +47,7 @@ class Env:
     verbose: bool = False
     no_progress: bool = False
     use_sandbox: bool = False
+    http_pool_size: int = 10  # requests a command keeps in flight at once (batch --parallel)
     json_errors: bool = False  # --json: errors too become JSON documents (on stderr)
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
@@ -170,7 +172,9 @@ class Env:
                         hint="set one with `kling config set api_key` (it asks for it), "
                         "KLING_API_KEY or --api-key; or try the sandbox: kling --sandbox ...",
                     )
-            self._client = Client(self.base_url, key, trace=self.trace)
+            self._client = Client(
+                self.base_url, key, trace=self.trace, pool_size=self.http_pool_size
+            )
         return self._client
 
     @property
@@ -182,27 +186,32 @@ class Env:
         return self._journal
 
     def record_submitted(self, task: dict[str, Any], body: dict[str, Any]) -> bool:
-        return self._remember(lambda j: j.record_submitted(task, self.base_url, body))
+        """Record a new task; False when the journal could not take it."""
 
-    def record_update(self, task: dict[str, Any]) -> bool:
-        return self._remember(lambda j: j.update(task))
+        def record(journal: Journal) -> bool:
+            journal.record_submitted(task, self.base_url, body)
+            return True
 
-    def record_file(self, task_id: str, path: Path) -> bool:
-        return self._remember(lambda j: j.add_file(task_id, path))
+        return self.try_journal(record) is True
 
-    def _remember(self, action: Callable[[Journal], object]) -> bool:
-        """Write to the journal; if it cannot be written, warn (once) and go on: the journal
-        is a record, and a paid task must not be abandoned because the record failed."""
+    def record_update(self, task: dict[str, Any]) -> None:
+        self.try_journal(lambda j: j.update(task))
+
+    def record_file(self, task_id: str, path: Path) -> None:
+        self.try_journal(lambda j: j.add_file(task_id, path))
+
+    def try_journal(self, action: Callable[[Journal], T]) -> T | None:
+        """Use the journal; if it fails, warn (once) and go on with None: the journal is a
+        record, and a paid task must not be abandoned because the record failed."""
         from .journal import JournalError
 
         try:
-            action(self.journal)
-            return True
+            return action(self.journal)
         except JournalError as exc:
             if not self._journal_warned:
                 self.warn(exc.message)
                 self._journal_warned = True
-            return False
+            return None
 
     def close(self) -> None:
         if self._client is not None:

@@ -30,10 +30,27 @@ CREATE TABLE IF NOT EXISTS tasks (
     progress    INTEGER,
     video_url   TEXT,
     files       TEXT NOT NULL DEFAULT '[]',
-    error       TEXT
+    error       TEXT,
+    task        TEXT  -- the service's latest answer, as JSON
 );
 CREATE INDEX IF NOT EXISTS tasks_submitted ON tasks (submitted_at DESC);
+-- One row per batch line ever sent: written (task_id NULL) before its request goes out, so a
+-- re-run never sends a line twice, even after SIGKILL.
+CREATE TABLE IF NOT EXISTS batch_lines (
+    key         TEXT PRIMARY KEY,
+    task_id     TEXT,
+    line        INTEGER NOT NULL,
+    source      TEXT NOT NULL,
+    sent_at     REAL NOT NULL
+);
+-- Local images already uploaded: content hash -> URL, reused while fresh.
+CREATE TABLE IF NOT EXISTS uploads (
+    sha256      TEXT PRIMARY KEY,
+    url         TEXT NOT NULL,
+    uploaded_at REAL NOT NULL
+);
 """
+UPLOAD_FRESH_SECONDS = 6 * 3600  # the service does not say how long upload URLs live: be modest
 
 
 class JournalError(LocalFileError):
@@ -52,6 +69,7 @@ class Entry:
     video_url: str | None
     files: list[str]
     error: str | None
+    task: dict[str, Any]  # the service's latest answer
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -114,7 +132,7 @@ class Journal:
         with self._write() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO tasks (id, submitted_at, updated_at, base_url, params,"
-                " status, progress) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " status, progress, task) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     task["id"],
                     now,
@@ -123,6 +141,7 @@ class Journal:
                     json.dumps(dict(params), ensure_ascii=False),
                     tasks.status_of(task),
                     tasks.progress_of(task),
+                    json.dumps(dict(task), ensure_ascii=False),
                 ),
             )
 
@@ -135,13 +154,15 @@ class Journal:
         with self._write() as conn:
             conn.execute(
                 "UPDATE tasks SET status = ?, progress = COALESCE(?, progress),"
-                " video_url = COALESCE(?, video_url), error = ?, updated_at = ? WHERE id = ?",
+                " video_url = COALESCE(?, video_url), error = ?, updated_at = ?, task = ?"
+                " WHERE id = ?",
                 (
                     tasks.status_of(task),
                     tasks.progress_of(task),
                     tasks.video_url(task),
                     error,
                     time.time(),
+                    json.dumps(dict(task), ensure_ascii=False),
                     task_id,
                 ),
             )
@@ -175,6 +196,54 @@ class Journal:
             row = conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
         return _entry(row) if row else None
 
+    # --- batch lines -------------------------------------------------------------------------
+
+    def batch_line(self, key: str) -> tuple[str | None] | None:
+        """None: never sent. (task_id,): sent, with its id, or (None,) if no answer came back."""
+        conn = self.conn
+        with self._errors():
+            row = conn.execute("SELECT task_id FROM batch_lines WHERE key = ?", (key,)).fetchone()
+        return (row[0],) if row else None
+
+    def batch_sending(self, key: str, line: int, source: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO batch_lines (key, task_id, line, source, sent_at)"
+                " VALUES (?, NULL, ?, ?, ?)",
+                (key, line, source, time.time()),
+            )
+
+    def batch_sent(self, key: str, task_id: str) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE batch_lines SET task_id = ? WHERE key = ?", (task_id, key))
+
+    def batch_not_sent(self, key: str) -> None:
+        """The request surely made no task (refused, or never left): the line may go again."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM batch_lines WHERE key = ?", (key,))
+
+    def batch_forget_source(self, source: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM batch_lines WHERE source = ?", (source,))
+
+    # --- the upload cache ----------------------------------------------------------------------
+
+    def cached_upload(self, sha256: str) -> str | None:
+        conn = self.conn
+        with self._errors():
+            row = conn.execute(
+                "SELECT url FROM uploads WHERE sha256 = ? AND uploaded_at > ?",
+                (sha256, time.time() - UPLOAD_FRESH_SECONDS),
+            ).fetchone()
+        return row[0] if row else None
+
+    def remember_upload(self, sha256: str, url: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO uploads (sha256, url, uploaded_at) VALUES (?, ?, ?)",
+                (sha256, url, time.time()),
+            )
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -182,7 +251,7 @@ class Journal:
 
 
 def _entry(row: tuple[Any, ...]) -> Entry:
-    (tid, submitted, updated, base_url, params, status, progress, url, files, error) = row
+    (tid, submitted, updated, base_url, params, status, progress, url, files, error, task) = row
     return Entry(
         tid,
         submitted,
@@ -194,4 +263,5 @@ def _entry(row: tuple[Any, ...]) -> Entry:
         url,
         json.loads(files),
         error,
+        json.loads(task) if task else {"id": tid, "status": status},
     )

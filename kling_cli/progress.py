@@ -162,3 +162,113 @@ class LiveTransfer:
 
     def close(self) -> None:
         self.progress.stop()
+
+
+class BatchDisplay(Protocol):
+    def change(self, line: Any) -> None: ...
+    def done(self, line: Any) -> None: ...
+    def close(self) -> None: ...
+
+
+def batch_display(env: Env, total: int, quiet: bool = False) -> BatchDisplay:
+    mode = env.progress_mode(quiet)
+    if mode == "live":
+        return LiveBatch(env, total)
+    if mode == "plain":
+        return PlainBatch(env)
+    return NullBatch()
+
+
+class NullBatch:
+    def change(self, line: Any) -> None:
+        pass
+
+    def done(self, line: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _line_state(line: Any) -> str:
+    if line.state == "done":
+        if line.error is not None:
+            return f"error: {line.error.message}"
+        detail = " ".join(str(f) for f in line.files) or tasks.video_url(line.task) or ""
+        return f"{tasks.status_of(line.task)} {detail}".rstrip()
+    if line.state in ("new", "sending"):
+        return line.state
+    progress = tasks.progress_of(line.task)
+    status = "downloading" if line.state in ("fetch", "downloading") else tasks.status_of(line.task)
+    return f"{status} {progress}%" if progress is not None else status
+
+
+class PlainBatch:
+    """A line per change of a line's state, status or progress: readable in CI logs."""
+
+    def __init__(self, env: Env):
+        self.env = env
+        self.seen: dict[int, str] = {}
+
+    def _say(self, line: Any) -> None:
+        state = _line_state(line)
+        if self.seen.get(line.number) != state:
+            self.seen[line.number] = state
+            self.env.note(f"line {line.number} {line.task_id or ''} {state}".replace("  ", " "))
+
+    change = done = _say
+
+    def close(self) -> None:
+        pass
+
+
+class LiveBatch:
+    """An overall bar (done, failed, running, ETA) and a row for each line in flight."""
+
+    def __init__(self, env: Env, total: int):
+        from rich.console import Console
+        from rich.live import Live
+
+        self.total = total
+        self.started = time.monotonic()
+        self.active: dict[int, Any] = {}
+        self.completed = self.failed = 0
+        self.live = Live(
+            get_renderable=self._render,
+            console=Console(file=env.stderr, force_terminal=True),
+            refresh_per_second=4,
+        )
+        self.live.start()
+
+    def _render(self) -> Any:
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+
+        finished = self.completed + self.failed
+        elapsed = time.monotonic() - self.started
+        eta = f"{(self.total - finished) * elapsed / finished:.0f}s" if finished else "?"
+        head = Table.grid(padding=(0, 1))
+        head.add_row(
+            ProgressBar(total=self.total, completed=finished, width=30),
+            f"{finished}/{self.total} done, [green]{self.completed} completed[/], "
+            f"[red]{self.failed} failed[/], {len(self.active)} running, ETA {eta}",
+        )
+        rows = Table(box=None, show_header=False, pad_edge=False)
+        for line in list(self.active.values())[:12]:
+            rows.add_row(f"line {line.number}", line.task_id or "", _line_state(line))
+        return Group(head, rows)
+
+    def change(self, line: Any) -> None:
+        if line.state not in ("new", "done"):
+            self.active[line.number] = line
+
+    def done(self, line: Any) -> None:
+        self.active.pop(line.number, None)
+        if line.code == 0:
+            self.completed += 1
+        else:
+            self.failed += 1
+
+    def close(self) -> None:
+        self.live.stop()

@@ -141,7 +141,7 @@ def wait_for(
     tracked = {tid: Tracked(tid, task=dict((known or {}).get(tid) or {})) for tid in task_ids}
     for t in tracked.values():
         if t.task:  # just heard from (the submit answer): no need to ask again at once
-            t.next_poll = start + _next_gap(t, interval)
+            t.next_poll = start + next_gap(t, interval)
             if on_update:
                 on_update(t)
     while True:
@@ -160,7 +160,7 @@ def wait_for(
                     t.error = exc
                 else:
                     raise
-            t.next_poll = clock() + _next_gap(t, interval)
+            t.next_poll = clock() + next_gap(t, interval)
             if on_update:
                 on_update(t)
         pending = [t for t in tracked.values() if not t.done]
@@ -175,7 +175,7 @@ def wait_for(
     return list(tracked.values())
 
 
-def _next_gap(t: Tracked, fixed: float | None) -> float:
+def next_gap(t: Tracked, fixed: float | None) -> float:
     """1 s, 2 s, 4 s, ... until the service's advice for the task's status, which then holds."""
     if fixed is not None:
         return fixed

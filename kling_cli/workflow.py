@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 import signal
@@ -41,6 +42,21 @@ def upload(env: Env, path: Path, quiet: bool = False) -> dict[str, Any]:
             return env.client.upload_image(path, on_bytes=on_bytes)
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted while uploading {path}; nothing was submitted") from None
+
+
+def image_url(env: Env, path: Path, quiet: bool = False) -> str:
+    """The URL of a local image: uploaded once, then reused from the journal while fresh."""
+    digest = file_sha256(path)
+    cached = env.try_journal(lambda j: j.cached_upload(digest))
+    if cached:
+        return cached
+    url = str(upload(env, path, quiet)["url"])
+    env.try_journal(lambda j: j.remember_upload(digest, url))
+    return url
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()  # images are at most 10 MB
 
 
 def submit(env: Env, body: dict[str, Any]) -> dict[str, Any]:
@@ -126,30 +142,50 @@ def interrupted(task_ids: Sequence[str]) -> Interrupted:
 def save_video(
     env: Env, task: dict[str, Any], target: Path, *, force: bool, quiet: bool = False
 ) -> Path:
-    """Download a completed task's video to `target`; an expired URL is fetched afresh once."""
+    """Download a completed task's video to `target`, with a byte bar, and record the file."""
+    task_id = str(task.get("id", ""))
+    display = progress.transfer_display(env, f"downloading {task_id}", quiet)
+    try:
+        with closing(display):
+            path, fresh_task = fetch_video(env, task, target, force=force, on_bytes=display.advance)
+    except KeyboardInterrupt:
+        raise interrupted([task_id]) from None
+    if fresh_task is not task:
+        env.record_update(fresh_task)
+    env.record_file(task_id, path)
+    return path
+
+
+def fetch_video(
+    env: Env,
+    task: dict[str, Any],
+    target: Path,
+    *,
+    force: bool,
+    on_bytes: download.OnBytes | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Download a task's video; an expired URL is fetched afresh from the service once.
+
+    Returns the saved path and the task as last seen. No journal, no display: safe to call
+    from worker threads.
+    """
     task_id = str(task.get("id", ""))
     for fresh in (False, True):
         expiry = tasks.expires_at(task)
         if fresh or (expiry is not None and expiry < time.time()):
             task = env.client.get_task(task_id)
-            env.record_update(task)
         url = tasks.video_url(task)
         if url is None:
             raise no_video_url(task)
-        display = progress.transfer_display(env, f"downloading {task_id}", quiet)
         try:
-            with closing(display):
-                path = download.download(
-                    url, target, env.client.open_video, force=force, on_bytes=display.advance
-                )
+            path = download.download(
+                url, target, env.client.open_video, force=force, on_bytes=on_bytes
+            )
         except VideoURLExpired:
             if fresh:
                 raise
             continue
-        except KeyboardInterrupt:
-            raise interrupted([task_id]) from None
-        env.record_file(task_id, path)
-        return path
+        return path, task
     raise AssertionError("unreachable")
 
 

@@ -84,7 +84,7 @@ def run_generate(env: Env, opts: GenerateOptions) -> int:
         env.note("the prompt has no <<<image_N>>>: the service will prepend <<<image_1>>>")
 
     urls = [
-        workflow.upload(env, ref, quiet)["url"] if kind == "file" else str(ref)
+        workflow.image_url(env, Path(ref), quiet) if kind == "file" else str(ref)
         for kind, ref in images
     ]
     task = workflow.submit(env, body_with(urls))

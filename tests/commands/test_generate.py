@@ -231,3 +231,15 @@ def test_sandbox_flag_runs_everything_in_process(kling, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert "sandbox" in result.stderr
     assert (tmp_path / "f.mp4").stat().st_size > 1000
+
+
+def test_same_image_is_uploaded_once_across_runs(kling, against, tmp_path: Path) -> None:
+    png = tmp_path / "face.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    first = kling("generate", "<<<image_1>>> waves", "-i", str(png), "-q")
+    second = kling("generate", "<<<image_1>>> smiles", "-i", str(png), "-q")
+    assert first.exit_code == second.exit_code == 0
+    uploads = [r for r in against.log if r.path.endswith("/uploads/images")]
+    assert len(uploads) == 1
+    bodies = [r.json for r in posts(against)]
+    assert bodies[0]["image_urls"] == bodies[1]["image_urls"]

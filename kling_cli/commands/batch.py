@@ -1,0 +1,166 @@
+"""kling batch FILE: submit, wait for and download many generations from a JSON Lines file."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import batch, download, progress, tasks, workflow
+from ..env import Env
+from ..errors import UsageError
+from ..output import Format, Output, choose, quiet_result
+from .common import ForceOpt, IntervalOpt, JsonOpt, QuietOpt, TimeoutOpt, env_of
+
+
+@dataclass
+class BatchOptions:
+    file: str
+    format: Format
+    run: batch.Options
+
+
+def read_source(file: str) -> tuple[str, Path | None]:
+    if file == "-":
+        if sys.stdin is None or sys.stdin.isatty():
+            raise UsageError("the file is `-` but nothing is piped to stdin")
+        return sys.stdin.read(), None
+    path = Path(file).expanduser()
+    try:
+        return path.read_text(encoding="utf-8"), path
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def check_outputs(env: Env, lines: list[batch.Line], opts: batch.Options) -> None:
+    """Named outputs that exist already (and are not this batch's own) stop the run first."""
+    if opts.output is None:
+        return
+    download.check_output(Path(str(opts.output) + "/"), [], opts.force)
+    problems = []
+    for line in lines:
+        target = opts.output / line.output if line.output else None
+        if target is None or not target.exists() or opts.force:
+            continue
+        if env.try_journal(lambda j, key=line.key: j.batch_line(key)) is None:
+            problems.append(f"line {line.number}: {target} already exists")
+    if problems:
+        raise UsageError("; ".join(problems[:5]), hint="pass --force to overwrite")
+
+
+def run_batch(env: Env, opts: BatchOptions) -> int:
+    text, path = read_source(opts.file)
+    source = batch.source_identity(path, text)
+    base_dir = path.parent if path else Path.cwd()
+    lines = batch.parse(text, source, base_dir, env)
+    check_outputs(env, lines, opts.run)
+    if opts.run.output is not None:
+        opts.run.output.mkdir(parents=True, exist_ok=True)
+        opts.run.output = opts.run.output.resolve()
+    env.http_pool_size = max(10, opts.run.parallel)
+    out = Output(env, opts.format)
+    display = progress.batch_display(env, len(lines), opts.format is Format.QUIET)
+
+    def on_done(line: batch.Line) -> None:
+        display.done(line)
+        if opts.format is Format.JSON:
+            out.json(line.document())
+        elif opts.format is Format.QUIET:
+            value = quiet_result(line.task, line.files) if line.error is None else ""
+            if value:
+                out.value(value)
+        else:
+            out.value(result_line(line))
+
+    runner = batch.Runner(env, lines, opts.run, source, display.change, on_done)
+    try:
+        runner.resume()
+        runner.run()
+    finally:
+        display.close()
+    summarize(env, lines)
+    return workflow.first_failure([line.code for line in lines])
+
+
+def result_line(line: batch.Line) -> str:
+    """`LINE  ID  STATUS  DETAIL`, tab-separated: one per input line."""
+    status = "error" if line.error is not None and not line.task else tasks.status_of(line.task)
+    if line.error is not None:
+        detail = line.error.message
+    elif line.files:
+        detail = " ".join(str(f) for f in line.files)
+    elif status == "failed":
+        detail = tasks.error_text(line.task)
+    else:
+        detail = tasks.video_url(line.task) or ""
+    return "\t".join([str(line.number), line.task_id or "-", status, detail])
+
+
+def summarize(env: Env, lines: list[batch.Line]) -> None:
+    """Counts on stderr, and the lines that did not complete, with why."""
+    completed = sum(1 for line in lines if line.code == 0)
+    failed = [line for line in lines if line.code != 0]
+    env.note(f"batch: {len(lines)} lines, {completed} completed, {len(failed)} not")
+    for line in failed[:20]:
+        why = line.error.message if line.error else tasks.error_text(line.task)
+        env.note(f"  line {line.number}: exit {line.code}: {why}")
+        if line.error and line.error.hint:
+            env.note(f"    {line.error.hint}")
+    if len(failed) > 20:
+        env.note(f"  ... and {len(failed) - 20} more (see --json)")
+
+
+def command(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="JSON Lines file, or - for stdin.", metavar="FILE")],
+    parallel: Annotated[
+        int,
+        typer.Option(
+            "--parallel", "-p", metavar="N", help="Requests in flight at once.", min=1, max=64
+        ),
+    ] = 4,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", metavar="DIR", help="Save every video in this folder."),
+    ] = None,
+    sidecar: Annotated[
+        bool,
+        typer.Option("--sidecar", help="Write NAME.json beside each video: prompt, task, times."),
+    ] = False,
+    restart: Annotated[
+        bool,
+        typer.Option("--restart", help="Forget earlier runs of this file; send every line again."),
+    ] = False,
+    force: ForceOpt = False,
+    timeout: TimeoutOpt = None,
+    interval: IntervalOpt = None,
+    json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Submit, wait for and download many generations from a JSON Lines file.
+
+    Each line is an object with "prompt" and optionally "images", "mode", "duration",
+    "aspect_ratio", "model", "metadata", "set" (extra body fields) and "output" (a file name).
+    Every line is checked before anything is sent. Re-running the same file sends nothing
+    twice: it picks up where the last run stopped.
+
+    \b
+    Examples:
+      kling batch prompts.jsonl -o videos/
+      kling batch prompts.jsonl -o videos/ --parallel 8 --sidecar --json > results.jsonl
+      jq -c '{prompt: .}' -R < prompts.txt | kling batch - -o out/
+    """
+    env = env_of(ctx)
+    run = batch.Options(
+        parallel=parallel,
+        output=output,
+        sidecar=sidecar,
+        restart=restart,
+        force=force,
+        timeout=timeout if timeout is not None else env.setting("timeout"),
+        interval=interval if interval is not None else env.setting("poll_interval"),
+    )
+    raise typer.Exit(run_batch(env, BatchOptions(file, choose(env, json, quiet), run)))

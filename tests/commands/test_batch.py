@@ -1,0 +1,205 @@
+"""kling batch: checked lines, parallel runs, resume after SIGKILL, no duplicate paid task."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from kling_cli.sandbox.server import Sandbox, SandboxConfig
+
+
+def batch(kling, *args: str, **kw):
+    return kling("--no-progress", "batch", *args, "--interval", "0.1", **kw)
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def sends(sandbox: Sandbox) -> list:
+    return [r for r in sandbox.log if r.method == "POST" and r.path == "/v1/videos/generations"]
+
+
+def test_batch_saves_every_video_and_prints_one_document_per_line(
+    kling, against, tmp_path: Path
+) -> None:
+    dog = {"prompt": "a dog", "duration": 10, "mode": "pro", "metadata": {"seed": 1}}
+    rows = [
+        {"prompt": "a fox"},
+        {"prompt": "a cat", "aspect_ratio": "9:16", "output": "cat.mp4"},
+        {**dog, "set": {"audio": True}},
+    ]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "out"
+    result = batch(kling, str(src), "-o", str(out), "--json", "--sidecar")
+    assert result.exit_code == 0, result.stderr
+    docs = sorted((json.loads(x) for x in result.stdout.splitlines()), key=lambda d: d["line"])
+    assert [d["line"] for d in docs] == [1, 2, 3]
+    assert all(d["status"] == "completed" for d in docs)
+    assert Path(docs[1]["output_files"][0]) == out / "cat.mp4"
+    assert (out / "cat.mp4").read_bytes() == against.clip_bytes("9:16")
+    first = Path(docs[0]["output_files"][0])
+    assert first.name == f"0001-{docs[0]['id']}.mp4"
+    sidecar = json.loads(first.with_suffix(".json").read_text())
+    assert sidecar["task_id"] == docs[0]["id"] and sidecar["prompt"] == "a fox"
+    bodies = {r.json["prompt"]: r.json for r in sends(against)}
+    assert bodies["a dog"]["duration"] == 10 and bodies["a dog"]["audio"] is True
+    assert bodies["a dog"]["metadata"] == {"seed": 1}
+    assert "3 completed" in result.stderr
+
+
+def test_bad_lines_all_reported_and_nothing_sent(kling, against, tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text(
+        '{"prompt": "ok"}\n{"promt": "typo"}\nnot json\n\n'
+        '{"prompt": "<<<image_2>>> x", "images": ["https://x/a.png"]}\n'
+        '{"prompt": "x", "duration": "5"}\n{"prompt": "x", "output": "../evil.mp4"}\n'
+        '{"prompt": "x", "images": ["missing.png"]}\n'
+    )
+    result = batch(kling, str(src))
+    assert result.exit_code == 2
+    for number in (2, 3, 5, 6, 7, 8):
+        assert f"line {number}:" in result.stderr
+    assert "line 1:" not in result.stderr and "line 4:" not in result.stderr
+    assert against.log == []
+
+
+def test_rerun_sends_nothing_twice_and_restart_does(kling, against, tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": f"fox {n}"} for n in range(3)])
+    out = tmp_path / "out"
+    assert batch(kling, str(src), "-o", str(out)).exit_code == 0
+    assert len(sends(against)) == 3
+    again = batch(kling, str(src), "-o", str(out), "-q")
+    assert again.exit_code == 0 and len(sends(against)) == 3
+    assert sorted(again.stdout.split()) == sorted(str(p) for p in out.iterdir())
+    # An edited line is a new line: only it goes out.
+    write_jsonl(src, [{"prompt": "fox 0"}, {"prompt": "fox 1, edited"}, {"prompt": "fox 2"}])
+    assert batch(kling, str(src)).exit_code == 0
+    assert len(sends(against)) == 4
+    assert batch(kling, str(src), "--restart").exit_code == 0
+    assert len(sends(against)) == 7
+
+
+def test_exit_code_is_the_first_line_that_did_not_complete(kling, against, tmp_path: Path) -> None:
+    src = write_jsonl(
+        tmp_path / "in.jsonl",
+        [{"prompt": "ok"}, {"prompt": "[fail] x"}, {"prompt": "[no-video] y"}],
+    )
+    result = batch(kling, str(src))
+    assert result.exit_code == 6
+    lines = {int(x.split("\t")[0]): x.split("\t") for x in result.stdout.splitlines()}
+    assert lines[1][2] == "completed" and lines[2][2] == "failed"
+
+
+def test_stdin_and_shared_image_uploaded_once(kling, against, tmp_path: Path) -> None:
+    png = tmp_path / "face.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    rows = "".join(
+        json.dumps({"prompt": f"<<<image_1>>> {n}", "images": [str(png)]}) + "\n" for n in range(4)
+    )
+    result = batch(kling, "-", input=rows)
+    assert result.exit_code == 0, result.stderr
+    assert len([r for r in against.log if r.path.endswith("/uploads/images")]) == 1
+    assert len({tuple(r.json["image_urls"]) for r in sends(against)}) == 1
+
+
+def test_account_limit_is_back_pressure_not_failure(kling, against, tmp_path: Path) -> None:
+    against.config.max_running = 2  # the sandbox answers Kling's code 1303 past two
+    src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": f"fox {n}"} for n in range(5)])
+    result = batch(kling, str(src), "--parallel", "5")
+    assert result.exit_code == 0, result.stderr
+    assert against.tasks_created == 5
+    assert len(sends(against)) > 5  # some were refused with 1303 and sent again
+
+
+def test_timeout_exits_7(kling, against, tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "[slow] fox"}])
+    assert batch(kling, str(src), "--timeout", "0.3").exit_code == 7
+
+
+@pytest.fixture
+def flaky_sandbox():
+    config = SandboxConfig(queue_seconds=0.2, run_seconds=0.8, faults=0.15, seed=7)
+    with Sandbox(config=config) as sb:
+        yield sb
+
+
+def run_batch(sb: Sandbox, home: Path, src: Path, out: Path) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "KLING_HOME": str(home),
+        "KLING_BASE_URL": sb.base_url,
+        "KLING_API_KEY": "k" * 20,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "kling_cli", "--no-progress", "batch", str(src), "-o", str(out),
+         "--interval", "0.1", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+
+
+def test_fifty_lines_with_faults_killed_and_rerun(flaky_sandbox: Sandbox, tmp_path: Path) -> None:
+    ratios = ["16:9", "9:16", "1:1"]
+    rows = [{"prompt": f"scene {n}", "aspect_ratio": ratios[n % 3]} for n in range(50)]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    out, home = tmp_path / "out", tmp_path / "home"
+
+    first = run_batch(flaky_sandbox, home, src, out)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list(out.glob("*.mp4"))) < 5:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=20)
+    killed_at = len(sends(flaky_sandbox))
+
+    second = run_batch(flaky_sandbox, home, src, out)
+    stdout, stderr = second.communicate(timeout=120)
+    assert "Traceback" not in stderr
+    docs = {d["line"]: d for d in map(json.loads, stdout.splitlines())}
+    assert sorted(docs) == list(range(1, 51))
+
+    # No line made two tasks; the re-run sent only lines the first run never sent.
+    per_prompt = Counter(task.prompt for task in flaky_sandbox.tasks())
+    assert max(per_prompt.values()) == 1
+    prompts_sent_twice = Counter(r.json["prompt"] for r in sends(flaky_sandbox) if r.status == 200)
+    assert max(prompts_sent_twice.values()) == 1
+    assert killed_at <= len(sends(flaky_sandbox))
+
+    for number, doc in docs.items():
+        if doc.get("status") == "completed" and "output_files" in doc:
+            saved = Path(doc["output_files"][0])
+            assert saved.read_bytes() == flaky_sandbox.clip_bytes(ratios[(number - 1) % 3])
+        else:
+            assert doc.get("error") or doc.get("status") == "failed", doc
+    completed = sum(1 for d in docs.values() if "output_files" in d)
+    assert completed >= 35  # faults cost some lines (a 5xx on a send is not resent), not most
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no partial files
+    assert second.returncode in (0, 4, 5, 6)
+
+
+def test_sigkill_while_sending_never_sends_that_line_again(tmp_path: Path) -> None:
+    with Sandbox(
+        config=SandboxConfig(queue_seconds=0.1, run_seconds=0.2, faults=1.0, fault_kinds=["slow"])
+    ) as sb:
+        src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "held"}])
+        first = run_batch(sb, tmp_path / "home", src, tmp_path / "out")
+        deadline = time.monotonic() + 20
+        while not sends(sb) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        first.send_signal(signal.SIGKILL)  # the answer (slowed down) never arrives
+        first.wait(timeout=20)
+        sb.config.faults = 0.0
+        second = run_batch(sb, tmp_path / "home", src, tmp_path / "out")
+        stdout, stderr = second.communicate(timeout=60)
+    assert second.returncode == 5
+    assert len(sends(sb)) == 1
+    assert "kling list" in stderr or "kling list" in stdout
