@@ -38,6 +38,7 @@ def test_help_lists_commands_in_the_order_a_user_meets_them(kling) -> None:
         "download",
         "upload",
         "list",
+        "batch",
         "config",
         "sandbox",
     ]
