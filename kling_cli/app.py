@@ -92,6 +92,15 @@ def root(
             show_default=False,
         ),
     ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            metavar="NAME",
+            help="Use the config keys of profile NAME [env: KLING_PROFILE].",
+            show_default=False,
+        ),
+    ] = None,
     sandbox_flag: Annotated[
         bool,
         typer.Option("--sandbox", help="Use the built-in local simulator [env: KLING_SANDBOX=1]."),
@@ -120,6 +129,7 @@ def root(
         verbose=verbose,
         no_progress=no_progress,
     )
+    env.profile = profile or env.environ.get("KLING_PROFILE") or None
     env.use_sandbox = sandbox_flag or env.environ.get("KLING_SANDBOX", "") not in ("", "0", "false")
     ctx.obj = env
 

@@ -6,6 +6,7 @@ Precedence for every key: command-line flag > environment (KLING_<KEY>) > config
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Callable, Mapping
@@ -165,10 +166,43 @@ def load_document(path: Path) -> Any:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
 
 
-def load_values(path: Path) -> dict[str, Any]:
-    """Plain values of the known keys in the file (unknown keys are kept but ignored)."""
+PROFILE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def check_profile(profile: str | None) -> str | None:
+    if profile is not None and not PROFILE_NAME.match(profile):
+        raise ConfigError(f"profile name {profile!r}: use letters, digits, - and _")
+    return profile
+
+
+def load_values(path: Path, profile: str | None = None) -> dict[str, Any]:
+    """Plain values of the known keys in the file (unknown keys are kept but ignored).
+
+    A profile's table `[profiles.NAME]` overrides the top-level keys, which are the default
+    profile: another account or gateway needs only the keys that differ.
+    """
     doc = load_document(path)
-    return {name: _plain(doc[name]) for name in KEYS if name in doc}
+    values = {name: _plain(doc[name]) for name in KEYS if name in doc}
+    if profile is not None:
+        table = _profile_table(doc, profile)
+        if table is None:
+            raise ConfigError(
+                f"no profile {profile!r} in {path}",
+                hint=f"create it with: kling config set --profile {profile} KEY VALUE",
+            )
+        values.update({name: _plain(table[name]) for name in KEYS if name in table})
+    return values
+
+
+def profile_names(path: Path) -> list[str]:
+    profiles = load_document(path).get("profiles")
+    return sorted(profiles) if isinstance(profiles, dict) else []
+
+
+def _profile_table(doc: Any, profile: str) -> Any:
+    profiles = doc.get("profiles")
+    table = profiles.get(profile) if isinstance(profiles, dict) else None
+    return table if isinstance(table, dict) else None
 
 
 def _plain(item: Any) -> Any:
@@ -200,20 +234,27 @@ def readable_by_others(path: Path) -> bool:
         return False
 
 
-def set_value(path: Path, name: str, raw: str) -> Any:
+def set_value(path: Path, name: str, raw: str, profile: str | None = None) -> Any:
+    import tomlkit
+
     value = validate(name, raw, "the command line")
     doc = load_document(path)
-    doc[name] = value
+    if profile is None:
+        doc[name] = value
+    else:
+        profiles = doc.setdefault("profiles", tomlkit.table(is_super_table=True))
+        profiles.setdefault(profile, tomlkit.table())[name] = value
     save_document(path, doc)
     return value
 
 
-def unset_value(path: Path, name: str) -> bool:
+def unset_value(path: Path, name: str, profile: str | None = None) -> bool:
     key(name)
     doc = load_document(path)
-    if name not in doc:
+    table = doc if profile is None else _profile_table(doc, profile)
+    if table is None or name not in table:
         return False
-    del doc[name]
+    del table[name]
     save_document(path, doc)
     return True
 

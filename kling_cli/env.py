@@ -47,6 +47,7 @@ class Env:
     verbose: bool = False
     no_progress: bool = False
     use_sandbox: bool = False
+    profile: str | None = None  # --profile / KLING_PROFILE: a named set of config keys
     http_pool_size: int = 10  # requests a command keeps in flight at once (batch --parallel)
     json_errors: bool = False  # --json: errors too become JSON documents (on stderr)
     clock: Callable[[], float] = time.monotonic
@@ -131,7 +132,8 @@ class Env:
             path = self.config_path
             if path.exists() and config.readable_by_others(path):
                 self.warn(f"{path} can be read by other users: run `chmod 600 {path}`")
-            self._settings = config.resolve(self.flags, self.environ, config.load_values(path))
+            values = config.load_values(path, config.check_profile(self.profile))
+            self._settings = config.resolve(self.flags, self.environ, values)
         return self._settings
 
     def setting(self, name: str) -> Any:

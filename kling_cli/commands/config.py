@@ -26,6 +26,26 @@ KeyArg = Annotated[
 ]
 
 
+ProfileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        metavar="NAME",
+        help="The profile to read or change (default: the top-level keys).",
+        show_default=False,
+    ),
+]
+
+
+def env_for(ctx: typer.Context, profile: str | None) -> Env:
+    """The Env, with the command's --profile (if given) taking over the global one."""
+    env = env_of(ctx)
+    if profile is not None:
+        env.profile = profile
+    config.check_profile(env.profile)
+    return env
+
+
 def shown(name: str, value: object) -> str:
     if value is None:
         return ""
@@ -52,8 +72,9 @@ def run_set(env: Env, name: str, value: str | None) -> int:
             f"a {name} on the command line may stay in your shell history; "
             f"`kling config set {name}` with no value asks for it instead"
         )
-    stored = config.set_value(env.config_path, name, value)
-    env.note(f"{name} = {shown(name, stored)} (in {env.config_path})")
+    stored = config.set_value(env.config_path, name, value, env.profile)
+    where = f"profile {env.profile} in " if env.profile else ""
+    env.note(f"{name} = {shown(name, stored)} ({where}{env.config_path})")
     return 0
 
 
@@ -65,6 +86,7 @@ def set_command(
         str | None,
         typer.Argument(help="The value; for api_key, leave it out to be asked.", metavar="[VALUE]"),
     ] = None,
+    profile: ProfileOpt = None,
 ) -> None:
     """Set a key (validated first). `kling config set api_key` asks for the key, hidden.
 
@@ -73,19 +95,20 @@ def set_command(
       kling config set api_key            # prompts; or: echo "$KEY" | kling config set api_key
       kling config set mode pro
       kling config set output_dir ~/Videos/kling
+      kling config set --profile work base_url https://gateway.example.com
     """
-    raise typer.Exit(run_set(env_of(ctx), name, value))
+    raise typer.Exit(run_set(env_for(ctx, profile), name, value))
 
 
 @app.command("get")
-def get_command(ctx: typer.Context, name: KeyArg) -> None:
+def get_command(ctx: typer.Context, name: KeyArg, profile: ProfileOpt = None) -> None:
     """Print a key's value in effect (flag > environment > file > default); api_key masked.
 
     \b
     Example:
       kling config get base_url
     """
-    env = env_of(ctx)
+    env = env_for(ctx, profile)
     config.key(name)
     value = env.setting(name)
     if value is not None:
@@ -93,22 +116,23 @@ def get_command(ctx: typer.Context, name: KeyArg) -> None:
 
 
 @app.command("unset")
-def unset_command(ctx: typer.Context, name: KeyArg) -> None:
+def unset_command(ctx: typer.Context, name: KeyArg, profile: ProfileOpt = None) -> None:
     """Remove a key from the config file (its default applies again).
 
     \b
     Example:
       kling config unset timeout
     """
-    env = env_of(ctx)
-    if config.unset_value(env.config_path, name):
-        env.note(f"{name} removed from {env.config_path}")
+    env = env_for(ctx, profile)
+    where = f"profile {env.profile} in {env.config_path}" if env.profile else env.config_path
+    if config.unset_value(env.config_path, name, env.profile):
+        env.note(f"{name} removed from {where}")
     else:
-        env.note(f"{name} was not set in {env.config_path}")
+        env.note(f"{name} was not set in {where}")
 
 
 @app.command("list")
-def list_command(ctx: typer.Context, json: JsonOpt = False) -> None:
+def list_command(ctx: typer.Context, json: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """Every key, its value in effect and where it comes from; api_key masked.
 
     \b
@@ -116,7 +140,7 @@ def list_command(ctx: typer.Context, json: JsonOpt = False) -> None:
       kling config list
       kling config list --json | jq -r .base_url.value
     """
-    env = env_of(ctx)
+    env = env_for(ctx, profile)
     out = Output(env, Format.JSON if json else Format.HUMAN)
     settings = env.settings
     if json:
@@ -128,6 +152,9 @@ def list_command(ctx: typer.Context, json: JsonOpt = False) -> None:
     for name, setting in settings.items():
         value = shown(name, setting.value) or "-"
         out.value(f"{name:<{width}}  {value}  ({setting.source})")
+    profiles = config.profile_names(env.config_path)
+    if profiles:
+        env.note(f"profiles: {', '.join(profiles)} (use one with --profile NAME)")
 
 
 def _json_value(name: str, value: object) -> object:

@@ -123,3 +123,36 @@ def test_world_readable_file_warns(kling, isolated: Path) -> None:
     kling("config", "set", "mode", "pro")
     (isolated / "config.toml").chmod(0o644)
     assert "can be read by other users" in kling("config", "get", "mode").stderr
+
+
+def test_profiles_override_the_top_level_keys(kling, isolated: Path) -> None:
+    kling("config", "set", "mode", "pro")
+    kling("config", "set", "base_url", "https://toapis.example")
+    assert (
+        kling("config", "set", "--profile", "work", "base_url", "https://gw.example").exit_code == 0
+    )
+    text = (isolated / "config.toml").read_text()
+    assert "[profiles.work]" in text and 'mode = "pro"' in text
+    assert kling("config", "get", "base_url").stdout == "https://toapis.example\n"
+    assert kling("--profile", "work", "config", "get", "base_url").stdout == "https://gw.example\n"
+    assert kling("config", "get", "--profile", "work", "base_url").stdout == "https://gw.example\n"
+    env = {"KLING_PROFILE": "work"}
+    assert kling("config", "get", "base_url", env=env).stdout == "https://gw.example\n"
+    assert kling("config", "get", "mode", env=env).stdout == "pro\n"  # inherited
+    assert kling("config", "unset", "--profile", "work", "base_url").exit_code == 0
+    assert kling("config", "get", "base_url", env=env).stdout == "https://toapis.example\n"
+
+
+def test_unknown_profile_is_exit_2(kling) -> None:
+    result = kling("--profile", "nope", "config", "list")
+    assert result.exit_code == 2 and "no profile 'nope'" in result.stderr
+    assert kling("--profile", "../x", "config", "get", "mode").exit_code == 2
+
+
+def test_profile_key_is_used_for_requests(kling, sandbox, isolated: Path) -> None:
+    kling("config", "set", "--profile", "sb", "base_url", sandbox.base_url)
+    kling("config", "set", "--profile", "sb", "api_key", input="sk-profile-0123456789\n")
+    result = kling("--profile", "sb", "generate", "a fox", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert sandbox.tasks_created == 1
+    assert kling("generate", "a fox").exit_code == 3  # the default profile has no key
