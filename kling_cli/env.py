@@ -21,12 +21,35 @@ from . import config
 from .errors import KlingError, MissingKeyError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from .client import Client
     from .journal import Journal
     from .sandbox.server import Sandbox
 
 T = TypeVar("T")
 SANDBOX_KEY = "sandbox-key"  # throwaway: the sandbox accepts any bearer key
+
+
+class _AsciiStream:
+    """A stream that rich sees as ASCII-only, so it draws bars and boxes with ASCII."""
+
+    encoding = "ascii"
+
+    def __init__(self, stream: TextIO):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(text.encode("ascii", "replace").decode("ascii"))
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return _isatty(self._stream)
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
 
 
 def _isatty(stream: TextIO) -> bool:
@@ -119,6 +142,38 @@ class Env:
         if self.stderr_tty and self.environ.get("TERM") != "dumb":
             return "live"
         return "plain"
+
+    # --- terminal manners ----------------------------------------------------------------------
+
+    @property
+    def ascii_only(self) -> bool:
+        """A C/POSIX or non-UTF-8 locale: no box-drawing or bar glyphs, plain ASCII."""
+        for name in ("LC_ALL", "LC_CTYPE", "LANG"):
+            value = self.environ.get(name)
+            if value:
+                return "utf-8" not in value.lower().replace("utf8", "utf-8")
+        return False
+
+    @property
+    def color(self) -> bool:
+        """Colour on stdout: only on a terminal, and never with NO_COLOR (https://no-color.org).
+        FORCE_COLOR colours stderr only: piped stdout must stay parseable."""
+        return (
+            self.stdout_tty
+            and not self.environ.get("NO_COLOR")
+            and self.environ.get("TERM") != "dumb"
+        )
+
+    def rich_console(self, stream: TextIO, *, terminal: bool) -> Console:
+        """A rich Console on one of our streams that honours NO_COLOR, FORCE_COLOR, TERM and
+        the locale of this run's environment."""
+        from rich.console import Console
+
+        return Console(
+            file=_AsciiStream(stream) if self.ascii_only else stream,
+            force_terminal=True if terminal else None,
+            _environ=dict(self.environ),
+        )
 
     # --- settings ----------------------------------------------------------------------------
 

@@ -35,8 +35,12 @@ class Output:
         print(text, file=self.env.stdout, flush=True)
 
     def json(self, document: Any) -> None:
-        if self.env.stdout_tty:
-            self._line(json.dumps(document, indent=2, ensure_ascii=False))
+        """Pretty (and coloured, where colour is welcome) on a terminal; one line when piped."""
+        if self.env.stdout_tty and self.env.color:
+            console = self.env.rich_console(self.env.stdout, terminal=True)
+            console.print_json(data=document, ensure_ascii=self.env.ascii_only)
+        elif self.env.stdout_tty:
+            self._line(json.dumps(document, indent=2, ensure_ascii=self.env.ascii_only))
         else:
             self._line(json.dumps(document, ensure_ascii=False, separators=(",", ":")))
 

@@ -83,12 +83,11 @@ class LiveWait:
     """A row per task (status, progress, elapsed), redrawn in place on the terminal."""
 
     def __init__(self, env: Env):
-        from rich.console import Console
         from rich.live import Live
 
         self.started = time.monotonic()
         self.rows: dict[str, tasks.Tracked] = {}
-        self.console = Console(file=env.stderr, force_terminal=True)
+        self.console = env.rich_console(env.stderr, terminal=True)
         self.live = Live(
             get_renderable=self._render, console=self.console, refresh_per_second=4, transient=False
         )
@@ -98,10 +97,12 @@ class LiveWait:
         from rich.table import Table
 
         table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
-        table.add_column("task")
-        table.add_column("status")
-        table.add_column("progress", justify="right")
-        table.add_column("elapsed", justify="right")
+        # One row per task even in a narrow terminal: cut with an ellipsis, never wrap.
+        # The status keeps its width; the task id gives way first.
+        table.add_column("task", no_wrap=True, overflow="ellipsis", min_width=8)
+        table.add_column("status", no_wrap=True, overflow="ellipsis", min_width=11)
+        table.add_column("progress", justify="right", no_wrap=True, min_width=4)
+        table.add_column("elapsed", justify="right", no_wrap=True, min_width=4)
         elapsed = f"{int(time.monotonic() - self.started)}s"
         for tracked in self.rows.values():
             status, detail = _describe(tracked)
@@ -135,7 +136,6 @@ class LiveTransfer:
     """A byte bar with speed; rich redraws it at most 10 times a second."""
 
     def __init__(self, env: Env, label: str):
-        from rich.console import Console
         from rich.progress import (
             BarColumn,
             DownloadColumn,
@@ -144,7 +144,7 @@ class LiveTransfer:
             TransferSpeedColumn,
         )
 
-        console = Console(file=env.stderr, force_terminal=True)
+        console = env.rich_console(env.stderr, terminal=True)
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -226,7 +226,6 @@ class LiveBatch:
     """An overall bar (done, failed, running, ETA) and a row for each line in flight."""
 
     def __init__(self, env: Env, total: int):
-        from rich.console import Console
         from rich.live import Live
 
         self.total = total
@@ -235,7 +234,7 @@ class LiveBatch:
         self.completed = self.failed = 0
         self.live = Live(
             get_renderable=self._render,
-            console=Console(file=env.stderr, force_terminal=True),
+            console=env.rich_console(env.stderr, terminal=True),
             refresh_per_second=4,
         )
         self.live.start()

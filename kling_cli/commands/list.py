@@ -51,7 +51,6 @@ def _fields(entry: Entry) -> list[str]:
 
 
 def _table(env: Env, entries: list[Entry]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
@@ -64,7 +63,7 @@ def _table(env: Env, entries: list[Entry]) -> None:
         fields[3] = fields[3][:16].replace("T", " ")
         fields[4] = fields[4][:40]
         table.add_row(*fields)
-    Console(file=env.stdout).print(table)
+    env.rich_console(env.stdout, terminal=False).print(table)
 
 
 def command(

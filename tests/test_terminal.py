@@ -1,0 +1,119 @@
+"""kling in a real terminal (tmux): the live screen, colour rules, ASCII locales, narrow widths."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+KLING = [sys.executable, "-m", "kling_cli"]
+
+
+def submit(sandbox, home: Path, prompt: str = "a fox") -> str:
+    env = {
+        **os.environ,
+        "KLING_HOME": str(home),
+        "KLING_BASE_URL": sandbox.base_url,
+        "KLING_API_KEY": "k" * 20,
+    }
+    result = subprocess.run(
+        [*KLING, "generate", prompt, "-q"], capture_output=True, text=True, env=env, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def screen_of(command: str, env: dict[str, str], width: int = 100, escapes: bool = False) -> str:
+    """Run `command` in a fresh tmux session; return the screen once it printed EXIT=."""
+    session = f"kling-{uuid.uuid4().hex[:8]}"
+    socket = f"kling-test-{session}"
+    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    # -u COLUMNS/LINES: the test runner may export them; the terminal must decide the size.
+    run = f"env -u COLUMNS -u LINES {exports} {command}"
+    script = f"cd {shlex.quote(os.getcwd())} && {run}; echo EXIT=$?; sleep 60"
+    tmux = ["tmux", "-L", socket, "-f", "/dev/null"]
+    subprocess.run(
+        [*tmux, "new-session", "-d", "-s", session, "-x", str(width), "-y", "30", script],
+        check=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            args = [*tmux, "capture-pane", "-p", "-t", session] + (["-e"] if escapes else [])
+            screen = subprocess.run(args, capture_output=True, text=True).stdout
+            if "EXIT=" in screen:
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"no EXIT in:\n{screen}")
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+
+
+def base_env(sandbox, home: Path, **extra: str) -> dict[str, str]:
+    env = {
+        "KLING_HOME": str(home), "KLING_BASE_URL": sandbox.base_url, "KLING_API_KEY": "k" * 20,
+        "TERM": "xterm-256color", "LANG": "C.UTF-8", "PYTHONPATH": os.pathsep.join(sys.path),
+    }  # fmt: skip
+    env.update(extra)
+    return env
+
+
+def test_wait_draws_a_live_table_then_the_result(sandbox, tmp_path: Path) -> None:
+    task_id = submit(sandbox, tmp_path)
+    command = " ".join(map(shlex.quote, [*KLING, "wait", task_id, "--interval", "0.1"]))
+    screen = screen_of(command, base_env(sandbox, tmp_path))
+    lines = [line.rstrip() for line in screen.splitlines() if line.strip()]
+    header = next(line for line in lines if line.split()[:2] == ["task", "status"])
+    assert "progress" in header and "elapsed" in header
+    row = next(line for line in lines if line.startswith(task_id) and "completed" in line)
+    assert "100%" in row
+    assert f"{task_id}  completed" in screen  # the result line, on stdout
+    assert "EXIT=0" in screen
+
+
+def test_json_on_a_terminal_is_pretty_and_coloured_unless_no_color(sandbox, tmp_path: Path) -> None:
+    task_id = submit(sandbox, tmp_path)
+    command = " ".join(map(shlex.quote, [*KLING, "status", task_id, "--json"]))
+    coloured = screen_of(command, base_env(sandbox, tmp_path), escapes=True)
+    assert "\x1b[" in coloured and '"id"' in coloured
+    plain = screen_of(command, base_env(sandbox, tmp_path, NO_COLOR="1"), escapes=True)
+    assert "\x1b[" not in plain.replace("\x1b[0m", "") and '  "id": ' in plain
+
+
+def test_c_locale_gets_ascii_only(sandbox, tmp_path: Path) -> None:
+    task_id = submit(sandbox, tmp_path)
+    command = " ".join(
+        map(
+            shlex.quote,
+            [*KLING, "wait", task_id, "--interval", "0.1", "-o", str(tmp_path / "v.mp4")],
+        )
+    )
+    screen = screen_of(command, base_env(sandbox, tmp_path, LANG="C", LC_ALL="C"))
+    assert "EXIT=0" in screen
+    assert screen.isascii(), [c for c in screen if not c.isascii()]
+
+
+def test_narrow_terminal_keeps_one_row_per_task(sandbox, tmp_path: Path) -> None:
+    ids = [submit(sandbox, tmp_path, f"fox {n}") for n in range(3)]
+    wait = " ".join(map(shlex.quote, [*KLING, "wait", *ids, "--interval", "0.1"]))
+    screen = screen_of(wait + " >/dev/null", base_env(sandbox, tmp_path), width=40)
+    table_rows = [line for line in screen.splitlines() if line.startswith("video_")]
+    assert len(table_rows) == 3  # one line each, cut to fit, not wrapped
+    assert all("completed" in row for row in table_rows)
+    assert "EXIT=0" in screen
+
+
+def test_dumb_terminal_gets_plain_lines(sandbox, tmp_path: Path) -> None:
+    task_id = submit(sandbox, tmp_path)
+    command = " ".join(map(shlex.quote, [*KLING, "wait", task_id, "--interval", "0.1"]))
+    screen = screen_of(command, base_env(sandbox, tmp_path, TERM="dumb"))
+    assert f"kling: {task_id} completed 100%" in screen
+    assert "EXIT=0" in screen
