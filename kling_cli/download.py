@@ -25,37 +25,39 @@ def safe_filename(task_id: str, suffix: str = ".mp4") -> str:
     return name + suffix
 
 
-def names_folder(output: Path) -> bool:
-    """`-o` names a folder when one exists there or the path ends with a slash."""
-    return output.is_dir() or str(output).endswith(("/", os.sep))
+def names_folder(output: str | Path) -> bool:
+    """`-o` names a folder when one exists there or the path ends with a slash. Keep `-o` a
+    string until here: `Path("videos/")` forgets the slash."""
+    return Path(output).is_dir() or str(output).endswith(("/", os.sep))
 
 
-def target_for(task_id: str, output: Path | None, output_dir: Path | None) -> Path:
+def target_for(task_id: str, output: str | Path | None, output_dir: Path | None) -> Path:
     """Where a task's video goes: `-o` names a file or a folder; otherwise output_dir or here."""
     if output is None:
         return (output_dir or Path.cwd()) / safe_filename(task_id)
     if names_folder(output):
-        return output / safe_filename(task_id)
-    return output
+        return Path(output) / safe_filename(task_id)
+    return Path(output)
 
 
-def check_output(output: Path, task_ids: list[str], force: bool) -> None:
+def check_output(output: str | Path, task_ids: list[str], force: bool) -> None:
     """Fail early (exit 2, before anything is sent) when the videos could not be saved there.
 
     `task_ids` may be empty (not submitted yet): then only the folder or file itself is checked.
     """
+    path = Path(output)
     if names_folder(output):
-        _check_folder(output, create_ok=True)
+        _check_folder(path, create_ok=True)
         for task_id in task_ids:
-            _check_file(output / safe_filename(task_id), force)
+            _check_file(path / safe_filename(task_id), force)
         return
     if len(task_ids) > 1:
         raise UsageError(
             f"-o {output} names a file, but there are several tasks",
             hint="give a folder (it must exist, or end the path with /)",
         )
-    _check_file(output, force)
-    _check_folder(output.parent, create_ok=False)
+    _check_file(path, force)
+    _check_folder(path.parent, create_ok=False)
 
 
 def _check_file(path: Path, force: bool) -> None:

@@ -241,7 +241,7 @@ def finish(
     tracked: Sequence[tasks.Tracked],
     *,
     save: bool,
-    output: Path | None,
+    output: str | None,
     force: bool,
     quiet: bool,
 ) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import typer
 
@@ -17,7 +16,7 @@ from .common import ForceOpt, JsonOpt, OutputOpt, QuietOpt, TaskIdsArg, env_of
 @dataclass
 class DownloadOptions:
     task_ids: list[str]
-    output: Path | None
+    output: str | None  # a string: a trailing slash means a folder
     force: bool
     format: Format
 

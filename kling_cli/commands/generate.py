@@ -38,7 +38,7 @@ class GenerateOptions:
     wait: bool = False
     timeout: float | None = None
     interval: float | None = None
-    output: Path | None = None
+    output: str | None = None  # a string: a trailing slash means a folder
     force: bool = False
     dry_run: bool = False
     format: Format = Format.HUMAN

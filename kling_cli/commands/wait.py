@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import typer
 
@@ -26,7 +25,7 @@ from .common import (
 @dataclass
 class WaitOptions:
     task_ids: list[str]
-    output: Path | None
+    output: str | None  # a string: a trailing slash means a folder
     force: bool
     timeout: float | None
     interval: float | None
