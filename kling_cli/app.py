@@ -7,13 +7,36 @@ import traceback
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
 from .commands import batch, download, generate, list, sandbox, status, upload, wait
 from .commands import config as config_cmd
 from .env import Env
 from .errors import ExitCode, ExitStatus, KlingError
+
+
+class KlingCommand(TyperCommand):
+    """Plain help, with the options in groups: each option's rich_help_panel names its group."""
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        arguments: list[tuple[str, str]] = []
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                arguments.append(record)
+            else:
+                panel = getattr(param, "rich_help_panel", None) or "Other options"
+                groups.setdefault(panel, []).append(record)
+        if arguments:
+            with formatter.section("Arguments"):
+                formatter.write_dl(arguments)
+        for title, records in groups.items():
+            with formatter.section(title):
+                formatter.write_dl(records)
 
 
 class KlingGroup(TyperGroup):
@@ -134,12 +157,12 @@ def root(
     ctx.obj = env
 
 
-app.command("generate")(generate.command)
-app.command("wait")(wait.command)
-app.command("status")(status.command)
-app.command("download")(download.command)
-app.command("upload")(upload.command)
-app.command("list")(list.command)
-app.command("batch")(batch.command)
+app.command("generate", cls=KlingCommand)(generate.command)
+app.command("wait", cls=KlingCommand)(wait.command)
+app.command("status", cls=KlingCommand)(status.command)
+app.command("download", cls=KlingCommand)(download.command)
+app.command("upload", cls=KlingCommand)(upload.command)
+app.command("list", cls=KlingCommand)(list.command)
+app.command("batch", cls=KlingCommand)(batch.command)
 app.add_typer(config_cmd.app, name="config")
-app.command("sandbox")(sandbox.command)
+app.command("sandbox", cls=KlingCommand)(sandbox.command)

@@ -119,20 +119,40 @@ def command(
     parallel: Annotated[
         int,
         typer.Option(
-            "--parallel", "-p", metavar="N", help="Requests in flight at once.", min=1, max=64
+            "--parallel",
+            "-p",
+            rich_help_panel="Running",
+            metavar="N",
+            help="Requests in flight at once.",
+            min=1,
+            max=64,
         ),
     ] = 4,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", metavar="DIR", help="Save every video in this folder."),
+        typer.Option(
+            "--output",
+            "-o",
+            rich_help_panel="Saving",
+            metavar="DIR",
+            help="Save every video in this folder.",
+        ),
     ] = None,
     sidecar: Annotated[
         bool,
-        typer.Option("--sidecar", help="Write NAME.json beside each video: prompt, task, times."),
+        typer.Option(
+            "--sidecar",
+            rich_help_panel="Saving",
+            help="Write NAME.json beside each video: prompt, task, times.",
+        ),
     ] = False,
     restart: Annotated[
         bool,
-        typer.Option("--restart", help="Forget earlier runs of this file; send every line again."),
+        typer.Option(
+            "--restart",
+            rich_help_panel="Running",
+            help="Forget earlier runs of this file; send every line again.",
+        ),
     ] = False,
     force: ForceOpt = False,
     timeout: TimeoutOpt = None,

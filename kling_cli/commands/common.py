@@ -9,12 +9,22 @@ import typer
 from ..env import Env
 
 JsonOpt = Annotated[
-    bool, typer.Option("--json", help="One JSON document per task on stdout.", show_default=False)
+    bool,
+    typer.Option(
+        "--json",
+        rich_help_panel="Output",
+        help="One JSON document per task on stdout.",
+        show_default=False,
+    ),
 ]
 QuietOpt = Annotated[
     bool,
     typer.Option(
-        "--quiet", "-q", help="Print one value per line and nothing else.", show_default=False
+        "--quiet",
+        "-q",
+        rich_help_panel="Output",
+        help="Print one value per line and nothing else.",
+        show_default=False,
     ),
 ]
 OutputOpt = Annotated[
@@ -22,19 +32,24 @@ OutputOpt = Annotated[
     typer.Option(
         "--output",
         "-o",
+        rich_help_panel="Saving",
         metavar="PATH",
         help="Save the video here: a file, or a folder (named after the task id).",
         show_default=False,
     ),
 ]
 ForceOpt = Annotated[
-    bool, typer.Option("--force", help="Overwrite an existing file.", show_default=False)
+    bool,
+    typer.Option(
+        "--force", rich_help_panel="Saving", help="Overwrite an existing file.", show_default=False
+    ),
 ]
 TimeoutOpt = Annotated[
     float | None,
     typer.Option(
         "--timeout",
         metavar="SECONDS",
+        rich_help_panel="Waiting",
         help="Give up waiting after this many seconds (exit 7).",
         min=0,
     ),
@@ -44,6 +59,7 @@ IntervalOpt = Annotated[
     typer.Option(
         "--interval",
         metavar="SECONDS",
+        rich_help_panel="Waiting",
         help="Seconds between polls [default: fast at first, then as the service advises].",
         min=0.05,
     ),

@@ -117,7 +117,10 @@ def run_generate(env: Env, opts: GenerateOptions) -> int:
 
 
 ModeOpt = Annotated[
-    str | None, typer.Option("--mode", metavar="std|pro", help="std (720p) or pro (1080p).")
+    str | None,
+    typer.Option(
+        "--mode", rich_help_panel="Request", metavar="std|pro", help="std (720p) or pro (1080p)."
+    ),
 ]
 
 
@@ -131,42 +134,64 @@ def command(
         typer.Option(
             "--image",
             "-i",
+            rich_help_panel="Request",
             metavar="URL|PATH",
             help="Image URL or local file (uploaded first); repeatable.",
         ),
     ] = None,
     mode: ModeOpt = None,
     duration: Annotated[
-        int | None, typer.Option("--duration", metavar="5|10", help="5 or 10 seconds.")
+        int | None,
+        typer.Option(
+            "--duration", rich_help_panel="Request", metavar="5|10", help="5 or 10 seconds."
+        ),
     ] = None,
     aspect_ratio: Annotated[
         str | None,
-        typer.Option("--aspect-ratio", metavar="16:9|9:16|1:1", help="16:9, 9:16 or 1:1."),
+        typer.Option(
+            "--aspect-ratio",
+            rich_help_panel="Request",
+            metavar="16:9|9:16|1:1",
+            help="16:9, 9:16 or 1:1.",
+        ),
     ] = None,
     model: Annotated[
-        str | None, typer.Option("--model", metavar="NAME", help="Model name.")
+        str | None,
+        typer.Option("--model", rich_help_panel="Request", metavar="NAME", help="Model name."),
     ] = None,
     metadata: Annotated[
         list[str] | None,
         typer.Option(
-            "--metadata", metavar="KEY=VALUE", help="KEY=VALUE into `metadata`; repeatable."
+            "--metadata",
+            rich_help_panel="Request",
+            metavar="KEY=VALUE",
+            help="KEY=VALUE into `metadata`; repeatable.",
         ),
     ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option(
             "--set",
+            rich_help_panel="Request",
             metavar="KEY=VALUE",
             help="KEY=VALUE, any top-level body field (VALUE as JSON if it parses).",
         ),
     ] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Wait until the task is final.")] = False,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", rich_help_panel="Waiting", help="Wait until the task is final."),
+    ] = False,
     timeout: TimeoutOpt = None,
     interval: IntervalOpt = None,
     output: OutputOpt = None,
     force: ForceOpt = False,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the request body as JSON; send nothing.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            rich_help_panel="Output",
+            help="Print the request body as JSON; send nothing.",
+        ),
     ] = False,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,

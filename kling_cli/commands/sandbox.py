@@ -38,23 +38,47 @@ def run_sandbox(
 def command(
     ctx: typer.Context,
     host: Annotated[
-        str, typer.Option("--host", metavar="HOST", help="Address to listen on.")
+        str,
+        typer.Option(
+            "--host", rich_help_panel="Listening", metavar="HOST", help="Address to listen on."
+        ),
     ] = "127.0.0.1",
     port: Annotated[
         int,
-        typer.Option("--port", metavar="PORT", help="Port (0: any free port).", min=0, max=65535),
+        typer.Option(
+            "--port",
+            rich_help_panel="Listening",
+            metavar="PORT",
+            help="Port (0: any free port).",
+            min=0,
+            max=65535,
+        ),
     ] = 8765,
     queue_seconds: Annotated[
         float,
-        typer.Option("--queue-seconds", metavar="SECONDS", help="Time a task stays queued.", min=0),
+        typer.Option(
+            "--queue-seconds",
+            rich_help_panel="Tasks",
+            metavar="SECONDS",
+            help="Time a task stays queued.",
+            min=0,
+        ),
     ] = 2.0,
     run_seconds: Annotated[
-        float, typer.Option("--run-seconds", metavar="SECONDS", help="Time a task runs.", min=0)
+        float,
+        typer.Option(
+            "--run-seconds",
+            rich_help_panel="Tasks",
+            metavar="SECONDS",
+            help="Time a task runs.",
+            min=0,
+        ),
     ] = 6.0,
     faults: Annotated[
         float,
         typer.Option(
             "--faults",
+            rich_help_panel="Faults",
             metavar="RATE",
             help="Share of answers (0-1) replaced by a fault.",
             min=0,
@@ -62,7 +86,10 @@ def command(
         ),
     ] = 0.0,
     seed: Annotated[
-        int | None, typer.Option("--seed", metavar="N", help="Seed for reproducible faults.")
+        int | None,
+        typer.Option(
+            "--seed", rich_help_panel="Faults", metavar="N", help="Seed for reproducible faults."
+        ),
     ] = None,
 ) -> None:
     """Run a local simulator of the service: no key, no credits.

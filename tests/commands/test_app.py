@@ -118,3 +118,12 @@ def test_json_errors_are_json_documents_on_stderr(kling, against) -> None:
     usage = kling("generate", "a fox", "--mode", "ultra", "--json")
     assert usage.exit_code == 2
     assert json.loads(usage.stderr)["error"]["type"] == "usage"
+
+
+def test_generate_help_groups_its_options(kling) -> None:
+    text = kling("generate", "--help").stdout
+    sections = [line for line in text.splitlines() if line and not line.startswith(" ")]
+    for title in ("Arguments:", "Request:", "Waiting:", "Saving:", "Output:"):
+        assert title in sections
+    request = text.split("Request:")[1].split("\n\n")[0]
+    assert "--mode" in request and "--json" not in request
