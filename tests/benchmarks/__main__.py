@@ -1,0 +1,468 @@
+"""`python -m tests.benchmarks [--quick] [--only ROW,...]`: issue 6's goals, side by side.
+
+Every row runs kling (the installed console script, as a subprocess, with its own KLING_HOME)
+next to a reference in the same run, alternating the two, and compares medians:
+
+- start-up rows: `python -c pass` with the interpreter of kling's own script;
+- `status ID`: one GET to the sandbox (loopback, started here);
+- the download: `curl -s -o FILE` of the same 512 MiB file from the same static file server
+  (stdlib ThreadingHTTPServer using sendfile, Content-Length set), wall time of the whole
+  process, and kling's peak memory (RSS) meanwhile;
+- `wait` on 200 tasks at once: requests and TCP connections the sandbox saw, and kling's CPU
+  time per poll.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from .measure import MiB, Run, Stats, gnu_time, run
+from .servers import StaticServer, make_file
+
+ROWS = ("version", "help", "generate-help", "config-list", "list", "status", "download", "live")
+ROWS += ("wait", "batch")
+WAIT_TASKS = 200
+WAIT_QUEUE, WAIT_RUN, WAIT_INTERVAL = 1.0, 4.0, 1.0
+
+
+@dataclass
+class Row:
+    what: str
+    kling: str
+    reference: str
+    result: str
+    goal: str
+    verdict: str  # PASS, MISS, SKIP or INFO
+
+
+@dataclass
+class Bench:
+    kling: Path
+    python: str
+    home: Path
+    work: Path
+    env: dict[str, str]
+    runs: int
+    download_runs: int
+    download_size: int
+    rows: list[Row]
+
+    def kling_argv(self, *args: str) -> list[str]:
+        return [str(self.kling), *args]
+
+    def add(self, row: Row) -> None:
+        self.rows.append(row)
+        print(f"  {row.what}: {row.result} ({row.verdict})", file=sys.stderr, flush=True)
+
+
+def ms(stats: Stats) -> str:
+    return f"{stats.median * 1000:.1f} ms ({stats.low * 1000:.1f}-{stats.high * 1000:.1f})"
+
+
+def secs(stats: Stats) -> str:
+    return f"{stats.median:.2f} s ({stats.low:.2f}-{stats.high:.2f})"
+
+
+def mib(n: float) -> str:
+    return f"{n / MiB:.1f} MiB"
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def checked(r: Run, what: str) -> Run:
+    if r.code != 0:
+        raise SystemExit(f"benchmark: {what} exited {r.code}")
+    return r
+
+
+def side_by_side(
+    subject: Callable[[], Run], reference: Callable[[], Run], runs: int, warmup: bool = True
+) -> tuple[list[Run], list[Run]]:
+    """Alternate the two (reference first), so that drifts in the machine hit both alike."""
+    if warmup:  # page cache and .pyc files: measure the warm case both times
+        reference()
+        subject()
+    subj: list[Run] = []
+    ref: list[Run] = []
+    for _ in range(runs):
+        ref.append(reference())
+        subj.append(subject())
+    return subj, ref
+
+
+# --- start-up rows ---------------------------------------------------------------------------
+
+
+def startup_row(b: Bench, label: str, args: Sequence[str], goal: float) -> None:
+    subj, ref = side_by_side(
+        lambda: checked(run(b.kling_argv(*args), b.env, cwd=b.work), label),
+        lambda: checked(run([b.python, "-c", "pass"], b.env, cwd=b.work), "python -c pass"),
+        b.runs,
+    )
+    k, r = Stats.of([x.wall for x in subj]), Stats.of([x.wall for x in ref])
+    ratio = k.median / r.median
+    b.add(Row(label, ms(k), ms(r), f"{ratio:.1f}x", f"<= {goal:g}x", verdict(ratio <= goal)))
+
+
+def seed_journal(home: Path, base_url: str, count: int) -> None:
+    """Some history for `kling list`, as kling itself records it."""
+    from kling_cli.journal import JOURNAL_FILE, Journal
+
+    journal = Journal(home / JOURNAL_FILE)
+    for i in range(count):
+        body = {"model": "kling-v3-omni", "prompt": f"benchmark task {i}"}
+        task = {"id": f"video_bench_{i:04d}", "status": "completed", "progress": 100}
+        journal.record_submitted(task, base_url, body)
+    journal.close()
+
+
+# --- status and download ---------------------------------------------------------------------
+
+
+@contextmanager
+def sandbox(queue: float, run_: float) -> Iterator[object]:
+    from kling_cli.sandbox.server import Sandbox, SandboxConfig
+
+    sb = Sandbox(config=SandboxConfig(queue_seconds=queue, run_seconds=run_)).start()
+    try:
+        yield sb
+    finally:
+        sb.stop()
+
+
+def completed_task(sb: object, video_url: str) -> str:
+    """A task the sandbox answers as completed, its video on our static server."""
+    task = sb.state.create_task({"model": "kling-v3-omni", "prompt": "benchmark"})  # type: ignore[attr-defined]
+    sb.set_task(  # type: ignore[attr-defined]
+        task["id"],
+        status="completed",
+        progress=100,
+        result={"type": "video", "data": [{"url": video_url}]},
+    )
+    return str(task["id"])
+
+
+def download_rows(b: Bench, sb: object, server: StaticServer, live: bool, main: bool) -> None:
+    task_id = completed_task(sb, server.url("/video.mp4"))
+    size = b.download_size
+    target = b.work / "out.mp4"
+
+    def fresh() -> None:
+        for p in b.work.iterdir():
+            if p.name.startswith((".out.mp4", "out.mp4")):
+                p.unlink()
+
+    def curl() -> Run:
+        fresh()
+        r = checked(
+            run(["curl", "-s", "-o", str(target), server.url("/video.mp4")], b.env, memory=True),
+            "curl",
+        )
+        assert target.stat().st_size == size, "curl saved a short file"
+        return r
+
+    def kling() -> Run:
+        fresh()
+        with (b.home / "download-stderr.txt").open("wb") as err:
+            r = run(
+                b.kling_argv("download", task_id, "-o", str(target)),
+                b.env,
+                memory=True,
+                stderr=err,
+                cwd=b.work,
+            )
+        checked(r, "kling download")
+        assert target.stat().st_size == size, "kling saved a short file"
+        return r
+
+    label = f"download {size // MiB} MiB, whole process"
+    if main:
+        subj, ref = side_by_side(kling, curl, b.download_runs, warmup=True)
+        k, c = Stats.of([x.wall for x in subj]), Stats.of([x.wall for x in ref])
+        ratio = k.median / c.median
+        speed = f"{size / k.median / MiB:.0f} vs {size / c.median / MiB:.0f} MiB/s"
+        b.add(
+            Row(
+                label,
+                secs(k),
+                secs(c),
+                f"{ratio:.2f}x ({speed})",
+                "<= 1.0x curl -o FILE",
+                verdict(ratio <= 1.0),
+            )
+        )
+        peaks = [x.max_rss for x in subj]
+        curl_peaks = [x.max_rss for x in ref]
+        if None in peaks:
+            b.add(
+                Row(
+                    "peak memory during that download",
+                    "n/a",
+                    "",
+                    "not measurable here",
+                    "<= 40 MiB",
+                    "SKIP",
+                )
+            )
+        else:
+            worst = max(p for p in peaks if p is not None)
+            ref_peak = max(p for p in curl_peaks if p is not None)
+            b.add(
+                Row(
+                    "peak memory during that download",
+                    f"{mib(worst)} (max of runs)",
+                    f"curl {mib(ref_peak)}",
+                    mib(worst),
+                    "<= 40 MiB",
+                    verdict(worst <= 40 * MiB),
+                )
+            )
+    if live:
+        live_row(b, task_id, server, curl, fresh, target)
+
+
+def live_row(
+    b: Bench,
+    task_id: str,
+    server: StaticServer,
+    curl: Callable[[], Run],
+    fresh: Callable[[], None],
+    target: Path,
+) -> None:
+    """The same download with stderr on a terminal (a pty): the live rich bar is drawn."""
+    import pty
+
+    redraw_counts: list[float] = []
+
+    def kling_on_a_tty() -> Run:
+        fresh()
+        master, slave = pty.openpty()
+        seen = bytearray()
+
+        def drain() -> None:
+            while True:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                seen.extend(data)
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        env = {**b.env, "TERM": "xterm-256color", "COLUMNS": "120"}
+        try:
+            r = run(
+                b.kling_argv("download", task_id, "-o", str(target)), env, stderr=slave, cwd=b.work
+            )
+        finally:
+            os.close(slave)
+            reader.join(5)
+            os.close(master)
+        checked(r, "kling download (tty)")
+        # Each redraw of the bar writes its speed column once: "... MB/s".
+        redraw_counts.append(seen.count(b"/s") / r.wall)
+        return r
+
+    subj, ref = side_by_side(kling_on_a_tty, curl, b.download_runs, warmup=True)
+    k, c = Stats.of([x.wall for x in subj]), Stats.of([x.wall for x in ref])
+    ratio = k.median / c.median
+    rate = max(redraw_counts[1:] or redraw_counts)  # the warm-up run is not counted
+    b.add(
+        Row(
+            "  same, live bar on a terminal",
+            secs(k),
+            secs(c),
+            f"{ratio:.2f}x, {rate:.1f} redraws/s",
+            "<= 1.0x; <= ~10 redraws/s",
+            verdict(ratio <= 1.0 and rate <= 11),
+        )
+    )
+
+
+# --- wait on many tasks ----------------------------------------------------------------------
+
+
+def wait_row(b: Bench) -> None:
+    from kling_cli.journal import JOURNAL_FILE, Journal
+
+    with sandbox(WAIT_QUEUE, WAIT_RUN) as sb:
+        connections = [0]
+        api = getattr(sb, "_api", None)  # the sandbox's API listener, to count TCP connections
+        if api is not None:
+            accept = api.process_request
+
+            def counting(request: object, address: object) -> None:
+                connections[0] += 1
+                accept(request, address)
+
+            api.process_request = counting
+        journal = Journal(b.home / JOURNAL_FILE)
+        ids = []
+        for i in range(WAIT_TASKS):
+            body = {"model": "kling-v3-omni", "prompt": f"wait benchmark {i}"}
+            task = sb.state.create_task(body)  # type: ignore[attr-defined]
+            journal.record_submitted(task, sb.base_url, body)  # as `kling generate` would
+            ids.append(task["id"])
+        journal.close()
+        env = {**b.env, "KLING_BASE_URL": sb.base_url}  # type: ignore[attr-defined]
+        before = len(sb.log)  # type: ignore[attr-defined]
+        argv = b.kling_argv("--no-progress", "wait", *ids, "--interval", f"{WAIT_INTERVAL:g}")
+        r = checked(run(argv, env, memory=True, cwd=b.work, timeout=300), "kling wait")
+        log = sb.log[before:]  # type: ignore[attr-defined]
+    polls = sum(1 for rec in log if rec.method == "GET" and "/videos/generations/" in rec.path)
+    duration = WAIT_QUEUE + WAIT_RUN
+    bound = WAIT_TASKS * (duration / WAIT_INTERVAL) + WAIT_TASKS
+    per_poll = r.cpu / polls * 1000 if polls else float("inf")
+    conns = str(connections[0]) if api is not None else "n/a"
+    ok = polls <= bound and per_poll <= 0.6 and (api is None or connections[0] == 1)
+    b.add(
+        Row(
+            f"wait on {WAIT_TASKS} tasks ({duration:g} s each, --interval {WAIT_INTERVAL:g})",
+            f"{r.wall:.2f} s, CPU {r.cpu:.2f} s, peak {mib(r.max_rss or 0)}",
+            f"bound {bound:.0f} polls",
+            f"{polls} polls, {per_poll:.2f} ms CPU/poll, {conns} connection(s)",
+            "1 session; polls <= bound; <= 0.6 ms/poll",
+            verdict(ok),
+        )
+    )
+
+
+# --- the table -------------------------------------------------------------------------------
+
+
+def table(rows: list[Row]) -> str:
+    head = ("what", "kling: median (min-max)", "reference", "result", "goal", "")
+    cells = [head] + [(r.what, r.kling, r.reference, r.result, r.goal, r.verdict) for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+        for row in cells
+    ]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def interpreter_of(script: Path) -> str:
+    first = script.read_bytes().split(b"\n", 1)[0]
+    if first.startswith(b"#!"):
+        return first[2:].decode().strip().split()[0]
+    return sys.executable
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="5 runs per start-up row, 2 downloads of 64 MiB"
+    )
+    parser.add_argument("--only", metavar="ROW,...", help=f"some of: {','.join(ROWS)}")
+    parser.add_argument("--kling", type=Path, help="the kling script [default: beside python]")
+    parser.add_argument("--runs", type=int, help="runs per start-up row [default: 11]")
+    parser.add_argument("--size", type=int, metavar="MIB", help="download size [default: 512]")
+    args = parser.parse_args(argv)
+    only = set(args.only.split(",")) if args.only else set(ROWS)
+    unknown = only - set(ROWS)
+    if unknown:
+        parser.error(f"unknown rows: {', '.join(sorted(unknown))}")
+    kling = args.kling or Path(sys.executable).parent / "kling"
+    if not kling.exists():
+        found = shutil.which("kling")
+        if found is None:
+            parser.error("no kling script found: pip install -e . first, or pass --kling")
+        kling = Path(found)
+    if ({"download", "live"} & only) and shutil.which("curl") is None:
+        parser.error("curl is needed for the download rows")
+
+    with tempfile.TemporaryDirectory(prefix="kling-bench-") as tmp:
+        root = Path(tmp)
+        home, work = root / "home", root / "work"
+        home.mkdir()
+        work.mkdir()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KLING_")}
+        env.update(KLING_HOME=str(home), KLING_API_KEY="bench-key")
+        size = (args.size or (64 if args.quick else 512)) * MiB
+        b = Bench(
+            kling=kling,
+            python=interpreter_of(kling),
+            home=home,
+            work=work,
+            env=env,
+            runs=args.runs or (5 if args.quick else 11),
+            download_runs=2 if args.quick else 3,
+            download_size=size,
+            rows=[],
+        )
+        version = subprocess.run([str(kling), "--version"], capture_output=True, text=True)
+        print(
+            f"kling benchmark: {version.stdout.strip()}, Python {platform.python_version()}, "
+            f"{os.cpu_count()} cores, {platform.system()} {platform.machine()}",
+            file=sys.stderr,
+        )
+        with sandbox(1.0, 3.0) as sb:
+            env["KLING_BASE_URL"] = sb.base_url  # type: ignore[attr-defined]
+            seed_journal(home, sb.base_url, 50)  # type: ignore[attr-defined]
+            startup = [
+                ("version", "kling --version", ["--version"], 2),
+                ("help", "kling --help", ["--help"], 8),
+                ("generate-help", "kling generate --help", ["generate", "--help"], 8),
+                ("config-list", "kling config list", ["config", "list"], 9),
+                ("list", "kling list (local only)", ["list"], 9),
+            ]
+            for key, label, cmd, goal in startup:
+                if key in only:
+                    startup_row(b, label, cmd, goal)
+            if {"status", "download", "live"} & only:
+                video = make_file(root / "video.mp4", size) if {"download", "live"} & only else None
+                with StaticServer({"/video.mp4": video} if video else {}) as server:
+                    if "status" in only:
+                        task_id = completed_task(sb, server.url("/video.mp4"))
+                        startup_row(b, "kling status ID (loopback)", ["status", task_id], 15)
+                    if {"download", "live"} & only:
+                        download_rows(b, sb, server, "live" in only, "download" in only)
+        if "wait" in only:
+            wait_row(b)
+        if "batch" in only:
+            b.add(
+                Row(
+                    "batch of 1,000 lines (sandbox)",
+                    "",
+                    "",
+                    "SKIP (batch not built yet)",
+                    "peak <= 80 MiB; wall time, requests",
+                    "SKIP",
+                )
+            )
+        memory_note = "GNU time %M" if gnu_time() else "/proc VmHWM polling"
+        print()
+        print(
+            f"kling {version.stdout.strip().removeprefix('kling ')} | Python "
+            f"{platform.python_version()} | {os.cpu_count()} cores | "
+            f"{time.strftime('%Y-%m-%d')} | start-up runs {b.runs}, downloads {b.download_runs}"
+            f" | peak memory: {memory_note}"
+        )
+        print()
+        print(table(b.rows))
+        return 0 if all(r.verdict in ("PASS", "SKIP", "INFO") for r in b.rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
