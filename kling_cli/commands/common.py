@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from ..completion import task_ids
 from ..env import Env
 
 JsonOpt = Annotated[
@@ -65,7 +66,10 @@ IntervalOpt = Annotated[
     ),
 ]
 TaskIdsArg = Annotated[
-    list[str], typer.Argument(help="Task ids.", metavar="TASK_ID...", show_default=False)
+    list[str],
+    typer.Argument(
+        help="Task ids.", metavar="TASK_ID...", show_default=False, autocompletion=task_ids
+    ),
 ]
 
 

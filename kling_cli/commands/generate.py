@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import download, generation, workflow
+from .. import completion, download, generation, workflow
 from ..env import Env
 from ..errors import UsageError
 from ..output import Format, Output, choose
@@ -119,7 +119,11 @@ def run_generate(env: Env, opts: GenerateOptions) -> int:
 ModeOpt = Annotated[
     str | None,
     typer.Option(
-        "--mode", rich_help_panel="Request", metavar="std|pro", help="std (720p) or pro (1080p)."
+        "--mode",
+        rich_help_panel="Request",
+        metavar="std|pro",
+        help="std (720p) or pro (1080p).",
+        autocompletion=completion.modes,
     ),
 ]
 
@@ -143,7 +147,11 @@ def command(
     duration: Annotated[
         int | None,
         typer.Option(
-            "--duration", rich_help_panel="Request", metavar="5|10", help="5 or 10 seconds."
+            "--duration",
+            rich_help_panel="Request",
+            metavar="5|10",
+            help="5 or 10 seconds.",
+            autocompletion=completion.durations,
         ),
     ] = None,
     aspect_ratio: Annotated[
@@ -153,6 +161,7 @@ def command(
             rich_help_panel="Request",
             metavar="16:9|9:16|1:1",
             help="16:9, 9:16 or 1:1.",
+            autocompletion=completion.aspect_ratios,
         ),
     ] = None,
     model: Annotated[
