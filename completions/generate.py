@@ -1,7 +1,7 @@
 """Write kling's shell-completion scripts into completions/ (or the folder given).
 
-    python scripts/gen_completions.py            # regenerate completions/
-    python scripts/gen_completions.py OUT_DIR    # write them elsewhere (the test compares)
+    python completions/generate.py            # regenerate completions/
+    python completions/generate.py OUT_DIR    # write them elsewhere (the test compares)
 
 Each file is exactly what `kling --show-completion` prints in that shell: typer's script for
 the program name `kling`, which calls `kling` back with _KLING_COMPLETE set on every TAB. The
