@@ -424,9 +424,11 @@ class Runner:
         self._schedule(line)
 
     def _polled(self, line: Line, task: dict[str, Any]) -> None:
+        changed = tasks.status_of(task) != tasks.status_of(line.task)
         line.task = task
         line.poll_errors = 0
-        self.env.record_update(task)
+        if changed:  # the journal is written when the status changes
+            self.env.record_update(task)
         if tasks.status_of(task) == "completed" and self.opts.output is not None:
             line.state = "fetch"
         elif tasks.is_final(task):

@@ -157,6 +157,42 @@ def _describe(exc: requests.RequestException) -> str:
     return "connection broken"
 
 
+class _NoNetrc:
+    """Session-wide auth that does nothing, so requests never reads ~/.netrc: a netrc entry
+    would replace our bearer key, and reading it costs time on every request."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
+class _Session(requests.Session):
+    """A Session that asks the environment about proxies once per origin, not per request
+    (HTTPS_PROXY, HTTP_PROXY and NO_PROXY are still honoured: they are read on first use)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.auth = _NoNetrc()
+        self._environment: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def merge_environment_settings(  # type: ignore[override]
+        self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> dict[str, Any]:
+        parts = urlsplit(url)
+        key = (
+            parts.scheme,
+            parts.netloc,
+            tuple(sorted((proxies or {}).items())),
+            stream,
+            verify,
+            cert,
+        )
+        if key not in self._environment:
+            self._environment[key] = super().merge_environment_settings(
+                url, proxies, stream, verify, cert
+            )
+        return self._environment[key]
+
+
 class ProgressReader(io.BytesIO):
     """An in-memory body that reports bytes as they are sent; seekable, so retries can rewind."""
 
@@ -196,7 +232,7 @@ class Client:
             )
         self.timeout = timeout
         self.trace = trace
-        self.session = session or requests.Session()
+        self.session = session or _Session()
         self.session.headers["User-Agent"] = f"kling-cli/{__version__}"
         # One pool per host, as large as the number of requests a command keeps in flight.
         for prefix, rules in (
@@ -275,7 +311,8 @@ class Client:
         url = self.api + path
         headers = {"Accept": "application/json", **kw.pop("headers", {})}
         headers["Authorization"] = f"Bearer {self.api_key}"
-        self._trace(f"> {method} {url} (Authorization: Bearer <redacted>)")
+        if self.trace:
+            self.trace(f"> {method} {url} (Authorization: Bearer <redacted>)")
         started = time.monotonic()
         try:
             resp = self.session.request(method, url, headers=headers, timeout=self.timeout, **kw)
@@ -289,10 +326,11 @@ class Client:
                     "before submitting again",
                 ) from None
             raise ServiceUnavailable(f"could not reach {host}: {_describe(exc)}") from None
-        self._trace(
-            f"< {resp.status_code} {resp.reason} ({len(resp.content)} bytes, "
-            f"{time.monotonic() - started:.2f}s)"
-        )
+        if self.trace:
+            self.trace(
+                f"< {resp.status_code} {resp.reason} ({len(resp.content)} bytes, "
+                f"{time.monotonic() - started:.2f}s)"
+            )
         if resp.status_code >= 400:
             message, code = error_message(
                 resp.content, resp.headers.get("Content-Type", ""), resp.reason or ""

@@ -150,6 +150,24 @@ def mask(value: str) -> str:
 # --- the file --------------------------------------------------------------------------------
 
 
+def read_plain(path: Path) -> dict[str, Any]:
+    """The file as plain dicts, for reading settings: the standard library's tomllib where there
+    is one (3.11+), which every command pays for at start-up; tomlkit only to edit the file."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        return load_document(path).unwrap()  # type: ignore[no-any-return]
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
 def load_document(path: Path) -> Any:
     """The file as a tomlkit document (keeps comments), empty when there is none."""
     import tomlkit
@@ -181,8 +199,8 @@ def load_values(path: Path, profile: str | None = None) -> dict[str, Any]:
     A profile's table `[profiles.NAME]` overrides the top-level keys, which are the default
     profile: another account or gateway needs only the keys that differ.
     """
-    doc = load_document(path)
-    values = {name: _plain(doc[name]) for name in KEYS if name in doc}
+    doc = read_plain(path)
+    values = {name: doc[name] for name in KEYS if name in doc}
     if profile is not None:
         table = _profile_table(doc, profile)
         if table is None:
@@ -190,12 +208,12 @@ def load_values(path: Path, profile: str | None = None) -> dict[str, Any]:
                 f"no profile {profile!r} in {path}",
                 hint=f"create it with: kling config set --profile {profile} KEY VALUE",
             )
-        values.update({name: _plain(table[name]) for name in KEYS if name in table})
+        values.update({name: table[name] for name in KEYS if name in table})
     return values
 
 
 def profile_names(path: Path) -> list[str]:
-    profiles = load_document(path).get("profiles")
+    profiles = read_plain(path).get("profiles")
     return sorted(profiles) if isinstance(profiles, dict) else []
 
 
@@ -203,10 +221,6 @@ def _profile_table(doc: Any, profile: str) -> Any:
     profiles = doc.get("profiles")
     table = profiles.get(profile) if isinstance(profiles, dict) else None
     return table if isinstance(table, dict) else None
-
-
-def _plain(item: Any) -> Any:
-    return item.unwrap() if hasattr(item, "unwrap") else item
 
 
 def save_document(path: Path, doc: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -138,40 +139,37 @@ def wait_for(
     (an unknown id) end that task's polling; errors of reach propagate.
     """
     start = clock()
+    deadline = None if timeout is None else start + timeout
     tracked = {tid: Tracked(tid, task=dict((known or {}).get(tid) or {})) for tid in task_ids}
-    for t in tracked.values():
+    # A heap of (next poll, order, task): each wake-up costs log(n), not a scan of all tasks.
+    schedule: list[tuple[float, int, Tracked]] = []
+    for order, t in enumerate(tracked.values()):
         if t.task:  # just heard from (the submit answer): no need to ask again at once
             t.next_poll = start + next_gap(t, interval)
             if on_update:
                 on_update(t)
-    while True:
-        pending = [t for t in tracked.values() if not t.done]
-        if not pending:
-            break
+        if not t.done:
+            heapq.heappush(schedule, (t.next_poll, order, t))
+    while schedule:
         now = clock()
-        if timeout is not None and now - start >= timeout:
+        if deadline is not None and now >= deadline:
             break
-        due = [t for t in pending if t.next_poll <= now]
-        for t in due:
-            try:
-                t.task = poll(t.task_id)
-            except APIError as exc:
-                if exc.status in (400, 404, 410):
-                    t.error = exc
-                else:
-                    raise
-            t.next_poll = clock() + next_gap(t, interval)
-            if on_update:
-                on_update(t)
-        pending = [t for t in tracked.values() if not t.done]
-        if not pending:
-            break
-        wake = min(t.next_poll for t in pending)
-        if timeout is not None:
-            wake = min(wake, start + timeout)
-        delay = wake - clock()
-        if delay > 0:
-            sleep(delay)
+        when, order, t = schedule[0]
+        if when > now:
+            sleep((when if deadline is None else min(when, deadline)) - now)
+            continue
+        heapq.heappop(schedule)
+        try:
+            t.task = poll(t.task_id)
+        except APIError as exc:
+            if exc.status not in (400, 404, 410):
+                raise
+            t.error = exc
+        t.next_poll = clock() + next_gap(t, interval)
+        if on_update:
+            on_update(t)
+        if not t.done:
+            heapq.heappush(schedule, (t.next_poll, order, t))
     return list(tracked.values())
 
 

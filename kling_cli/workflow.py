@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shlex
 import signal
@@ -56,6 +55,8 @@ def image_url(env: Env, path: Path, quiet: bool = False) -> str:
 
 
 def file_sha256(path: Path) -> str:
+    import hashlib
+
     return hashlib.sha256(path.read_bytes()).hexdigest()  # images are at most 10 MB
 
 
@@ -110,9 +111,14 @@ def wait(
     """Poll until every task is final (or the timeout); Ctrl-C says how to resume."""
     display = progress.wait_display(env, quiet)
 
+    seen: dict[str, str] = {}
+
     def poll(task_id: str) -> dict[str, Any]:
         task = env.client.get_task(task_id)
-        env.record_update(task)
+        status = tasks.status_of(task)
+        if seen.get(task_id) != status:  # the journal is written when the status changes
+            seen[task_id] = status
+            env.record_update(task)
         return task
 
     try:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .. import batch, download, progress, tasks, workflow
+from .. import download, progress, tasks, workflow
 from ..env import Env
 from ..errors import UsageError
 from ..output import Format, Output, choose, quiet_result
 from .common import ForceOpt, IntervalOpt, JsonOpt, QuietOpt, TimeoutOpt, env_of
+
+if TYPE_CHECKING:  # the engine (threads, hashing) is imported only when a batch runs
+    from .. import batch
 
 
 @dataclass
@@ -52,6 +55,8 @@ def check_outputs(env: Env, lines: list[batch.Line], opts: batch.Options) -> Non
 
 
 def run_batch(env: Env, opts: BatchOptions) -> int:
+    from .. import batch
+
     text, path = read_source(opts.file)
     source = batch.source_identity(path, text)
     base_dir = path.parent if path else Path.cwd()
@@ -173,6 +178,8 @@ def command(
       kling batch prompts.jsonl -o videos/ --parallel 8 --sidecar --json > results.jsonl
       jq -c '{prompt: .}' -R < prompts.txt | kling batch - -o out/
     """
+    from .. import batch
+
     env = env_of(ctx)
     run = batch.Options(
         parallel=parallel,
