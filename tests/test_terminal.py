@@ -117,3 +117,46 @@ def test_dumb_terminal_gets_plain_lines(sandbox, tmp_path: Path) -> None:
     screen = screen_of(command, base_env(sandbox, tmp_path, TERM="dumb"))
     assert f"kling: {task_id} completed 100%" in screen
     assert "EXIT=0" in screen
+
+
+def test_api_key_prompt_is_hidden(tmp_path: Path) -> None:
+    key = "sk-typed-at-the-prompt-0123456789"
+    session, socket = f"kling-{uuid.uuid4().hex[:8]}", f"kling-test-{uuid.uuid4().hex[:8]}"
+    tmux = ["tmux", "-L", socket, "-f", "/dev/null"]
+    pythonpath = shlex.quote(os.pathsep.join(sys.path))
+    env = f"env -u COLUMNS KLING_HOME={shlex.quote(str(tmp_path))} PYTHONPATH={pythonpath}"
+    command = " ".join(map(shlex.quote, [*KLING, "config", "set", "api_key"]))
+    script = f"{env} {command}; echo EXIT=$?; sleep 60"
+    subprocess.run(
+        [*tmux, "new-session", "-d", "-s", session, "-x", "100", "-y", "10", script], check=True
+    )
+    try:
+
+        def screen() -> str:
+            return subprocess.run(
+                [*tmux, "capture-pane", "-p", "-t", session], capture_output=True, text=True
+            ).stdout
+
+        deadline = time.monotonic() + 20
+        while "api_key:" not in screen() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        subprocess.run([*tmux, "send-keys", "-t", session, key, "Enter"], check=True)
+        while "EXIT=" not in screen() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        shown = screen()
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+    assert "EXIT=0" in shown and key not in shown
+    assert f'api_key = "{key}"' in (tmp_path / "config.toml").read_text()
+
+
+def test_force_color_never_colours_piped_stdout(sandbox, tmp_path: Path) -> None:
+    task_id = submit(sandbox, tmp_path, "[fail] a fox")
+    env = {**os.environ, **base_env(sandbox, tmp_path, FORCE_COLOR="1")}
+    result = subprocess.run(
+        [*KLING, "wait", task_id, "--json", "--interval", "0.1"],
+        capture_output=True, text=True, env=env, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 6
+    assert "\x1b[" not in result.stdout  # piped stdout stays plain JSON
+    assert result.stdout.startswith("{") and result.stdout.count("\n") == 1
