@@ -1,7 +1,7 @@
 """A loopback HTTP server that answers each request with the next reply scripted for its route.
 
 It records every request, so a test can check what reached it (headers included), and
-`unused()` tells which scripted replies never got their request.
+`seen()` lists the requests for one route.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 
 
 @dataclass
@@ -43,12 +43,14 @@ class QuietServer(ThreadingHTTPServer):
         pass  # clients that hang up mid-answer are part of the tests, not news
 
 
-class ScriptedServer:
-    def __init__(self) -> None:
-        self.routes: dict[tuple[str, str], deque[Reply]] = {}
-        self.requests: list[Seen] = []
-        self._lock = threading.Lock()
-        self._server = QuietServer(("127.0.0.1", 0), self._handler())
+S = TypeVar("S", bound="LoopbackServer")
+
+
+class LoopbackServer:
+    """A threaded HTTP server on 127.0.0.1 and a free port, for `with` blocks in tests."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._server = QuietServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -58,22 +60,27 @@ class ScriptedServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def add(self, method: str, path: str, *replies: Reply) -> None:
-        self.routes.setdefault((method, path), deque()).extend(replies)
-
-    def seen(self, method: str, path: str) -> list[Seen]:
-        return [r for r in self.requests if r.method == method and r.path == path]
-
-    def unused(self) -> list[tuple[str, str]]:
-        return [route for route, replies in self.routes.items() if replies]
-
-    def __enter__(self) -> ScriptedServer:
+    def __enter__(self: S) -> S:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class ScriptedServer(LoopbackServer):
+    def __init__(self) -> None:
+        self.routes: dict[tuple[str, str], deque[Reply]] = {}
+        self.requests: list[Seen] = []
+        self._lock = threading.Lock()
+        super().__init__(self._handler())
+
+    def add(self, method: str, path: str, *replies: Reply) -> None:
+        self.routes.setdefault((method, path), deque()).extend(replies)
+
+    def seen(self, method: str, path: str) -> list[Seen]:
+        return [r for r in self.requests if r.method == method and r.path == path]
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self

@@ -13,7 +13,15 @@ from .. import download, progress, tasks, workflow
 from ..env import Env
 from ..errors import UsageError
 from ..output import Format, Output, choose, quiet_result
-from .common import ForceOpt, IntervalOpt, JsonOpt, QuietOpt, TimeoutOpt, env_of
+from .common import (
+    ForceOpt,
+    IntervalOpt,
+    JsonOpt,
+    QuietOpt,
+    TimeoutOpt,
+    env_of,
+    setting_or,
+)
 
 if TYPE_CHECKING:  # the engine (threads, hashing) is imported only when a batch runs
     from .. import batch
@@ -187,7 +195,7 @@ def command(
         sidecar=sidecar,
         restart=restart,
         force=force,
-        timeout=timeout if timeout is not None else env.setting("timeout"),
-        interval=interval if interval is not None else env.setting("poll_interval"),
+        timeout=setting_or(env, timeout, "timeout"),
+        interval=setting_or(env, interval, "poll_interval"),
     )
     raise typer.Exit(run_batch(env, BatchOptions(file, choose(env, json, quiet), run)))
