@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import traceback
 from typing import Annotated, Any
@@ -39,11 +40,18 @@ class KlingCommand(TyperCommand):
                 formatter.write_dl(records)
 
 
+JSON_RUN = "kling.json"  # ctx.meta key: the command line asked for --json
+
+
 class KlingGroup(TyperGroup):
     """Turns our exceptions into a one-line message and the CLI.md exit code, in one place."""
 
     def list_commands(self, ctx: Any) -> list[str]:
         return [name for name in COMMAND_ORDER if name in self.commands]
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        ctx.meta[JSON_RUN] = "--json" in args
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -53,8 +61,15 @@ class KlingGroup(TyperGroup):
             raise typer.Exit(exc.exit_code) from None
         except ExitStatus as exc:
             raise typer.Exit(exc.code) from None
-        except (typer.Exit, typer.Abort, typer.TyperException):
-            raise  # usage errors: typer prints them and exits 2
+        except (typer.Exit, typer.Abort):
+            raise
+        except typer.TyperException as exc:  # a usage error: typer prints it and exits 2 ...
+            if not (ctx.meta.get(JSON_RUN) and hasattr(exc, "format_message")):
+                raise
+            # ... but a --json run gets a JSON document for it, like any other error.
+            error = {"type": "usage", "message": exc.format_message(), "exit_code": 2}
+            print(json.dumps({"error": error}), file=sys.stderr)
+            raise typer.Exit(ExitCode.USAGE) from None
         except Exception as exc:  # a bug: one line, the traceback only with --verbose
             env = ctx.obj if isinstance(ctx.obj, Env) else None
             if env is not None and env.verbose:

@@ -127,3 +127,14 @@ def test_generate_help_groups_its_options(kling) -> None:
         assert title in sections
     request = text.split("Request:")[1].split("\n\n")[0]
     assert "--mode" in request and "--json" not in request
+
+
+def test_json_runs_get_json_usage_errors_too(kling) -> None:
+    import json
+
+    result = kling("generate", "a fox", "--json", "--duration", "abc")
+    assert result.exit_code == 2 and result.stdout == ""
+    error = json.loads(result.stderr)["error"]
+    assert error == {"type": "usage", "message": error["message"], "exit_code": 2}
+    assert "--duration" in error["message"]
+    assert kling("status", "--bogus").stderr.startswith("Usage:")  # prose without --json
