@@ -47,6 +47,14 @@ class ForwardProxy(LoopbackServer):
                 self.wfile.write(payload)
                 conn.close()
 
+            def do_CONNECT(self) -> None:
+                """An https tunnel: recorded, then refused (no TLS peer here to reach)."""
+                with proxy._lock:
+                    proxy.seen.append(f"CONNECT {self.path}")
+                self.send_response(502, "no tunnels from this test proxy")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             do_GET = do_POST = do_HEAD = _forward
 
         return Handler

@@ -323,3 +323,57 @@ def test_second_ctrl_c_exits_at_once(api: ScriptedServer, tmp_path: Path) -> Non
     proc.communicate(timeout=20)
     assert proc.returncode == 130 and time.monotonic() - started < 3
     assert not (tmp_path / "v.mp4").exists()
+
+
+NO_PERMISSION = """
+import os, sys
+os.setgid(65534)
+os.setuid(65534)  # nobody: root would write anywhere, so the check could never fire
+sys.path[:0] = sys.argv[1:3]
+from kling_cli.main import main
+main(sys.argv[3:])
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another user")
+def test_no_permission_is_a_clear_error_before_anything_is_sent(
+    api: ScriptedServer, tmp_path: Path
+) -> None:
+    import shutil
+    import sysconfig
+    import tempfile
+
+    system_python = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+    if not system_python.exists():
+        pytest.skip(f"no {system_python} that another user may run")
+    repo = Path(__file__).resolve().parent.parent
+    packages = sysconfig.get_paths()["purelib"]  # this venv's site-packages: readable by all
+    home = Path(tempfile.mkdtemp(prefix="kling-nobody-"))
+    home.chmod(0o777)
+    locked = home / "locked"
+    locked.mkdir(mode=0o755)  # owned by root: nobody may not write here
+    env = {
+        "KLING_HOME": str(home / "kling"),
+        "KLING_BASE_URL": api.url,
+        "KLING_API_KEY": KEY,
+        "PATH": "/usr/bin:/bin",
+    }
+    result = subprocess.run(
+        [str(system_python), "-c", NO_PERMISSION, str(repo), packages,
+         "download", "t", "-o", str(locked / "v.mp4")],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    shutil.rmtree(home, ignore_errors=True)
+    assert result.returncode == 2, result.stderr
+    assert "permission denied" in result.stderr and "Traceback" not in result.stderr
+    assert api.requests == []
+
+
+def test_https_proxy_carries_https_traffic(kling, monkeypatch) -> None:
+    from tests.forward_proxy import ForwardProxy
+
+    with ForwardProxy() as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        result = kling("--base-url", "https://api.kling.test", "--api-key", KEY, "status", "t")
+    assert proxy.seen and all(s == "CONNECT api.kling.test:443" for s in proxy.seen)
+    assert result.exit_code == 5 and "Traceback" not in result.stderr
