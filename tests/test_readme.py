@@ -1,8 +1,9 @@
 """Every bash snippet of the README runs, in order, against the sandbox, exactly as written.
 
 A snippet that cannot run here says why in a `<!-- readme-test: not run: ... -->` line above it
-(it installs, or its paths are the reader's). YAML and PowerShell blocks are not run: there is
-no GitHub Actions runner or pwsh here.
+(it installs, or its paths are the reader's). The GitHub Actions workflows run their `run:`
+steps the same way, with the secret in the environment (their `pipx install` step is the one
+left out: kling is installed already). The PowerShell block needs pwsh, which is not here.
 """
 
 from __future__ import annotations
@@ -27,10 +28,21 @@ def snippets() -> list[tuple[str, str | None]]:
     return [(m["code"], m["why"]) for m in BLOCK.finditer(README.read_text())]
 
 
+def workflow_steps() -> list[list[str]]:
+    """The `run:` commands of each YAML block (GitHub Actions), install steps left out."""
+    blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(), re.S)
+    steps = [re.findall(r"^\s*- run: (.+)$", block, re.M) for block in blocks]
+    return [[step for step in block if not step.startswith("pipx install")] for block in steps]
+
+
 def cookbook() -> list[str]:
     text = README.read_text()
     section = text.split("<!-- cookbook:start -->", 1)[1].split("<!-- cookbook:end -->", 1)[0]
     return re.findall(r"```bash\n(.*?)```", section, re.S)
+
+
+def test_workflows_have_steps() -> None:
+    assert [len(steps) for steps in workflow_steps()] == [1, 1]
 
 
 def test_only_a_few_snippets_are_not_run() -> None:
@@ -74,6 +86,19 @@ def test_every_readme_snippet_runs(sandbox, tmp_path: Path) -> None:
         assert result.returncode == 0, f"{code}\n{result.stdout}\n{result.stderr}"
         assert "Traceback" not in result.stderr
         outputs[code] = result.stdout
+    for number, steps in enumerate(workflow_steps()):
+        job = tmp_path / f"workflow-{number}"  # a fresh checkout, as on a runner
+        job.mkdir()
+        for name in ("prompts.jsonl", "me.jpg"):
+            shutil.copy(work / name, job / name)
+        for step in steps:
+            result = subprocess.run(
+                ["bash", "-eu", "-c", step], cwd=job, env=env, capture_output=True, text=True,
+                timeout=120,
+            )  # fmt: skip
+            assert result.returncode == 0, f"{step}\n{result.stderr}"
+    assert (tmp_path / "workflow-0" / "results.jsonl").read_text().count("\n") == 3
+    assert (tmp_path / "workflow-1" / "fox.mp4").exists()
     # A few results a reader would look for.
     recipes = cookbook()
     assert outputs[recipes[-1]] == "4\n"  # the exit code, read from the JSON error
