@@ -11,10 +11,11 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
-from .commands import batch, download, generate, list, sandbox, status, upload, wait
+from .commands import batch, download, generate, sandbox, status, upload, wait
 from .commands import config as config_cmd
+from .commands import list as list_cmd  # not `list`: that name is the builtin's
 from .env import Env
-from .errors import ExitCode, ExitStatus, KlingError
+from .errors import ExitCode, KlingError
 
 
 class KlingCommand(TyperCommand):
@@ -59,8 +60,6 @@ class KlingGroup(TyperGroup):
         except KlingError as exc:
             report(exc, ctx.obj if isinstance(ctx.obj, Env) else None)
             raise typer.Exit(exc.exit_code) from None
-        except ExitStatus as exc:
-            raise typer.Exit(exc.code) from None
         except (typer.Exit, typer.Abort):
             raise
         except typer.TyperException as exc:  # a usage error: typer prints it and exits 2 ...
@@ -177,7 +176,7 @@ app.command("wait", cls=KlingCommand)(wait.command)
 app.command("status", cls=KlingCommand)(status.command)
 app.command("download", cls=KlingCommand)(download.command)
 app.command("upload", cls=KlingCommand)(upload.command)
-app.command("list", cls=KlingCommand)(list.command)
+app.command("list", cls=KlingCommand)(list_cmd.command)
 app.command("batch", cls=KlingCommand)(batch.command)
 app.add_typer(config_cmd.app, name="config")
 app.command("sandbox", cls=KlingCommand)(sandbox.command)

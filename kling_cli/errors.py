@@ -122,11 +122,3 @@ class LocalFileError(KlingError):
 class Interrupted(KlingError):
     exit_code = ExitCode.INTERRUPTED
     kind = "interrupted"
-
-
-class ExitStatus(Exception):
-    """Sentinel: the outcome is already on stdout; exit with this code and say nothing more."""
-
-    def __init__(self, code: int):
-        super().__init__(code)
-        self.code = code
