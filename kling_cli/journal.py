@@ -105,6 +105,7 @@ class Journal:
                 # per poll; writes that must also survive a power cut ask for FULL (_write).
                 conn.execute("PRAGMA synchronous = NORMAL")
                 conn.executescript(SCHEMA)
+                _migrate(conn)
                 self._conn = conn
         return self._conn
 
@@ -256,6 +257,13 @@ class Journal:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a journal made by an earlier kling up to this schema (columns only ever added)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(tasks)")}
+    if "task" not in columns:  # added in 0.1.0's batch work: the service's latest answer
+        conn.execute("ALTER TABLE tasks ADD COLUMN task TEXT")
 
 
 def _entry(row: tuple[Any, ...]) -> Entry:

@@ -55,3 +55,24 @@ def test_eight_processes_lose_no_record(tmp_path: Path) -> None:
     entries = Journal(path).entries()
     assert len(entries) == 8 * 40
     assert {e.status for e in entries} == {"in_progress"}
+
+
+def test_a_journal_from_an_earlier_kling_is_upgraded(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "j.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE tasks (id TEXT PRIMARY KEY, submitted_at REAL NOT NULL,"
+        " updated_at REAL NOT NULL, base_url TEXT NOT NULL, params TEXT NOT NULL,"
+        " status TEXT NOT NULL, progress INTEGER, video_url TEXT,"
+        " files TEXT NOT NULL DEFAULT '[]', error TEXT);"
+        "INSERT INTO tasks VALUES"
+        " ('old', 1, 1, 'https://api', '{}', 'completed', 100, NULL, '[]', NULL);"
+    )
+    old.commit()
+    old.close()
+    journal = Journal(path)
+    journal.record_submitted({"id": "new", "status": "queued"}, "https://api", {"prompt": "x"})
+    assert [e.id for e in journal.entries()] == ["new", "old"]
+    assert journal.get("old").task == {"id": "old", "status": "completed"}
