@@ -160,3 +160,13 @@ def test_force_color_never_colours_piped_stdout(sandbox, tmp_path: Path) -> None
     assert result.returncode == 6
     assert "\x1b[" not in result.stdout  # piped stdout stays plain JSON
     assert result.stdout.startswith("{") and result.stdout.count("\n") == 1
+
+
+def test_batch_draws_an_overall_bar(sandbox, tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(f'{{"prompt": "scene {n}"}}\n' for n in range(5)))
+    command = " ".join(map(shlex.quote, [*KLING, "batch", str(source), "--interval", "0.1"]))
+    screen = screen_of(command + " >/dev/null", base_env(sandbox, tmp_path))
+    assert "5/5 done, 5 completed, 0 failed, 0 running" in screen
+    assert "batch: 5 lines, 5 completed, 0 not" in screen
+    assert "EXIT=0" in screen

@@ -203,3 +203,13 @@ def test_sigkill_while_sending_never_sends_that_line_again(tmp_path: Path) -> No
     assert second.returncode == 5
     assert len(sends(sb)) == 1
     assert "kling list" in stderr or "kling list" in stdout
+
+
+def test_plain_progress_lines_in_ci_change_only(kling, against, tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "a fox"}, {"prompt": "a cat"}])
+    result = kling("batch", str(src), "--interval", "0.1")  # stderr is not a terminal here
+    assert result.exit_code == 0
+    lines = [line for line in result.stderr.splitlines() if line.startswith("kling: line ")]
+    assert any(" queued" in line for line in lines) and any(" completed" in line for line in lines)
+    assert len(lines) == len(set(lines))  # a line per change, never the same twice
+    assert "2 completed" in result.stderr
