@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import traceback
@@ -9,11 +10,11 @@ from typing import Annotated, Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
+from typer.main import get_command_from_info
+from typer.models import CommandInfo
 
 from . import __version__
-from .commands import batch, download, generate, sandbox, status, upload, wait
 from .commands import config as config_cmd
-from .commands import list as list_cmd  # not `list`: that name is the builtin's
 from .env import Env
 from .errors import ExitCode, KlingError
 
@@ -48,7 +49,21 @@ class KlingGroup(TyperGroup):
     """Turns our exceptions into a one-line message and the CLI.md exit code, in one place."""
 
     def list_commands(self, ctx: Any) -> list[str]:
-        return [name for name in COMMAND_ORDER if name in self.commands]
+        return [name for name in COMMAND_ORDER if name in self.commands or name in LAZY_COMMANDS]
+
+    def get_command(self, ctx: Any, name: str) -> Any:
+        """Build a command (and import its module) only when it is asked for: a run of one
+        command does not pay for the others' imports and option parsing."""
+        if name not in self.commands and name in LAZY_COMMANDS:
+            module = importlib.import_module(f".commands.{LAZY_COMMANDS[name]}", __package__)
+            info = CommandInfo(name=name, cls=KlingCommand, callback=module.command)
+            self.commands[name] = get_command_from_info(
+                info, pretty_exceptions_short=True, rich_markup_mode=None
+            )
+        elif name not in self.commands:  # a typo: "did you mean" looks at every command
+            for other in LAZY_COMMANDS:
+                self.get_command(ctx, other)
+        return super().get_command(ctx, name)
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         ctx.meta[JSON_RUN] = "--json" in args
@@ -89,6 +104,11 @@ def report(exc: KlingError, env: Env | None) -> None:
         print(f"kling: error: {exc.message}", file=sys.stderr)
 
 
+# Commands by name -> their module in kling_cli.commands, imported on first use.
+LAZY_COMMANDS = {
+    "generate": "generate", "wait": "wait", "status": "status", "download": "download",
+    "upload": "upload", "list": "list", "batch": "batch", "sandbox": "sandbox",
+}  # fmt: skip
 COMMAND_ORDER = [
     "generate", "wait", "status", "download", "upload", "list", "batch", "config", "sandbox",
 ]  # fmt: skip
@@ -171,12 +191,4 @@ def root(
     ctx.obj = env
 
 
-app.command("generate", cls=KlingCommand)(generate.command)
-app.command("wait", cls=KlingCommand)(wait.command)
-app.command("status", cls=KlingCommand)(status.command)
-app.command("download", cls=KlingCommand)(download.command)
-app.command("upload", cls=KlingCommand)(upload.command)
-app.command("list", cls=KlingCommand)(list_cmd.command)
-app.command("batch", cls=KlingCommand)(batch.command)
 app.add_typer(config_cmd.app, name="config")
-app.command("sandbox", cls=KlingCommand)(sandbox.command)

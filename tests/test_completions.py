@@ -51,7 +51,8 @@ COMMAND_CASES: list[tuple[str, list[str]]] = [
 
 def options_complete() -> bool:
     """Whether generate's --mode, --duration and --aspect-ratio have their completers."""
-    generate = typer.main.get_command(app).commands["generate"]  # type: ignore[attr-defined]
+    group = typer.main.get_command(app)
+    generate = group.get_command(typer.Context(group), "generate")  # type: ignore[attr-defined]
     ctx = typer.Context(generate)
     wanted = {"mode": "std", "duration": "5", "aspect_ratio": "16:9"}
     for param in generate.params:
