@@ -24,13 +24,13 @@ ASPECT_RATIOS = ("16:9", "9:16", "1:1")
 CONFIG_FILE = "config.toml"
 
 
-def home_override() -> Path | None:
-    home = os.environ.get("KLING_HOME")
+def home_override(environ: Mapping[str, str] | None = None) -> Path | None:
+    home = (os.environ if environ is None else environ).get("KLING_HOME")
     return Path(home).expanduser() if home else None
 
 
-def config_dir() -> Path:
-    override = home_override()
+def config_dir(environ: Mapping[str, str] | None = None) -> Path:
+    override = home_override(environ)
     if override:
         return override
     from platformdirs import user_config_path
@@ -38,8 +38,9 @@ def config_dir() -> Path:
     return user_config_path("kling", appauthor=False)
 
 
-def data_dir() -> Path:
-    override = home_override()
+def data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """KLING_HOME, else the per-user data folder. `environ`: the run's environment."""
+    override = home_override(environ)
     if override:
         return override
     from platformdirs import user_data_path
@@ -47,8 +48,8 @@ def data_dir() -> Path:
     return user_data_path("kling", appauthor=False)
 
 
-def config_path() -> Path:
-    return config_dir() / CONFIG_FILE
+def config_path(environ: Mapping[str, str] | None = None) -> Path:
+    return config_dir(environ) / CONFIG_FILE
 
 
 # --- keys and their validation -------------------------------------------------------------

@@ -179,7 +179,7 @@ class Env:
 
     @property
     def config_path(self) -> Path:
-        return config.config_path()
+        return config.config_path(self.environ)
 
     @property
     def settings(self) -> dict[str, config.Setting]:
@@ -239,7 +239,7 @@ class Env:
         if self._journal is None:
             from .journal import JOURNAL_FILE, Journal
 
-            self._journal = Journal(config.data_dir() / JOURNAL_FILE)
+            self._journal = Journal(config.data_dir(self.environ) / JOURNAL_FILE)
         return self._journal
 
     def record_submitted(self, task: dict[str, Any], body: dict[str, Any]) -> bool:
