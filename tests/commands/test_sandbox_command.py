@@ -34,3 +34,34 @@ def test_foreground_sandbox_serves_other_processes(tmp_path: Path) -> None:
         _, err = server.communicate(timeout=20)
     assert server.returncode == 0
     assert "KLING_BASE_URL" in err and "Traceback" not in err
+
+
+def test_foreground_sandbox_injects_faults_on_request() -> None:
+    import urllib.error
+    import urllib.request
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "kling_cli", "sandbox", "--port", "0",
+         "--faults", "1", "--seed", "3"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        base_url = server.stdout.readline().strip()
+        statuses = []
+        for _ in range(6):
+            request = urllib.request.Request(
+                f"{base_url}/v1/videos/generations/video_X", headers={"Authorization": "Bearer k"}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=5) as resp:
+                    statuses.append(resp.status)
+            except urllib.error.HTTPError as exc:
+                statuses.append(exc.code)
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                statuses.append("dropped")
+        # Every answer is a fault: never the plain 404 an unknown task gets without them.
+        assert 404 not in statuses and statuses
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=20)
