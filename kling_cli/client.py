@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import ipaddress
 import json
+import logging
 import mimetypes
 import time
 from collections.abc import Callable, Mapping
@@ -157,6 +158,18 @@ def _describe(exc: requests.RequestException) -> str:
     return "connection broken"
 
 
+class _TraceHandler(logging.Handler):
+    """urllib3's own log lines (connections, retries) into --verbose's trace. urllib3 logs
+    methods, URLs and statuses, never headers, so the key cannot show."""
+
+    def __init__(self, trace: Trace):
+        super().__init__(logging.DEBUG)
+        self._trace = trace
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._trace(f"urllib3: {record.getMessage()}")
+
+
 class _NoNetrc:
     """Session-wide auth that does nothing, so requests never reads ~/.netrc: a netrc entry
     would replace our bearer key, and reading it costs time on every request."""
@@ -232,6 +245,12 @@ class Client:
             )
         self.timeout = timeout
         self.trace = trace
+        self._log_handler: logging.Handler | None = None
+        if trace:
+            self._log_handler = _TraceHandler(trace)
+            urllib3_log = logging.getLogger("urllib3")
+            urllib3_log.setLevel(logging.DEBUG)
+            urllib3_log.addHandler(self._log_handler)
         self.session = session or _Session()
         self.session.headers["User-Agent"] = f"kling-cli/{__version__}"
         # One pool per host, as large as the number of requests a command keeps in flight.
@@ -357,3 +376,5 @@ class Client:
 
     def close(self) -> None:
         self.session.close()
+        if self._log_handler is not None:
+            logging.getLogger("urllib3").removeHandler(self._log_handler)

@@ -242,3 +242,13 @@ def test_verbose_trace_redacts_the_key(server: ScriptedServer) -> None:
 
 def test_error_message_of_empty_body_uses_reason() -> None:
     assert error_message(b"", "", "Service Unavailable") == ("Service Unavailable", None)
+
+
+def test_verbose_trace_shows_retries(server: ScriptedServer) -> None:
+    server.add("GET", f"{SUBMIT}/t", Reply(503, {"error": "busy"}), Reply(200, TASK))
+    lines: list[str] = []
+    client = client_for(server, trace=lines.append)
+    client.get_task("t")
+    client.close()
+    assert any(line.startswith("urllib3: ") and "Retry" in line for line in lines), lines
+    assert KEY not in "\n".join(lines)
