@@ -37,7 +37,7 @@ def progress_of(task: Any) -> int | None:
         except ValueError:
             return None
     if isinstance(value, (int, float)) and value == value:  # NaN is not a progress
-        return max(0, min(100, int(value)))
+        return int(max(0, min(100, value)))  # clamp first: int(inf) raises
     return None
 
 
