@@ -213,3 +213,24 @@ def test_plain_progress_lines_in_ci_change_only(kling, against, tmp_path: Path) 
     assert any(" queued" in line for line in lines) and any(" completed" in line for line in lines)
     assert len(lines) == len(set(lines))  # a line per change, never the same twice
     assert "2 completed" in result.stderr
+
+
+def test_ctrl_c_then_rerun_sends_nothing_twice(tmp_path: Path) -> None:
+    with Sandbox(config=SandboxConfig(queue_seconds=0.2, run_seconds=1.5)) as sb:
+        rows = [{"prompt": f"scene {n}"} for n in range(8)]
+        src = write_jsonl(tmp_path / "in.jsonl", rows)
+        out, home = tmp_path / "out", tmp_path / "home"
+        first = run_batch(sb, home, src, out)
+        deadline = time.monotonic() + 20
+        while len(sends(sb)) < 8 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        first.send_signal(signal.SIGINT)
+        _, err = first.communicate(timeout=30)
+        assert first.returncode == 130
+        assert "run the same command again" in err and "Traceback" not in err
+        second = run_batch(sb, home, src, out)
+        stdout, _ = second.communicate(timeout=60)
+        assert second.returncode == 0
+        assert len(sends(sb)) == 8  # every line was sent once, by the first run
+        assert len(list(out.glob("*.mp4"))) == 8
+        assert len(stdout.splitlines()) == 8
