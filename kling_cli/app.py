@@ -55,7 +55,7 @@ class KlingGroup(TyperGroup):
         """Build a command (and import its module) only when it is asked for: a run of one
         command does not pay for the others' imports and option parsing."""
         if name not in self.commands and name in LAZY_COMMANDS:
-            module = importlib.import_module(f".commands.{LAZY_COMMANDS[name]}", __package__)
+            module = importlib.import_module(f".commands.{name}", __package__)
             info = CommandInfo(name=name, cls=KlingCommand, callback=module.command)
             self.commands[name] = get_command_from_info(
                 info, pretty_exceptions_short=True, rich_markup_mode=None
@@ -64,6 +64,16 @@ class KlingGroup(TyperGroup):
             for other in LAZY_COMMANDS:
                 self.get_command(ctx, other)
         return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """The command list of `kling --help`, without importing every command's module."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.commands.get(name) or TyperCommand(name, help=LAZY_COMMANDS[name])
+            rows.append((name, command))
+        limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in rows])
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         ctx.meta[JSON_RUN] = "--json" in args
@@ -104,11 +114,20 @@ def report(exc: KlingError, env: Env | None) -> None:
         print(f"kling: error: {exc.message}", file=sys.stderr)
 
 
-# Commands by name -> their module in kling_cli.commands, imported on first use.
+# Commands by name -> their one-line summary. A command's module (kling_cli.commands.NAME) is
+# imported when the command runs; `kling --help` lists them from these summaries alone.
+# tests/commands/test_app.py checks each against the first line of the command's docstring.
 LAZY_COMMANDS = {
-    "generate": "generate", "wait": "wait", "status": "status", "download": "download",
-    "upload": "upload", "list": "list", "batch": "batch", "sandbox": "sandbox",
-}  # fmt: skip
+    "generate": "Submit one generation; with --wait or -o, wait for it and save the video.",
+    "wait": "Poll tasks until each is final, showing live progress on stderr.",
+    "status": "Query tasks once and print where each stands.",
+    "download": "Save the videos of completed tasks (to output_dir, or here, named after the "
+    "task id).",
+    "upload": "Upload local images and print their URLs, for use with `generate -i URL`.",
+    "list": "List the tasks this machine submitted, newest first (from the local journal).",
+    "batch": "Submit, wait for and download many generations from a JSON Lines file.",
+    "sandbox": "Run a local simulator of the service: no key, no credits.",
+}
 COMMAND_ORDER = [
     "generate", "wait", "status", "download", "upload", "list", "batch", "config", "sandbox",
 ]  # fmt: skip

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,6 +225,8 @@ def _profile_table(doc: Any, profile: str) -> Any:
 
 def save_document(path: Path, doc: Any) -> None:
     """Write atomically: a private temporary file beside the target, then rename."""
+    import tempfile
+
     import tomlkit
 
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -138,3 +138,14 @@ def test_json_runs_get_json_usage_errors_too(kling) -> None:
     assert error == {"type": "usage", "message": error["message"], "exit_code": 2}
     assert "--duration" in error["message"]
     assert kling("status", "--bogus").stderr.startswith("Usage:")  # prose without --json
+
+
+def test_help_summaries_match_the_commands_docstrings() -> None:
+    import importlib
+    import inspect
+
+    from kling_cli.app import LAZY_COMMANDS
+
+    for name, summary in LAZY_COMMANDS.items():
+        module = importlib.import_module(f"kling_cli.commands.{name}")
+        assert inspect.getdoc(module.command).splitlines()[0] == summary, name
