@@ -393,6 +393,16 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def install_wheel(venv: Path) -> Path:
+    """pip-install this checkout (not editable) into a new venv; return its kling script."""
+    repo = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(repo)]
+    subprocess.run(pip, check=True, stdout=subprocess.DEVNULL)
+    print(f"kling benchmark: measuring a wheel install in {venv}", file=sys.stderr)
+    return venv / "bin" / "kling"
+
+
 def interpreter_of(script: Path) -> str:
     first = script.read_bytes().split(b"\n", 1)[0]
     if first.startswith(b"#!"):
@@ -411,6 +421,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--only", metavar="ROW,...", help=f"some of: {','.join(ROWS)}")
     parser.add_argument("--kling", type=Path, help="the kling script [default: beside python]")
+    parser.add_argument(
+        "--wheel",
+        action="store_true",
+        help="measure a fresh wheel install in a throwaway venv (as users get it: no "
+        "editable-install hook, which costs every Python start here ~10 ms)",
+    )
     parser.add_argument("--runs", type=int, help="runs per start-up row [default: 11]")
     parser.add_argument("--size", type=int, metavar="MIB", help="download size [default: 512]")
     args = parser.parse_args(argv)
@@ -419,6 +435,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown rows: {', '.join(sorted(unknown))}")
     kling = args.kling or Path(sys.executable).parent / "kling"
+    wheel_venv = None
+    if args.wheel:
+        wheel_venv = tempfile.TemporaryDirectory(prefix="kling-bench-venv-")
+        kling = install_wheel(Path(wheel_venv.name))
     if not kling.exists():
         found = shutil.which("kling")
         if found is None:
