@@ -9,15 +9,19 @@ import sys
 from pathlib import Path
 
 
-def test_foreground_sandbox_serves_other_processes(tmp_path: Path) -> None:
+def start_sandbox(*options: str) -> tuple[subprocess.Popen, str]:
+    """`kling sandbox --port 0 OPTIONS...` in the background, and the URL it prints first."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "kling_cli", "sandbox", "--port", "0",
-         "--queue-seconds", "0.1", "--run-seconds", "0.3"],
+        [sys.executable, "-m", "kling_cli", "sandbox", "--port", "0", *options],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    assert server.stdout is not None
+    return server, server.stdout.readline().strip()
+
+
+def test_foreground_sandbox_serves_other_processes(tmp_path: Path) -> None:
+    server, base_url = start_sandbox("--queue-seconds", "0.1", "--run-seconds", "0.3")
     try:
-        assert server.stdout is not None
-        base_url = server.stdout.readline().strip()  # the first line on stdout is the URL
         assert base_url.startswith("http://127.0.0.1:")
         env = {**os.environ, "KLING_BASE_URL": base_url, "KLING_API_KEY": "any-key"}
         target = tmp_path / "fox.mp4"
@@ -40,14 +44,8 @@ def test_foreground_sandbox_injects_faults_on_request() -> None:
     import urllib.error
     import urllib.request
 
-    server = subprocess.Popen(
-        [sys.executable, "-m", "kling_cli", "sandbox", "--port", "0",
-         "--faults", "1", "--seed", "3"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    server, base_url = start_sandbox("--faults", "1", "--seed", "3")
     try:
-        assert server.stdout is not None
-        base_url = server.stdout.readline().strip()
         statuses = []
         for _ in range(6):
             request = urllib.request.Request(
