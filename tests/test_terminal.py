@@ -170,3 +170,13 @@ def test_batch_draws_an_overall_bar(sandbox, tmp_path: Path) -> None:
     assert "5/5 done, 5 completed, 0 failed, 0 running" in screen
     assert "batch: 5 lines, 5 completed, 0 not" in screen
     assert "EXIT=0" in screen
+
+
+def test_list_on_a_terminal_is_a_table(sandbox, tmp_path: Path) -> None:
+    task_id = submit(sandbox, tmp_path, "a fox by the river")
+    command = " ".join(map(shlex.quote, [*KLING, "list"]))
+    screen = screen_of(command, base_env(sandbox, tmp_path))
+    header = next(line for line in screen.splitlines() if line.startswith("task"))
+    assert header.split()[:4] == ["task", "status", "progress", "submitted"]
+    row = next(line for line in screen.splitlines() if line.startswith(task_id))
+    assert "queued" in row and "a fox by the river" in row and "\t" not in row

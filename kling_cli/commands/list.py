@@ -51,19 +51,31 @@ def _fields(entry: Entry) -> list[str]:
 
 
 def _table(env: Env, entries: list[Entry]) -> None:
+    """A table that fits the terminal: ids stay whole (they are for copying); the time and the
+    saved path or URL appear only where there is room; the prompt wraps in its cell."""
     from rich.table import Table
 
+    console = env.rich_console(env.stdout, terminal=False)
+    wide, wider = console.width >= 90, console.width >= 130
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for name in ("task", "status", "progress", "submitted", "prompt", "saved / url"):
-        table.add_column(
-            name, overflow="fold" if name == "task" else "ellipsis", no_wrap=name != "task"
-        )
+    table.add_column("task", no_wrap=True)
+    table.add_column("status", no_wrap=True, min_width=11)
+    table.add_column("progress", no_wrap=True, justify="right")
+    if wide:
+        table.add_column("submitted", no_wrap=True)
+    table.add_column("prompt", overflow="fold", min_width=12)
+    if wider:
+        table.add_column("saved / url", overflow="fold")
     for entry in entries:
-        fields = _fields(entry)
-        fields[3] = fields[3][:16].replace("T", " ")
-        fields[4] = fields[4][:40]
-        table.add_row(*fields)
-    env.rich_console(env.stdout, terminal=False).print(table)
+        task_id, status, progress, when, prompt, detail = _fields(entry)
+        row = [task_id, status, progress]
+        if wide:
+            row.append(when[:16].replace("T", " "))
+        row.append(prompt[:80])
+        if wider:
+            row.append(detail)
+        table.add_row(*row)
+    console.print(table)
 
 
 def command(
