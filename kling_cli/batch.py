@@ -203,12 +203,8 @@ def parse_line(number: int, raw: str, source: str, base_dir: Path, env: Env) -> 
 
 def _classify(ref: str, base_dir: Path) -> tuple[str, str | Path]:
     """Relative image paths are relative to the batch file's folder."""
-    kind, value = generation.classify_image(
-        ref
-        if "://" in ref or Path(ref).is_absolute() or ref.startswith("data:")
-        else str(base_dir / ref)
-    )
-    return kind, value
+    relative = not ("://" in ref or ref.startswith("data:") or Path(ref).is_absolute())
+    return generation.classify_image(str(base_dir / ref) if relative else ref)
 
 
 def _pick(
@@ -465,7 +461,7 @@ class Runner:
             )
             if surely_not_made:
                 self.env.try_journal(lambda j: j.batch_not_sent(line.key))
-        elif kind == "poll" and not (isinstance(exc, APIError) and exc.status in (400, 404)):
+        elif kind == "poll" and not (isinstance(exc, APIError) and exc.concerns_one_task):
             line.poll_errors += 1
             if line.poll_errors < MAX_POLL_ERRORS:  # a bad patch of network: try again later
                 self._schedule(line)

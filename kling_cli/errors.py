@@ -69,6 +69,12 @@ class APIError(KlingError):
         self.code = code
         self.retry_after = retry_after
 
+    @property
+    def concerns_one_task(self) -> bool:
+        """A task query the service refused for that task alone (bad or unknown id): the
+        other tasks of the same command go on."""
+        return self.status in (400, 404, 410)
+
     @property  # type: ignore[override]
     def exit_code(self) -> ExitCode:  # type: ignore[override]
         if self.status in (401, 402, 403):

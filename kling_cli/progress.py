@@ -39,7 +39,15 @@ def transfer_display(env: Env, label: str, quiet: bool = False) -> TransferDispl
 
 
 class NullDisplay:
+    """Any display, showing nothing."""
+
     def update(self, tracked: tasks.Tracked) -> None:
+        pass
+
+    def change(self, line: Any) -> None:
+        pass
+
+    def done(self, line: Any) -> None:
         pass
 
     def advance(self, done: int, total: int | None) -> None:
@@ -47,12 +55,6 @@ class NullDisplay:
 
     def close(self) -> None:
         pass
-
-    def __enter__(self) -> NullDisplay:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _describe(tracked: tasks.Tracked) -> tuple[str, str]:
@@ -176,18 +178,7 @@ def batch_display(env: Env, total: int, quiet: bool = False) -> BatchDisplay:
         return LiveBatch(env, total)
     if mode == "plain":
         return PlainBatch(env)
-    return NullBatch()
-
-
-class NullBatch:
-    def change(self, line: Any) -> None:
-        pass
-
-    def done(self, line: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+    return NullDisplay()
 
 
 def _line_state(line: Any) -> str:

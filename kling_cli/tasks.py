@@ -162,7 +162,7 @@ def wait_for(
         try:
             t.task = poll(t.task_id)
         except APIError as exc:
-            if exc.status not in (400, 404, 410):
+            if not exc.concerns_one_task:
                 raise
             t.error = exc
         t.next_poll = clock() + next_gap(t, interval)

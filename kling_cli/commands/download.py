@@ -31,7 +31,7 @@ def run_download(env: Env, opts: DownloadOptions) -> int:
             t.task = env.client.get_task(task_id)
             env.record_update(t.task)
         except APIError as exc:
-            if exc.status not in (400, 404):
+            if not exc.concerns_one_task:
                 raise
             t.error = exc
         tracked.append(t)

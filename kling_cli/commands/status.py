@@ -26,7 +26,7 @@ def run_status(env: Env, opts: StatusOptions) -> int:
         try:
             task = env.client.get_task(task_id)
         except APIError as exc:
-            if exc.status not in (400, 404):
+            if not exc.concerns_one_task:
                 raise
             env.error(exc)
             codes.append(exc.exit_code)
