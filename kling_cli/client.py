@@ -12,14 +12,23 @@ import logging
 import mimetypes
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    MaxRetryError,
+    NewConnectionError,
+    ReadTimeoutError,
+)
+from urllib3.exceptions import SSLError as Urllib3SSLError
 from urllib3.filepost import encode_multipart_formdata
+from urllib3.util import Timeout
 from urllib3.util.retry import Retry
 
 from . import __version__
@@ -137,23 +146,38 @@ def _one_line(text: str, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-def _surely_not_sent(exc: requests.RequestException) -> bool:
+# What a failed request can raise: requests' exceptions, or urllib3's on the pooled GET path.
+NETWORK_ERRORS = (requests.RequestException, HTTPError, OSError)
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The low-level error behind a requests or urllib3 exception."""
+    if isinstance(exc, requests.RequestException) and exc.args:
+        inner = exc.args[0]
+        exc = inner if isinstance(inner, BaseException) else exc
+    if isinstance(exc, MaxRetryError) and exc.reason is not None:  # retries ran out: why
+        exc = exc.reason
+    return exc
+
+
+def _surely_not_sent(exc: BaseException) -> bool:
     """True when the connection never opened, so the request cannot have reached the service."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    reason: Any = exc.args[0] if exc.args else None
-    reason = getattr(reason, "reason", reason)  # MaxRetryError -> its cause
-    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+    return isinstance(exc, requests.exceptions.ConnectTimeout) or isinstance(
+        _cause(exc), (NewConnectionError, ConnectTimeoutError)
+    )
 
 
-def _describe(exc: requests.RequestException) -> str:
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return "connection timed out"
-    if isinstance(exc, requests.exceptions.ReadTimeout):
-        return "no answer in time (read timeout)"
-    if _surely_not_sent(exc):
+def _describe(exc: BaseException) -> str:
+    cause = _cause(exc)
+    if isinstance(cause, NewConnectionError):  # a subclass of ConnectTimeoutError
         return "connection refused or host unreachable"
-    if isinstance(exc, requests.exceptions.SSLError):
+    if isinstance(exc, requests.exceptions.ConnectTimeout) or isinstance(
+        cause, ConnectTimeoutError
+    ):
+        return "connection timed out"
+    if isinstance(exc, requests.exceptions.ReadTimeout) or isinstance(cause, ReadTimeoutError):
+        return "no answer in time (read timeout)"
+    if isinstance(exc, requests.exceptions.SSLError) or isinstance(cause, Urllib3SSLError):
         return "TLS error"
     return "connection broken"
 
@@ -220,6 +244,20 @@ class ProgressReader(io.BytesIO):
         return chunk
 
 
+@dataclass(frozen=True)
+class Answer:
+    """An answer of the API, read whole (its answers are small JSON documents)."""
+
+    status: int
+    reason: str
+    content_type: str
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
 class Client:
     def __init__(
         self,
@@ -244,6 +282,7 @@ class Client:
                 hint="use an https:// base URL (plain http is allowed only for loopback hosts)",
             )
         self.timeout = timeout
+        self._pool_timeout = Timeout(connect=timeout[0], read=timeout[1])
         self.trace = trace
         self._log_handler: logging.Handler | None = None
         if trace:
@@ -305,7 +344,7 @@ class Client:
         data = answer.get("data")
         if answer.get("success") is False or not isinstance(data, dict) or not data.get("url"):
             message = answer.get("message") or "the upload returned no URL"
-            raise APIError(resp.status_code, _one_line(str(message)))
+            raise APIError(resp.status, _one_line(str(message)))
         return data
 
     # --- the video host --------------------------------------------------------------------
@@ -315,7 +354,7 @@ class Client:
         self._trace(f"> GET {url}")
         try:
             resp = self.session.get(url, stream=True, timeout=self.timeout, headers=headers)
-        except requests.RequestException as exc:
+        except NETWORK_ERRORS as exc:
             raise ServiceUnavailable(f"could not download {url}: {_describe(exc)}") from None
         self._trace(f"< {resp.status_code} {resp.reason}")
         return resp
@@ -324,7 +363,7 @@ class Client:
 
     def _api(
         self, method: str, path: str, *, submit: bool = False, task_id: str | None = None, **kw: Any
-    ) -> requests.Response:
+    ) -> Answer:
         if not self.api_key:
             raise MissingKeyError("no API key")
         url = self.api + path
@@ -334,8 +373,18 @@ class Client:
             self.trace(f"> {method} {url} (Authorization: Bearer <redacted>)")
         started = time.monotonic()
         try:
-            resp = self.session.request(method, url, headers=headers, timeout=self.timeout, **kw)
-        except requests.RequestException as exc:
+            if method == "GET" and not kw:
+                answer = self._pooled_get(url, headers)
+            else:
+                timeout = self.timeout
+                resp = self.session.request(method, url, headers=headers, timeout=timeout, **kw)
+                answer = Answer(
+                    resp.status_code,
+                    resp.reason or "",
+                    resp.headers.get("Content-Type", ""),
+                    resp.content,
+                )
+        except NETWORK_ERRORS as exc:
             host = urlsplit(url).netloc
             if submit and not _surely_not_sent(exc):
                 raise SubmitUncertain(
@@ -347,25 +396,59 @@ class Client:
             raise ServiceUnavailable(f"could not reach {host}: {_describe(exc)}") from None
         if self.trace:
             self.trace(
-                f"< {resp.status_code} {resp.reason} ({len(resp.content)} bytes, "
+                f"< {answer.status} {answer.reason} ({len(answer.body)} bytes, "
                 f"{time.monotonic() - started:.2f}s)"
             )
-        if resp.status_code >= 400:
-            message, code = error_message(
-                resp.content, resp.headers.get("Content-Type", ""), resp.reason or ""
-            )
-            raise APIError(resp.status_code, message, code=code, task_id=task_id)
-        return resp
+        if answer.status >= 400:
+            message, code = error_message(answer.body, answer.content_type, answer.reason)
+            raise APIError(answer.status, message, code=code, task_id=task_id)
+        return answer
 
-    def _json_object(self, resp: requests.Response, task_id: str | None = None) -> dict[str, Any]:
+    def _pooled_get(self, url: str, headers: Mapping[str, str]) -> Answer:
+        """A GET through the urllib3 pool that requests keeps for this host: the same
+        connection, TLS settings, proxy and retry rules as every other request, without the
+        work a Session does per request (preparing it, cookies, hooks, redirects), which
+        none of our GETs use and which is half the CPU of a poll: `wait` on hundreds of
+        tasks polls thousands of times. The calls are requests' own HTTPAdapter.send's."""
+        session = self.session
+        request = requests.PreparedRequest()
+        request.method, request.url = "GET", url
+        request.headers = requests.structures.CaseInsensitiveDict(session.headers)
+        request.headers.update(headers)
+        settings = session.merge_environment_settings(url, {}, None, None, None)
+        verify, proxies, cert = settings["verify"], settings["proxies"], settings["cert"]
+        adapter = session.get_adapter(url)
+        assert isinstance(adapter, HTTPAdapter)  # mounted in __init__
+        pool = adapter.get_connection_with_tls_context(request, verify, proxies, cert)
+        adapter.cert_verify(pool, url, verify, cert)
+        got = pool.urlopen(
+            "GET",
+            adapter.request_url(request, proxies),
+            headers=request.headers,
+            redirect=False,
+            assert_same_host=False,
+            preload_content=True,  # read inside urlopen, so a broken body is retried too
+            decode_content=True,
+            retries=adapter.max_retries,
+            timeout=self._pool_timeout,
+        )
+        if got.get_redirect_location():  # rare: the Session follows it, keeping the key at home
+            prepared = session.prepare_request(requests.Request("GET", url, headers=headers))
+            first = adapter.build_response(prepared, got)
+            *_, resp = session.resolve_redirects(first, prepared, timeout=self.timeout, **settings)
+            content_type = resp.headers.get("Content-Type", "")
+            return Answer(resp.status_code, resp.reason or "", content_type, resp.content)
+        return Answer(got.status, got.reason or "", got.headers.get("Content-Type", ""), got.data)
+
+    def _json_object(self, answer: Answer, task_id: str | None = None) -> dict[str, Any]:
         try:
-            data = resp.json()
+            data = json.loads(answer.body)
         except (ValueError, RecursionError):
             data = None
         if not isinstance(data, dict):
             raise ServiceUnavailable(
-                f"the service answered something unreadable (HTTP {resp.status_code}): "
-                + _one_line(resp.text or "an empty body", 200),
+                f"the service answered something unreadable (HTTP {answer.status}): "
+                + _one_line(answer.text or "an empty body", 200),
                 task_id=task_id,
             )
         return data

@@ -229,9 +229,9 @@ class Env:
                         hint="set one with `kling config set api_key` (it asks for it), "
                         "KLING_API_KEY or --api-key; or try the sandbox: kling --sandbox ...",
                     )
-            self._client = Client(
-                self.base_url, key, trace=self.trace, pool_size=self.http_pool_size
-            )
+            # No trace without --verbose: a trace turns on urllib3's debug log on every request.
+            trace = self.trace if self.verbose else None
+            self._client = Client(self.base_url, key, trace=trace, pool_size=self.http_pool_size)
         return self._client
 
     @property

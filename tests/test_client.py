@@ -154,6 +154,29 @@ def test_get_dropped_connection_is_retried(server: ScriptedServer) -> None:
     assert client_for(server).get_task("t")["id"] == "video_1"
 
 
+def test_get_with_a_body_cut_short_is_retried(server: ScriptedServer) -> None:
+    server.add("GET", f"{SUBMIT}/t", Reply(200, TASK, send_bytes=10), Reply(200, TASK))
+    assert client_for(server).get_task("t")["id"] == "video_1"
+    assert len(server.seen("GET", f"{SUBMIT}/t")) == 2
+
+
+def test_get_read_timeout_says_so(server: ScriptedServer) -> None:
+    server.add("GET", f"{SUBMIT}/t", Reply(200, TASK, delay=1.0))
+    with pytest.raises(ServiceUnavailable, match="no answer in time") as info:
+        client_for(server, timeout=(2.0, 0.3), retries=0).get_task("t")
+    assert info.value.exit_code == ExitCode.UNAVAILABLE
+
+
+def test_get_from_a_closed_port_says_refused() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    client = Client(f"http://127.0.0.1:{port}", KEY, retries=1, backoff=0.01)
+    with pytest.raises(ServiceUnavailable, match="connection refused") as info:
+        client.get_task("t")
+    assert info.value.exit_code == ExitCode.UNAVAILABLE
+
+
 def test_connection_refused_is_service_unavailable() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
