@@ -167,23 +167,22 @@ def test_get_read_timeout_says_so(server: ScriptedServer) -> None:
     assert info.value.exit_code == ExitCode.UNAVAILABLE
 
 
-def test_get_from_a_closed_port_says_refused() -> None:
+def client_of_a_closed_port() -> Client:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nothing listens there
-    client = Client(f"http://127.0.0.1:{port}", KEY, retries=1, backoff=0.01)
+    return Client(f"http://127.0.0.1:{port}", KEY, retries=1, backoff=0.01)
+
+
+def test_get_from_a_closed_port_says_refused() -> None:
     with pytest.raises(ServiceUnavailable, match="connection refused") as info:
-        client.get_task("t")
+        client_of_a_closed_port().get_task("t")
     assert info.value.exit_code == ExitCode.UNAVAILABLE
 
 
 def test_connection_refused_is_service_unavailable() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again: nothing listens there
-    client = Client(f"http://127.0.0.1:{port}", KEY, retries=1, backoff=0.01)
-    with pytest.raises(ServiceUnavailable) as info:
-        client.create_task({"prompt": "x"})
+    with pytest.raises(ServiceUnavailable, match="connection refused") as info:
+        client_of_a_closed_port().create_task({"prompt": "x"})
     assert not isinstance(info.value, SubmitUncertain)
     assert info.value.exit_code == ExitCode.UNAVAILABLE
 
