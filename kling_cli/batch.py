@@ -10,6 +10,7 @@ only talk HTTP.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import os
 import tempfile
@@ -228,7 +229,11 @@ Job = tuple[str, Line]  # (kind, line): kind is "send", "poll" or "fetch"
 
 class Runner:
     """Keeps at most `parallel` requests in flight: downloads first, then due polls, then new
-    submissions. Everything that changes state happens here, on the main thread."""
+    submissions. Everything that changes state happens here, on the main thread.
+
+    Each kind of work has its own queue, so that picking the next job costs the same for a
+    batch of 10,000 lines as for 10: `to_fetch` and `to_send` in order, and `polls`, a heap
+    of (next poll, line number, line) holding exactly the lines in state "waiting"."""
 
     def __init__(
         self,
@@ -246,6 +251,8 @@ class Runner:
         self.on_change = on_change
         self.on_done = on_done
         self.to_send: deque[Line] = deque()
+        self.to_fetch: deque[Line] = deque()
+        self.polls: list[tuple[float, int, Line]] = []
         self.inflight: dict[Future[Any], Job] = {}
         self.paused_until = 0.0
         self.backpressure = BACKPRESSURE_WAIT[0]
@@ -272,7 +279,7 @@ class Runner:
                 line.task_id = sent[0]
                 entry = self.env.try_journal(lambda j, tid=sent[0]: j.get(tid))
                 if entry is None:
-                    line.state = "waiting"
+                    self._poll_at(line, self.env.clock())
                     continue
                 line.task = entry.task  # as last seen: no need to ask again what is final
                 line.files = [Path(f) for f in entry.files if Path(f).exists()]
@@ -281,11 +288,11 @@ class Runner:
                     and self.opts.output
                     and not line.files
                 ):
-                    line.state = "fetch"
+                    self._fetch(line)
                 elif tasks.is_final(line.task):
                     self._finish(line)
                 else:
-                    line.state = "waiting"
+                    self._poll_at(line, self.env.clock())
 
     def upload_images(self, pool: ThreadPoolExecutor) -> None:
         """Each distinct local image once (or not at all, if the journal has a fresh URL)."""
@@ -326,9 +333,6 @@ class Runner:
                 ) from None
 
     def _loop(self, pool: ThreadPoolExecutor) -> None:
-        for line in self.lines:
-            if line.state == "waiting":
-                line.next_poll = self.env.clock()
         while True:
             now = self.env.clock()
             if self.opts.timeout is not None and now - self.started >= self.opts.timeout:
@@ -340,29 +344,36 @@ class Runner:
                 self._start(pool, job)
             if not self.inflight and not self._pending():
                 return
-            done, _ = wait(self.inflight, timeout=self._idle_for(now), return_when=FIRST_COMPLETED)
+            idle = self._idle_for(now)
+            if not self.inflight:  # wait() returns at once on no futures: it cannot idle
+                self.env.sleep(idle or 0.0)
+                continue
+            done, _ = wait(self.inflight, timeout=idle, return_when=FIRST_COMPLETED)
             for future in done:
                 kind, line = self.inflight.pop(future)
                 self._settle(kind, line, future)
 
     def _pending(self) -> bool:
-        return bool(self.to_send) or any(line.state == "waiting" for line in self.lines)
+        return bool(self.to_send or self.to_fetch or self.polls)
 
-    def _idle_for(self, now: float) -> float:
-        wakes = [line.next_poll for line in self.lines if line.state == "waiting"]
-        if self.to_send:
-            wakes.append(self.paused_until)
-        if self.opts.timeout is not None:
+    def _idle_for(self, now: float) -> float | None:
+        """How long to wait for a request to finish before there is other work (None: until
+        one finishes). With every slot taken, a due poll is no reason to wake up."""
+        wakes = []
+        if len(self.inflight) < self.opts.parallel:
+            if self.polls:
+                wakes.append(self.polls[0][0])
+            if self.to_send:
+                wakes.append(self.paused_until)
+        if self.opts.timeout is not None and self.started + self.opts.timeout > now:
             wakes.append(self.started + self.opts.timeout)
-        return max(0.0, min(wakes, default=now + 1.0) - now) if wakes else 1.0
+        return max(0.0, min(wakes) - now) if wakes else None
 
     def _next_job(self, now: float) -> Job | None:
-        for line in self.lines:
-            if line.state == "fetch":
-                return "fetch", line
-        due = [line for line in self.lines if line.state == "waiting" and line.next_poll <= now]
-        if due:
-            return "poll", min(due, key=lambda line: line.next_poll)
+        if self.to_fetch:
+            return "fetch", self.to_fetch.popleft()
+        if self.polls and self.polls[0][0] <= now:
+            return "poll", heapq.heappop(self.polls)[2]
         if self.to_send and now >= self.paused_until:
             return "send", self.to_send.popleft()
         return None
@@ -426,7 +437,7 @@ class Runner:
         if changed:  # the journal is written when the status changes
             self.env.record_update(task)
         if tasks.status_of(task) == "completed" and self.opts.output is not None:
-            line.state = "fetch"
+            self._fetch(line)
         elif tasks.is_final(task):
             if tasks.status_of(task) == "completed" and tasks.video_url(task) is None:
                 line.error = workflow.no_video_url(task)
@@ -470,17 +481,26 @@ class Runner:
         self._finish(line)
 
     def _schedule(self, line: Line) -> None:
-        line.state = "waiting"
         tracked = tasks.Tracked(str(line.task_id), task=line.task, interval=line.interval)
-        line.next_poll = self.env.clock() + tasks.next_gap(tracked, self.opts.interval)
+        gap = tasks.next_gap(tracked, self.opts.interval)
         line.interval = tracked.interval
+        self._poll_at(line, self.env.clock() + gap)
+
+    def _poll_at(self, line: Line, when: float) -> None:
+        line.state = "waiting"
+        line.next_poll = when
+        heapq.heappush(self.polls, (when, line.number, line))
+
+    def _fetch(self, line: Line) -> None:
+        line.state = "fetch"
+        self.to_fetch.append(line)
 
     def _time_out(self) -> None:
         hint = "run the same command again to go on"
-        for line in self.lines:
-            if line.state == "waiting":
-                line.error = WaitTimeout(f"task {line.task_id} is not final yet", hint=hint)
-                self._finish(line)
+        while self.polls:
+            line = heapq.heappop(self.polls)[2]
+            line.error = WaitTimeout(f"task {line.task_id} is not final yet", hint=hint)
+            self._finish(line)
         while self.to_send:
             line = self.to_send.popleft()
             line.error = WaitTimeout(f"line {line.number} was not sent in time", hint=hint)

@@ -234,3 +234,14 @@ def test_ctrl_c_then_rerun_sends_nothing_twice(tmp_path: Path) -> None:
         assert len(sends(sb)) == 8  # every line was sent once, by the first run
         assert len(list(out.glob("*.mp4"))) == 8
         assert len(stdout.splitlines()) == 8
+
+
+def test_batch_sleeps_between_polls(kling, against, tmp_path: Path) -> None:
+    """With nothing in flight the scheduler must sleep until the next poll is due: it once
+    spun a core at 100% there."""
+    src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "a fox"}])
+    wall, cpu = time.monotonic(), time.process_time()
+    result = kling("--no-progress", "batch", str(src), "--interval", "2")
+    wall, cpu = time.monotonic() - wall, time.process_time() - cpu
+    assert result.exit_code == 0, result.stderr
+    assert wall >= 2 and cpu < wall / 2, f"{cpu:.2f} s of CPU in {wall:.2f} s"
