@@ -7,11 +7,15 @@ It records every request, so a test can check what reached it (headers included)
 from __future__ import annotations
 
 import json
+import shutil
+import ssl
+import subprocess
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, TypeVar
 
 
@@ -38,6 +42,20 @@ class Seen:
     body: bytes
 
 
+def self_signed_certificate(folder: Path) -> tuple[Path, Path] | None:
+    """(certificate, key) for 127.0.0.1 and localhost, made by openssl; None without it."""
+    if shutil.which("openssl") is None:
+        return None
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
 class QuietServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # clients that hang up mid-answer are part of the tests, not news
@@ -49,16 +67,24 @@ S = TypeVar("S", bound="LoopbackServer")
 class LoopbackServer:
     """A threaded HTTP server on 127.0.0.1 and a free port, for `with` blocks in tests."""
 
-    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+    def __init__(
+        self, handler: type[BaseHTTPRequestHandler], tls: tuple[Path, Path] | None = None
+    ) -> None:
         self._server = QuietServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:  # (certificate, key): serve https
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     def __enter__(self: S) -> S:
         self._thread.start()
@@ -70,11 +96,11 @@ class LoopbackServer:
 
 
 class ScriptedServer(LoopbackServer):
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
         self.routes: dict[tuple[str, str], deque[Reply]] = {}
         self.requests: list[Seen] = []
         self._lock = threading.Lock()
-        super().__init__(self._handler())
+        super().__init__(self._handler(), tls)
 
     def add(self, method: str, path: str, *replies: Reply) -> None:
         self.routes.setdefault((method, path), deque()).extend(replies)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from kling_cli import download
 from kling_cli.client import error_message
-from tests.scripted_server import Reply, ScriptedServer
+from tests.scripted_server import Reply, ScriptedServer, self_signed_certificate
 
 KEY = "sk-reliable-0123456789abcdef"
 TASKS = "/v1/videos/generations"
@@ -304,6 +304,28 @@ def test_proxy_carries_api_and_video_traffic(kling, against, tmp_path: Path, mon
         before = len(proxy.seen)
         assert kling("generate", "a fox", "-q").exit_code == 0
         assert len(proxy.seen) == before
+
+
+def test_https_certificate_is_checked_against_requests_ca_bundle(
+    kling, tmp_path: Path, monkeypatch
+) -> None:
+    """A certificate no known CA vouches for is refused before anything is sent; a company's
+    CA given in REQUESTS_CA_BUNDLE (as for any requests-based tool) is trusted."""
+    tls = self_signed_certificate(tmp_path)
+    if tls is None:
+        pytest.skip("openssl is not installed")
+    task = {"id": "t", "status": "in_progress", "progress": 40}
+    with ScriptedServer(tls=tls) as api:
+        api.add("GET", f"{TASKS}/t", Reply(200, task))
+        where = ("--base-url", api.url, "--api-key", KEY)
+        refused = kling(*where, "status", "t")
+        assert refused.exit_code == 5 and "TLS error" in refused.stderr, refused.stderr
+        assert api.requests == []
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls[0]))
+        trusted = kling(*where, "status", "--json", "t")
+    assert trusted.exit_code == 0, trusted.stderr
+    assert json.loads(trusted.stdout)["progress"] == 40
+    assert api.requests[0].headers["Authorization"] == f"Bearer {KEY}"
 
 
 def test_second_ctrl_c_exits_at_once(api: ScriptedServer, tmp_path: Path) -> None:
