@@ -4,6 +4,7 @@ per change for CI logs, or nothing. rich is imported only when a live display is
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any, Protocol
 
 from . import tasks
@@ -106,17 +107,37 @@ class LiveWait:
         table.add_column("progress", justify="right", no_wrap=True, min_width=4)
         table.add_column("elapsed", justify="right", no_wrap=True, min_width=4)
         elapsed = f"{int(time.monotonic() - self.started)}s"
-        for tracked in self.rows.values():
+        everything = list(self.rows.values())
+        # The header, a summary line and the cursor take three lines; the rest holds tasks.
+        shown = rows_that_fit(everything, max(3, self.console.size.height - 3))
+        for tracked in shown:
             status, detail = _describe(tracked)
             style = {"completed": "green", "failed": "red", "error": "red"}.get(status, "yellow")
             table.add_row(tracked.task_id, f"[{style}]{status}[/]", detail, elapsed)
-        return table
+        if len(shown) == len(everything):
+            return table
+        from rich.console import Group
+
+        counts = Counter(_describe(tracked)[0] for tracked in everything)
+        summary = ", ".join(f"{n} {status}" for status, n in counts.most_common())
+        hidden = len(everything) - len(shown)
+        return Group(table, f"{len(everything)} tasks: {summary} ({hidden} not shown)")
 
     def update(self, tracked: tasks.Tracked) -> None:
         self.rows[tracked.task_id] = tracked
 
     def close(self) -> None:
         self.live.stop()
+
+
+def rows_that_fit(rows: list[tasks.Tracked], room: int) -> list[tasks.Tracked]:
+    """At most `room` rows, in their order: the tasks still running first, since those are
+    the ones being watched; then the finished ones, while there is room."""
+    if len(rows) <= room:
+        return rows
+    running = [i for i, tracked in enumerate(rows) if not tracked.done]
+    finished = [i for i, tracked in enumerate(rows) if tracked.done]
+    return [rows[i] for i in sorted((running + finished)[:room])]
 
 
 class PlainTransfer:

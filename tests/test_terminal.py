@@ -111,6 +111,17 @@ def test_narrow_terminal_keeps_one_row_per_task(sandbox, tmp_path: Path) -> None
     assert "EXIT=0" in screen
 
 
+def test_many_tasks_fit_the_screen_with_a_summary(sandbox, tmp_path: Path) -> None:
+    ids = [sandbox.state.create_task({"model": "kling-v3-omni", "prompt": f"fox {n}"})["id"]
+           for n in range(40)]  # fmt: skip
+    wait = " ".join(map(shlex.quote, [*KLING, "wait", *ids, "--interval", "0.1"]))
+    screen = screen_of(wait + " >/dev/null", base_env(sandbox, tmp_path))  # 30 lines high
+    table_rows = [line for line in screen.splitlines() if line.startswith("video_")]
+    assert 20 <= len(table_rows) <= 27 and all("completed" in row for row in table_rows)
+    assert f"40 tasks: 40 completed ({40 - len(table_rows)} not shown)" in screen
+    assert "EXIT=0" in screen
+
+
 def test_dumb_terminal_gets_plain_lines(sandbox, tmp_path: Path) -> None:
     task_id = submit(sandbox, tmp_path)
     command = " ".join(map(shlex.quote, [*KLING, "wait", task_id, "--interval", "0.1"]))
