@@ -425,8 +425,7 @@ class Runner:
         line.task_id = str(task["id"])
         line.task = task
         line.sent_at = time.time()
-        self.env.try_journal(lambda j: j.batch_sent(line.key, str(line.task_id)))
-        self.env.record_submitted(task, line.body)
+        self.env.record_submitted(task, line.body, batch_key=line.key)
         self.backpressure = BACKPRESSURE_WAIT[0]
         self._schedule(line)
 

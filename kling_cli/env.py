@@ -242,11 +242,14 @@ class Env:
             self._journal = Journal(config.data_dir(self.environ) / JOURNAL_FILE)
         return self._journal
 
-    def record_submitted(self, task: dict[str, Any], body: dict[str, Any]) -> bool:
-        """Record a new task; False when the journal could not take it."""
+    def record_submitted(
+        self, task: dict[str, Any], body: dict[str, Any], batch_key: str | None = None
+    ) -> bool:
+        """Record a new task (and the batch line that made it); False when the journal could
+        not take it."""
 
         def record(journal: Journal) -> bool:
-            journal.record_submitted(task, self.base_url, body)
+            journal.record_submitted(task, self.base_url, body, batch_key)
             return True
 
         return self.try_journal(record) is True

@@ -135,10 +135,20 @@ class Journal:
                 conn.execute("PRAGMA synchronous = NORMAL")
 
     def record_submitted(
-        self, task: Mapping[str, Any], base_url: str, params: Mapping[str, Any]
+        self,
+        task: Mapping[str, Any],
+        base_url: str,
+        params: Mapping[str, Any],
+        batch_key: str | None = None,
     ) -> None:
+        """A new task, synced to disk. `batch_key`: the batch line that made it, marked sent
+        with its id in the same transaction (one sync, not two)."""
         now = time.time()
         with self._write(durable=True) as conn:
+            if batch_key is not None:
+                conn.execute(
+                    "UPDATE batch_lines SET task_id = ? WHERE key = ?", (task["id"], batch_key)
+                )
             conn.execute(
                 "INSERT OR IGNORE INTO tasks (id, submitted_at, updated_at, base_url, params,"
                 " status, progress, task) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -221,10 +231,6 @@ class Journal:
                 " VALUES (?, NULL, ?, ?, ?)",
                 (key, line, source, time.time()),
             )
-
-    def batch_sent(self, key: str, task_id: str) -> None:
-        with self._write(durable=True) as conn:
-            conn.execute("UPDATE batch_lines SET task_id = ? WHERE key = ?", (task_id, key))
 
     def batch_not_sent(self, key: str) -> None:
         """The request surely made no task (refused, or never left): the line may go again."""
