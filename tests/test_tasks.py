@@ -160,15 +160,3 @@ def test_wait_does_not_repoll_a_task_just_heard_from() -> None:
     known = {"a": {"id": "a", "status": "queued"}}
     tasks.wait_for(["a"], poll, interval=2, known=known, clock=fake.clock, sleep=fake.sleep)
     assert log == [(2, "a")]
-
-
-def test_a_full_screen_shows_the_running_tasks_first_in_their_order() -> None:
-    from kling_cli.progress import rows_that_fit
-
-    rows = [
-        tasks.Tracked(f"t{n}", task={"id": f"t{n}", "status": "completed" if n % 3 else "queued"})
-        for n in range(10)
-    ]  # t0, t3, t6 and t9 are still queued
-    assert rows_that_fit(rows, 20) == rows
-    assert [t.task_id for t in rows_that_fit(rows, 3)] == ["t0", "t3", "t6"]
-    assert [t.task_id for t in rows_that_fit(rows, 6)] == ["t0", "t1", "t2", "t3", "t6", "t9"]
