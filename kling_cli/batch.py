@@ -67,7 +67,6 @@ class Line:
     task: dict[str, Any] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     error: KlingError | None = None
-    next_poll: float = 0.0
     interval: float = tasks.FIRST_INTERVAL
     poll_errors: int = 0
     sent_at: float | None = None
@@ -487,7 +486,6 @@ class Runner:
 
     def _poll_at(self, line: Line, when: float) -> None:
         line.state = "waiting"
-        line.next_poll = when
         heapq.heappush(self.polls, (when, line.number, line))
 
     def _fetch(self, line: Line) -> None:

@@ -162,22 +162,19 @@ def _cause(exc: BaseException) -> BaseException:
 
 def _surely_not_sent(exc: BaseException) -> bool:
     """True when the connection never opened, so the request cannot have reached the service."""
-    return isinstance(exc, requests.exceptions.ConnectTimeout) or isinstance(
-        _cause(exc), (NewConnectionError, ConnectTimeoutError)
-    )
+    return isinstance(_cause(exc), (NewConnectionError, ConnectTimeoutError))
 
 
 def _describe(exc: BaseException) -> str:
+    # requests' ConnectTimeout, ReadTimeout and SSLError wrap these urllib3 causes.
     cause = _cause(exc)
     if isinstance(cause, NewConnectionError):  # a subclass of ConnectTimeoutError
         return "connection refused or host unreachable"
-    if isinstance(exc, requests.exceptions.ConnectTimeout) or isinstance(
-        cause, ConnectTimeoutError
-    ):
+    if isinstance(cause, ConnectTimeoutError):
         return "connection timed out"
-    if isinstance(exc, requests.exceptions.ReadTimeout) or isinstance(cause, ReadTimeoutError):
+    if isinstance(cause, ReadTimeoutError):
         return "no answer in time (read timeout)"
-    if isinstance(exc, requests.exceptions.SSLError) or isinstance(cause, Urllib3SSLError):
+    if isinstance(cause, Urllib3SSLError):
         return "TLS error"
     return "connection broken"
 
@@ -252,6 +249,11 @@ class Answer:
     reason: str
     content_type: str
     body: bytes
+
+    @classmethod
+    def of(cls, resp: requests.Response) -> Answer:
+        content_type = resp.headers.get("Content-Type", "")
+        return cls(resp.status_code, resp.reason or "", content_type, resp.content)
 
     @property
     def text(self) -> str:
@@ -378,12 +380,7 @@ class Client:
             else:
                 timeout = self.timeout
                 resp = self.session.request(method, url, headers=headers, timeout=timeout, **kw)
-                answer = Answer(
-                    resp.status_code,
-                    resp.reason or "",
-                    resp.headers.get("Content-Type", ""),
-                    resp.content,
-                )
+                answer = Answer.of(resp)
         except NETWORK_ERRORS as exc:
             host = urlsplit(url).netloc
             if submit and not _surely_not_sent(exc):
@@ -436,8 +433,7 @@ class Client:
             prepared = session.prepare_request(requests.Request("GET", url, headers=headers))
             first = adapter.build_response(prepared, got)
             *_, resp = session.resolve_redirects(first, prepared, timeout=self.timeout, **settings)
-            content_type = resp.headers.get("Content-Type", "")
-            return Answer(resp.status_code, resp.reason or "", content_type, resp.content)
+            return Answer.of(resp)
         return Answer(got.status, got.reason or "", got.headers.get("Content-Type", ""), got.data)
 
     def _json_object(self, answer: Answer, task_id: str | None = None) -> dict[str, Any]:
