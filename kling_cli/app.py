@@ -127,9 +127,11 @@ LAZY_COMMANDS = {
     "list": "List the tasks this machine submitted, newest first (from the local journal).",
     "batch": "Submit, wait for and download many generations from a JSON Lines file.",
     "sandbox": "Run a local simulator of the service: no key, no credits.",
+    "balance": "Show the remaining and used quota of the API key.",
 }
 COMMAND_ORDER = [
-    "generate", "wait", "status", "download", "upload", "list", "batch", "config", "sandbox",
+    "generate", "wait", "status", "download", "upload", "list", "batch", "balance", "config",
+    "sandbox",
 ]  # fmt: skip
 
 app = typer.Typer(

@@ -16,14 +16,13 @@ import os
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import download, generation, tasks, workflow
-from .config import ASPECT_RATIOS, DURATIONS, MODES
+from . import download, request, tasks, workflow
 from .env import Env
 from .errors import (
     APIError,
@@ -36,17 +35,7 @@ from .errors import (
     WaitTimeout,
 )
 
-FIELDS = (
-    "prompt",
-    "images",
-    "mode",
-    "duration",
-    "aspect_ratio",
-    "model",
-    "metadata",
-    "set",
-    "output",
-)
+FIELDS = (*request.LINE_KEYS, "output")
 PARALLEL_LIMIT_CODES = {"1303", 1303}  # Kling: "parallel task over resource pack limit"
 BACKPRESSURE_WAIT = (2.0, 30.0)  # first and longest pause when the account is at its limit
 MAX_POLL_ERRORS = 5
@@ -59,12 +48,12 @@ class Line:
     number: int
     text: str
     key: str
-    body: dict[str, Any]
-    images: list[tuple[str, str | Path]]
+    request: request.Request
+    body: dict[str, Any]  # local images' paths stand in for their URLs until uploaded
     output: str | None
     state: str = "new"  # new, sending, waiting, polling, downloading, done
     task_id: str | None = None
-    task: dict[str, Any] = field(default_factory=dict)
+    view: tasks.TaskView = tasks.NOT_SEEN
     files: list[Path] = field(default_factory=list)
     error: KlingError | None = None
     interval: float = tasks.FIRST_INTERVAL
@@ -72,19 +61,14 @@ class Line:
     sent_at: float | None = None
 
     @property
-    def code(self) -> int:
-        if self.error is not None:
-            return self.error.exit_code
-        status = tasks.status_of(self.task)
-        if status == "completed":
-            return ExitCode.OK
-        return ExitCode.TASK_FAILED if status == "failed" else ExitCode.TIMEOUT
+    def code(self) -> ExitCode:
+        return self.error.exit_code if self.error is not None else self.view.exit_code
 
     def document(self) -> dict[str, Any]:
         """What --json prints for the line: the task as the service gave it, or the error."""
         doc: dict[str, Any] = {"line": self.number}
-        if self.task:
-            doc.update(self.task)
+        if self.view:
+            doc.update(self.view.raw)
             doc["line"] = self.number
             if self.files:
                 doc["output_files"] = [str(f) for f in self.files]
@@ -167,57 +151,14 @@ def parse_line(number: int, raw: str, source: str, base_dir: Path, env: Env) -> 
         raise UsageError(
             f"unknown field {', '.join(map(repr, unknown))} (known: {', '.join(FIELDS)})"
         )
-    prompt = data.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise UsageError("`prompt` must be a non-empty string")
-    images = data.get("images", [])
-    if not isinstance(images, list) or not all(isinstance(i, str) for i in images):
-        raise UsageError("`images` must be a list of URLs or file paths")
-    classified = [_classify(ref, base_dir) for ref in images]
-    mode = _pick(data, "mode", env.setting("mode"), str, MODES)
-    duration = _pick(data, "duration", env.setting("duration"), int, DURATIONS)
-    aspect_ratio = _pick(data, "aspect_ratio", env.setting("aspect_ratio"), str, ASPECT_RATIOS)
-    model = _pick(data, "model", env.setting("model"), str, None)
-    metadata = data.get("metadata", {})
-    extra = data.get("set", {})
-    if not isinstance(metadata, dict) or not isinstance(extra, dict):
-        raise UsageError("`metadata` and `set` must be JSON objects")
+    wanted = request.from_line(data, base_dir, env.setting)
     output = data.get("output")
     if output is not None and (
         not isinstance(output, str) or download.safe_filename(output, "") != output
     ):
         raise UsageError("`output` must be a plain file name (letters, digits, . _ -)")
-    body = generation.build_body(
-        model=model,
-        prompt=prompt,
-        mode=mode,
-        duration=duration,
-        aspect_ratio=aspect_ratio,
-        image_urls=[str(ref) for _, ref in classified],
-        metadata=metadata,
-        extra=extra,
-    )
     key = hashlib.sha256(f"{source}\0{number}\0{raw}".encode()).hexdigest()
-    return Line(number, raw, key, body, classified, output)
-
-
-def _classify(ref: str, base_dir: Path) -> tuple[str, str | Path]:
-    """Relative image paths are relative to the batch file's folder."""
-    relative = not ("://" in ref or ref.startswith("data:") or Path(ref).is_absolute())
-    return generation.classify_image(str(base_dir / ref) if relative else ref)
-
-
-def _pick(
-    data: dict[str, Any], name: str, default: Any, kind: type, choices: Iterable[Any] | None
-) -> Any:
-    if name not in data:
-        return default
-    value = data[name]
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise UsageError(f"`{name}` must be a {'number' if kind is int else 'string'}")
-    if choices is not None and value not in choices:
-        raise UsageError(f"`{name}` must be one of {', '.join(map(str, choices))}, not {value!r}")
-    return value
+    return Line(number, raw, key, wanted, wanted.body(), output)
 
 
 # --- running -------------------------------------------------------------------------------
@@ -280,22 +221,18 @@ class Runner:
                 if entry is None:
                     self._poll_at(line, self.env.clock())
                     continue
-                line.task = entry.task  # as last seen: no need to ask again what is final
+                line.view = entry.view  # as last seen: no need to ask again what is final
                 line.files = [Path(f) for f in entry.files if Path(f).exists()]
-                if (
-                    tasks.status_of(line.task) == "completed"
-                    and self.opts.output
-                    and not line.files
-                ):
+                if line.view.completed and self.opts.output and not line.files:
                     self._fetch(line)
-                elif tasks.is_final(line.task):
+                elif line.view.final:
                     self._finish(line)
                 else:
                     self._poll_at(line, self.env.clock())
 
     def upload_images(self, pool: ThreadPoolExecutor) -> None:
         """Each distinct local image once (or not at all, if the journal has a fresh URL)."""
-        paths = {Path(ref) for line in self.to_send for kind, ref in line.images if kind == "file"}
+        paths = {path for line in self.to_send for path in line.request.local_files()}
         urls: dict[Path, str] = {}
         todo: list[tuple[Path, str]] = []
         for path in sorted(paths):
@@ -311,10 +248,8 @@ class Runner:
             self.env.try_journal(lambda j, d=digest, u=url: j.remember_upload(d, u))
             urls[path] = url
         for line in self.to_send:
-            if line.images:
-                line.body["image_urls"] = [
-                    urls[Path(ref)] if kind == "file" else str(ref) for kind, ref in line.images
-                ]
+            if line.request.local_files():
+                line.body = line.request.body(urls)
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -391,7 +326,7 @@ class Runner:
             line.state = "downloading"
             target = self._target(line)
             future = pool.submit(
-                workflow.fetch_video, self.env, line.task, target, force=self.opts.force
+                workflow.fetch_video, self.env, line.view, target, force=self.opts.force
             )
         self.inflight[future] = job
         self.on_change(line)
@@ -420,31 +355,31 @@ class Runner:
 
     # -- outcomes -----------------------------------------------------------------------------
 
-    def _sent(self, line: Line, task: dict[str, Any]) -> None:
-        line.task_id = str(task["id"])
-        line.task = task
+    def _sent(self, line: Line, task: tasks.TaskView) -> None:
+        line.task_id = task.id
+        line.view = task
         line.sent_at = time.time()
         self.env.record_submitted(task, line.body, batch_key=line.key)
         self.backpressure = BACKPRESSURE_WAIT[0]
         self._schedule(line)
 
-    def _polled(self, line: Line, task: dict[str, Any]) -> None:
-        changed = tasks.status_of(task) != tasks.status_of(line.task)
-        line.task = task
+    def _polled(self, line: Line, task: tasks.TaskView) -> None:
+        changed = task.status != line.view.status
+        line.view = task
         line.poll_errors = 0
         if changed:  # the journal is written when the status changes
             self.env.record_update(task)
-        if tasks.status_of(task) == "completed" and self.opts.output is not None:
+        if task.completed and self.opts.output is not None:
             self._fetch(line)
-        elif tasks.is_final(task):
-            if tasks.status_of(task) == "completed" and tasks.video_url(task) is None:
+        elif task.final:
+            if task.completed and task.video_url is None:
                 line.error = workflow.no_video_url(task)
             self._finish(line)
         else:
             self._schedule(line)
 
-    def _fetched(self, line: Line, path: Path, task: dict[str, Any]) -> None:
-        line.task = task
+    def _fetched(self, line: Line, path: Path, task: tasks.TaskView) -> None:
+        line.view = task
         line.files = [path]
         self.env.record_file(str(line.task_id), path)
         if self.opts.sidecar:
@@ -479,7 +414,7 @@ class Runner:
         self._finish(line)
 
     def _schedule(self, line: Line) -> None:
-        tracked = tasks.Tracked(str(line.task_id), task=line.task, interval=line.interval)
+        tracked = tasks.Tracked(str(line.task_id), view=line.view, interval=line.interval)
         gap = tasks.next_gap(tracked, self.opts.interval)
         line.interval = tracked.interval
         self._poll_at(line, self.env.clock() + gap)
@@ -515,16 +450,16 @@ class Runner:
 
 def write_sidecar(video: Path, line: Line) -> Path:
     """`NAME.json` beside `NAME.mp4`: what made the video, so a folder explains itself."""
-    task = line.task
+    task = line.view
     document = {
         "line": line.number,
         "task_id": line.task_id,
         "prompt": line.body.get("prompt"),
         "parameters": line.body,
-        "video_url": tasks.video_url(task),
+        "video_url": task.video_url,
         "video_file": video.name,
-        "created_at": task.get("created_at"),
-        "completed_at": task.get("completed_at"),
+        "created_at": task.raw.get("created_at"),
+        "completed_at": task.raw.get("completed_at"),
         "saved_at": int(time.time()),
     }
     target = video.with_suffix(".json")

@@ -34,12 +34,14 @@ from urllib3.util.retry import Retry
 from . import __version__
 from .errors import (
     APIError,
+    AuthError,
     LocalFileError,
     MissingKeyError,
     ServiceUnavailable,
     SubmitUncertain,
     UsageError,
 )
+from .tasks import TaskView
 
 # (connect, read) seconds. Reads are generous: an upload of 10 MB may take a while to answer.
 DEFAULT_TIMEOUT = (10.0, 60.0)
@@ -304,10 +306,10 @@ class Client:
 
     # --- the three endpoints -----------------------------------------------------------------
 
-    def create_task(self, body: Mapping[str, Any]) -> dict[str, Any]:
+    def create_task(self, body: Mapping[str, Any]) -> TaskView:
         resp = self._api("POST", SUBMIT_PATH, json=dict(body), submit=True)
-        task = self._json_object(resp)
-        if not isinstance(task.get("id"), str) or not task["id"]:
+        task = TaskView.of(self._json_object(resp))
+        if not task.id:
             raise ServiceUnavailable(
                 "the service accepted the request but returned no task id: "
                 + _one_line(resp.text, 200),
@@ -315,11 +317,23 @@ class Client:
             )
         return task
 
-    def get_task(self, task_id: str) -> dict[str, Any]:
+    def get_task(self, task_id: str) -> TaskView:
         if task_id.strip(".") == "":  # "", "." and ".." would name another path
             raise UsageError(f"{task_id!r} is not a task id")
         resp = self._api("GET", f"{SUBMIT_PATH}/{quote(task_id, safe='')}", task_id=task_id)
-        return self._json_object(resp, task_id=task_id)
+        return TaskView.of(self._json_object(resp, task_id=task_id))
+
+    def get_balance(self) -> dict[str, Any]:
+        """The key's quota (API.md section 4). A key the service does not know comes back as
+        200 with `success: false`: that is an authentication problem (exit 3)."""
+        answer = self._json_object(self._api("GET", "/balance"))
+        if answer.get("success") is False:
+            message = answer.get("message") or "the service does not know this API key"
+            raise AuthError(
+                f"the service does not know this API key: {_one_line(str(message))}",
+                hint="check the key with `kling config get api_key` or KLING_API_KEY",
+            )
+        return answer
 
     def upload_image(
         self,

@@ -11,7 +11,7 @@ import re
 
 import typer
 
-from .config import ASPECT_RATIOS, DURATIONS, MODES
+from .config import ASPECT_RATIOS, DURATIONS, MODES, VIDEO_REFERS
 
 MAX_TASK_IDS = 50  # a screenful: more is noise, and each one is a line the shell must sort
 # Only ids a shell can take as one word with no quoting are offered (bash inserts a completion
@@ -94,3 +94,8 @@ def durations(incomplete: str) -> list[str]:
 def aspect_ratios(incomplete: str) -> list[str]:
     """--aspect-ratio: 16:9 9:16 1:1."""
     return _starting_with(ASPECT_RATIOS, incomplete)
+
+
+def video_refers(incomplete: str) -> list[str]:
+    """--video-refer: base feature."""
+    return _starting_with(VIDEO_REFERS, incomplete)

@@ -20,6 +20,7 @@ DEFAULT_MODEL = "kling-v3-omni"
 MODES = ("std", "pro")
 DURATIONS = (5, 10)
 ASPECT_RATIOS = ("16:9", "9:16", "1:1")
+VIDEO_REFERS = ("base", "feature")  # video_list refer_type (API.md 1b)
 CONFIG_FILE = "config.toml"
 
 

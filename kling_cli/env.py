@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .client import Client
     from .journal import Journal
     from .sandbox.server import Sandbox
+    from .tasks import TaskView
 
 T = TypeVar("T")
 SANDBOX_KEY = "sandbox-key"  # throwaway: the sandbox accepts any bearer key
@@ -243,7 +244,7 @@ class Env:
         return self._journal
 
     def record_submitted(
-        self, task: dict[str, Any], body: dict[str, Any], batch_key: str | None = None
+        self, task: TaskView, body: dict[str, Any], batch_key: str | None = None
     ) -> bool:
         """Record a new task (and the batch line that made it); False when the journal could
         not take it."""
@@ -254,7 +255,7 @@ class Env:
 
         return self.try_journal(record) is True
 
-    def record_update(self, task: dict[str, Any]) -> None:
+    def record_update(self, task: TaskView) -> None:
         self.try_journal(lambda j: j.update(task))
 
     def record_file(self, task_id: str, path: Path) -> None:

@@ -44,9 +44,15 @@ class ConfigError(UsageError):
     kind = "config"
 
 
-class MissingKeyError(KlingError):
+class AuthError(KlingError):
+    """The key is missing, or the service does not know it."""
+
     exit_code = ExitCode.AUTH
     kind = "auth"
+
+
+class MissingKeyError(AuthError):
+    pass
 
 
 class APIError(KlingError):

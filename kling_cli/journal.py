@@ -71,10 +71,15 @@ class Entry:
     error: str | None
     task: dict[str, Any]  # the service's latest answer
 
+    @property
+    def view(self) -> tasks.TaskView:
+        return tasks.TaskView.of(self.task)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "status": self.status,
+            "state": self.view.state.value,
             "progress": self.progress,
             "submitted_at": int(self.submitted_at),
             "updated_at": int(self.updated_at),
@@ -136,7 +141,7 @@ class Journal:
 
     def record_submitted(
         self,
-        task: Mapping[str, Any],
+        task: tasks.TaskView,
         base_url: str,
         params: Mapping[str, Any],
         batch_key: str | None = None,
@@ -147,42 +152,41 @@ class Journal:
         with self._write(durable=True) as conn:
             if batch_key is not None:
                 conn.execute(
-                    "UPDATE batch_lines SET task_id = ? WHERE key = ?", (task["id"], batch_key)
+                    "UPDATE batch_lines SET task_id = ? WHERE key = ?", (task.id, batch_key)
                 )
             conn.execute(
                 "INSERT OR IGNORE INTO tasks (id, submitted_at, updated_at, base_url, params,"
                 " status, progress, task) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    task["id"],
+                    task.id,
                     now,
                     now,
                     base_url,
                     json.dumps(dict(params), ensure_ascii=False),
-                    tasks.status_of(task),
-                    tasks.progress_of(task),
-                    json.dumps(dict(task), ensure_ascii=False),
+                    task.status,
+                    task.progress,
+                    json.dumps(dict(task.raw), ensure_ascii=False),
                 ),
             )
 
-    def update(self, task: Mapping[str, Any]) -> None:
+    def update(self, task: tasks.TaskView) -> None:
         """Bring a known task up to date with the service's latest view (unknown ids: ignored)."""
-        task_id = task.get("id")
-        if not isinstance(task_id, str):
+        if not task.id:
             return
-        error = tasks.error_text(task) if tasks.status_of(task) == "failed" else None
+        error = task.error_text if task.failed else None
         with self._write() as conn:
             conn.execute(
                 "UPDATE tasks SET status = ?, progress = COALESCE(?, progress),"
                 " video_url = COALESCE(?, video_url), error = ?, updated_at = ?, task = ?"
                 " WHERE id = ?",
                 (
-                    tasks.status_of(task),
-                    tasks.progress_of(task),
-                    tasks.video_url(task),
+                    task.status,
+                    task.progress,
+                    task.video_url,
                     error,
                     time.time(),
-                    json.dumps(dict(task), ensure_ascii=False),
-                    task_id,
+                    json.dumps(dict(task.raw), ensure_ascii=False),
+                    task.id,
                 ),
             )
 

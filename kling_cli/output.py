@@ -10,8 +10,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from . import tasks
 from .env import Env
+from .tasks import TaskView
 
 
 class Format(str, Enum):
@@ -44,10 +44,10 @@ class Output:
         else:
             self._line(json.dumps(document, ensure_ascii=False, separators=(",", ":")))
 
-    def task(self, task: dict[str, Any], files: Sequence[Path] = (), quiet_value: str = "") -> None:
+    def task(self, task: TaskView, files: Sequence[Path] = (), quiet_value: str = "") -> None:
         """One task. `quiet_value` is what -q prints for this command (CLI.md)."""
         if self.format is Format.JSON:
-            document = dict(task)
+            document = dict(task.raw)  # the status as it came
             if files:
                 document["output_files"] = [str(Path(f).resolve()) for f in files]
             self.json(document)
@@ -61,25 +61,23 @@ class Output:
         self._line(text)
 
 
-def task_line(task: dict[str, Any], files: Sequence[Path], tty: bool) -> str:
+def task_line(task: TaskView, files: Sequence[Path], tty: bool) -> str:
     """`ID  STATUS  PROGRESS  DETAIL`: tab-separated when piped, aligned on a terminal."""
-    task_id = str(task.get("id", "?"))
-    status = tasks.status_of(task)
-    progress = tasks.progress_of(task)
+    task_id, status, progress = task.id or "?", task.status, task.progress
     if files:
         detail = " ".join(str(f) for f in files)
-    elif status == "failed":
-        detail = tasks.error_text(task)
+    elif task.failed:
+        detail = task.error_text
     else:
-        detail = tasks.video_url(task) or ""
+        detail = task.video_url or ""
     fields = [task_id, status, "-" if progress is None else f"{progress}%", detail]
     if tty:
         return f"{task_id}  {status:<11} {fields[2]:>4}  {detail}".rstrip()
     return "\t".join(fields)
 
 
-def quiet_result(task: dict[str, Any], files: Sequence[Path]) -> str:
+def quiet_result(task: TaskView, files: Sequence[Path]) -> str:
     """What -q prints once a task is done: the saved path, else the video URL."""
     if files:
         return "\n".join(str(Path(f).resolve()) for f in files)
-    return tasks.video_url(task) or ""
+    return task.video_url or ""

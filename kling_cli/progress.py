@@ -61,8 +61,15 @@ class NullDisplay:
 def _describe(tracked: tasks.Tracked) -> tuple[str, str]:
     if tracked.error is not None:
         return "error", tracked.error.message
-    progress = tasks.progress_of(tracked.task)
-    return tasks.status_of(tracked.task), "" if progress is None else f"{progress}%"
+    progress = tracked.view.progress
+    return tracked.view.status, "" if progress is None else f"{progress}%"
+
+
+STATE_STYLES = {
+    tasks.State.COMPLETED: "green",
+    tasks.State.FAILED: "red",
+    tasks.State.PENDING: "yellow",
+}
 
 
 class PlainWait:
@@ -112,7 +119,7 @@ class LiveWait:
         shown = rows_that_fit(everything, max(3, self.console.size.height - 3))
         for tracked in shown:
             status, detail = _describe(tracked)
-            style = {"completed": "green", "failed": "red", "error": "red"}.get(status, "yellow")
+            style = STATE_STYLES[tracked.view.state] if tracked.error is None else "red"
             table.add_row(tracked.task_id, f"[{style}]{status}[/]", detail, elapsed)
         if len(shown) == len(everything):
             return table
@@ -206,12 +213,12 @@ def _line_state(line: Any) -> str:
     if line.state == "done":
         if line.error is not None:
             return f"error: {line.error.message}"
-        detail = " ".join(str(f) for f in line.files) or tasks.video_url(line.task) or ""
-        return f"{tasks.status_of(line.task)} {detail}".rstrip()
+        detail = " ".join(str(f) for f in line.files) or line.view.video_url or ""
+        return f"{line.view.status} {detail}".rstrip()
     if line.state in ("new", "sending"):
         return line.state
-    progress = tasks.progress_of(line.task)
-    status = "downloading" if line.state in ("fetch", "downloading") else tasks.status_of(line.task)
+    progress = line.view.progress
+    status = "downloading" if line.state in ("fetch", "downloading") else line.view.status
     return f"{status} {progress}%" if progress is not None else status
 
 

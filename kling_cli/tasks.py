@@ -1,34 +1,124 @@
-"""Reading the service's task JSON tolerantly, and polling tasks until they are final."""
+"""What a service task means: one view of its JSON (state, progress, video URL, error), and
+polling tasks until they are final.
+
+The spellings of a task's status (API.md section 2) live in one table here, and nowhere else:
+every command, the batch runner, the journal and the displays read a task through `TaskView`.
+"""
 
 from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
-from .errors import APIError, KlingError
+from .errors import APIError, ExitCode, KlingError
 
-FINAL_STATUSES = frozenset({"completed", "failed"})
+
+class State(str, Enum):
+    """Where a task stands, whatever the gateway called it."""
+
+    PENDING = "pending"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+# API.md section 2: every final spelling seen across this gateway family and in Kling's own API.
+# Anything not here (queued, processing, an unknown word) is still pending: poll on.
+SPELLINGS: Mapping[str, State] = {
+    "completed": State.COMPLETED,
+    "succeed": State.COMPLETED,
+    "succeeded": State.COMPLETED,
+    "success": State.COMPLETED,
+    "failed": State.FAILED,
+    "cancelled": State.FAILED,
+    "canceled": State.FAILED,
+    "expired": State.FAILED,
+    "error": State.FAILED,
+}
 # What API.md's status table advises between polls; unknown statuses get the queued advice.
-ADVISED_INTERVAL = {"queued": 5.0, "submitted": 5.0, "in_progress": 10.0}
+ADVISED_INTERVAL = {
+    "queued": 5.0,
+    "submitted": 5.0,
+    "pending": 5.0,
+    "in_progress": 10.0,
+    "processing": 10.0,
+    "running": 10.0,
+}
 FIRST_INTERVAL = 1.0  # poll fast at first, doubling up to the advice
+UNKNOWN_STATUS = "unknown"
 
 
-def status_of(task: Any) -> str:
-    status = task.get("status") if isinstance(task, dict) else None
+@dataclass(frozen=True)
+class TaskView:
+    """One answer of the service about a task, read tolerantly. `raw` is the answer as it came
+    (for --json and the journal); everything else is derived from it once."""
+
+    id: str
+    status: str  # as it came, trimmed and lower-cased for display ("unknown" when missing)
+    state: State
+    progress: int | None
+    video_url: str | None
+    error_text: str
+    expires_at: float | None
+    raw: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, raw: Any) -> TaskView:
+        task: dict[str, Any] = dict(raw) if isinstance(raw, Mapping) else {}
+        status = _status(task)
+        task_id = task.get("id")
+        return cls(
+            id=task_id if isinstance(task_id, str) else "",
+            status=status,
+            state=SPELLINGS.get(status, State.PENDING),
+            progress=_progress(task),
+            video_url=_video_url(task),
+            error_text=_error_text(task),
+            expires_at=_expires_at(task),
+            raw=task,
+        )
+
+    @property
+    def final(self) -> bool:
+        return self.state is not State.PENDING
+
+    @property
+    def completed(self) -> bool:
+        return self.state is State.COMPLETED
+
+    @property
+    def failed(self) -> bool:
+        return self.state is State.FAILED
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """CLI.md's code for a task that ended here: completed 0, failed 6, still pending 7."""
+        if self.state is State.COMPLETED:
+            return ExitCode.OK
+        return ExitCode.TASK_FAILED if self.state is State.FAILED else ExitCode.TIMEOUT
+
+    def failure_message(self) -> str:
+        """Why a failed task did not complete, naming the status when it is not plain `failed`."""
+        spelling = "" if self.status == State.FAILED.value else f" ({self.status})"
+        return f"task {self.id} failed{spelling}: {self.error_text}"
+
+    def __bool__(self) -> bool:
+        """An empty view (nothing heard from the service yet) is false."""
+        return bool(self.raw)
+
+
+def _status(task: Mapping[str, Any]) -> str:
+    status = task.get("status")
     if status is None or status == "":
-        return "unknown"
-    return str(status).strip().lower() if isinstance(status, str) else str(status)
+        return UNKNOWN_STATUS
+    return status.strip().lower() if isinstance(status, str) else str(status)
 
 
-def is_final(task: Any) -> bool:
-    return status_of(task) in FINAL_STATUSES
-
-
-def progress_of(task: Any) -> int | None:
-    value = task.get("progress") if isinstance(task, dict) else None
+def _progress(task: Mapping[str, Any]) -> int | None:
+    value = task.get("progress")
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
@@ -63,10 +153,8 @@ def _items_urls(items: Any) -> str | None:
     return None
 
 
-def video_url(task: Any) -> str | None:
+def _video_url(task: Mapping[str, Any]) -> str | None:
     """The first http(s) URL in the places API.md lists, in its order."""
-    if not isinstance(task, dict):
-        return None
     result = task.get("result")
     result = result if isinstance(result, dict) else {}
     return (
@@ -78,9 +166,9 @@ def video_url(task: Any) -> str | None:
     )
 
 
-def error_text(task: Any) -> str:
+def _error_text(task: Mapping[str, Any]) -> str:
     """A failed task's reason: `error` is an object with a message, or sometimes a plain string."""
-    err = task.get("error") if isinstance(task, dict) else None
+    err = task.get("error")
     if isinstance(err, dict):
         message = err.get("message") or err.get("msg")
         code = err.get("code")
@@ -92,12 +180,14 @@ def error_text(task: Any) -> str:
     return "no reason given"
 
 
-def expires_at(task: Any) -> float | None:
-    value = task.get("expires_at") if isinstance(task, dict) else None
+def _expires_at(task: Mapping[str, Any]) -> float | None:
+    value = task.get("expires_at")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     return None
 
+
+NOT_SEEN = TaskView.of({})  # a task nothing has been heard about yet
 
 # --- waiting ---------------------------------------------------------------------------------
 
@@ -107,17 +197,21 @@ class Tracked:
     """One task being waited for: its latest view, or the error that ended its polling."""
 
     task_id: str
-    task: dict[str, Any] = field(default_factory=dict)
+    view: TaskView = NOT_SEEN
     error: KlingError | None = None
     next_poll: float = 0.0
     interval: float = FIRST_INTERVAL  # the next gap between polls, when not fixed
 
     @property
     def done(self) -> bool:
-        return self.error is not None or is_final(self.task)
+        return self.error is not None or self.view.final
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return self.error.exit_code if self.error is not None else self.view.exit_code
 
 
-Poll = Callable[[str], dict[str, Any]]
+Poll = Callable[[str], TaskView]
 OnUpdate = Callable[[Tracked], None]
 
 
@@ -130,7 +224,7 @@ def wait_for(
     on_update: OnUpdate | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
-    known: dict[str, dict[str, Any]] | None = None,
+    known: Mapping[str, TaskView] | None = None,
 ) -> list[Tracked]:
     """Poll every task until each is final, has an error, or the timeout passes.
 
@@ -140,11 +234,11 @@ def wait_for(
     """
     start = clock()
     deadline = None if timeout is None else start + timeout
-    tracked = {tid: Tracked(tid, task=dict((known or {}).get(tid) or {})) for tid in task_ids}
+    tracked = {tid: Tracked(tid, view=(known or {}).get(tid, NOT_SEEN)) for tid in task_ids}
     # A heap of (next poll, order, task): each wake-up costs log(n), not a scan of all tasks.
     schedule: list[tuple[float, int, Tracked]] = []
     for order, t in enumerate(tracked.values()):
-        if t.task:  # just heard from (the submit answer): no need to ask again at once
+        if t.view:  # just heard from (the submit answer): no need to ask again at once
             t.next_poll = start + next_gap(t, interval)
             if on_update:
                 on_update(t)
@@ -160,7 +254,7 @@ def wait_for(
             continue
         heapq.heappop(schedule)
         try:
-            t.task = poll(t.task_id)
+            t.view = poll(t.task_id)
         except APIError as exc:
             if not exc.concerns_one_task:
                 raise
@@ -177,7 +271,7 @@ def next_gap(t: Tracked, fixed: float | None) -> float:
     """1 s, 2 s, 4 s, ... until the service's advice for the task's status, which then holds."""
     if fixed is not None:
         return fixed
-    advice = ADVISED_INTERVAL.get(status_of(t.task), ADVISED_INTERVAL["queued"])
+    advice = ADVISED_INTERVAL.get(t.view.status, ADVISED_INTERVAL["queued"])
     gap = min(t.interval, advice)
     t.interval = gap * 2
     return gap

@@ -54,13 +54,18 @@ def image_url(env: Env, path: Path, quiet: bool = False) -> str:
     return url
 
 
+def upload_all(env: Env, paths: Sequence[Path], quiet: bool = False) -> dict[Path, str]:
+    """The URL of each local image, uploaded in turn (or taken from the journal's cache)."""
+    return {path: image_url(env, path, quiet) for path in paths}
+
+
 def file_sha256(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()  # images are at most 10 MB
 
 
-def submit(env: Env, body: dict[str, Any]) -> dict[str, Any]:
+def submit(env: Env, body: dict[str, Any]) -> tasks.TaskView:
     """POST the generation and record the task id in the journal before anything else."""
     try:
         task = env.client.create_task(body)
@@ -73,9 +78,9 @@ def submit(env: Env, body: dict[str, Any]) -> dict[str, Any]:
         ) from None
     with _sigint_deferred() as interrupted_meanwhile:
         if not env.record_submitted(task, body):
-            env.warn(f"task {task['id']} was submitted but not recorded: keep its id")
+            env.warn(f"task {task.id} was submitted but not recorded: keep its id")
     if interrupted_meanwhile:
-        raise interrupted([str(task["id"])])
+        raise interrupted([task.id])
     return task
 
 
@@ -106,18 +111,17 @@ def wait(
     interval: float | None,
     timeout: float | None,
     quiet: bool = False,
-    known: dict[str, dict[str, Any]] | None = None,
+    known: dict[str, tasks.TaskView] | None = None,
 ) -> list[tasks.Tracked]:
     """Poll until every task is final (or the timeout); Ctrl-C says how to resume."""
     display = progress.wait_display(env, quiet)
 
     seen: dict[str, str] = {}
 
-    def poll(task_id: str) -> dict[str, Any]:
+    def poll(task_id: str) -> tasks.TaskView:
         task = env.client.get_task(task_id)
-        status = tasks.status_of(task)
-        if seen.get(task_id) != status:  # the journal is written when the status changes
-            seen[task_id] = status
+        if seen.get(task_id) != task.status:  # the journal is written when the status changes
+            seen[task_id] = task.status
             env.record_update(task)
         return task
 
@@ -140,16 +144,17 @@ def wait(
 def interrupted(task_ids: Sequence[str]) -> Interrupted:
     ids = " ".join(task_ids)
     return Interrupted(
-        f"interrupted; the task{'s' if len(task_ids) > 1 else ''} go on at the service: {ids}",
+        f"interrupted; {'the tasks go' if len(task_ids) > 1 else 'the task goes'} on at the "
+        f"service: {ids}",
         hint=f"resume with: kling wait {' '.join(shlex.quote(t) for t in task_ids)}",
     )
 
 
 def save_video(
-    env: Env, task: dict[str, Any], target: Path, *, force: bool, quiet: bool = False
+    env: Env, task: tasks.TaskView, target: Path, *, force: bool, quiet: bool = False
 ) -> Path:
     """Download a completed task's video to `target`, with a byte bar, and record the file."""
-    task_id = str(task.get("id", ""))
+    task_id = task.id
     display = progress.transfer_display(env, f"downloading {task_id}", quiet)
     try:
         with closing(display):
@@ -164,23 +169,22 @@ def save_video(
 
 def fetch_video(
     env: Env,
-    task: dict[str, Any],
+    task: tasks.TaskView,
     target: Path,
     *,
     force: bool,
     on_bytes: download.OnBytes | None = None,
-) -> tuple[Path, dict[str, Any]]:
+) -> tuple[Path, tasks.TaskView]:
     """Download a task's video; an expired URL is fetched afresh from the service once.
 
     Returns the saved path and the task as last seen. No journal, no display: safe to call
     from worker threads.
     """
-    task_id = str(task.get("id", ""))
     for fresh in (False, True):
-        expiry = tasks.expires_at(task)
+        expiry = task.expires_at
         if fresh or (expiry is not None and expiry < time.time()):
-            task = env.client.get_task(task_id)
-        url = tasks.video_url(task)
+            task = env.client.get_task(task.id)
+        url = task.video_url
         if url is None:
             raise no_video_url(task)
         try:
@@ -195,25 +199,12 @@ def fetch_video(
     raise AssertionError("unreachable")
 
 
-def no_video_url(task: dict[str, Any]) -> NoVideoURL:
-    task_id = str(task.get("id", ""))
+def no_video_url(task: tasks.TaskView) -> NoVideoURL:
     return NoVideoURL(
-        f"task {task_id} is completed but no http(s) video URL was found in it",
-        hint=f"the task as the service gave it: {json.dumps(task)[:2000]}",
-        task_id=task_id,
+        f"task {task.id} is completed but no http(s) video URL was found in it",
+        hint=f"the task as the service gave it: {json.dumps(dict(task.raw))[:2000]}",
+        task_id=task.id,
     )
-
-
-def outcome_code(tracked: tasks.Tracked) -> ExitCode:
-    """The CLI.md exit code for one task's outcome."""
-    if tracked.error is not None:
-        return tracked.error.exit_code
-    status = tasks.status_of(tracked.task)
-    if status == "completed":
-        return ExitCode.OK
-    if status == "failed":
-        return ExitCode.TASK_FAILED
-    return ExitCode.TIMEOUT
 
 
 def first_failure(codes: Sequence[int]) -> int:
@@ -223,18 +214,18 @@ def first_failure(codes: Sequence[int]) -> int:
 
 def describe_failure(env: Env, tracked: tasks.Tracked) -> None:
     """Say on stderr why a task did not complete (its JSON, if any, goes to stdout)."""
-    status = tasks.status_of(tracked.task)
+    view = tracked.view
     task_id = tracked.task_id
     if tracked.error is not None:
         tracked.error.task_id = task_id
         env.error(tracked.error)
-    elif status == "failed":
+    elif view.failed:
         if not env.json_errors:  # with --json the failed task itself is the answer
-            env.error(TaskFailed(f"task {task_id} failed: {tasks.error_text(tracked.task)}"))
-    elif status != "completed":
+            env.error(TaskFailed(view.failure_message()))
+    elif not view.final:
         env.error(
             WaitTimeout(
-                f"task {task_id} is not final yet (still {status})",
+                f"task {task_id} is not final yet (still {view.status})",
                 hint=f"wait for it with: kling wait {shlex.quote(task_id)}",
                 task_id=task_id,
             )
@@ -256,14 +247,14 @@ def finish(
     output_dir = Path(output_dir) if output_dir else None
     codes: list[int] = []
     for t in tracked:
-        code = outcome_code(t)
+        code = t.exit_code
         files: list[Path] = []
         try:
             if code == ExitCode.OK and save:
                 target = download.target_for(t.task_id, output, output_dir)
-                files.append(save_video(env, t.task, target, force=force, quiet=quiet))
-            elif code == ExitCode.OK and tasks.video_url(t.task) is None:
-                raise no_video_url(t.task)
+                files.append(save_video(env, t.view, target, force=force, quiet=quiet))
+            elif code == ExitCode.OK and t.view.video_url is None:
+                raise no_video_url(t.view)
         except Interrupted:
             raise
         except KlingError as exc:
@@ -273,7 +264,7 @@ def finish(
         else:
             if code != ExitCode.OK:
                 describe_failure(env, t)
-        if t.task:
-            out.task(t.task, files, quiet_value=quiet_result(t.task, files))
+        if t.view:
+            out.task(t.view, files, quiet_value=quiet_result(t.view, files))
         codes.append(code)
     return first_failure(codes)

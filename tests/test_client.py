@@ -47,7 +47,7 @@ def test_base_url_with_or_without_v1(base: str) -> None:
 
 def test_get_task_sends_bearer_key(server: ScriptedServer) -> None:
     server.add("GET", f"{SUBMIT}/video_1", Reply(200, TASK))
-    assert client_for(server).get_task("video_1") == TASK
+    assert client_for(server).get_task("video_1").raw == TASK
     assert server.requests[0].headers["Authorization"] == f"Bearer {KEY}"
 
 
@@ -89,7 +89,7 @@ def test_get_retries_5xx_then_succeeds(server: ScriptedServer) -> None:
     server.add(
         "GET", f"{SUBMIT}/t", Reply(503, {"error": "busy"}), Reply(500, "oops"), Reply(200, TASK)
     )
-    assert client_for(server).get_task("t")["id"] == "video_1"
+    assert client_for(server).get_task("t").id == "video_1"
     assert len(server.requests) == 3
 
 
@@ -119,7 +119,7 @@ def test_submit_is_retried_on_429(server: ScriptedServer) -> None:
     server.add(
         "POST", SUBMIT, Reply(429, {"error": "rate"}, {"Retry-After": "0"}), Reply(200, TASK)
     )
-    assert client_for(server).create_task({"prompt": "x"})["id"] == "video_1"
+    assert client_for(server).create_task({"prompt": "x"}).id == "video_1"
     assert len(server.seen("POST", SUBMIT)) == 2
 
 
@@ -151,12 +151,12 @@ def test_submit_read_timeout_is_not_resent(server: ScriptedServer) -> None:
 
 def test_get_dropped_connection_is_retried(server: ScriptedServer) -> None:
     server.add("GET", f"{SUBMIT}/t", Reply(drop=True), Reply(200, TASK))
-    assert client_for(server).get_task("t")["id"] == "video_1"
+    assert client_for(server).get_task("t").id == "video_1"
 
 
 def test_get_with_a_body_cut_short_is_retried(server: ScriptedServer) -> None:
     server.add("GET", f"{SUBMIT}/t", Reply(200, TASK, send_bytes=10), Reply(200, TASK))
-    assert client_for(server).get_task("t")["id"] == "video_1"
+    assert client_for(server).get_task("t").id == "video_1"
     assert len(server.seen("GET", f"{SUBMIT}/t")) == 2
 
 

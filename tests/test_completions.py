@@ -22,6 +22,7 @@ import typer
 from kling_cli import completion
 from kling_cli.app import app
 from kling_cli.journal import JOURNAL_FILE, Journal
+from kling_cli.tasks import TaskView
 
 REPO = Path(__file__).resolve().parent.parent
 COMPLETIONS = REPO / "completions"
@@ -72,7 +73,7 @@ def record(home: Path, ids: Sequence[str]) -> None:
     try:
         for task_id in ids:
             journal.record_submitted(
-                {"id": task_id, "status": "queued"}, "https://api", {"prompt": "x"}
+                TaskView.of({"id": task_id, "status": "queued"}), "https://api", {"prompt": "x"}
             )
     finally:
         journal.close()

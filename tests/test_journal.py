@@ -7,27 +7,32 @@ import sys
 from pathlib import Path
 
 from kling_cli.journal import Journal
+from kling_cli.tasks import TaskView
+
+view = TaskView.of
 
 
 def test_record_update_and_files(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j.sqlite3")
-    journal.record_submitted({"id": "t1", "status": "queued"}, "https://api", {"prompt": "a"})
-    journal.record_submitted({"id": "t2", "status": "queued"}, "https://api", {"prompt": "b"})
+    journal.record_submitted(view({"id": "t1", "status": "queued"}), "https://api", {"prompt": "a"})
+    journal.record_submitted(view({"id": "t2", "status": "queued"}), "https://api", {"prompt": "b"})
     journal.update(
-        {
-            "id": "t1",
-            "status": "completed",
-            "progress": 100,
-            "result": {"data": [{"url": "https://v/1"}]},
-        }
+        view(
+            {
+                "id": "t1",
+                "status": "completed",
+                "progress": 100,
+                "result": {"data": [{"url": "https://v/1"}]},
+            }
+        )
     )
     journal.add_file("t1", tmp_path / "t1.mp4")
-    journal.update({"id": "t2", "status": "failed", "error": {"message": "nope"}})
+    journal.update(view({"id": "t2", "status": "failed", "error": {"message": "nope"}}))
     first, second = journal.entries()
     assert first.id == "t2" and first.status == "failed" and first.error == "nope"
     assert second.video_url == "https://v/1" and second.files == [str(tmp_path / "t1.mp4")]
     assert [e.id for e in journal.entries(limit=1)] == ["t2"]
-    journal.update({"id": "unknown", "status": "completed"})  # not ours: ignored
+    journal.update(view({"id": "unknown", "status": "completed"}))  # not ours: ignored
     assert journal.get("unknown") is None
 
 
@@ -35,11 +40,12 @@ WRITER = """
 import sys
 from pathlib import Path
 from kling_cli.journal import Journal
+from kling_cli.tasks import TaskView
 j = Journal(Path(sys.argv[1]))
 for n in range(40):
     tid = f"{sys.argv[2]}-{n}"
-    j.record_submitted({"id": tid, "status": "queued"}, "https://api", {"prompt": tid})
-    j.update({"id": tid, "status": "in_progress", "progress": 10})
+    j.record_submitted(TaskView.of({"id": tid, "status": "queued"}), "https://api", {"prompt": tid})
+    j.update(TaskView.of({"id": tid, "status": "in_progress", "progress": 10}))
 """
 
 
@@ -73,6 +79,6 @@ def test_a_journal_from_an_earlier_kling_is_upgraded(tmp_path: Path) -> None:
     old.commit()
     old.close()
     journal = Journal(path)
-    journal.record_submitted({"id": "new", "status": "queued"}, "https://api", {"prompt": "x"})
+    journal.record_submitted(view({"id": "new", "status": "queued"}), "https://a", {"prompt": "x"})
     assert [e.id for e in journal.entries()] == ["new", "old"]
     assert journal.get("old").task == {"id": "old", "status": "completed"}

@@ -8,7 +8,10 @@ from kling_cli.progress import rows_that_fit
 
 def test_a_full_screen_shows_the_running_tasks_first_in_their_order() -> None:
     rows = [
-        tasks.Tracked(f"t{n}", task={"id": f"t{n}", "status": "completed" if n % 3 else "queued"})
+        tasks.Tracked(
+            f"t{n}",
+            view=tasks.TaskView.of({"id": f"t{n}", "status": "completed" if n % 3 else "queued"}),
+        )
         for n in range(10)
     ]  # t0, t3, t6 and t9 are still queued
     assert rows_that_fit(rows, 20) == rows

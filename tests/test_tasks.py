@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from kling_cli import tasks
 from kling_cli.errors import APIError, ServiceUnavailable
+from kling_cli.tasks import State, TaskView
 
 URL = "https://cdn.example/v.mp4"
 
@@ -29,7 +30,7 @@ URL = "https://cdn.example/v.mp4"
     ],
 )
 def test_video_url_found_in_every_documented_place(task: dict[str, Any]) -> None:
-    assert tasks.video_url(task) == URL
+    assert TaskView.of(task).video_url == URL
 
 
 @pytest.mark.parametrize(
@@ -37,7 +38,7 @@ def test_video_url_found_in_every_documented_place(task: dict[str, Any]) -> None
     [{}, {"result": []}, {"result": {"data": "x"}}, {"url": "/relative"}, {"result": None}, []],
 )
 def test_video_url_absent(task: Any) -> None:
-    assert tasks.video_url(task) is None
+    assert TaskView.of(task).video_url is None
 
 
 json_values = st.recursive(
@@ -55,12 +56,12 @@ json_values = st.recursive(
     )
 )
 def test_task_readers_never_raise(task: dict[str, Any]) -> None:
-    url = tasks.video_url(task)
+    view = TaskView.of(task)
+    url = view.video_url
     assert url is None or url.startswith(("http://", "https://"))
-    progress = tasks.progress_of(task)
-    assert progress is None or 0 <= progress <= 100
-    assert isinstance(tasks.status_of(task), str)
-    assert isinstance(tasks.error_text(task), str)
+    assert view.progress is None or 0 <= view.progress <= 100
+    assert isinstance(view.status, str) and isinstance(view.error_text, str)
+    assert view.state in State and view.raw == task
 
 
 @pytest.mark.parametrize(
@@ -68,12 +69,37 @@ def test_task_readers_never_raise(task: dict[str, Any]) -> None:
     [(40, 40), ("55", 55), ("70%", 70), (101, 100), (-3, 0), ("x", None), (True, None)],
 )
 def test_progress_tolerates_types(value: Any, expected: int | None) -> None:
-    assert tasks.progress_of({"progress": value}) == expected
+    assert TaskView.of({"progress": value}).progress == expected
 
 
 def test_error_text_object_or_string() -> None:
-    assert tasks.error_text({"error": {"code": "c1", "message": "bad"}}) == "bad (c1)"
-    assert tasks.error_text({"error": "plain words"}) == "plain words"
+    assert TaskView.of({"error": {"code": "c1", "message": "bad"}}).error_text == "bad (c1)"
+    assert TaskView.of({"error": "plain words"}).error_text == "plain words"
+
+
+COMPLETED = ["completed", "succeed", "succeeded", "success", "Completed", " SUCCEED "]
+FAILED = ["failed", "cancelled", "canceled", "expired", "error", "Cancelled"]
+PENDING = ["queued", "submitted", "in_progress", "processing", "pending", "running", "weird", ""]
+
+
+@pytest.mark.parametrize("status", COMPLETED + FAILED + PENDING)
+def test_every_spelling_of_a_state_means_that_state(status: str) -> None:
+    view = TaskView.of({"id": "t", "status": status})
+    expected = (
+        State.COMPLETED if status in COMPLETED else State.FAILED if status in FAILED
+        else State.PENDING
+    )  # fmt: skip
+    assert view.state is expected
+    assert view.final is (expected is not State.PENDING)
+    assert view.raw["status"] == status  # --json keeps it as it came
+    assert view.exit_code == {State.COMPLETED: 0, State.FAILED: 6, State.PENDING: 7}[expected]
+
+
+def test_a_failure_names_its_spelling() -> None:
+    cancelled = TaskView.of({"id": "t", "status": "cancelled", "error": "by the user"})
+    assert cancelled.failure_message() == "task t failed (cancelled): by the user"
+    failed = TaskView.of({"id": "t", "status": "failed"})
+    assert failed.failure_message() == "task t failed: no reason given"
 
 
 class FakeTime:
@@ -89,11 +115,11 @@ class FakeTime:
 
 
 def scripted(statuses: dict[str, list[str]], fake: FakeTime, log: list[tuple[float, str]]):
-    def poll(task_id: str) -> dict[str, Any]:
+    def poll(task_id: str) -> TaskView:
         log.append((fake.now, task_id))
         queue = statuses[task_id]
         status = queue.pop(0) if len(queue) > 1 else queue[0]
-        return {"id": task_id, "status": status}
+        return TaskView.of({"id": task_id, "status": status})
 
     return poll
 
@@ -105,7 +131,7 @@ def test_wait_polls_fast_then_as_advised() -> None:
     gaps = [b[0] - a[0] for a, b in itertools.pairwise(log)]
     assert gaps[:4] == [1, 2, 4, 5]  # doubling, then the queued advice (5 s)
     assert max(gaps) == 10  # in_progress advice
-    assert tasks.status_of(done[0].task) == "completed"
+    assert done[0].view.status == "completed"
 
 
 def test_wait_fixed_interval_and_unknown_status_keeps_polling() -> None:
@@ -119,7 +145,7 @@ def test_wait_many_tasks_each_polled_on_its_own_schedule() -> None:
     fake, log = FakeTime(), []
     poll = scripted({"a": ["queued", "completed"], "b": ["queued"] * 3 + ["failed"]}, fake, log)
     done = tasks.wait_for(["a", "b"], poll, interval=1, clock=fake.clock, sleep=fake.sleep)
-    assert [tasks.status_of(t.task) for t in done] == ["completed", "failed"]
+    assert [t.view.status for t in done] == ["completed", "failed"]
     assert sum(1 for _, tid in log if tid == "a") == 2
     assert sum(1 for _, tid in log if tid == "b") == 4
 
@@ -135,19 +161,19 @@ def test_wait_timeout_returns_unfinished() -> None:
 def test_wait_unknown_task_ends_only_that_task() -> None:
     fake = FakeTime()
 
-    def poll(task_id: str) -> dict[str, Any]:
+    def poll(task_id: str) -> TaskView:
         if task_id == "gone":
             raise APIError(404, "task not found")
-        return {"id": task_id, "status": "completed"}
+        return TaskView.of({"id": task_id, "status": "completed"})
 
     done = tasks.wait_for(["gone", "ok"], poll, clock=fake.clock, sleep=fake.sleep)
-    assert done[0].error is not None and done[1].task["status"] == "completed"
+    assert done[0].error is not None and done[1].view.completed
 
 
 def test_wait_unreachable_service_propagates() -> None:
     fake = FakeTime()
 
-    def poll(task_id: str) -> dict[str, Any]:
+    def poll(task_id: str) -> TaskView:
         raise ServiceUnavailable("down")
 
     with pytest.raises(ServiceUnavailable):
@@ -157,6 +183,6 @@ def test_wait_unreachable_service_propagates() -> None:
 def test_wait_does_not_repoll_a_task_just_heard_from() -> None:
     fake, log = FakeTime(), []
     poll = scripted({"a": ["completed"]}, fake, log)
-    known = {"a": {"id": "a", "status": "queued"}}
+    known = {"a": TaskView.of({"id": "a", "status": "queued"})}
     tasks.wait_for(["a"], poll, interval=2, known=known, clock=fake.clock, sleep=fake.sleep)
     assert log == [(2, "a")]

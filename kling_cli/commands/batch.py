@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .. import download, progress, tasks, workflow
+from .. import download, progress, workflow
+from ..balance import Balance
 from ..env import Env
-from ..errors import UsageError
+from ..errors import APIError, AuthError, ServiceUnavailable, UsageError
 from ..output import Format, Output, choose, quiet_result
 from .common import (
     ForceOpt,
@@ -82,7 +83,7 @@ def run_batch(env: Env, opts: BatchOptions) -> int:
         if opts.format is Format.JSON:
             out.json(line.document())
         elif opts.format is Format.QUIET:
-            value = quiet_result(line.task, line.files) if line.error is None else ""
+            value = quiet_result(line.view, line.files) if line.error is None else ""
             if value:
                 out.value(value)
         else:
@@ -91,6 +92,8 @@ def run_batch(env: Env, opts: BatchOptions) -> int:
     runner = batch.Runner(env, lines, opts.run, source, display.change, on_done)
     try:
         runner.resume()
+        if runner.to_send:
+            warn_if_no_balance(env)
         runner.run()
     finally:
         display.close()
@@ -98,17 +101,33 @@ def run_batch(env: Env, opts: BatchOptions) -> int:
     return workflow.first_failure([line.code for line in lines])
 
 
+def warn_if_no_balance(env: Env) -> None:
+    """One look at the key's balance before paying for many lines: a warning when it reads 0
+    or less (the service is the judge: it may still accept). A service that does not answer
+    the balance is no reason to stop."""
+    try:
+        balance = Balance.of(env.client.get_balance())
+    except (APIError, ServiceUnavailable, AuthError) as exc:
+        env.trace(f"balance not checked: {exc.message}")
+        return
+    if balance.exhausted:
+        env.warn(
+            f"the balance of this API key reads {balance.remaining_text} "
+            f"(used {balance.used_text}): the service may refuse the tasks"
+        )
+
+
 def result_line(line: batch.Line) -> str:
     """`LINE  ID  STATUS  DETAIL`, tab-separated: one per input line."""
-    status = "error" if line.error is not None and not line.task else tasks.status_of(line.task)
+    status = "error" if line.error is not None and not line.view else line.view.status
     if line.error is not None:
         detail = line.error.message
     elif line.files:
         detail = " ".join(str(f) for f in line.files)
-    elif status == "failed":
-        detail = tasks.error_text(line.task)
+    elif line.view.failed:
+        detail = line.view.error_text
     else:
-        detail = tasks.video_url(line.task) or ""
+        detail = line.view.video_url or ""
     return "\t".join([str(line.number), line.task_id or "-", status, detail])
 
 
@@ -118,7 +137,7 @@ def summarize(env: Env, lines: list[batch.Line]) -> None:
     failed = [line for line in lines if line.code != 0]
     env.note(f"batch: {len(lines)} lines, {completed} completed, {len(failed)} not")
     for line in failed[:20]:
-        why = line.error.message if line.error else tasks.error_text(line.task)
+        why = line.error.message if line.error else line.view.failure_message()
         env.note(f"  line {line.number}: exit {line.code}: {why}")
         if line.error and line.error.hint:
             env.note(f"    {line.error.hint}")

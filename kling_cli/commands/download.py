@@ -28,8 +28,8 @@ def run_download(env: Env, opts: DownloadOptions) -> int:
     for task_id in opts.task_ids:
         t = tasks.Tracked(task_id)
         try:
-            t.task = env.client.get_task(task_id)
-            env.record_update(t.task)
+            t.view = env.client.get_task(task_id)
+            env.record_update(t.view)
         except APIError as exc:
             if not exc.concerns_one_task:
                 raise

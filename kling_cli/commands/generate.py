@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from .. import completion, download, generation, workflow
+from .. import completion, download, request, workflow
 from ..env import Env
 from ..errors import UsageError
+from ..generation import classify_image
 from ..output import Format, Output, choose
+from ..request import Image, Request, classify_video, parse_assignments
 from .common import (
     ForceOpt,
     IntervalOpt,
@@ -29,6 +30,14 @@ from .common import (
 class GenerateOptions:
     prompt: str
     images: list[str] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)
+    first_frame: str | None = None
+    end_frame: str | None = None
+    videos: list[str] = field(default_factory=list)
+    video_refer: str | None = None
+    keep_sound: bool = False
+    elements: list[int] = field(default_factory=list)
+    audio: bool | None = None
     mode: str | None = None
     duration: int | None = None
     aspect_ratio: str | None = None
@@ -52,58 +61,69 @@ def read_prompt(prompt: str) -> str:
     return sys.stdin.read().strip()
 
 
+def build_request(env: Env, opts: GenerateOptions) -> Request:
+    """The options as a request model: every check it makes happens here, before sending."""
+
+    def image(ref: str | None) -> Image | None:
+        return classify_image(ref) if ref is not None else None
+
+    return Request(
+        prompt=read_prompt(opts.prompt),
+        model=opts.model or env.setting("model"),
+        mode=opts.mode or env.setting("mode"),
+        duration=opts.duration if opts.duration is not None else env.setting("duration"),
+        aspect_ratio=opts.aspect_ratio or env.setting("aspect_ratio"),
+        images=[classify_image(ref) for ref in opts.images],
+        refs=[classify_image(ref) for ref in opts.refs],
+        first_frame=image(opts.first_frame),
+        end_frame=image(opts.end_frame),
+        videos=[classify_video(ref) for ref in opts.videos],
+        video_refer=opts.video_refer,
+        keep_sound=opts.keep_sound,
+        elements=list(opts.elements),
+        audio=opts.audio,
+        metadata=parse_assignments(opts.metadata, "--metadata"),
+        extra=parse_assignments(opts.sets, "--set"),
+    )
+
+
 def run_generate(env: Env, opts: GenerateOptions) -> int:
     quiet = opts.format is Format.QUIET
-    prompt = read_prompt(opts.prompt)
-    images = [generation.classify_image(ref) for ref in opts.images]
-    metadata = generation.parse_assignments(opts.metadata, "--metadata")
-    extra = generation.parse_assignments(opts.sets, "--set")
-
-    def body_with(urls: list[str]) -> dict[str, Any]:
-        return generation.build_body(
-            model=opts.model or env.setting("model"),
-            prompt=prompt,
-            mode=opts.mode or env.setting("mode"),
-            duration=opts.duration if opts.duration is not None else env.setting("duration"),
-            aspect_ratio=opts.aspect_ratio or env.setting("aspect_ratio"),
-            image_urls=urls,
-            metadata=metadata,
-            extra=extra,
-        )
-
+    wanted = build_request(env, opts)
     # Everything is checked before the first byte is sent: local paths stand in for their URLs.
-    body = body_with([str(ref) for _, ref in images])
+    body = wanted.body()
     if opts.output is not None:
         download.check_output(opts.output, [], opts.force)
+    waits = opts.wait or opts.output is not None
+    if not waits and (opts.timeout is not None or opts.interval is not None):
+        env.warn("--timeout and --interval apply only with --wait or -o")
+    for note in request.notes(body):
+        env.note(note)
+    for warning in request.warnings(body):
+        env.warn(warning)
     if opts.dry_run:
-        if any(kind == "file" for kind, _ in images):
+        if wanted.local_files():
             env.note("local images would be uploaded first; their paths stand in for URLs here")
         Output(env, Format.JSON).json(body)
         return 0
-    if images and not generation.image_refs(prompt):
-        env.note("the prompt has no <<<image_N>>>: the service will prepend <<<image_1>>>")
 
-    urls = [
-        workflow.image_url(env, Path(ref), quiet) if kind == "file" else str(ref)
-        for kind, ref in images
-    ]
-    task = workflow.submit(env, body_with(urls))
-    task_id = str(task["id"])
+    urls = workflow.upload_all(env, wanted.local_files(), quiet)
+    task = workflow.submit(env, wanted.body(urls))
     out = Output(env, opts.format)
-    if not (opts.wait or opts.output):
-        out.task(task, quiet_value=task_id)
+    if not waits:
+        out.task(task, quiet_value=task.id)
         if opts.format is Format.HUMAN:
-            env.note(f"submitted; follow it with: kling wait {task_id}")
+            env.note(f"submitted; follow it with: kling wait {task.id}")
         return 0
     if not quiet:
-        env.note(f"submitted {task_id}")
+        env.note(f"submitted {task.id}")
     tracked = workflow.wait(
         env,
-        [task_id],
+        [task.id],
         interval=setting_or(env, opts.interval, "poll_interval"),
         timeout=setting_or(env, opts.timeout, "timeout"),
         quiet=quiet,
-        known={task_id: task},
+        known={task.id: task},
     )
     return workflow.finish(
         env,
@@ -116,6 +136,7 @@ def run_generate(env: Env, opts: GenerateOptions) -> int:
     )
 
 
+OMNI = "References (Omni form)"
 ModeOpt = Annotated[
     str | None,
     typer.Option(
@@ -141,6 +162,78 @@ def command(
             rich_help_panel="Request",
             metavar="URL|PATH",
             help="Image URL or local file (uploaded first); repeatable.",
+        ),
+    ] = None,
+    ref: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ref",
+            rich_help_panel=OMNI,
+            metavar="IMAGE",
+            help="Reference image (URL or file) into metadata.image_list; repeatable. "
+            "<<<image_N>>> names the N-th entry: the first frame, then the --ref images.",
+        ),
+    ] = None,
+    first_frame: Annotated[
+        str | None,
+        typer.Option(
+            "--first-frame", rich_help_panel=OMNI, metavar="IMAGE", help="The first frame."
+        ),
+    ] = None,
+    end_frame: Annotated[
+        str | None,
+        typer.Option(
+            "--end-frame",
+            rich_help_panel=OMNI,
+            metavar="IMAGE",
+            help="The end frame (needs --first-frame).",
+        ),
+    ] = None,
+    video: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--video",
+            rich_help_panel=OMNI,
+            metavar="URL",
+            help="Reference video at a public URL, into video_list (<<<video_N>>>); repeatable.",
+        ),
+    ] = None,
+    video_refer: Annotated[
+        str | None,
+        typer.Option(
+            "--video-refer",
+            rich_help_panel=OMNI,
+            metavar="base|feature",
+            help="base: edit the video; feature: use it as a motion reference [default: feature].",
+            autocompletion=completion.video_refers,
+            show_default=False,
+        ),
+    ] = None,
+    keep_sound: Annotated[
+        bool,
+        typer.Option(
+            "--keep-sound",
+            rich_help_panel=OMNI,
+            help="Keep the reference video's sound.",
+            show_default=False,
+        ),
+    ] = False,
+    element: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--element",
+            rich_help_panel=OMNI,
+            metavar="ID",
+            help="Element id from your Kling element library (<<<element_N>>>); repeatable.",
+        ),
+    ] = None,
+    audio: Annotated[
+        bool | None,
+        typer.Option(
+            "--audio/--no-audio",
+            rich_help_panel=OMNI,
+            help="Generate sound (billed higher; not with --video) [default: not sent].",
+            show_default=False,
         ),
     ] = None,
     mode: ModeOpt = None,
@@ -211,11 +304,22 @@ def command(
     Examples:
       kling generate "a red fox running through snow" -o fox.mp4
       kling generate "<<<image_1>>> waves hello" -i photo.jpg --mode pro --duration 10
+      kling generate "the sun sets over the bay" --first-frame day.jpg --end-frame dusk.jpg
+      kling generate "<<<image_1>>> dances like <<<video_1>>>" --ref me.png \\
+          --video https://example.com/dance.mp4 -o dance.mp4
       echo "a calm lake at dawn" | kling generate - -q     # prints the task id
     """
     opts = GenerateOptions(
         prompt=prompt,
         images=image or [],
+        refs=ref or [],
+        first_frame=first_frame,
+        end_frame=end_frame,
+        videos=video or [],
+        video_refer=video_refer,
+        keep_sound=keep_sound,
+        elements=element or [],
+        audio=audio,
         mode=mode,
         duration=duration,
         aspect_ratio=aspect_ratio,

@@ -91,7 +91,7 @@ def command(
     \b
     Examples:
       kling list
-      kling list --json | jq -r 'select(.status=="failed") | .id'
+      kling list --json | jq -r 'select(.state == "pending") | .id'
       kling wait $(kling list -q -n 3)
     """
     raise typer.Exit(run_list(env_of(ctx), ListOptions(limit, choose(env_of(ctx), json, quiet))))

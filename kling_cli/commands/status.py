@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import typer
 
-from .. import tasks, workflow
+from .. import workflow
 from ..env import Env
 from ..errors import APIError, ExitCode
 from ..output import Format, Output, choose
@@ -32,9 +32,8 @@ def run_status(env: Env, opts: StatusOptions) -> int:
             codes.append(exc.exit_code)
             continue
         env.record_update(task)
-        out.task(task, quiet_value=tasks.status_of(task))
-        failed = tasks.status_of(task) == "failed"
-        codes.append(ExitCode.TASK_FAILED if failed else ExitCode.OK)
+        out.task(task, quiet_value=task.status)
+        codes.append(ExitCode.TASK_FAILED if task.failed else ExitCode.OK)
     return workflow.first_failure(codes)
 
 

@@ -121,12 +121,13 @@ def startup_row(b: Bench, label: str, args: Sequence[str], goal: float) -> None:
 def seed_journal(home: Path, base_url: str, count: int) -> None:
     """Some history for `kling list`, as kling itself records it."""
     from kling_cli.journal import JOURNAL_FILE, Journal
+    from kling_cli.tasks import TaskView
 
     journal = Journal(home / JOURNAL_FILE)
     for i in range(count):
         body = {"model": "kling-v3-omni", "prompt": f"benchmark task {i}"}
         task = {"id": f"video_bench_{i:04d}", "status": "completed", "progress": 100}
-        journal.record_submitted(task, base_url, body)
+        journal.record_submitted(TaskView.of(task), base_url, body)
     journal.close()
 
 
@@ -300,6 +301,7 @@ def live_row(
 
 def wait_row(b: Bench) -> None:
     from kling_cli.journal import JOURNAL_FILE, Journal
+    from kling_cli.tasks import TaskView
 
     with sandbox(WAIT_QUEUE, WAIT_RUN) as sb:
         connections = [0]
@@ -317,7 +319,7 @@ def wait_row(b: Bench) -> None:
         for i in range(WAIT_TASKS):
             body = {"model": "kling-v3-omni", "prompt": f"wait benchmark {i}"}
             task = sb.state.create_task(body)  # type: ignore[attr-defined]
-            journal.record_submitted(task, sb.base_url, body)  # as `kling generate` would
+            journal.record_submitted(TaskView.of(task), sb.base_url, body)  # as kling generate
             ids.append(task["id"])
         journal.close()
         env = {**b.env, "KLING_BASE_URL": sb.base_url}  # type: ignore[attr-defined]

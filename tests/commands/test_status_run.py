@@ -16,7 +16,7 @@ def test_run_status_writes_exactly_the_status(sandbox, tmp_path) -> None:
     }
     env = Env.test(environ)
     task = env.client.create_task({"model": "kling-v3-omni", "prompt": "a fox"})
-    code = run_status(env, StatusOptions([task["id"], "video_GONE"], Format.QUIET))
+    code = run_status(env, StatusOptions([task.id, "video_GONE"], Format.QUIET))
     env.close()
     assert code == 4  # the second id is unknown
     assert env.stdout.getvalue() in ("queued\n", "in_progress\n")

@@ -1,0 +1,46 @@
+"""kling balance: the remaining and used quota of the API key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import typer
+
+from ..balance import Balance
+from ..env import Env
+from ..output import Format, Output, choose
+from .common import JsonOpt, QuietOpt, env_of
+
+
+@dataclass
+class BalanceOptions:
+    format: Format
+
+
+def run_balance(env: Env, opts: BalanceOptions) -> int:
+    answer = env.client.get_balance()
+    out = Output(env, opts.format)
+    balance = Balance.of(answer)
+    if opts.format is Format.JSON:
+        out.json(answer)  # as it came
+    elif opts.format is Format.QUIET:
+        out.value(balance.remaining_text)
+    else:
+        out.value(f"{balance.remaining_text}\t{balance.used_text}")
+    return 0
+
+
+def command(ctx: typer.Context, json: JsonOpt = False, quiet: QuietOpt = False) -> None:
+    """Show the remaining and used quota of the API key.
+
+    Prints `REMAINING<TAB>USED` (`unlimited` when the key has no limit), in the unit the
+    account is set up with (USD, CNY or tokens: the service does not say which).
+
+    \b
+    Examples:
+      kling balance
+      kling balance -q             # the remaining amount alone
+      kling balance --json | jq .used_balance
+    """
+    env = env_of(ctx)
+    raise typer.Exit(run_balance(env, BalanceOptions(choose(env, json, quiet))))

@@ -1,0 +1,398 @@
+"""The request model: options (from `generate` flags or a batch line) -> the generation body,
+checked before anything is sent (API.md sections 1 and 1b, CLI.md "The official Omni
+references").
+
+Both forms of the service live here: the seed's `image_urls` (`-i`), and Kling's official Omni
+structures (`metadata.image_list` with first and end frames, `video_list`,
+`metadata.element_list`, `audio`). The checks run on the final body, so a list counts wherever
+it came from: an option, `--metadata` or `--set`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import ASPECT_RATIOS, DURATIONS, MODES, VIDEO_REFERS
+from .errors import UsageError
+from .generation import classify_image
+
+PLACEHOLDER = re.compile(r"<<<(image|video|element)_(-?\d+)>>>")
+DEFAULT_VIDEO_REFER = "feature"
+FIRST_FRAME, END_FRAME = "first_frame", "end_frame"
+
+# An image as the user gave it: ("url", URL) or ("file", Path), to be uploaded first.
+Image = tuple[str, str | Path]
+Setting = Callable[[str], Any]  # a config key's value (flag > environment > file > default)
+
+
+def parse_assignment(text: str, option: str) -> tuple[str, Any]:
+    """`KEY=VALUE` with VALUE read as JSON where it parses, else as a string."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise UsageError(f"{option} expects KEY=VALUE, got {text!r}")
+    try:
+        value: Any = json.loads(raw)
+    except (ValueError, RecursionError):
+        value = raw
+    return key, value
+
+
+def parse_assignments(items: Iterable[str], option: str) -> dict[str, Any]:
+    return dict(parse_assignment(item, option) for item in items)
+
+
+def classify_video(ref: str) -> str:
+    """A reference video must already be at a public URL: the service uploads images only."""
+    value = ref.strip()
+    if value.lower().startswith(("http://", "https://")):
+        return value
+    raise UsageError(
+        f"video {ref!r}: a reference video must be a public http(s) URL",
+        hint="the service's upload takes images only: put the video where the service can "
+        "fetch it (MP4/MOV, 3-10 s, at most 200 MB) and pass its URL",
+    )
+
+
+@dataclass
+class Request:
+    """What the user asked for, before local images are uploaded."""
+
+    prompt: str
+    model: str
+    mode: str
+    duration: int
+    aspect_ratio: str
+    images: list[Image] = field(default_factory=list)  # -i: the seed's image_urls
+    refs: list[Image] = field(default_factory=list)
+    first_frame: Image | None = None
+    end_frame: Image | None = None
+    videos: list[str] = field(default_factory=list)
+    video_refer: str | None = None
+    keep_sound: bool = False
+    elements: list[int] = field(default_factory=list)
+    audio: bool | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)  # --metadata
+    extra: dict[str, Any] = field(default_factory=dict)  # --set: any top-level field
+    from_line: bool = False  # a batch line: messages name its keys, not the options
+
+    def __post_init__(self) -> None:
+        self._check_options()
+
+    def _name(self, option: str) -> str:
+        """How the user spelled it: `--end-frame` on the command line, `end_frame` in a line."""
+        return f"`{LINE_KEY_OF[option]}`" if self.from_line else option
+
+    # --- what to upload first ------------------------------------------------------------------
+
+    def local_files(self) -> list[Path]:
+        """Local images, each once, in the order given: they are uploaded before sending."""
+        everything = [*self.images, self.first_frame, *self.refs, self.end_frame]
+        files = [
+            Path(ref) for image in everything if image is not None for kind, ref in [image]
+            if kind == "file"
+        ]  # fmt: skip
+        return list(dict.fromkeys(files))
+
+    # --- the body ------------------------------------------------------------------------------
+
+    def body(self, urls: Mapping[Path, str] | None = None) -> dict[str, Any]:
+        """The JSON body, checked. Local images take their uploaded URL from `urls`; without
+        it (a dry run, or checking before uploading) their paths stand in for the URLs."""
+
+        def url(image: Image) -> str:
+            kind, ref = image
+            if kind == "file" and urls is not None and Path(ref) in urls:
+                return urls[Path(ref)]
+            return str(ref)
+
+        body: dict[str, Any] = {
+            "model": self.model,
+            "prompt": self.prompt,
+            "mode": self.mode,
+            "duration": self.duration,
+            "aspect_ratio": self.aspect_ratio,
+        }
+        if self.images:
+            body["image_urls"] = [url(i) for i in self.images]
+        metadata = dict(self.metadata)
+        image_list = [
+            {"image_url": url(self.first_frame), "type": FIRST_FRAME} if self.first_frame else None,
+            *({"image_url": url(ref)} for ref in self.refs),
+            {"image_url": url(self.end_frame), "type": END_FRAME} if self.end_frame else None,
+        ]
+        if any(image_list):
+            metadata["image_list"] = [entry for entry in image_list if entry]
+        if self.elements:
+            metadata["element_list"] = [{"element_id": n} for n in self.elements]
+        if metadata:
+            body["metadata"] = metadata
+        if self.videos:
+            refer = self.video_refer or DEFAULT_VIDEO_REFER
+            sound = "yes" if self.keep_sound else "no"
+            body["video_list"] = [
+                {"video_url": v, "refer_type": refer, "keep_original_sound": sound}
+                for v in self.videos
+            ]
+        if self.audio is not None:
+            body["audio"] = self.audio
+        body.update(self.extra)
+        check_body(body)
+        return body
+
+    # --- checks on the options themselves ------------------------------------------------------
+
+    def _check_options(self) -> None:
+        n = self._name
+        if not self.prompt.strip():
+            raise UsageError("the prompt is empty")
+        for option, value, choices in (
+            ("--mode", self.mode, MODES),
+            ("--duration", self.duration, DURATIONS),
+            ("--aspect-ratio", self.aspect_ratio, ASPECT_RATIOS),
+            ("--video-refer", self.video_refer, (None, *VIDEO_REFERS)),
+        ):
+            if value not in choices:
+                shown = ", ".join(str(c) for c in choices if c is not None)
+                raise UsageError(f"{n(option)} must be one of {shown}, got {value!r}")
+        omni_images = bool(self.refs or self.first_frame or self.end_frame)
+        if self.images and omni_images:
+            raise UsageError(
+                f"{n('-i/--image')} cannot be used with {n('--ref')}, {n('--first-frame')} or "
+                f"{n('--end-frame')}: they would number <<<image_N>>> twice",
+                hint=f"use {n('--ref')} for reference images in the Omni form, "
+                f"or {n('-i/--image')} alone",
+            )
+        if self.end_frame and not self.first_frame:
+            raise UsageError(
+                f"{n('--end-frame')} needs {n('--first-frame')}: "
+                "an end frame alone is not supported"
+            )
+        if self.audio and self.videos:
+            raise UsageError(f"{n('--audio')} cannot be used with a reference video")
+        if not self.videos and (self.video_refer is not None or self.keep_sound):
+            raise UsageError(
+                f"{n('--video-refer')} and {n('--keep-sound')} apply to reference videos "
+                f"({n('--video')}): none was given"
+            )
+        # The same field two ways: one would silently replace the other.
+        images_etc = bool(self.metadata or omni_images or self.elements)
+        for name, option, given in (
+            ("prompt", "the prompt", True),
+            ("image_urls", n("-i/--image"), bool(self.images)),
+            ("video_list", n("--video"), bool(self.videos)),
+            ("audio", n("--audio"), self.audio is not None),
+            ("metadata", f"{n('--metadata')} and the image or element options", images_etc),
+        ):
+            if given and name in self.extra:
+                raise UsageError(f"{n('--set')} {name} would replace {option}: give it one way")
+        for name, given in (("image_list", omni_images), ("element_list", bool(self.elements))):
+            if given and name in self.metadata:
+                raise UsageError(
+                    f"{n('--metadata')} {name} and the options that make it: give it one way"
+                )
+
+
+# How each option is spelled as a batch line's key (CLI.md).
+LINE_KEY_OF = {
+    "-i/--image": "images", "--ref": "refs", "--first-frame": "first_frame",
+    "--end-frame": "end_frame", "--video": "videos", "--video-refer": "video_refer",
+    "--keep-sound": "keep_sound", "--element": "elements", "--audio": "audio",
+    "--mode": "mode", "--duration": "duration", "--aspect-ratio": "aspect_ratio",
+    "--metadata": "metadata", "--set": "set",
+}  # fmt: skip
+
+
+# --- checks on the final body ------------------------------------------------------------------
+
+
+def check_body(body: Mapping[str, Any]) -> None:
+    """Rules that hold whatever built the body: options, --metadata or --set."""
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise UsageError("the prompt must be a non-empty string")
+    if isinstance(body.get("duration"), str):
+        raise UsageError("duration must be a number, not a string")
+    metadata = body.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise UsageError("metadata must be an object")
+    image_urls = _list_of(body, "image_urls", None)
+    if not all(isinstance(u, str) for u in image_urls):
+        raise UsageError("image_urls must be a list of URLs")
+    image_list = _list_of(metadata, "image_list", "image_url", "metadata.")
+    videos = _list_of(body, "video_list", "video_url")
+    elements = _list_of(metadata, "element_list", "element_id", "metadata.")
+    if "image_urls" in body and "image_list" in metadata:
+        raise UsageError(
+            "image_urls and metadata.image_list cannot be used together: "
+            "they would number <<<image_N>>> twice"
+        )
+    for url in [*image_urls, *(entry["image_url"] for entry in image_list)]:
+        if isinstance(url, str) and url.strip().lower().startswith("data:"):
+            raise UsageError("data: URLs are not accepted by the service; pass a file path instead")
+    types = [entry.get("type") for entry in image_list]
+    if END_FRAME in types and FIRST_FRAME not in types:
+        raise UsageError("an end frame needs a first frame: an end frame alone is not supported")
+    audio = body.get("audio")
+    if "audio" in body and not isinstance(audio, bool):
+        raise UsageError(f"audio must be true or false, not {audio!r}")
+    if audio and "video_list" in body:
+        raise UsageError("audio and video_list cannot be used together: no sound with a video")
+    images = image_list if "image_list" in metadata else image_urls
+    _check_placeholders(
+        prompt, {"image": len(images), "video": len(videos), "element": len(elements)}
+    )
+    _check_json(body)
+
+
+def _list_of(where: Mapping[str, Any], name: str, key: str | None, prefix: str = "") -> list[Any]:
+    """`where[name]` as a list (empty when absent); each entry an object with `key`."""
+    value = where.get(name, [])
+    if not isinstance(value, list) or (
+        key is not None and not all(isinstance(e, dict) and key in e for e in value)
+    ):
+        shape = f'objects with "{key}"' if key else "values"
+        raise UsageError(f"{prefix}{name} must be a list of {shape}")
+    return value
+
+
+LIST_OF = {
+    "image": "metadata.image_list",
+    "video": "video_list",
+    "element": "metadata.element_list",
+}
+ADD_WITH = {
+    "image": "add images with --ref/--first-frame (or -i), in the order the prompt numbers them",
+    "video": "add reference videos with --video, in the order the prompt numbers them",
+    "element": "add elements with --element, in the order the prompt numbers them",
+}
+
+
+def _check_placeholders(prompt: str, counts: Mapping[str, int]) -> None:
+    """Each `<<<KIND_N>>>` names the N-th entry (from 1) of its own list."""
+    for kind, count in counts.items():
+        numbers = sorted({int(n) for k, n in PLACEHOLDER.findall(prompt) if k == kind})
+        if numbers and numbers[0] < 1:
+            raise UsageError(f"<<<{kind}_{numbers[0]}>>>: placeholders are numbered from 1")
+        missing = [n for n in numbers if n > count]
+        if missing:
+            refs = ", ".join(f"<<<{kind}_{n}>>>" for n in missing)
+            noun = f"{kind}{'s' if count != 1 else ''}"
+            have = f"only {count} {noun}" if count else f"no {kind}s"
+            raise UsageError(
+                f"the prompt refers to {refs}, but there {'is' if count == 1 else 'are'} {have}",
+                hint=ADD_WITH[kind],
+            )
+
+
+def _check_json(body: Mapping[str, Any]) -> None:
+    """The body must be JSON in UTF-8: no NaN or infinity, no text that is not Unicode (a
+    prompt in another encoding reaches Python as surrogates). Caught here, nothing was sent."""
+    for key, value in body.items():
+        try:
+            json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+        except ValueError as exc:
+            if isinstance(exc, UnicodeError):
+                raise UsageError(
+                    f"{key}: the text is not valid UTF-8",
+                    hint="convert it first, e.g. with iconv -f latin1 -t utf-8",
+                ) from None
+            raise UsageError(f"{key}: NaN and infinity are not JSON numbers") from None
+
+
+# --- warnings ----------------------------------------------------------------------------------
+
+
+def _named_images(body: Mapping[str, Any]) -> set[int]:
+    prompt = str(body.get("prompt", ""))
+    return {int(n) for kind, n in PLACEHOLDER.findall(prompt) if kind == "image"}
+
+
+def notes(body: Mapping[str, Any]) -> list[str]:
+    """What the service will do to the request that the user may not expect."""
+    if body.get("image_urls") and not _named_images(body):
+        return ["the prompt has no <<<image_N>>>: the service will prepend <<<image_1>>>"]
+    return []
+
+
+def warnings(body: Mapping[str, Any]) -> list[str]:
+    """Reference images the prompt never names: in the Omni form the service does not
+    prepend a placeholder for them (the request is still sent)."""
+    metadata = body.get("metadata")
+    image_list = metadata.get("image_list", []) if isinstance(metadata, dict) else []
+    named = _named_images(body)
+    return [
+        f"reference image {n} ({entry.get('image_url')}) is not named in the prompt; "
+        f"refer to it as <<<image_{n}>>> (the service does not add it for you)"
+        for n, entry in enumerate(image_list, start=1)
+        if isinstance(entry, dict) and "type" not in entry and n not in named
+    ]
+
+
+# --- batch lines ---------------------------------------------------------------------------------
+
+# A batch line's keys (CLI.md), beside "output" which is the batch's own.
+LINE_KEYS = (
+    "prompt", "images", "refs", "first_frame", "end_frame", "videos", "video_refer",
+    "keep_sound", "elements", "audio", "mode", "duration", "aspect_ratio", "model",
+    "metadata", "set",
+)  # fmt: skip
+
+
+def from_line(data: Mapping[str, Any], base_dir: Path, setting: Setting) -> Request:
+    """A batch line's object -> a Request; relative image paths are relative to `base_dir`."""
+
+    def image(ref: Any, key: str) -> Image:
+        if not isinstance(ref, str):
+            raise UsageError(f"`{key}` must be a URL or a file path")
+        relative = not ("://" in ref or ref.startswith("data:") or Path(ref).is_absolute())
+        return classify_image(str(base_dir / ref) if relative else ref)
+
+    def strings(key: str) -> list[str]:
+        value = data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise UsageError(f"`{key}` must be a list of strings")
+        return value
+
+    def pick(key: str, kind: type, default: Any = None) -> Any:
+        if key not in data:
+            return default
+        value = data[key]
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            names = {int: "a number", str: "a string", bool: "true or false", dict: "an object"}
+            raise UsageError(f"`{key}` must be {names[kind]}")
+        return value
+
+    prompt = data.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise UsageError("`prompt` must be a non-empty string")
+    elements = data.get("elements", [])
+    if not isinstance(elements, list) or not all(
+        isinstance(e, int) and not isinstance(e, bool) for e in elements
+    ):
+        raise UsageError("`elements` must be a list of integers (element ids)")
+    first, end = pick("first_frame", str), pick("end_frame", str)
+    return Request(
+        prompt=prompt,
+        model=pick("model", str, setting("model")),
+        mode=pick("mode", str, setting("mode")),
+        duration=pick("duration", int, setting("duration")),
+        aspect_ratio=pick("aspect_ratio", str, setting("aspect_ratio")),
+        images=[image(ref, "images") for ref in strings("images")],
+        refs=[image(ref, "refs") for ref in strings("refs")],
+        first_frame=image(first, "first_frame") if first is not None else None,
+        end_frame=image(end, "end_frame") if end is not None else None,
+        videos=[classify_video(v) for v in strings("videos")],
+        video_refer=pick("video_refer", str),
+        keep_sound=pick("keep_sound", bool, False),
+        elements=list(elements),
+        audio=pick("audio", bool),
+        metadata=dict(pick("metadata", dict, {})),
+        extra=dict(pick("set", dict, {})),
+        from_line=True,
+    )
