@@ -209,7 +209,7 @@ def _line_state(line: Any) -> str:
         detail = " ".join(str(f) for f in line.files) or tasks.video_url(line.task) or ""
         return f"{tasks.status_of(line.task)} {detail}".rstrip()
     if line.state in ("new", "sending"):
-        return line.state
+        return str(line.state)  # line is typed Any
     progress = tasks.progress_of(line.task)
     status = "downloading" if line.state in ("fetch", "downloading") else tasks.status_of(line.task)
     return f"{status} {progress}%" if progress is not None else status
