@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from .errors import (
     UsageError,
     WaitTimeout,
 )
+from .journal import Journal
 
 FIELDS = (*request.LINE_KEYS, "output")
 PARALLEL_LIMIT_CODES = {"1303", 1303}  # Kling: "parallel task over resource pack limit"
@@ -205,7 +207,7 @@ class Runner:
         if self.opts.restart:
             self.env.try_journal(lambda j: j.batch_forget_source(self.source))
         for line in self.lines:
-            sent = self.env.try_journal(lambda j, key=line.key: j.batch_line(key))
+            sent = self.env.try_journal(partial(Journal.batch_line, key=line.key))
             if sent is None:
                 self.to_send.append(line)
             elif sent[0] is None:
@@ -217,7 +219,7 @@ class Runner:
                 self._finish(line)
             else:
                 line.task_id = sent[0]
-                entry = self.env.try_journal(lambda j, tid=sent[0]: j.get(tid))
+                entry = self.env.try_journal(partial(Journal.get, task_id=sent[0]))
                 if entry is None:
                     self._poll_at(line, self.env.clock())
                     continue
@@ -237,7 +239,7 @@ class Runner:
         todo: list[tuple[Path, str]] = []
         for path in sorted(paths):
             digest = workflow.file_sha256(path)
-            cached = self.env.try_journal(lambda j, d=digest: j.cached_upload(d))
+            cached = self.env.try_journal(partial(Journal.cached_upload, sha256=digest))
             if cached:
                 urls[path] = cached
             else:
@@ -245,7 +247,7 @@ class Runner:
         futures = {pool.submit(self.env.client.upload_image, path): (path, d) for path, d in todo}
         for future, (path, digest) in futures.items():
             url = str(future.result()["url"])
-            self.env.try_journal(lambda j, d=digest, u=url: j.remember_upload(d, u))
+            self.env.try_journal(partial(Journal.remember_upload, sha256=digest, url=url))
             urls[path] = url
         for line in self.to_send:
             if line.request.local_files():
@@ -318,7 +320,7 @@ class Runner:
             # Written before the request leaves: a crash from here on never sends it again.
             self.env.try_journal(lambda j: j.batch_sending(line.key, line.number, self.source))
             line.state = "sending"
-            future = pool.submit(self.env.client.create_task, line.body)
+            future: Future[Any] = pool.submit(self.env.client.create_task, line.body)
         elif kind == "poll":
             line.state = "polling"
             future = pool.submit(self.env.client.get_task, str(line.task_id))

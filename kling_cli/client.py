@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
@@ -208,11 +209,11 @@ class _Session(requests.Session):
     def __init__(self) -> None:
         super().__init__()
         self.auth = _NoNetrc()
-        self._environment: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._environment: dict[tuple[Any, ...], Mapping[str, Any]] = {}
 
-    def merge_environment_settings(  # type: ignore[override]
+    def merge_environment_settings(  # type: ignore[override]  # str URLs only; stubs' _Settings is private
         self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> dict[str, Any]:
+    ) -> Mapping[str, Any]:
         parts = urlsplit(url)
         key = (
             parts.scheme,
@@ -424,14 +425,15 @@ class Client:
         session = self.session
         request = requests.PreparedRequest()
         request.method, request.url = "GET", url
-        request.headers = requests.structures.CaseInsensitiveDict(session.headers)
+        request.headers = requests.structures.CaseInsensitiveDict(session.headers)  # type: ignore[arg-type]  # ours are all str
         request.headers.update(headers)
         settings = session.merge_environment_settings(url, {}, None, None, None)
         verify, proxies, cert = settings["verify"], settings["proxies"], settings["cert"]
         adapter = session.get_adapter(url)
         assert isinstance(adapter, HTTPAdapter)  # mounted in __init__
         pool = adapter.get_connection_with_tls_context(request, verify, proxies, cert)
-        adapter.cert_verify(pool, url, verify, cert)
+        assert isinstance(pool, HTTPConnectionPool)  # what every requests pool is
+        adapter.cert_verify(pool, url, verify, cert)  # type: ignore[no-untyped-call]  # untyped in types-requests
         got = pool.urlopen(
             "GET",
             adapter.request_url(request, proxies),
@@ -446,7 +448,7 @@ class Client:
         if got.get_redirect_location():  # rare: the Session follows it, keeping the key at home
             prepared = session.prepare_request(requests.Request("GET", url, headers=headers))
             first = adapter.build_response(prepared, got)
-            *_, resp = session.resolve_redirects(first, prepared, timeout=self.timeout, **settings)
+            *_, resp = session.resolve_redirects(first, prepared, timeout=self.timeout, **settings)  # type: ignore[arg-type]  # stubs say verify: bool; a CA path works too
             return Answer.of(resp)
         return Answer(got.status, got.reason or "", got.headers.get("Content-Type", ""), got.data)
 

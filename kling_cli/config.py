@@ -8,12 +8,16 @@ from __future__ import annotations
 import os
 import re
 import stat
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from tomlkit import TOMLDocument
 
 DEFAULT_BASE_URL = "https://toapis.com"
 DEFAULT_MODEL = "kling-v3-omni"
@@ -154,22 +158,24 @@ def mask(value: str) -> str:
 def read_plain(path: Path) -> dict[str, Any]:
     """The file as plain dicts, for reading settings: the standard library's tomllib where there
     is one (3.11+), which every command pays for at start-up; tomlkit only to edit the file."""
-    try:
+    # A version check, not `except ImportError`: mypy (checking for 3.10) follows it.
+    if sys.version_info < (3, 11):
+        return load_document(path).unwrap()
+    else:
         import tomllib
-    except ImportError:  # Python 3.10
-        return load_document(path).unwrap()  # type: ignore[no-any-return]
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        return {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+        try:
+            with path.open("rb") as fh:
+                return tomllib.load(fh)
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
 
 
-def load_document(path: Path) -> Any:
+def load_document(path: Path) -> TOMLDocument:
     """The file as a tomlkit document (keeps comments), empty when there is none."""
     import tomlkit
 

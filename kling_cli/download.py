@@ -7,9 +7,9 @@ import glob
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from .errors import LocalFileError, ServiceUnavailable, UsageError, VideoURLExpired
 
@@ -82,9 +82,10 @@ def _check_folder(folder: Path, create_ok: bool) -> None:
 
 class Response(Protocol):
     status_code: int
-    headers: dict[str, str]
 
-    def iter_content(self, chunk_size: int) -> object: ...
+    @property  # read-only, so requests' CaseInsensitiveDict fits
+    def headers(self) -> Mapping[str, str]: ...
+    def iter_content(self, chunk_size: int) -> Iterator[bytes]: ...
     def close(self) -> None: ...
 
 
@@ -138,7 +139,7 @@ def _umask() -> int:
     return mask
 
 
-def _fetch_into(url: str, fh: object, open_url: Opener, on_bytes: OnBytes | None) -> None:
+def _fetch_into(url: str, fh: BinaryIO, open_url: Opener, on_bytes: OnBytes | None) -> None:
     import requests  # here, not at the top: `kling --help` should not pay for it
     import urllib3
 
@@ -155,16 +156,16 @@ def _fetch_into(url: str, fh: object, open_url: Opener, on_bytes: OnBytes | None
                 raise ServiceUnavailable(f"the video host answered {resp.status_code} for {url}")
             if resp.status_code == 200 or _range_start(resp) != received:
                 received = 0  # the host ignored our Range (or answered another): start over
-                if fh.tell():  # type: ignore[attr-defined]
+                if fh.tell():
                     # Not on an empty file: ext4 flushes a file truncated to 0 when closed.
-                    fh.seek(0)  # type: ignore[attr-defined]
-                    fh.truncate()  # type: ignore[attr-defined]
+                    fh.seek(0)
+                    fh.truncate()
             expected = _expected_total(resp, received)
             total = expected if expected is not None else total
             written_back = received
             try:
-                for chunk in resp.iter_content(CHUNK):  # type: ignore[attr-defined]
-                    fh.write(chunk)  # type: ignore[attr-defined]
+                for chunk in resp.iter_content(CHUNK):
+                    fh.write(chunk)
                     received += len(chunk)
                     if received - written_back >= WRITEBACK:
                         _write_back(fh, max(0, written_back - WRITEBACK), received)
@@ -183,14 +184,14 @@ def _fetch_into(url: str, fh: object, open_url: Opener, on_bytes: OnBytes | None
     raise ServiceUnavailable(f"download of {url} failed: {last_problem}, after {ATTEMPTS} tries")
 
 
-def _write_back(fh: object, start: int, end: int) -> None:
+def _write_back(fh: BinaryIO, start: int, end: int) -> None:
     """Have the kernel start writing [start, end) to disk now, and drop what it already wrote
     from the page cache. The final fsync then has only the tail left: without this it writes
     the whole video at the end (0.2 to 2 s for 512 MiB here, longer than the transfer itself).
     Where posix_fadvise is missing (macOS, Windows) the final fsync does it all, as before."""
     if hasattr(os, "posix_fadvise"):
-        fh.flush()  # type: ignore[attr-defined]
-        fd = fh.fileno()  # type: ignore[attr-defined]
+        fh.flush()
+        fd = fh.fileno()
         with contextlib.suppress(OSError):
             os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_DONTNEED)
 

@@ -171,7 +171,7 @@ class Env:
         from rich.console import Console
 
         return Console(
-            file=_AsciiStream(stream) if self.ascii_only else stream,
+            file=_AsciiStream(stream) if self.ascii_only else stream,  # type: ignore[arg-type]  # rich needs only write, flush, isatty, encoding
             force_terminal=True if terminal else None,
             _environ=dict(self.environ),
         )

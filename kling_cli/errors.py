@@ -81,8 +81,8 @@ class APIError(KlingError):
         other tasks of the same command go on."""
         return self.status in (400, 404, 410)
 
-    @property  # type: ignore[override]
-    def exit_code(self) -> ExitCode:  # type: ignore[override]
+    @property
+    def exit_code(self) -> ExitCode:  # type: ignore[override]  # read-only here: it follows .status
         if self.status in (401, 402, 403):
             return ExitCode.AUTH
         if 400 <= self.status < 500 and self.status != 429:

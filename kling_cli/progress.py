@@ -216,7 +216,7 @@ def _line_state(line: Any) -> str:
         detail = " ".join(str(f) for f in line.files) or line.view.video_url or ""
         return f"{line.view.status} {detail}".rstrip()
     if line.state in ("new", "sending"):
-        return line.state
+        return str(line.state)  # line is typed Any
     progress = line.view.progress
     status = "downloading" if line.state in ("fetch", "downloading") else line.view.status
     return f"{status} {progress}%" if progress is not None else status

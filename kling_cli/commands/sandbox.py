@@ -19,10 +19,10 @@ def run_sandbox(
     faults: float,
     seed: int | None,
 ) -> int:
-    from ..sandbox.server import SandboxConfig, run
+    from ..sandbox.server import Sandbox, SandboxConfig, run
 
-    def ready(sandbox: object) -> None:
-        base_url = sandbox.base_url  # type: ignore[attr-defined]
+    def ready(sandbox: Sandbox) -> None:
+        base_url = sandbox.base_url
         print(base_url, file=env.stdout, flush=True)  # a script may read the port from stdout
         env.note(f"sandbox serving the API at {base_url} (Ctrl-C stops it)")
         env.note(f"try: export KLING_BASE_URL={base_url} KLING_API_KEY={SANDBOX_KEY}")
