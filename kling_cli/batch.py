@@ -16,20 +16,22 @@ import os
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import download, request, tasks, workflow
+from . import config, download, interrupts, request, tasks, workflow
 from .env import Env
 from .errors import (
     APIError,
     ExitCode,
     Interrupted,
     KlingError,
+    LocalFileError,
     ServiceUnavailable,
     SubmitUncertain,
     UsageError,
@@ -163,6 +165,39 @@ def parse_line(number: int, raw: str, source: str, base_dir: Path, env: Env) -> 
     return Line(number, raw, key, wanted, wanted.body(), output)
 
 
+@contextmanager
+def one_run_at_a_time(env: Env, source: str) -> Iterator[None]:
+    """One run of a batch file at a time: two would both send every line not yet recorded,
+    and pay twice. The lock is the kernel's (flock), so a killed run never leaves it held."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, as before
+        yield
+        return
+    folder = config.data_dir(env.environ) / "locks"
+    name = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(folder / f"batch-{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise LocalFileError(f"cannot make the batch lock in {folder}: {exc.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            raise UsageError(
+                f"another kling (pid {holder}) is running this batch file; nothing was sent",
+                hint="wait for it to finish, then run this again: it picks up where that one "
+                "stopped and sends nothing twice",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 # --- running -------------------------------------------------------------------------------
 
 
@@ -256,10 +291,14 @@ class Runner:
     # -- the loop -----------------------------------------------------------------------------
 
     def run(self) -> None:
-        with ThreadPoolExecutor(self.opts.parallel, thread_name_prefix="kling-batch") as pool:
+        with (
+            ThreadPoolExecutor(self.opts.parallel, thread_name_prefix="kling-batch") as pool,
+            interrupts.held() as gate,
+        ):
             try:
-                self.upload_images(pool)
-                self._loop(pool)
+                with gate.opened():  # nothing is sent while uploading
+                    self.upload_images(pool)
+                self._loop(pool, gate)
             except KeyboardInterrupt:
                 self._settle_sends()
                 pool.shutdown(wait=False, cancel_futures=True)
@@ -268,8 +307,11 @@ class Runner:
                     hint="run the same command again: nothing is sent twice",
                 ) from None
 
-    def _loop(self, pool: ThreadPoolExecutor) -> None:
+    def _loop(self, pool: ThreadPoolExecutor, gate: interrupts.Gate) -> None:
+        """Ctrl-C lands only while waiting: a request's outcome is settled (a task id
+        recorded) whole, or not taken from `inflight` at all, so `_settle_sends` finds it."""
         while True:
+            gate.check()
             now = self.env.clock()
             if self.opts.timeout is not None and now - self.started >= self.opts.timeout:
                 self._time_out()
@@ -282,9 +324,11 @@ class Runner:
                 return
             idle = self._idle_for(now)
             if not self.inflight:  # wait() returns at once on no futures: it cannot idle
-                self.env.sleep(idle or 0.0)
+                with gate.opened():
+                    self.env.sleep(idle or 0.0)
                 continue
-            done, _ = wait(self.inflight, timeout=idle, return_when=FIRST_COMPLETED)
+            with gate.opened():
+                done, _ = wait(self.inflight, timeout=idle, return_when=FIRST_COMPLETED)
             for future in done:
                 kind, line = self.inflight.pop(future)
                 self._settle(kind, line, future)

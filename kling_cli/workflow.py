@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import shlex
-import signal
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from . import download, progress, tasks
+from . import download, interrupts, progress, tasks
 from .env import Env
 from .errors import (
     ExitCode,
@@ -76,32 +74,12 @@ def submit(env: Env, body: dict[str, Any]) -> tasks.TaskView:
             hint="look for it with `kling list` or on the provider's dashboard "
             "before submitting again",
         ) from None
-    with _sigint_deferred() as interrupted_meanwhile:
+    with interrupts.held() as gate:
         if not env.record_submitted(task, body):
             env.warn(f"task {task.id} was submitted but not recorded: keep its id")
-    if interrupted_meanwhile:
+    if gate.pending:
         raise interrupted([task.id])
     return task
-
-
-@contextmanager
-def _sigint_deferred() -> Iterator[list[bool]]:
-    """Hold a Ctrl-C until the block is done: a paid task's id must reach the journal."""
-    seen: list[bool] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield seen
-        return
-
-    def hold(*_: object) -> None:
-        seen.append(True)
-        if len(seen) > 1:  # a second Ctrl-C means "now"
-            raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGINT, hold)
-    try:
-        yield seen
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def wait(

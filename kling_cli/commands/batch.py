@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -73,16 +74,24 @@ def run_batch(env: Env, opts: BatchOptions) -> int:
     source = batch.source_identity(path, text)
     base_dir = path.parent if path else Path.cwd()
     lines = batch.parse(text, source, base_dir, env)
+    with batch.one_run_at_a_time(env, source):
+        return _run_lines(env, opts, lines, source)
+
+
+def _run_lines(env: Env, opts: BatchOptions, lines: list[batch.Line], source: str) -> int:
+    from .. import batch
+
+    if opts.run.output is None:  # as `download`: -o, else output_dir, else here
+        output_dir = env.setting("output_dir")
+        opts.run.output = Path(output_dir) if output_dir else Path.cwd()
     check_outputs(env, lines, opts.run)
-    if opts.run.output is not None:
-        opts.run.output.mkdir(parents=True, exist_ok=True)
-        opts.run.output = opts.run.output.resolve()
+    opts.run.output.mkdir(parents=True, exist_ok=True)
+    opts.run.output = opts.run.output.resolve()
     env.http_pool_size = max(10, opts.run.parallel)
     out = Output(env, opts.format)
     display = progress.batch_display(env, len(lines), opts.format is Format.QUIET)
 
-    def on_done(line: batch.Line) -> None:
-        display.done(line)
+    def show(line: batch.Line) -> None:
         if opts.format is Format.JSON:
             out.json(line.document())
         elif opts.format is Format.QUIET:
@@ -91,6 +100,12 @@ def run_batch(env: Env, opts: BatchOptions) -> int:
                 out.value(value)
         else:
             out.value(result_line(line))
+
+    in_order = InLineOrder([line.number for line in lines], show)
+
+    def on_done(line: batch.Line) -> None:
+        display.done(line)
+        in_order.done(line)
 
     runner = batch.Runner(env, lines, opts.run, source, display.change, on_done)
     try:
@@ -102,6 +117,23 @@ def run_batch(env: Env, opts: BatchOptions) -> int:
         display.close()
     summarize(env, lines)
     return workflow.first_failure([line.code for line in lines])
+
+
+class InLineOrder:
+    """Results on stdout in the order of the lines, whatever order they finish in, so that
+    two runs of one file print the same (a line waits for the lines before it)."""
+
+    def __init__(self, numbers: list[int], show: Callable[[batch.Line], None]):
+        self._numbers = numbers
+        self._next = 0
+        self._held: dict[int, batch.Line] = {}
+        self._show = show
+
+    def done(self, line: batch.Line) -> None:
+        self._held[line.number] = line
+        while self._next < len(self._numbers) and self._numbers[self._next] in self._held:
+            self._show(self._held.pop(self._numbers[self._next]))
+            self._next += 1
 
 
 def warn_if_no_balance(env: Env) -> None:
@@ -170,7 +202,7 @@ def command(
             "-o",
             rich_help_panel="Saving",
             metavar="DIR",
-            help="Save every video in this folder.",
+            help="Save every video in this folder [default: output_dir, else here].",
         ),
     ] = None,
     sidecar: Annotated[

@@ -245,3 +245,52 @@ def test_batch_sleeps_between_polls(kling, against, tmp_path: Path) -> None:
     wall, cpu = time.monotonic() - wall, time.process_time() - cpu
     assert result.exit_code == 0, result.stderr
     assert wall >= 2 and cpu < wall / 2, f"{cpu:.2f} s of CPU in {wall:.2f} s"
+
+
+def test_two_runs_of_one_file_at_once_never_pay_twice(tmp_path: Path) -> None:
+    """The second run refuses while the first holds the file; a killed run holds nothing."""
+    with Sandbox(config=SandboxConfig(queue_seconds=0.2, run_seconds=30)) as sb:
+        src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": f"scene {n}"} for n in range(5)])
+        home = tmp_path / "home"
+        first = run_batch(sb, home, src, tmp_path / "out-a")
+        deadline = time.monotonic() + 20
+        while len(sends(sb)) < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        second = run_batch(sb, home, src, tmp_path / "out-b")  # another -o: the same file
+        _, err = second.communicate(timeout=30)
+        assert second.returncode == 2, err
+        assert f"another kling (pid {first.pid}) is running this batch file" in err
+        assert len(sends(sb)) == 5
+        first.kill()  # SIGKILL: the kernel drops its lock
+        first.communicate(timeout=30)
+        third = run_batch(sb, home, src, tmp_path / "out-a")
+        time.sleep(0.5)  # it polls (nothing to send): let it get going, then stop it
+        third.send_signal(signal.SIGINT)
+        _, err = third.communicate(timeout=30)
+        assert third.returncode == 130 and "another kling" not in err
+        assert len(sends(sb)) == 5
+
+
+def test_results_print_in_line_order_whatever_finishes_first(kling, tmp_path: Path) -> None:
+    with Sandbox(config=SandboxConfig(queue_seconds=0.02, run_seconds=0.15)) as sb:
+        rows = [{"prompt": "[slow] the first line takes longest"}, {"prompt": "quick"}]
+        src = write_jsonl(tmp_path / "in.jsonl", rows)
+        result = kling(
+            "--base-url", sb.base_url, "--api-key", "k" * 20, "--no-progress", "batch",
+            str(src), "--interval", "0.05", "--json", "-o", str(tmp_path / "out"),
+        )  # fmt: skip
+        assert result.exit_code == 0, result.stderr
+        done = [r for r in sb.log if r.listener == "files"]
+        assert done[0].path.split("/")[-1] != done[-1].path.split("/")[-1]
+        assert [json.loads(doc)["line"] for doc in result.stdout.splitlines()] == [1, 2]
+        first_saved = min((tmp_path / "out").iterdir(), key=lambda p: p.stat().st_mtime)
+        assert first_saved.name.startswith("0002-")  # line 2 did finish first
+
+
+def test_without_o_videos_go_to_output_dir_else_here(kling, against, tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "a fox", "output": "fox.mp4"}])
+    assert batch(kling, str(src)).exit_code == 0
+    assert (Path.cwd() / "fox.mp4").stat().st_size > 0
+    kling("config", "set", "output_dir", str(tmp_path / "videos"))
+    assert batch(kling, str(src), "--restart").exit_code == 0
+    assert (tmp_path / "videos" / "fox.mp4").stat().st_size > 0
