@@ -262,3 +262,13 @@ def test_help_shows_each_command_summary_whole(kling) -> None:
     flowing = " ".join(text.split())
     for summary in LAZY_COMMANDS.values():
         assert summary in flowing
+
+
+@pytest.mark.parametrize(
+    "command", [["list"], ["status", "video_x"], ["wait", "video_x"], ["generate", "a fox"]]
+)
+def test_json_and_quiet_together_are_refused(kling, command: list[str]) -> None:
+    """-q with --json used to become --json silently."""
+    result = kling(*command, "--json", "-q")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "--json and -q cannot be used together" in result.stderr
