@@ -151,7 +151,7 @@ def hoist_global_options(group: TyperGroup, ctx: Any, args: list[str]) -> list[s
     Left where they are: everything after `--` (a prompt may be `-v`), an option the command
     itself defines under the same name (`config set --profile`), and the value of any option
     that takes one (`--model -v` gives the model the name -v)."""
-    roots = _value_taking(group.get_params(ctx), skip=NOT_HOISTED)
+    roots = value_taking(group.get_params(ctx), skip=NOT_HOISTED)
     i = 0
     while i < len(args) and args[i].startswith("-") and args[i] != "--":
         name, eq, _ = args[i].partition("=")
@@ -161,7 +161,7 @@ def hoist_global_options(group: TyperGroup, ctx: Any, args: list[str]) -> list[s
     command = group.get_command(ctx, args[i])
     if command is None:
         return args  # a typo: let click say so
-    own = _value_taking(command.params)
+    own = value_taking(command.params)
     moved: list[str] = []
     kept: list[str] = []
     j = i + 1
@@ -179,7 +179,7 @@ def hoist_global_options(group: TyperGroup, ctx: Any, args: list[str]) -> list[s
             elif not token.startswith("-") and isinstance(command, TyperGroup):
                 sub = command.get_command(ctx, token)  # `config set`: its options count too
                 if sub is not None:
-                    own = _value_taking(sub.params)
+                    own = value_taking(sub.params)
                     command = sub
         elif name in roots:
             moved.append(token)
@@ -192,7 +192,7 @@ def hoist_global_options(group: TyperGroup, ctx: Any, args: list[str]) -> list[s
     return args[:i] + moved + [args[i]] + kept
 
 
-def _value_taking(params: list[Any], skip: Collection[str] = ()) -> dict[str, bool]:
+def value_taking(params: list[Any], skip: Collection[str] = ()) -> dict[str, bool]:
     """Option spelling -> whether the option takes a value, for the options in `params`."""
     found: dict[str, bool] = {}
     for param in params:

@@ -187,7 +187,7 @@ class Env:
             path = self.config_path
             if path.exists() and config.readable_by_others(path):
                 self.warn(f"{path} can be read by other users: run `chmod 600 {path}`")
-            values = config.load_values(path, config.check_profile(self.profile))
+            values = config.load_values(path, config.check_profile(self.profile), self.warn)
             self._settings = config.resolve(self.flags, self.environ, values)
         return self._settings
 
