@@ -270,6 +270,8 @@ class Env:
         except JournalError as exc:
             if not self._journal_warned:
                 self.warn(exc.message)
+                if exc.hint:
+                    self.note(f"hint: {exc.hint}")
                 self._journal_warned = True
             return None
 
