@@ -282,7 +282,10 @@ def _profile_table(doc: Any, profile: str) -> Any:
 
 
 def save_document(path: Path, doc: Any) -> None:
-    """Write atomically: a private temporary file beside the target, then rename."""
+    """Write atomically: a private temporary file beside the target, then rename.
+
+    As with `download -o`: a folder that cannot be written is the user's to fix, found before
+    anything was written (exit 2); a write that fails on the way (a full disk) is exit 1."""
     import tempfile
 
     import tomlkit
@@ -290,21 +293,23 @@ def save_document(path: Path, doc: Any) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(tomlkit.dumps(doc))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:  # a read-only or full disk: a local problem, as download's
-        raise LocalFileError(
+    except OSError as exc:
+        raise ConfigError(
             f"cannot write config file {path}: {exc.strerror or exc}",
             hint="KLING_HOME (or the per-user config folder) must be a folder you can write to",
         ) from None
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(tomlkit.dumps(doc))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise LocalFileError(f"cannot write config file {path}: {exc.strerror}") from None
+        raise
 
 
 def readable_by_others(path: Path) -> bool:

@@ -162,10 +162,10 @@ def test_profile_key_is_used_for_requests(kling, sandbox, isolated: Path) -> Non
 # --- setup problems are not internal errors (issue 12, item 5) ------------------------------
 
 
-def test_a_folder_that_cannot_be_written_is_a_local_file_error(
+def test_a_folder_that_cannot_be_written_is_a_usage_error(
     kling, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """As `download` into such a folder: exit 1 with a plain message, not "internal error"."""
+    """As `download -o` into such a folder: exit 2 with a plain message, not "internal error"."""
     import tempfile
 
     def refused(*args: object, **kwargs: object) -> None:
@@ -173,19 +173,20 @@ def test_a_folder_that_cannot_be_written_is_a_local_file_error(
 
     monkeypatch.setattr(tempfile, "mkstemp", refused)
     result = kling("config", "set", "mode", "pro")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.startswith("kling: error: cannot write config file ")
     assert "Permission denied" in result.stderr and "internal error" not in result.stderr
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder anyway")
 def test_a_read_only_kling_home(kling, isolated: Path) -> None:
+    """The real thing, where the tests do not run as root."""
     isolated.mkdir(mode=0o500)
     try:
         result = kling("config", "set", "mode", "pro")
     finally:
         isolated.chmod(0o700)
-    assert result.exit_code == 1 and "cannot write config file" in result.stderr
+    assert result.exit_code == 2 and "cannot write config file" in result.stderr
     assert "internal error" not in result.stderr
 
 
@@ -256,3 +257,14 @@ def test_a_negative_number_is_a_value_and_checked(kling, isolated: Path) -> None
 def test_the_shell_history_warning_reads_well(kling) -> None:
     result = kling("config", "set", "api_key", KEY)
     assert "kling: warning: the api_key given on the command line may stay" in result.stderr
+
+
+def test_a_file_in_the_way_of_kling_home(kling, tmp_path: Path) -> None:
+    """KLING_HOME naming a file: every config command says so (exit 2), none crashes."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    env = {"KLING_HOME": str(blocker)}
+    for args in (("config", "set", "mode", "pro"), ("config", "list"), ("config", "get", "mode")):
+        result = kling(*args, env=env)
+        assert result.exit_code == 2, args
+        assert result.stderr.startswith("kling: error: cannot ") and "config file" in result.stderr
