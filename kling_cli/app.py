@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 import traceback
-from typing import Annotated, Any
+from collections.abc import Collection
+from typing import Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -71,17 +73,28 @@ class KlingGroup(TyperGroup):
         for name in self.list_commands(ctx):
             command = self.commands.get(name) or TyperCommand(name, help=LAZY_COMMANDS[name])
             rows.append((name, command))
-        limit = formatter.width - 6 - max(len(name) for name, _ in rows)
-        with formatter.section("Commands"):
-            formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in rows])
+        with formatter.section("Commands"):  # each summary whole: write_dl wraps it
+            formatter.write_dl([(name, cmd.get_short_help_str(10_000)) for name, cmd in rows])
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:  # parsing prints --help and --version: to a reader that may have gone
+            return super().make_context(*args, **kwargs)
+        except BrokenPipeError:
+            stdout_gone()
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not args and not ctx.resilient_parsing:  # bare `kling`: help is what was asked for
+            print(ctx.get_help(), file=sys.stdout)
+            ctx.exit(0)
+        args = hoist_global_options(self, ctx, args)
         ctx.meta[JSON_RUN] = "--json" in args
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            stdout_gone()
         except KlingError as exc:
             report(exc, ctx.obj if isinstance(ctx.obj, Env) else None)
             raise typer.Exit(exc.exit_code) from None
@@ -105,6 +118,90 @@ class KlingGroup(TyperGroup):
             env = ctx.obj
             if isinstance(env, Env):
                 env.close()
+
+
+NOT_HOISTED = ("version", "help", "install_completion", "show_completion")  # root-only
+PIPE_CLOSED = 141  # 128 + SIGPIPE: what a shell reports for `seq 1 1000000 | head -1`
+
+
+def stdout_gone() -> NoReturn:
+    """The reader of our output went away (`kling list -q | head -1`): stop quietly with the
+    status of SIGPIPE, as coreutils and gh do. Whatever was being written has already been
+    cleaned up on the way here (temporary files removed, journal transactions rolled back)."""
+    for stream in (sys.stdout, sys.stderr):
+        # Point the stream at devnull, so the interpreter's final flush does not raise again
+        # and print "Exception ignored ... BrokenPipeError".
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+        except OSError:
+            break
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError, AttributeError):  # no real descriptor (a test's buffer)
+            pass
+        finally:
+            os.close(devnull)
+    raise typer.Exit(PIPE_CLOSED)
+
+
+def hoist_global_options(group: TyperGroup, ctx: Any, args: list[str]) -> list[str]:
+    """Move the root's options that come after the command name in front of it, as gh allows:
+    `kling generate x --sandbox -v` is `kling --sandbox -v generate x`.
+
+    Left where they are: everything after `--` (a prompt may be `-v`), an option the command
+    itself defines under the same name (`config set --profile`), and the value of any option
+    that takes one (`--model -v` gives the model the name -v)."""
+    roots = value_taking(group.get_params(ctx), skip=NOT_HOISTED)
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "--":
+        name, eq, _ = args[i].partition("=")
+        i += 2 if roots.get(name) and not eq else 1
+    if i >= len(args) or args[i] == "--":
+        return args
+    command = group.get_command(ctx, args[i])
+    if command is None:
+        return args  # a typo: let click say so
+    own = value_taking(command.params)
+    moved: list[str] = []
+    kept: list[str] = []
+    j = i + 1
+    while j < len(args):
+        token = args[j]
+        if token == "--":
+            kept += args[j:]
+            break
+        name, eq, _ = token.partition("=")
+        if name in own or not token.startswith("-"):
+            kept.append(token)
+            if own.get(name) and not eq and j + 1 < len(args):
+                kept.append(args[j + 1])
+                j += 1
+            elif not token.startswith("-") and isinstance(command, TyperGroup):
+                sub = command.get_command(ctx, token)  # `config set`: its options count too
+                if sub is not None:
+                    own = value_taking(sub.params)
+                    command = sub
+        elif name in roots:
+            moved.append(token)
+            if roots[name] and not eq and j + 1 < len(args):
+                moved.append(args[j + 1])
+                j += 1
+        else:
+            kept.append(token)
+        j += 1
+    return args[:i] + moved + [args[i]] + kept
+
+
+def value_taking(params: list[Any], skip: Collection[str] = ()) -> dict[str, bool]:
+    """Option spelling -> whether the option takes a value, for the options in `params`."""
+    found: dict[str, bool] = {}
+    for param in params:
+        if param.param_type_name != "option" or param.name in skip:
+            continue
+        takes_value = not (param.is_flag or param.count)
+        for spelling in (*param.opts, *param.secondary_opts):
+            found[spelling] = takes_value
+    return found
 
 
 def report(exc: KlingError, env: Env | None) -> None:
@@ -136,8 +233,7 @@ COMMAND_ORDER = [
 
 app = typer.Typer(
     name="kling",
-    cls=KlingGroup,
-    no_args_is_help=True,
+    cls=KlingGroup,  # bare `kling` prints the help on stdout (KlingGroup.parse_args)
     # Plain click help: keeps our [env: ...] brackets and \b example blocks, and skips rich.
     rich_markup_mode=None,
     pretty_exceptions_enable=False,

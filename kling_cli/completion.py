@@ -1,4 +1,5 @@
-"""Shell-completion callbacks: task ids from the journal, and the choices of generate's options.
+"""Shell-completion callbacks: task ids from the journal, the choices of generate's options, and
+the config keys with the choices of their values.
 
 They run inside `kling` on every TAB (the shell script calls the program back with
 _KLING_COMPLETE set), so they are cheap and never raise: an error would print a traceback into
@@ -11,7 +12,7 @@ import re
 
 import typer
 
-from .config import ASPECT_RATIOS, DURATIONS, MODES, VIDEO_REFERS
+from .config import ASPECT_RATIOS, DURATIONS, KEYS, MODES, VIDEO_REFERS
 
 MAX_TASK_IDS = 50  # a screenful: more is noise, and each one is a line the shell must sort
 # Only ids a shell can take as one word with no quoting are offered (bash inserts a completion
@@ -99,3 +100,14 @@ def aspect_ratios(incomplete: str) -> list[str]:
 def video_refers(incomplete: str) -> list[str]:
     """--video-refer: base feature."""
     return _starting_with(VIDEO_REFERS, incomplete)
+
+
+def config_keys(incomplete: str) -> list[tuple[str, str]]:
+    """KEY of `config set/get/unset`: every config key, with what it is for."""
+    return [(k.name, k.help) for k in KEYS.values() if k.name.startswith(incomplete)]
+
+
+def config_values(ctx: typer.Context, incomplete: str) -> list[str]:
+    """VALUE of `config set KEY`: the key's choices (mode, duration, aspect_ratio), else none."""
+    key = KEYS.get(str(ctx.params.get("name")))
+    return _starting_with(key.choices, incomplete) if key else []

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
+from .errors import ConfigError, LocalFileError
 
 if TYPE_CHECKING:
     from tomlkit import TOMLDocument
@@ -98,6 +98,20 @@ def _url(value: str) -> str:
     return value
 
 
+def _api_key(value: str) -> str:
+    """A key goes into an HTTP header, which carries printable ASCII: anything else is a paste
+    gone wrong (a smart quote, a Cyrillic letter), caught here before anything is sent."""
+    value = _nonempty(value)
+    for position, char in enumerate(value, 1):
+        if not "!" <= char <= "~":
+            what = "a space" if char.isspace() else "a character that is not printable ASCII"
+            raise ValueError(
+                f"has {what} at position {position}, which an HTTP header cannot carry: "
+                "paste the key again"
+            )
+    return value
+
+
 def _path(value: str) -> str:
     return str(Path(_nonempty(value)).expanduser())
 
@@ -109,6 +123,7 @@ class Key:
     default: Any
     help: str
     secret: bool = False
+    choices: tuple[object, ...] = ()  # what TAB offers for its value (kling_cli.completion)
 
     @property
     def env_var(self) -> str:
@@ -118,12 +133,18 @@ class Key:
 KEYS: dict[str, Key] = {
     k.name: k
     for k in (
-        Key("api_key", _nonempty, None, "your ToAPIs API key", secret=True),
+        Key("api_key", _api_key, None, "your ToAPIs API key", secret=True),
         Key("base_url", _url, DEFAULT_BASE_URL, "the API's base URL"),
         Key("model", _nonempty, DEFAULT_MODEL, "model name sent with each generation"),
-        Key("mode", _choice(MODES), "std", "std (720p) or pro (1080p)"),
-        Key("duration", _duration, 5, "video length in seconds: 5 or 10"),
-        Key("aspect_ratio", _choice(ASPECT_RATIOS), "16:9", "16:9, 9:16 or 1:1"),
+        Key("mode", _choice(MODES), "std", "std (720p) or pro (1080p)", choices=MODES),
+        Key("duration", _duration, 5, "video length in seconds: 5 or 10", choices=DURATIONS),
+        Key(
+            "aspect_ratio",
+            _choice(ASPECT_RATIOS),
+            "16:9",
+            "16:9, 9:16 or 1:1",
+            choices=ASPECT_RATIOS,
+        ),
         Key("poll_interval", _positive_seconds, None, "fixed seconds between polls"),
         Key("timeout", _positive_seconds, None, "seconds to wait before giving up"),
         Key("output_dir", _path, None, "folder for downloaded videos"),
@@ -173,6 +194,8 @@ def read_plain(path: Path) -> dict[str, Any]:
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise not_text(path, exc) from None
 
 
 def load_document(path: Path) -> TOMLDocument:
@@ -185,10 +208,20 @@ def load_document(path: Path) -> TOMLDocument:
         return tomlkit.document()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise not_text(path, exc) from None
     try:
         return tomlkit.parse(text)
     except tomlkit.exceptions.TOMLKitError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def not_text(path: Path, exc: UnicodeDecodeError) -> ConfigError:
+    return ConfigError(
+        f"config file {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+        f"{exc.start})",
+        hint=f"move it aside and set the keys again: mv {path} {path}.bad",
+    )
 
 
 PROFILE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -200,13 +233,19 @@ def check_profile(profile: str | None) -> str | None:
     return profile
 
 
-def load_values(path: Path, profile: str | None = None) -> dict[str, Any]:
-    """Plain values of the known keys in the file (unknown keys are kept but ignored).
+def load_values(
+    path: Path, profile: str | None = None, warn: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Plain values of the known keys in the file. Unknown keys (a typo such as `moed`) are
+    kept in the file but ignored, each named to `warn`.
 
     A profile's table `[profiles.NAME]` overrides the top-level keys, which are the default
     profile: another account or gateway needs only the keys that differ.
     """
     doc = read_plain(path)
+    if warn is not None:
+        for name in unknown_keys(doc):
+            warn(f"unknown key {name!r} in {path} is ignored{_did_you_mean(name)}")
     values = {name: doc[name] for name in KEYS if name in doc}
     if profile is not None:
         table = _profile_table(doc, profile)
@@ -217,6 +256,25 @@ def load_values(path: Path, profile: str | None = None) -> dict[str, Any]:
             )
         values.update({name: table[name] for name in KEYS if name in table})
     return values
+
+
+def unknown_keys(doc: Mapping[str, Any]) -> list[str]:
+    """The file's keys that kling does not know, those of every [profiles.NAME] included (as
+    `profiles.NAME.KEY`)."""
+    unknown = [name for name in doc if name not in KEYS and name != "profiles"]
+    profiles = doc.get("profiles")
+    if isinstance(profiles, dict):
+        for profile, table in profiles.items():
+            if isinstance(table, dict):
+                unknown += [f"profiles.{profile}.{name}" for name in table if name not in KEYS]
+    return unknown
+
+
+def _did_you_mean(dotted: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(dotted.rsplit(".", 1)[-1], KEYS, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(KEYS)})"
 
 
 def profile_names(path: Path) -> list[str]:
@@ -231,13 +289,22 @@ def _profile_table(doc: Any, profile: str) -> Any:
 
 
 def save_document(path: Path, doc: Any) -> None:
-    """Write atomically: a private temporary file beside the target, then rename."""
+    """Write atomically: a private temporary file beside the target, then rename.
+
+    As with `download -o`: a folder that cannot be written is the user's to fix, found before
+    anything was written (exit 2); a write that fails on the way (a full disk) is exit 1."""
     import tempfile
 
     import tomlkit
 
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write config file {path}: {exc.strerror or exc}",
+            hint="KLING_HOME (or the per-user config folder) must be a folder you can write to",
+        ) from None
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -245,8 +312,10 @@ def save_document(path: Path, doc: Any) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise LocalFileError(f"cannot write config file {path}: {exc.strerror}") from None
         raise
 
 

@@ -188,7 +188,7 @@ class Env:
             path = self.config_path
             if path.exists() and config.readable_by_others(path):
                 self.warn(f"{path} can be read by other users: run `chmod 600 {path}`")
-            values = config.load_values(path, config.check_profile(self.profile))
+            values = config.load_values(path, config.check_profile(self.profile), self.warn)
             self._settings = config.resolve(self.flags, self.environ, values)
         return self._settings
 
@@ -271,6 +271,8 @@ class Env:
         except JournalError as exc:
             if not self._journal_warned:
                 self.warn(exc.message)
+                if exc.hint:
+                    self.note(f"hint: {exc.hint}")
                 self._journal_warned = True
             return None
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import tasks
-from .errors import LocalFileError
+from .errors import ExitCode, LocalFileError
 
 JOURNAL_FILE = "journal.sqlite3"
 SCHEMA = """
@@ -55,6 +55,18 @@ UPLOAD_FRESH_SECONDS = 6 * 3600  # the service does not say how long upload URLs
 
 class JournalError(LocalFileError):
     kind = "journal"
+
+
+class JournalDamaged(JournalError):
+    """The file is not a database, or a damaged one: only the user can move it aside. Like a
+    config file that does not parse, a local file to fix (exit 2), not a bug."""
+
+    exit_code = ExitCode.USAGE
+
+
+# SQLITE_CORRUPT and SQLITE_NOTADB; their messages for Pythons without `sqlite_errorcode`
+DAMAGED_CODES = (11, 26)
+DAMAGED_MESSAGES = ("file is not a database", "database disk image is malformed")
 
 
 @dataclass(frozen=True)
@@ -104,13 +116,17 @@ class Journal:
             with self._errors():
                 self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-                conn.execute("PRAGMA busy_timeout = 30000")
-                conn.execute("PRAGMA journal_mode = WAL")
-                # NORMAL: a commit survives a crash of kling (SIGKILL included) without an fsync
-                # per poll; writes that must also survive a power cut ask for FULL (_write).
-                conn.execute("PRAGMA synchronous = NORMAL")
-                conn.executescript(SCHEMA)
-                _migrate(conn)
+                try:
+                    conn.execute("PRAGMA busy_timeout = 30000")
+                    conn.execute("PRAGMA journal_mode = WAL")
+                    # NORMAL: a commit survives a crash of kling (SIGKILL included) without an
+                    # fsync per poll; writes that must also survive a power cut ask for FULL.
+                    conn.execute("PRAGMA synchronous = NORMAL")
+                    conn.executescript(SCHEMA)
+                    _migrate(conn)
+                except BaseException:
+                    conn.close()  # a damaged file: the next use tries afresh
+                    raise
                 self._conn = conn
         return self._conn
 
@@ -118,8 +134,22 @@ class Journal:
     def _errors(self) -> Iterator[None]:
         try:
             yield
+        except sqlite3.DatabaseError as exc:
+            code = getattr(exc, "sqlite_errorcode", None)
+            if code in DAMAGED_CODES or str(exc) in DAMAGED_MESSAGES:
+                raise JournalDamaged(
+                    f"the task journal {self.path} is damaged ({exc})",
+                    hint=f"move it aside and kling starts a new one: {self._move_aside()}",
+                ) from None
+            raise JournalError(f"the task journal {self.path} failed: {exc}") from None
         except (sqlite3.Error, OSError) as exc:
             raise JournalError(f"the task journal {self.path} failed: {exc}") from None
+
+    def _move_aside(self) -> str:
+        """The command that moves the journal aside, its WAL files too: a WAL left behind
+        would be replayed into the new journal."""
+        files = [self.path, *(Path(f"{self.path}{end}") for end in ("-wal", "-shm"))]
+        return "; ".join(f"mv {f} {f}.damaged" for f in files if f == self.path or f.exists())
 
     @contextmanager
     def _write(self, durable: bool = False) -> Iterator[sqlite3.Connection]:

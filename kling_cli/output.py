@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .env import Env
+from .errors import UsageError
 from .tasks import TaskView
 
 
@@ -23,6 +24,8 @@ class Format(str, Enum):
 def choose(env: Env, json_flag: bool, quiet: bool) -> Format:
     """The output format of a command; with --json, errors are reported as JSON too."""
     env.json_errors = json_flag
+    if json_flag and quiet:  # one would silently win over the other
+        raise UsageError("--json and -q cannot be used together")
     return Format.JSON if json_flag else Format.QUIET if quiet else Format.HUMAN
 
 

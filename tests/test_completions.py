@@ -21,6 +21,7 @@ import typer
 
 from kling_cli import completion
 from kling_cli.app import app
+from kling_cli.config import KEYS
 from kling_cli.journal import JOURNAL_FILE, Journal
 from kling_cli.tasks import TaskView
 
@@ -47,6 +48,11 @@ COMMAND_CASES: list[tuple[str, list[str]]] = [
     ("kling wait video_c", ["video_ccc222"]),
     ("kling wait video_aaa333 ", ["video_ccc222", "video_bbb111"]),
     ("kling download ", NEWEST_FIRST),
+    ("kling config set ", list(KEYS)),
+    ("kling config get mo", ["model", "mode"]),
+    ("kling config set mode ", ["std", "pro"]),
+    ("kling config set --profile work duration ", ["5", "10"]),
+    ("kling config set aspect_ratio 1", ["16:9", "1:1"]),
 ]
 
 

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from kling_cli.journal import Journal
 from kling_cli.tasks import TaskView
 
@@ -39,6 +41,8 @@ def test_record_update_and_files(tmp_path: Path) -> None:
 WRITER = """
 import sys
 from pathlib import Path
+
+import pytest
 from kling_cli.journal import Journal
 from kling_cli.tasks import TaskView
 j = Journal(Path(sys.argv[1]))
@@ -82,3 +86,59 @@ def test_a_journal_from_an_earlier_kling_is_upgraded(tmp_path: Path) -> None:
     journal.record_submitted(view({"id": "new", "status": "queued"}), "https://a", {"prompt": "x"})
     assert [e.id for e in journal.entries()] == ["new", "old"]
     assert journal.get("old").task == {"id": "old", "status": "completed"}
+
+
+# --- a damaged journal (issue 12, item 17) --------------------------------------------------
+
+DAMAGED = {
+    "not a database": b"\x00\x01 not sqlite at all " * 200,
+    "a damaged database": b"SQLite format 3\x00" + b"\xff\x00garbage" * 500,
+}
+
+
+@pytest.mark.parametrize("content", DAMAGED.values(), ids=DAMAGED.keys())
+def test_a_damaged_journal_says_where_it_is_and_what_to_do(kling, isolated, content) -> None:
+    from kling_cli.journal import JOURNAL_FILE
+
+    isolated.mkdir()
+    path = isolated / JOURNAL_FILE
+    path.write_bytes(content)
+    result = kling("list")
+    assert result.exit_code == 2 and result.stdout == ""
+    error, hint = result.stderr.splitlines()
+    assert error.startswith(f"kling: error: the task journal {path} is damaged (")
+    assert (
+        hint == f"kling: hint: move it aside and kling starts a new one: mv {path} {path}.damaged"
+    )
+    # Doing what it says works.
+    path.rename(f"{path}.damaged")
+    assert kling("list").exit_code == 0
+
+
+def test_a_damaged_journal_does_not_stop_a_generation(kling, isolated, against) -> None:
+    """The task id is what matters most: it is printed, and the warning says why it is not
+    recorded and what to do."""
+    from kling_cli.journal import JOURNAL_FILE
+
+    isolated.mkdir()
+    path = isolated / JOURNAL_FILE
+    path.write_bytes(DAMAGED["not a database"])
+    result = kling("generate", "a fox", "-q")
+    assert result.exit_code == 0 and result.stdout.startswith("video_")
+    assert f"the task journal {path} is damaged" in result.stderr
+    assert f"mv {path} {path}.damaged" in result.stderr
+    assert result.stderr.count("is damaged") == 1
+    assert len(against.log) == 1  # sent once, not retried because of the journal
+    status = kling("status", result.stdout.strip())
+    assert status.exit_code == 0 and status.stderr.count("is damaged") == 1
+
+
+def test_the_hint_moves_a_left_over_wal_file_too(kling, isolated) -> None:
+    from kling_cli.journal import JOURNAL_FILE
+
+    isolated.mkdir()
+    path = isolated / JOURNAL_FILE
+    path.write_bytes(DAMAGED["not a database"])
+    Path(f"{path}-wal").write_bytes(b"")
+    result = kling("list")
+    assert f"mv {path} {path}.damaged; mv {path}-wal {path}-wal.damaged" in result.stderr

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from .. import config
+from ..completion import config_keys, config_values
 from ..env import Env
 from ..errors import UsageError
 from ..output import Format, Output
@@ -22,7 +25,12 @@ app = typer.Typer(
 
 KeyArg = Annotated[
     str,
-    typer.Argument(help=f"One of: {', '.join(config.KEYS)}.", metavar="KEY", show_default=False),
+    typer.Argument(
+        help=f"One of: {', '.join(config.KEYS)}.",
+        metavar="KEY",
+        show_default=False,
+        autocompletion=config_keys,
+    ),
 ]
 
 
@@ -69,7 +77,7 @@ def run_set(env: Env, name: str, value: str | None) -> int:
         value = read_secret(env, name)
     elif k.secret:
         env.warn(
-            f"a {name} on the command line may stay in your shell history; "
+            f"the {name} given on the command line may stay in your shell history; "
             f"`kling config set {name}` with no value asks for it instead"
         )
     stored = config.set_value(env.config_path, name, value, env.profile)
@@ -78,13 +86,46 @@ def run_set(env: Env, name: str, value: str | None) -> int:
     return 0
 
 
-@app.command("set")
+NEGATIVE_NUMBER = re.compile(r"-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+class NegativeValues(TyperCommand):
+    """`config set timeout -1`: a negative number is the VALUE (to be checked like any other),
+    not an unknown option `-1`. The arguments go after a `--`, the options before it."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if "--" not in args and any(NEGATIVE_NUMBER.fullmatch(arg) for arg in args):
+            from ..app import value_taking
+
+            own = value_taking(self.get_params(ctx))
+            options: list[str] = []
+            arguments: list[str] = []
+            i = 0
+            while i < len(args):
+                token = args[i]
+                name, eq, _ = token.partition("=")
+                if NEGATIVE_NUMBER.fullmatch(token) or not token.startswith("-"):
+                    arguments.append(token)
+                else:  # an option (an unknown one too: click names it), and its value
+                    takes = 2 if own.get(name) and not eq else 1
+                    options += args[i : i + takes]
+                    i += takes - 1
+                i += 1
+            args = [*options, "--", *arguments]
+        return super().parse_args(ctx, args)
+
+
+@app.command("set", cls=NegativeValues)
 def set_command(
     ctx: typer.Context,
     name: KeyArg,
     value: Annotated[
         str | None,
-        typer.Argument(help="The value; for api_key, leave it out to be asked.", metavar="[VALUE]"),
+        typer.Argument(
+            help="The value; for api_key, leave it out to be asked.",
+            metavar="[VALUE]",
+            autocompletion=config_values,
+        ),
     ] = None,
     profile: ProfileOpt = None,
 ) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from typing import Annotated
 
 import typer
 
 from ..env import SANDBOX_KEY, Env
+from ..errors import UsageError
 from .common import env_of
 
 
@@ -21,7 +24,11 @@ def run_sandbox(
 ) -> int:
     from ..sandbox.server import Sandbox, SandboxConfig, run
 
+    listening = False
+
     def ready(sandbox: Sandbox) -> None:
+        nonlocal listening
+        listening = True
         base_url = sandbox.base_url
         print(base_url, file=env.stdout, flush=True)  # a script may read the port from stdout
         env.note(f"sandbox serving the API at {base_url} (Ctrl-C stops it)")
@@ -31,8 +38,24 @@ def run_sandbox(
     cfg = SandboxConfig(
         queue_seconds=queue_seconds, run_seconds=run_seconds, faults=faults, seed=seed
     )
-    run(host, port, cfg, on_ready=ready)
+    try:
+        run(host, port, cfg, on_ready=ready)
+    except OSError as exc:
+        if listening:  # not a setup problem (a closed stdout, say): the app's top level decides
+            raise
+        raise cannot_listen(host, port, exc) from None
     return 0
+
+
+def cannot_listen(host: str, port: int, exc: OSError) -> UsageError:
+    """--host or --port this machine cannot serve on: a usage error (exit 2), nothing ran."""
+    if isinstance(exc, socket.gaierror):
+        hint = "--host takes an address of this machine, such as 127.0.0.1 or 0.0.0.0"
+    elif exc.errno == errno.EADDRINUSE:
+        hint = "pick another with --port, or --port 0 for any free port"
+    else:
+        hint = None
+    return UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", hint=hint)
 
 
 def command(

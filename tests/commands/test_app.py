@@ -29,7 +29,9 @@ def test_help_lists_commands_in_the_order_a_user_meets_them(kling) -> None:
     result = kling("--help")
     assert result.exit_code == 0
     listed = [
-        line.split()[0] for line in result.stdout.split("Commands:")[1].splitlines() if line.strip()
+        line.split()[0]
+        for line in result.stdout.split("Commands:")[1].splitlines()
+        if line.strip() and not line.startswith("   ")  # not a wrapped summary's next line
     ]
     assert listed == [
         "generate",
@@ -150,3 +152,124 @@ def test_help_summaries_match_the_commands_docstrings() -> None:
     for name, summary in LAZY_COMMANDS.items():
         module = importlib.import_module(f"kling_cli.commands.{name}")
         assert inspect.getdoc(module.command).splitlines()[0] == summary, name
+
+
+# --- a reader that stops early (issue 12, item 4) -------------------------------------------
+
+
+def _journal_with_rows(home, count: int) -> None:
+    """`count` tasks in the journal at KLING_HOME, written in one transaction (fast)."""
+    import time
+
+    from kling_cli.journal import JOURNAL_FILE, Journal
+
+    journal = Journal(home / JOURNAL_FILE)
+    journal.conn.executemany(
+        "INSERT INTO tasks (id, submitted_at, updated_at, base_url, params, status)"
+        " VALUES (?, ?, ?, 'https://api', '{}', 'completed')",
+        [(f"video_{n:05d}", time.time() + n, time.time()) for n in range(count)],
+    )
+    journal.close()
+
+
+@pytest.mark.parametrize("output", [[], ["-q"], ["--json"]])
+def test_a_reader_that_stops_early_ends_kling_quietly(isolated, output: list[str]) -> None:
+    """`kling list -q | head -1`: no message, the status of SIGPIPE (141), as `seq` gives."""
+    _journal_with_rows(isolated, 20_000)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kling_cli", "list", "-n", "100000", *output],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    assert b"video_19999" in proc.stdout.readline()  # newest first
+    proc.stdout.close()  # what `head -1` does once it has its line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert err == ""
+
+
+def test_a_closed_pipe_after_saving_leaves_the_file_whole(sandbox, isolated, tmp_path) -> None:
+    env = {**os.environ, "KLING_BASE_URL": sandbox.base_url, "KLING_API_KEY": "k" * 20}
+    target = tmp_path / "fox.mp4"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kling_cli", "generate", "a fox", "-o", str(target), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the result is printed
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert "internal error" not in err and "Traceback" not in err
+    from kling_cli.sandbox.server import _clip
+
+    assert target.read_bytes() == _clip("16:9")
+    assert not list(tmp_path.glob(".*.part"))
+    listed = run_module("list", "-q", env=env)
+    assert listed.returncode == 0 and listed.stdout.startswith("video_")
+
+
+# --- global options anywhere (issue 12, item 15) --------------------------------------------
+
+
+def test_global_options_work_after_the_command_too(kling) -> None:
+    result = kling("generate", "a fox", "-q", "--sandbox", "-v")
+    assert result.exit_code == 0 and result.stdout.startswith("video_")
+    assert "sandbox" in result.stderr and "POST" in result.stderr  # --sandbox and -v both took
+    listed = kling("list", "-q", "--no-progress")
+    assert listed.exit_code == 0 and listed.stdout.startswith("video_")
+    status = kling("status", "video_x", "--profile", "nope")
+    assert status.exit_code == 2 and "no profile 'nope'" in status.stderr
+
+
+def test_global_options_with_values_after_the_command(kling, sandbox) -> None:
+    result = kling("generate", "a fox", "--base-url", sandbox.base_url, "--api-key=" + "k" * 20)
+    assert result.exit_code == 0, result.stderr
+    assert sandbox.log[-1].has_auth
+    status = kling("status", result.stdout.split()[0], f"--base-url={sandbox.base_url}", "-q",
+                   "--api-key", "k" * 20)  # fmt: skip
+    assert status.exit_code == 0 and status.stdout.strip() in ("queued", "in_progress")
+
+
+def test_after_double_dash_and_as_option_values_they_stay_put(kling) -> None:
+    import json
+
+    body = json.loads(kling("generate", "--dry-run", "--", "-v").stdout)
+    assert body["prompt"] == "-v"
+    body = json.loads(kling("generate", "a fox", "--dry-run", "--model", "-v", "--sandbox").stdout)
+    assert body["model"] == "-v"
+    body = json.loads(kling("generate", "a fox", "--dry-run", "--set", "x=--sandbox").stdout)
+    assert body["x"] == "--sandbox"
+
+
+def test_a_commands_own_option_of_the_same_name_wins(kling, isolated) -> None:
+    assert kling("config", "set", "mode", "pro", "--profile", "work").exit_code == 0
+    text = (isolated / "config.toml").read_text()
+    assert "[profiles.work]" in text and text.index("[profiles.work]") < text.index("pro")
+
+
+# --- help (issue 12, polish) ----------------------------------------------------------------
+
+
+def test_bare_kling_prints_help_on_stdout_and_exits_0(kling) -> None:
+    result = kling()
+    assert result.exit_code == 0 and result.stderr == ""
+    assert result.stdout.startswith("Usage: kling") and "Commands:" in result.stdout
+
+
+def test_help_shows_each_command_summary_whole(kling) -> None:
+    from kling_cli.app import LAZY_COMMANDS
+
+    text = kling("--help").stdout.split("Commands:")[1]
+    flowing = " ".join(text.split())
+    for summary in LAZY_COMMANDS.values():
+        assert summary in flowing
+
+
+@pytest.mark.parametrize(
+    "command", [["list"], ["status", "video_x"], ["wait", "video_x"], ["generate", "a fox"]]
+)
+def test_json_and_quiet_together_are_refused(kling, command: list[str]) -> None:
+    """-q with --json used to become --json silently."""
+    result = kling(*command, "--json", "-q")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "--json and -q cannot be used together" in result.stderr

@@ -226,11 +226,11 @@ def test_ctrl_c_then_rerun_sends_nothing_twice(tmp_path: Path) -> None:
             time.sleep(0.02)
         first.send_signal(signal.SIGINT)
         _, err = first.communicate(timeout=30)
-        assert first.returncode == 130
+        assert first.returncode == 130, err
         assert "run the same command again" in err and "Traceback" not in err
         second = run_batch(sb, home, src, out)
-        stdout, _ = second.communicate(timeout=60)
-        assert second.returncode == 0
+        stdout, err = second.communicate(timeout=60)
+        assert second.returncode == 0, err
         assert len(sends(sb)) == 8  # every line was sent once, by the first run
         assert len(list(out.glob("*.mp4"))) == 8
         assert len(stdout.splitlines()) == 8

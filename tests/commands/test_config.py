@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -156,3 +157,114 @@ def test_profile_key_is_used_for_requests(kling, sandbox, isolated: Path) -> Non
     assert result.exit_code == 0, result.stderr
     assert sandbox.tasks_created == 1
     assert kling("generate", "a fox").exit_code == 3  # the default profile has no key
+
+
+# --- setup problems are not internal errors (issue 12, item 5) ------------------------------
+
+
+def test_a_folder_that_cannot_be_written_is_a_usage_error(
+    kling, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As `download -o` into such a folder: exit 2 with a plain message, not "internal error"."""
+    import tempfile
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")  # what a read-only KLING_HOME gives
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    result = kling("config", "set", "mode", "pro")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("kling: error: cannot write config file ")
+    assert "Permission denied" in result.stderr and "internal error" not in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder anyway")
+def test_a_read_only_kling_home(kling, isolated: Path) -> None:
+    """The real thing, where the tests do not run as root."""
+    isolated.mkdir(mode=0o500)
+    try:
+        result = kling("config", "set", "mode", "pro")
+    finally:
+        isolated.chmod(0o700)
+    assert result.exit_code == 2 and "cannot write config file" in result.stderr
+    assert "internal error" not in result.stderr
+
+
+def test_a_binary_config_file_is_a_config_error(kling, isolated: Path) -> None:
+    isolated.mkdir(mode=0o700)
+    (isolated / "config.toml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
+    for args in (("config", "list"), ("config", "set", "mode", "pro"), ("status", "video_x")):
+        result = kling(*args)
+        assert result.exit_code == 2, args
+        assert "is not UTF-8 text" in result.stderr and "mv " in result.stderr
+        assert "internal error" not in result.stderr
+    assert kling("config", "path").exit_code == 0
+
+
+@pytest.mark.parametrize("key", ["sk-ключ-0123456789", "sk-“0123456789”", "sk-0123 456789"])
+def test_a_key_no_http_header_can_carry_is_refused_before_sending(kling, against, key: str) -> None:
+    for args, env in (
+        (("--api-key", key, "status", "video_x"), {}),
+        (("status", "video_x"), {"KLING_API_KEY": key}),
+        (("generate", "a fox"), {"KLING_API_KEY": key}),
+    ):
+        sent = len(against.log)
+        result = kling(*args, env=env)
+        assert result.exit_code == 2, result.stderr
+        assert "api_key from " in result.stderr and "HTTP header" in result.stderr
+        assert key not in result.stderr and len(against.log) == sent
+    refused = kling("config", "set", "api_key", input=key + "\n")
+    assert refused.exit_code == 2 and "HTTP header" in refused.stderr
+
+
+# --- unknown keys (issue 12, item 18) -------------------------------------------------------
+
+
+def test_unknown_keys_are_named_with_their_file_once(kling, isolated: Path, against) -> None:
+    isolated.mkdir(mode=0o700)
+    path = isolated / "config.toml"
+    path.write_text('moed = "pro"\n\n[profiles.work]\ntimout = 30\n')
+    path.chmod(0o600)
+    result = kling("generate", "a fox", "--dry-run")
+    assert result.exit_code == 0
+    warnings = [line for line in result.stderr.splitlines() if "unknown key" in line]
+    assert warnings == [
+        f"kling: warning: unknown key 'moed' in {path} is ignored (did you mean 'mode'?)",
+        f"kling: warning: unknown key 'profiles.work.timout' in {path} is ignored"
+        " (did you mean 'timeout'?)",
+    ]
+    assert '"mode":"std"' in result.stdout.replace(" ", "")  # the typo did not set the mode
+    assert "unknown key" not in kling("config", "set", "mode", "pro").stderr  # set: no lecture
+
+
+# --- polish (issue 12) ----------------------------------------------------------------------
+
+
+def test_a_negative_number_is_a_value_and_checked(kling, isolated: Path) -> None:
+    result = kling("config", "set", "timeout", "-1")
+    assert result.exit_code == 2
+    assert (
+        result.stderr
+        == "kling: error: timeout from the command line: must be a positive number of seconds\n"
+    )
+    assert kling("config", "set", "poll_interval", "-0.5", "--profile", "w").exit_code == 2
+    assert kling("config", "set", "timeout", "2", "--bogus").stderr.endswith(
+        "No such option: --bogus\n"
+    )
+    assert not (isolated / "config.toml").exists()
+
+
+def test_the_shell_history_warning_reads_well(kling) -> None:
+    result = kling("config", "set", "api_key", KEY)
+    assert "kling: warning: the api_key given on the command line may stay" in result.stderr
+
+
+def test_a_file_in_the_way_of_kling_home(kling, tmp_path: Path) -> None:
+    """KLING_HOME naming a file: every config command says so (exit 2), none crashes."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    env = {"KLING_HOME": str(blocker)}
+    for args in (("config", "set", "mode", "pro"), ("config", "list"), ("config", "get", "mode")):
+        result = kling(*args, env=env)
+        assert result.exit_code == 2, args
+        assert result.stderr.startswith("kling: error: cannot ") and "config file" in result.stderr

@@ -63,3 +63,40 @@ def test_foreground_sandbox_injects_faults_on_request() -> None:
     finally:
         server.send_signal(signal.SIGINT)
         server.communicate(timeout=20)
+
+
+def run_sandbox_command(*options: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "kling_cli", "sandbox", *options],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_a_port_in_use_is_a_usage_error_with_a_hint() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_sandbox_command("--port", str(port))
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"kling: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert "--port 0" in lines[1] and "internal error" not in result.stderr
+
+
+def test_a_host_that_does_not_resolve_is_a_usage_error(kling, monkeypatch) -> None:
+    import socket
+
+    from kling_cli.sandbox import server
+
+    def unresolved(host: str, *args: object, **kwargs: object) -> None:
+        # What binding to an unknown name raises, without asking a DNS server (no network).
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(server, "run", unresolved)
+    result = kling("sandbox", "--host", "nonsense.invalid", "--port", "0")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("kling: error: cannot listen on nonsense.invalid:0: ")
+    assert "--host takes an address" in result.stderr and "internal error" not in result.stderr
