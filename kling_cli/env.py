@@ -21,6 +21,8 @@ from . import config
 from .errors import KlingError, MissingKeyError
 
 if TYPE_CHECKING:
+    import tempfile
+
     from rich.console import Console
 
     from .client import Client
@@ -81,6 +83,7 @@ class Env:
     _journal: Journal | None = None
     _sandbox: Sandbox | None = None
     _journal_warned: bool = False
+    _scratch: tempfile.TemporaryDirectory[str] | None = None  # the --sandbox journal's folder
 
     @classmethod
     def system(cls, **kw: Any) -> Env:
@@ -240,7 +243,15 @@ class Env:
         if self._journal is None:
             from .journal import JOURNAL_FILE, Journal
 
-            self._journal = Journal(config.data_dir(self.environ) / JOURNAL_FILE)
+            folder = config.data_dir(self.environ)
+            if self.use_sandbox:
+                # The in-process sandbox and its tasks end with this command: its journal too,
+                # so that `kling list`, `kling wait` and completion never offer its dead ids.
+                import tempfile
+
+                self._scratch = tempfile.TemporaryDirectory(prefix="kling-sandbox-")
+                folder = Path(self._scratch.name)
+            self._journal = Journal(folder / JOURNAL_FILE)
         return self._journal
 
     def record_submitted(
@@ -281,5 +292,7 @@ class Env:
             self._client.close()
         if self._journal is not None:
             self._journal.close()
+        if self._scratch is not None:
+            self._scratch.cleanup()
         if self._sandbox is not None:
             self._sandbox.stop()

@@ -63,8 +63,9 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()  # images are at most 10 MB
 
 
-def submit(env: Env, body: dict[str, Any]) -> tasks.TaskView:
-    """POST the generation and record the task id in the journal before anything else."""
+def submit(env: Env, body: dict[str, Any], output: str | None = None) -> tasks.TaskView:
+    """POST the generation and record the task id in the journal before anything else.
+    `output`: where the video is to go, for the command that resumes after a Ctrl-C."""
     try:
         task = env.client.create_task(body)
     except KeyboardInterrupt:
@@ -78,7 +79,7 @@ def submit(env: Env, body: dict[str, Any]) -> tasks.TaskView:
         if not env.record_submitted(task, body):
             env.warn(f"task {task.id} was submitted but not recorded: keep its id")
     if gate.pending:
-        raise interrupted([task.id])
+        raise interrupted([task.id], output)
     return task
 
 
@@ -90,6 +91,7 @@ def wait(
     timeout: float | None,
     quiet: bool = False,
     known: dict[str, tasks.TaskView] | None = None,
+    output: str | None = None,
 ) -> list[tasks.Tracked]:
     """Poll until every task is final (or the timeout); Ctrl-C says how to resume."""
     display = progress.wait_display(env, quiet)
@@ -116,15 +118,21 @@ def wait(
                 known=known,
             )
     except KeyboardInterrupt:
-        raise interrupted(task_ids) from None
+        raise interrupted(task_ids, output) from None
 
 
-def interrupted(task_ids: Sequence[str]) -> Interrupted:
+def resume_command(task_ids: Sequence[str], output: str | Path | None) -> str:
+    """The command that takes up the whole job again: the same tasks, the same -o."""
+    words = ["kling", "wait", *task_ids] + (["-o", str(output)] if output is not None else [])
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def interrupted(task_ids: Sequence[str], output: str | Path | None = None) -> Interrupted:
     ids = " ".join(task_ids)
     return Interrupted(
         f"interrupted; {'the tasks go' if len(task_ids) > 1 else 'the task goes'} on at the "
         f"service: {ids}",
-        hint=f"resume with: kling wait {' '.join(shlex.quote(t) for t in task_ids)}",
+        hint=f"resume with: {resume_command(task_ids, output)}",
     )
 
 
@@ -138,7 +146,7 @@ def save_video(
         with closing(display):
             path, fresh_task = fetch_video(env, task, target, force=force, on_bytes=display.advance)
     except KeyboardInterrupt:
-        raise interrupted([task_id]) from None
+        raise interrupted([task_id], target) from None
     if fresh_task is not task:
         env.record_update(fresh_task)
     env.record_file(task_id, path)
@@ -190,7 +198,7 @@ def first_failure(codes: Sequence[int]) -> int:
     return next((code for code in codes if code != ExitCode.OK), ExitCode.OK)
 
 
-def describe_failure(env: Env, tracked: tasks.Tracked) -> None:
+def describe_failure(env: Env, tracked: tasks.Tracked, output: str | None = None) -> None:
     """Say on stderr why a task did not complete (its JSON, if any, goes to stdout)."""
     view = tracked.view
     task_id = tracked.task_id
@@ -204,7 +212,7 @@ def describe_failure(env: Env, tracked: tasks.Tracked) -> None:
         env.error(
             WaitTimeout(
                 f"task {task_id} is not final yet (still {view.status})",
-                hint=f"wait for it with: kling wait {shlex.quote(task_id)}",
+                hint=f"wait for it with: {resume_command([task_id], output)}",
                 task_id=task_id,
             )
         )
@@ -241,7 +249,7 @@ def finish(
             env.error(exc)
         else:
             if code != ExitCode.OK:
-                describe_failure(env, t)
+                describe_failure(env, t, output)
         if t.view:
             out.task(t.view, files, quiet_value=quiet_result(t.view, files))
         codes.append(code)

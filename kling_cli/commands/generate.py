@@ -108,11 +108,16 @@ def run_generate(env: Env, opts: GenerateOptions) -> int:
         return 0
 
     urls = workflow.upload_all(env, wanted.local_files(), quiet)
-    task = workflow.submit(env, wanted.body(urls))
+    task = workflow.submit(env, wanted.body(urls), opts.output)
     out = Output(env, opts.format)
     if not waits:
         out.task(task, quiet_value=task.id)
-        if opts.format is Format.HUMAN:
+        if env.use_sandbox:  # its sandbox ends with this command: `kling wait` could not
+            env.note(
+                "submitted to this command's own sandbox, which stops with it: add --wait or "
+                "-o to see a task through, or run `kling sandbox` for one that stays"
+            )
+        elif opts.format is Format.HUMAN:
             env.note(f"submitted; follow it with: kling wait {task.id}")
         return 0
     if not quiet:
@@ -124,6 +129,7 @@ def run_generate(env: Env, opts: GenerateOptions) -> int:
         timeout=setting_or(env, opts.timeout, "timeout"),
         quiet=quiet,
         known={task.id: task},
+        output=opts.output,
     )
     return workflow.finish(
         env,

@@ -42,6 +42,7 @@ def run_wait(env: Env, opts: WaitOptions) -> int:
         interval=setting_or(env, opts.interval, "poll_interval"),
         timeout=setting_or(env, opts.timeout, "timeout"),
         quiet=quiet,
+        output=opts.output,
     )
     return workflow.finish(
         env,

@@ -98,6 +98,33 @@ def test_ctrl_c_during_wait_exits_130_with_resume_command(sandbox, isolated) -> 
     assert out == ""
 
 
+def test_the_resume_hint_resumes_the_whole_job_with_its_output(sandbox, isolated) -> None:
+    env = {"KLING_BASE_URL": sandbox.base_url, "KLING_API_KEY": "k" * 20}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kling_cli", "generate", "[slow] a fox", "-o", "slow clip.mp4",
+         "--interval", "0.1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env},
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if any(r.method == "GET" and "/generations/" in r.path for r in sandbox.log):
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert len([r for r in sandbox.log if r.method == "POST"]) == 1
+    task_id = sandbox.state.all_tasks()[0].id
+    assert f"resume with: kling wait {task_id} -o 'slow clip.mp4'" in err
+
+
+def test_a_timeout_hint_keeps_the_output_folder(kling, against) -> None:
+    task_id = kling("generate", "[slow] a fox", "-q").stdout.strip()
+    result = kling("wait", task_id, "-o", "videos/", "--timeout", "0.2", "--interval", "0.1")
+    assert result.exit_code == 7
+    assert f"wait for it with: kling wait {task_id} -o videos/" in result.stderr
+
+
 def test_verbose_trace_never_shows_the_key(kling, against) -> None:
     result = kling("--verbose", "generate", "a fox", "-q")
     assert result.exit_code == 0

@@ -243,3 +243,13 @@ def test_same_image_is_uploaded_once_across_runs(kling, against, tmp_path: Path)
     assert len(uploads) == 1
     bodies = [r.json for r in posts(against)]
     assert bodies[0]["image_urls"] == bodies[1]["image_urls"]
+
+
+def test_sandbox_tasks_stay_out_of_the_journal_and_the_hint_is_true(kling) -> None:
+    result = kling("--sandbox", "generate", "a red fox")
+    assert result.exit_code == 0
+    assert "kling wait" not in result.stderr and "--wait or -o" in result.stderr
+    saved = kling("--sandbox", "generate", "a red fox", "-o", "fox.mp4", "-q")
+    assert saved.exit_code == 0 and Path("fox.mp4").stat().st_size > 0
+    listed = kling("list", "-q")
+    assert listed.exit_code == 0 and listed.stdout == ""  # no dead sandbox ids to wait for
