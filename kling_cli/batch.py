@@ -451,6 +451,8 @@ class Runner:
             )
             if surely_not_made:
                 self.env.try_journal(lambda j: j.batch_not_sent(line.key))
+            elif isinstance(exc, SubmitUncertain):
+                self.env.record_attempt(line.body, exc.message)
         elif kind == "poll" and not (isinstance(exc, APIError) and exc.concerns_one_task):
             line.poll_errors += 1
             if line.poll_errors < MAX_POLL_ERRORS:  # a bad patch of network: try again later

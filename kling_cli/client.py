@@ -324,10 +324,11 @@ class Client:
         resp = self._api("GET", f"{SUBMIT_PATH}/{quote(task_id, safe='')}", task_id=task_id)
         return TaskView.of(self._json_object(resp, task_id=task_id))
 
-    def get_balance(self) -> dict[str, Any]:
+    def get_balance(self, *, retry: bool = True) -> dict[str, Any]:
         """The key's quota (API.md section 4). A key the service does not know comes back as
-        200 with `success: false`: that is an authentication problem (exit 3)."""
-        answer = self._json_object(self._api("GET", "/balance"))
+        200 with `success: false`: that is an authentication problem (exit 3). `retry=False`:
+        one try, for a look that is only advice (batch's check before sending)."""
+        answer = self._json_object(self._api("GET", "/balance", retry=retry))
         if answer.get("success") is False:
             message = answer.get("message") or "the service does not know this API key"
             raise AuthError(
@@ -379,7 +380,14 @@ class Client:
     # --- plumbing ----------------------------------------------------------------------------
 
     def _api(
-        self, method: str, path: str, *, submit: bool = False, task_id: str | None = None, **kw: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        submit: bool = False,
+        task_id: str | None = None,
+        retry: bool = True,
+        **kw: Any,
     ) -> Answer:
         if not self.api_key:
             raise MissingKeyError("no API key")
@@ -391,7 +399,7 @@ class Client:
         started = time.monotonic()
         try:
             if method == "GET" and not kw:
-                answer = self._pooled_get(url, headers)
+                answer = self._pooled_get(url, headers, retry)
             else:
                 timeout = self.timeout
                 resp = self.session.request(method, url, headers=headers, timeout=timeout, **kw)
@@ -402,8 +410,8 @@ class Client:
                 raise SubmitUncertain(
                     f"the generation request may have reached {host} ({_describe(exc)}); "
                     "it was not sent again, so no second task was made",
-                    hint="look for the task with `kling list` or `kling status ID` "
-                    "before submitting again",
+                    hint="`kling list` shows the request as `uncertain`; look for the task "
+                    "on the provider's dashboard before submitting again",
                 ) from None
             raise ServiceUnavailable(f"could not reach {host}: {_describe(exc)}") from None
         if self.trace:
@@ -416,7 +424,7 @@ class Client:
             raise APIError(answer.status, message, code=code, task_id=task_id)
         return answer
 
-    def _pooled_get(self, url: str, headers: Mapping[str, str]) -> Answer:
+    def _pooled_get(self, url: str, headers: Mapping[str, str], retry: bool = True) -> Answer:
         """A GET through the urllib3 pool that requests keeps for this host: the same
         connection, TLS settings, proxy and retry rules as every other request, without the
         work a Session does per request (preparing it, cookies, hooks, redirects), which
@@ -442,7 +450,7 @@ class Client:
             assert_same_host=False,
             preload_content=True,  # read inside urlopen, so a broken body is retried too
             decode_content=True,
-            retries=adapter.max_retries,
+            retries=adapter.max_retries if retry else Retry(0, read=False, redirect=False),
             timeout=self._pool_timeout,
         )
         if got.get_redirect_location():  # rare: the Session follows it, keeping the key at home

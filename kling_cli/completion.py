@@ -47,7 +47,7 @@ def _task_ids(given: set[str], incomplete: str) -> list[tuple[str, str]]:
     from urllib.parse import quote
 
     from .config import data_dir
-    from .journal import JOURNAL_FILE
+    from .journal import JOURNAL_FILE, UNCERTAIN
 
     path = data_dir() / JOURNAL_FILE
     if not path.is_file():
@@ -61,9 +61,9 @@ def _task_ids(given: set[str], incomplete: str) -> list[tuple[str, str]]:
         conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=1.0)
     try:  # the order is Journal.entries'
         rows = conn.execute(
-            "SELECT id, status FROM tasks WHERE substr(id, 1, ?) = ?"
+            "SELECT id, status FROM tasks WHERE substr(id, 1, ?) = ? AND status != ?"
             " ORDER BY submitted_at DESC, rowid DESC LIMIT ?",
-            (len(incomplete), incomplete, MAX_TASK_IDS + len(given)),
+            (len(incomplete), incomplete, UNCERTAIN, MAX_TASK_IDS + len(given)),
         ).fetchall()
     finally:
         conn.close()

@@ -266,6 +266,10 @@ class Env:
 
         return self.try_journal(record) is True
 
+    def record_attempt(self, body: dict[str, Any], reason: str) -> None:
+        """A generation request that may have made a task: listed as `uncertain`."""
+        self.try_journal(lambda j: j.record_attempt(self.base_url, body, reason))
+
     def record_update(self, task: TaskView) -> None:
         self.try_journal(lambda j: j.update(task))
 

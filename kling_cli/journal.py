@@ -7,6 +7,7 @@ it. Several kling processes may write at once (parallel CI jobs): WAL mode and a
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
@@ -19,6 +20,9 @@ from . import tasks
 from .errors import ExitCode, LocalFileError
 
 JOURNAL_FILE = "journal.sqlite3"
+# A request that may have made a task whose id never came back (record_attempt).
+UNCERTAIN = "uncertain"
+ATTEMPT_PREFIX = "attempt-"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
     id          TEXT PRIMARY KEY,
@@ -168,6 +172,29 @@ class Journal:
             conn.execute("COMMIT")
             if durable:
                 conn.execute("PRAGMA synchronous = NORMAL")
+
+    def record_attempt(self, base_url: str, params: Mapping[str, Any], reason: str) -> str:
+        """A generation request whose answer never came: it may have made a task. Listed
+        (status `uncertain`, under an id of its own) so `kling list` shows what was tried."""
+        now = time.time()
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
+        attempt_id = f"{ATTEMPT_PREFIX}{stamp}-{os.urandom(3).hex()}"
+        with self._write(durable=True) as conn:
+            conn.execute(
+                "INSERT INTO tasks (id, submitted_at, updated_at, base_url, params, status,"
+                " error, task) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    attempt_id,
+                    now,
+                    now,
+                    base_url,
+                    json.dumps(dict(params), ensure_ascii=False),
+                    UNCERTAIN,
+                    reason,
+                    json.dumps({"id": attempt_id, "status": UNCERTAIN}),
+                ),
+            )
+        return attempt_id
 
     def record_submitted(
         self,

@@ -17,6 +17,7 @@ from .errors import (
     Interrupted,
     KlingError,
     NoVideoURL,
+    SubmitUncertain,
     TaskFailed,
     VideoURLExpired,
     WaitTimeout,
@@ -68,6 +69,9 @@ def submit(env: Env, body: dict[str, Any], output: str | None = None) -> tasks.T
     `output`: where the video is to go, for the command that resumes after a Ctrl-C."""
     try:
         task = env.client.create_task(body)
+    except SubmitUncertain as exc:
+        env.record_attempt(body, exc.message)  # so `kling list` shows what was tried
+        raise
     except KeyboardInterrupt:
         raise Interrupted(
             "interrupted while submitting: the service may have made the task "

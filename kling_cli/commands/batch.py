@@ -141,7 +141,7 @@ def warn_if_no_balance(env: Env) -> None:
     or less (the service is the judge: it may still accept). A service that does not answer
     the balance is no reason to stop."""
     try:
-        balance = Balance.of(env.client.get_balance())
+        balance = Balance.of(env.client.get_balance(retry=False))
     except (APIError, ServiceUnavailable, AuthError) as exc:
         env.trace(f"balance not checked: {exc.message}")
         return

@@ -207,6 +207,22 @@ def test_submit_that_may_have_arrived_is_not_resent(kling, against) -> None:
     assert result.exit_code == 5
     assert "no second task" in result.stderr and "kling list" in result.stderr
     assert len(posts(against)) == 1 and against.tasks_created == 1
+    listed = kling("list").stdout.splitlines()  # the hint is true: it is listed
+    assert len(listed) == 1
+    attempt_id, status, _, _, prompt, detail = listed[0].split("\t")
+    assert attempt_id.startswith("attempt-") and status == "uncertain" and prompt == "a fox"
+    assert "may have reached" in detail
+    assert kling("list", "--json").stdout.count("\n") == 1
+
+
+def test_a_batch_line_that_may_have_arrived_is_listed_too(kling, against, tmp_path) -> None:
+    against.config.faults = 1.0
+    against.config.fault_kinds = ["drop_after"]
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text('{"prompt": "a fox"}\n')
+    assert kling("--no-progress", "batch", str(jobs)).exit_code == 5
+    (line,) = kling("list").stdout.splitlines()
+    assert "\tuncertain\t" in line and "\ta fox\t" in line
 
 
 def test_rejected_request_exits_4_with_service_message(kling, against) -> None:
