@@ -41,7 +41,10 @@ def read_source(file: str) -> tuple[str, Path | None]:
     if file == "-":
         if sys.stdin is None or sys.stdin.isatty():
             raise UsageError("the file is `-` but nothing is piped to stdin")
-        return sys.stdin.read(), None
+        try:
+            return sys.stdin.buffer.read().decode("utf-8"), None
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"the batch file on stdin is not UTF-8 text ({exc.reason})") from None
     path = Path(file).expanduser()
     try:
         return path.read_text(encoding="utf-8"), path

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -269,3 +272,23 @@ def test_sandbox_tasks_stay_out_of_the_journal_and_the_hint_is_true(kling) -> No
     assert saved.exit_code == 0 and Path("fox.mp4").stat().st_size > 0
     listed = kling("list", "-q")
     assert listed.exit_code == 0 and listed.stdout == ""  # no dead sandbox ids to wait for
+
+
+@pytest.mark.parametrize(
+    ("argv", "stdin"),
+    [
+        ([b"generate", b"caf\xe9 au lait", b"-o", b"latin.mp4"], b""),
+        ([b"generate", b"-", b"-q"], b"caf\xe9 au lait\n"),
+        ([b"batch", b"-"], b'{"prompt": "caf\xe9 au lait"}\n'),
+    ],
+)
+def test_a_prompt_that_is_not_utf8_is_refused_before_sending(against, argv, stdin) -> None:
+    """It once made a paid task, then failed to record it (exit 1): now nothing is sent."""
+    env = {**os.environ, "LC_ALL": "C.UTF-8"}
+    result = subprocess.run(
+        [sys.executable.encode(), b"-m", b"kling_cli", *argv],
+        input=stdin, capture_output=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert b"not valid UTF-8" in result.stderr or b"not UTF-8 text" in result.stderr
+    assert b"Traceback" not in result.stderr and against.log == []
