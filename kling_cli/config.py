@@ -104,7 +104,11 @@ def _api_key(value: str) -> str:
     value = _nonempty(value)
     for position, char in enumerate(value, 1):
         if not "!" <= char <= "~":
-            what = "a space" if char.isspace() else "a character that is not printable ASCII"
+            what = (
+                "a space" if char == " "
+                else "a line break or tab" if char.isspace()
+                else "a character that is not printable ASCII"
+            )  # fmt: skip
             raise ValueError(
                 f"has {what} at position {position}, which an HTTP header cannot carry: "
                 "paste the key again"
