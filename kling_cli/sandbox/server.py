@@ -312,7 +312,7 @@ class _Handler(BaseHTTPRequestHandler):
             for k, v in self.headers.items()
         }
         # Faults hit only requests that would otherwise be served: an API request without a
-        # key gets its 401, whatever the fault rate.
+        # key, or with a revoked one, gets its 401, whatever the fault rate.
         eligible = listener == "files" or sandbox._key_accepted(self.headers.get("Authorization"))
         download = listener == "files" and method == "GET"
         try:

@@ -386,7 +386,7 @@ def sniff_image(data: bytes) -> tuple[str, str] | None:
 
 
 class SandboxState:
-    """Tasks and uploads, guarded by one lock (the HTTP handlers run on many threads)."""
+    """Tasks, uploads and what the tasks spent, under one lock (handlers run on many threads)."""
 
     def __init__(
         self,
