@@ -190,12 +190,68 @@ INVALID: list[tuple[dict[str, Any], str, str]] = [
     ({**BODY, "prompt": "<<<image_0>>> x", "image_urls": ["https://a/1.png"]}, "prompt", "image_0"),
     ({**BODY, "prompt": "<<<image_2>>> x", "image_urls": ["https://a/1.png"]}, "prompt", "image_2"),
     ({**BODY, "prompt": "<<<image_1>>> x"}, "prompt", "image_1"),
-    ({**BODY, "audio": True, "video_list": []}, "video_list", "audio"),
     ({**BODY, "metadata": ["a"]}, "metadata", "object"),
 ]
 
+# The official Omni form (API.md section 1b).
+IMG = "https://example.com/a.png"
+VID = "https://example.com/v.mp4"
+FIRST = {"image_url": IMG, "type": "first_frame"}
+END = {"image_url": IMG, "type": "end_frame"}
 
-@pytest.mark.parametrize(("body", "param", "message"), INVALID)
+
+def omni(prompt: str = "a red fox", **fields: Any) -> dict[str, Any]:
+    """A body of the Omni form: `image_list` and `element_list` go into metadata."""
+    metadata = {k: fields.pop(k) for k in ("image_list", "element_list") if k in fields}
+    return {**BODY, "prompt": prompt, **fields, **({"metadata": metadata} if metadata else {})}
+
+
+OMNI_INVALID: list[tuple[dict[str, Any], str, str]] = [
+    (omni(image_list="x"), "metadata.image_list", "list of objects"),
+    (omni(image_list=[IMG]), "metadata.image_list", "list of objects"),
+    (omni(image_list=[{}]), "metadata.image_list", "image_list[0].image_url"),
+    (omni(image_list=[{"image_url": "ftp://a/b.png"}]), "metadata.image_list", "http(s)"),
+    (omni(image_list=[{"image_url": "data:image/png;base64,AA"}]), "metadata.image_list", "upload"),
+    (omni(image_list=[{"image_url": IMG, "type": "middle"}]), "metadata.image_list", "first_frame"),
+    (omni(image_list=[END]), "metadata.image_list", "end frame alone"),
+    (omni(image_list=[{"image_url": IMG}, END]), "metadata.image_list", "end frame alone"),
+    (omni(image_list=[FIRST, FIRST]), "metadata.image_list", "only one first_frame"),
+    (omni(image_list=[FIRST, END, END]), "metadata.image_list", "only one end_frame"),
+    (omni(video_list={"video_url": VID}), "video_list", "list of objects"),
+    (omni(video_list=[{"url": VID}]), "video_list", "video_list[0].video_url"),
+    (omni(video_list=[{"video_url": "file:///v.mp4"}]), "video_list", "http(s)"),
+    (
+        omni(video_list=[{"video_url": VID, "refer_type": "motion"}]),
+        "video_list",
+        "base or feature",
+    ),
+    (omni(video_list=[{"video_url": VID, "keep_original_sound": True}]), "video_list", "yes or no"),
+    (omni(element_list=[{"element_id": True}]), "metadata.element_list", "integer"),
+    (omni(element_list=[{"element_id": "12"}]), "metadata.element_list", "integer"),
+    (omni(element_list=[{"element_id": 12.0}]), "metadata.element_list", "integer"),
+    (omni(element_list=[{"id": 12}]), "metadata.element_list", "element_id"),
+    (omni(element_list=[12]), "metadata.element_list", "list of objects"),
+    (omni(audio="true"), "audio", "true or false"),
+    (omni(audio=1), "audio", "true or false"),
+    (omni(audio=True, video_list=[{"video_url": VID}]), "video_list", "audio and video_list"),
+    (omni(image_urls=[IMG], image_list=[{"image_url": IMG}]), "image_urls", "metadata.image_list"),
+    # Placeholders: each counted in its own list, from 1.
+    (omni("<<<video_1>>> x"), "prompt", "<<<video_1>>> refers to a missing video: 0 in video_list"),
+    (omni("<<<video_2>>> x", video_list=[{"video_url": VID}]), "prompt", "<<<video_2>>>"),
+    (omni("<<<video_0>>> x", video_list=[{"video_url": VID}]), "prompt", "<<<video_0>>>"),
+    (omni("<<<element_1>>> x"), "prompt", "missing element: 0 in metadata.element_list"),
+    (omni("<<<element_2>>>", element_list=[{"element_id": 1}]), "prompt", "<<<element_2>>>"),
+    (omni("<<<image_-1>>>", image_list=[{"image_url": IMG}]), "prompt", "<<<image_-1>>>"),
+    (omni("<<<image_2>>>", image_list=[{"image_url": IMG}]), "prompt", "1 in metadata.image_list"),
+    # image_list is the image numbering when given (an empty image_urls beside it is no clash).
+    (omni("<<<image_1>>>", image_urls=[], image_list=[]), "prompt", "0 in metadata.image_list"),
+    # A video or an element is no image.
+    (omni("<<<image_1>>>", video_list=[{"video_url": VID}]), "prompt", "<<<image_1>>>"),
+    (omni("<<<image_1>>>", element_list=[{"element_id": 1}]), "prompt", "<<<image_1>>>"),
+]
+
+
+@pytest.mark.parametrize(("body", "param", "message"), INVALID + OMNI_INVALID)
 def test_invalid_generation_bodies(
     sb: Sandbox, body: dict[str, Any], param: str, message: str
 ) -> None:
@@ -244,6 +300,56 @@ def test_accepted_variants_and_stored_prompt(sb: Sandbox) -> None:
     assert sb.task(task_id).prompt == "<<<image_2>>> then <<<image_1>>>"
     assert post(sb, {**BODY, "video_list": [{"video_url": "https://v/1.mp4"}]}).status_code == 200
     assert sb.tasks_created == 3
+
+
+def test_omni_form_is_accepted_and_its_prompt_kept_as_sent(sb: Sandbox) -> None:
+    prompt = (
+        "<<<image_1>>> to <<<image_2>>>, like <<<image_3>>>, "
+        "moving as <<<video_2>>> with <<<element_1>>>"
+    )
+    body = omni(
+        prompt,
+        image_list=[FIRST, END, {"image_url": "http://example.com/ref.jpg"}],
+        video_list=[
+            {"video_url": VID, "refer_type": "base", "keep_original_sound": "yes"},
+            {"video_url": VID, "refer_type": "feature", "keep_original_sound": "no"},
+        ],
+        element_list=[{"element_id": 42, "note": "extra fields pass"}],
+        audio=False,  # false goes with videos; only true excludes them
+    )
+    answer = post(sb, body)
+    assert answer.status_code == 200, answer.text
+    task = answer.json()
+    assert task["metadata"] == body["metadata"]
+    assert sb.task(task["id"]).prompt == prompt
+    assert sb.task(task["id"]).body == body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        omni(image_list=[{"image_url": IMG}]),  # a reference image, not referenced in the prompt
+        omni(image_list=[FIRST]),  # a first frame alone
+        omni(image_list=[{"image_url": IMG}, END, FIRST]),  # any order; the end frame has a first
+        omni(video_list=[{"video_url": VID}]),
+        omni(element_list=[{"element_id": 7}]),
+        omni(image_list=[], element_list=[], video_list=[]),
+        omni(image_urls=[IMG], video_list=[{"video_url": VID}]),  # a video_list makes it Omni
+        omni(image_urls=[IMG], element_list=[{"element_id": 7}]),
+        omni(image_urls=[], image_list=[FIRST]),  # an empty image_urls numbers nothing
+        omni(audio=True, video_list=[]),  # no video to clash with
+        omni(audio=True),
+    ],
+)
+def test_omni_form_prepends_nothing(sb: Sandbox, body: dict[str, Any]) -> None:
+    answer = post(sb, body)
+    assert answer.status_code == 200, answer.text
+    assert sb.task(answer.json()["id"]).prompt == "a red fox"
+
+
+def test_seed_form_still_prepends_the_first_image(sb: Sandbox) -> None:
+    task_id = post(sb, omni(image_urls=[IMG], metadata={"k": 1})).json()["id"]
+    assert sb.task(task_id).prompt == "<<<image_1>>>a red fox"
 
 
 # -- auth, 404, 405 ----------------------------------------------------------------------------
@@ -367,6 +473,176 @@ def test_set_task_overrides_the_answer(sb: Sandbox, clock: FakeClock) -> None:
     assert requests.get(f"{sb.file_base_url}/videos/{task_id}.mp4", timeout=5).status_code == 404
     with pytest.raises(KeyError):
         sb.set_task("video_NOPE", status="x")
+
+
+# -- status spellings ([status:WORD]) ----------------------------------------------------------
+
+COMPLETED_SPELLINGS = ["completed", "succeed", "succeeded", "success"]
+FAILED_SPELLINGS = ["failed", "cancelled", "canceled", "expired", "error"]
+PENDING_SPELLINGS = ["queued", "submitted", "in_progress", "processing", "pending", "running"]
+
+
+def video_status(sb: Sandbox, task_id: str) -> int:
+    return requests.get(f"{sb.file_base_url}/videos/{task_id}.mp4", timeout=5).status_code
+
+
+@pytest.mark.parametrize("word", COMPLETED_SPELLINGS)
+def test_marker_status_completed_spellings(
+    make: Callable[..., Sandbox], clock: FakeClock, word: str
+) -> None:
+    sb = make(clock=clock, queue_seconds=1, run_seconds=3, max_running=1)
+    view = finished(sb, clock, {**BODY, "prompt": f"a cat [status:{word}]"})
+    assert (view["status"], view["progress"]) == (word, 100)
+    assert "error" not in view and view["expires_at"] > view["completed_at"]
+    assert video_status(sb, view["id"]) == 200
+    assert requests.get(view["result"]["data"][0]["url"], timeout=5).content == sb.clip_bytes()
+    assert post(sb).status_code == 200  # final: it no longer counts against max_running
+
+
+@pytest.mark.parametrize("word", FAILED_SPELLINGS)
+def test_marker_status_failed_spellings(
+    make: Callable[..., Sandbox], clock: FakeClock, word: str
+) -> None:
+    sb = make(clock=clock, queue_seconds=1, run_seconds=3, max_running=1)
+    view = finished(sb, clock, {**BODY, "prompt": f"[status:{word}] a cat"})
+    assert view["status"] == word and view["progress"] < 100
+    assert view["error"] == {
+        "code": word,
+        "message": f"sandbox: the prompt asked for status {word} ([status:{word}])",
+    }
+    assert "result" not in view and "completed_at" not in view
+    assert video_status(sb, view["id"]) == 404
+    assert post(sb).status_code == 200  # final: it no longer counts against max_running
+
+
+@pytest.mark.parametrize("word", [*PENDING_SPELLINGS, "weird_state"])
+def test_marker_status_shown_while_running(
+    make: Callable[..., Sandbox], clock: FakeClock, word: str
+) -> None:
+    sb = make(clock=clock, queue_seconds=1, run_seconds=3, max_running=1)
+    task_id = post(sb, {**BODY, "prompt": f"a cat [status:{word}]"}).json()["id"]
+    assert get_task(sb, task_id).json()["status"] == "queued"
+    clock.advance(2)
+    view = get_task(sb, task_id).json()
+    assert (view["status"], view["progress"]) == (word, 33)
+    assert video_status(sb, task_id) == 404
+    assert post(sb).status_code == 429  # still running
+    clock.advance(10)
+    view = get_task(sb, task_id).json()
+    assert (view["status"], view["progress"]) == ("completed", 100)
+    assert video_status(sb, task_id) == 200
+
+
+def test_marker_status_combines_with_fail_text(sb: Sandbox, clock: FakeClock) -> None:
+    view = finished(sb, clock, {**BODY, "prompt": "[fail-text] [status:cancelled] a cat"})
+    assert view["status"] == "cancelled"
+    assert view["error"] == "sandbox: the prompt asked to fail ([fail-text])"
+    # [fail] wins over a completed spelling: the task fails.
+    assert finished(sb, clock, {**BODY, "prompt": "[fail] [status:succeed]"})["status"] == "failed"
+
+
+def test_video_host_follows_an_overridden_completed_spelling(sb: Sandbox, clock: FakeClock) -> None:
+    task_id = post(sb).json()["id"]
+    clock.advance(100)
+    sb.set_task(task_id, status="Succeeded")
+    assert video_status(sb, task_id) == 200
+    sb.set_task(task_id, status="canceled")
+    assert video_status(sb, task_id) == 404
+
+
+# -- balance -----------------------------------------------------------------------------------
+
+
+def balance(
+    sb: Sandbox, path: str = "/v1/balance", key: str | None = "test-key"
+) -> requests.Response:
+    headers = {} if key is None else {"Authorization": f"Bearer {key}"}
+    return requests.get(sb.base_url + path, headers=headers, timeout=5)
+
+
+def test_balance_grows_used_and_shrinks_remaining(sb: Sandbox) -> None:
+    fresh = {
+        "success": True,
+        "remain_balance": 100.0,
+        "used_balance": 0.0,
+        "unlimited_quota": False,
+    }
+    assert balance(sb).json() == fresh
+    assert balance(sb, "/balance").json() == fresh
+    assert post(sb).status_code == 200  # std, 5 s: 1
+    assert balance(sb).json() == {**fresh, "remain_balance": 99.0, "used_balance": 1.0}
+    for body in (
+        {**BODY, "mode": "pro"},  # 1.5
+        {**BODY, "duration": 10},  # 2
+        {**BODY, "mode": "pro", "duration": 10},  # 3
+        {**BODY, "video_list": [{"video_url": VID}]},  # 1.5: billed as Video
+        {**BODY, "audio": True},  # 1.25: billed as Sound
+        {**BODY, "audio": False},  # 1
+    ):
+        assert post(sb, body).status_code == 200, body
+    assert post(sb, {**BODY, "mode": "turbo"}).status_code == 400  # refused: costs nothing
+    spent = 1 + 1.5 + 2 + 3 + 1.5 + 1.25 + 1
+    expected = {**fresh, "remain_balance": 100 - spent, "used_balance": spent}
+    assert balance(sb).json() == expected
+    assert balance(sb, "/balance").json() == expected
+
+
+def test_balance_may_go_below_zero_without_refusing_tasks(
+    make: Callable[..., Sandbox], clock: FakeClock
+) -> None:
+    sb = make(clock=clock, balance=1.5)
+    assert [post(sb).status_code for _ in range(3)] == [200, 200, 200]
+    assert balance(sb).json()["remain_balance"] == -1.5
+    assert balance(sb).json()["used_balance"] == 3.0
+
+
+def test_balance_unlimited(make: Callable[..., Sandbox], clock: FakeClock) -> None:
+    sb = make(clock=clock, unlimited=True)
+    post(sb, {**BODY, "duration": 10})
+    answer = {"success": True, "remain_balance": -1, "used_balance": 2.0, "unlimited_quota": True}
+    assert balance(sb).json() == answer
+    assert balance(sb, "/balance").json() == answer
+
+
+def test_balance_of_an_unknown_key(make: Callable[..., Sandbox], clock: FakeClock) -> None:
+    sb = make(clock=clock, unknown_keys={"who-is-this"})
+    for path in ("/v1/balance", "/balance"):
+        answer = balance(sb, path, key="who-is-this")
+        assert answer.status_code == 200
+        assert answer.json() == {
+            "success": False,
+            "message": "Failed to get token info: record not found",
+        }
+        assert balance(sb, path).json()["success"] is True  # another key is known
+    assert post(sb, headers={"Authorization": "Bearer who-is-this"}).status_code == 200
+
+
+def test_revoked_key_gets_401_everywhere(make: Callable[..., Sandbox], clock: FakeClock) -> None:
+    sb = make(clock=clock, revoked_keys="gone-key", faults=1.0, fault_kinds=[fk.RATE_LIMIT])
+    gone = {"Authorization": "Bearer gone-key"}
+    answers = [
+        balance(sb, key="gone-key"),
+        balance(sb, "/balance", key="gone-key"),
+        post(sb, headers=gone),
+        requests.get(f"{sb.base_url}{GENERATIONS}/video_X", headers=gone, timeout=5),
+        requests.post(sb.base_url + UPLOADS, headers=gone, files={"file": tiny_png()}, timeout=5),
+    ]
+    assert [a.status_code for a in answers] == [401] * 5
+    assert answers[0].json()["error"]["code"] == "invalid_api_key"
+    assert sb.tasks_created == 0 and not sb.faults_injected  # refused before any fault
+    sb.config.faults = 0.0
+    assert balance(sb).status_code == 200  # other keys are served
+    sb.config.revoked_keys.add("test-key")  # read live
+    assert balance(sb).status_code == 401
+
+
+def test_balance_needs_a_key_and_a_get(sb: Sandbox) -> None:
+    for path in ("/v1/balance", "/balance"):
+        answer = balance(sb, path, key=None)
+        assert answer.status_code == 401
+        assert answer.json()["error"]["message"] == "Invalid or missing API key"
+        wrong = requests.post(sb.base_url + path, headers=AUTH, timeout=5)
+        assert wrong.status_code == 405 and wrong.headers["Allow"] == "GET"
 
 
 # -- max_running -------------------------------------------------------------------------------
@@ -565,6 +841,9 @@ def test_run_serves_until_stopped_or_interrupted(capfd: pytest.CaptureFixture[st
 def test_config_is_checked() -> None:
     with pytest.raises(ValueError):
         SandboxConfig(faults=1.5)
+    with pytest.raises(ValueError, match="balance"):
+        SandboxConfig(balance=float("nan"))
+    assert SandboxConfig(unknown_keys="k").unknown_keys == {"k"}  # one key, not its letters
     with pytest.raises(ValueError, match="nope"):
         SandboxConfig(fault_kinds=["nope"])
     assert SandboxConfig(fault_kinds=iter(["slow"])).fault_kinds == ("slow",)

@@ -21,8 +21,10 @@ def run_sandbox(
     run_seconds: float,
     faults: float,
     seed: int | None,
+    balance: float | None = None,
+    unlimited: bool = False,
 ) -> int:
-    from ..sandbox.server import Sandbox, SandboxConfig, run
+    from ..sandbox.server import DEFAULT_BALANCE, Sandbox, SandboxConfig, run
 
     listening = False
 
@@ -35,9 +37,17 @@ def run_sandbox(
         env.note(f"try: export KLING_BASE_URL={base_url} KLING_API_KEY={SANDBOX_KEY}")
         env.note('     kling generate "a red fox in the snow" -o fox.mp4')
 
-    cfg = SandboxConfig(
-        queue_seconds=queue_seconds, run_seconds=run_seconds, faults=faults, seed=seed
-    )
+    try:
+        cfg = SandboxConfig(
+            queue_seconds=queue_seconds,
+            run_seconds=run_seconds,
+            faults=faults,
+            seed=seed,
+            balance=DEFAULT_BALANCE if balance is None else balance,
+            unlimited=unlimited,
+        )
+    except ValueError as exc:  # e.g. --balance nan
+        raise UsageError(str(exc)) from None
     try:
         run(host, port, cfg, on_ready=ready)
     except OSError as exc:
@@ -114,11 +124,36 @@ def command(
             "--seed", rich_help_panel="Faults", metavar="N", help="Seed for reproducible faults."
         ),
     ] = None,
+    balance: Annotated[
+        float | None,
+        typer.Option(
+            "--balance",
+            rich_help_panel="Account",
+            metavar="AMOUNT",
+            help="Starting balance (default 100); each task spends some (1 for std 5 s).",
+        ),
+    ] = None,
+    unlimited: Annotated[
+        bool,
+        typer.Option(
+            "--unlimited",
+            rich_help_panel="Account",
+            help="No quota: the balance answers unlimited_quota true.",
+        ),
+    ] = False,
 ) -> None:
     """Run a local simulator of the service: no key, no credits.
 
-    Tasks go queued -> in_progress -> completed. Prompt markers rehearse trouble: [fail],
-    [fail-text], [no-video], [expired], [slow], [url:top|video_url|result.url|videos|list].
+    Tasks go queued -> in_progress -> completed. Both request forms are checked: image_urls,
+    and the Omni metadata.image_list, video_list, metadata.element_list and audio, with
+    <<<image_N>>>, <<<video_N>>> and <<<element_N>>> each counted in its own list.
+    GET /v1/balance reports what the tasks spent.
+
+    Prompt markers rehearse trouble: [fail], [fail-text], [no-video], [expired], [slow],
+    [url:top|video_url|result.url|videos|list], and [status:WORD] for the other status
+    spellings: completed ones (succeed, succeeded, success) end completed, failed ones
+    (cancelled, canceled, expired, error) end failed, pending ones (submitted, processing,
+    pending, running) or an unknown word are shown while the task runs.
 
     \b
     Examples:
@@ -126,4 +161,8 @@ def command(
       KLING_BASE_URL=http://127.0.0.1:8765 KLING_API_KEY=x kling generate "[fail] a cat"
       kling sandbox --faults 0.2 --seed 1    # rehearse a flaky network
     """
-    raise typer.Exit(run_sandbox(env_of(ctx), host, port, queue_seconds, run_seconds, faults, seed))
+    raise typer.Exit(
+        run_sandbox(
+            env_of(ctx), host, port, queue_seconds, run_seconds, faults, seed, balance, unlimited
+        )
+    )

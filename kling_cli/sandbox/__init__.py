@@ -1,9 +1,25 @@
 """A local simulator of the ToAPIs video service: no key, no credits, standard library only.
 
 It serves the API (`POST /v1/videos/generations`, `GET /v1/videos/generations/{id}`,
-`POST /v1/uploads/images`) on one port and, on a second port, the "video host" that the task
-results point to. Any non-empty `Authorization: Bearer ...` key is accepted; the video host
-needs none (as the real one, it must never receive the key).
+`POST /v1/uploads/images`, `GET /v1/balance` and `GET /balance`) on one port and, on a second
+port, the "video host" that the task results point to. Any non-empty `Authorization: Bearer ...`
+key is accepted, except the `revoked_keys` of `SandboxConfig` (401, as a missing key); the video
+host needs none (as the real one, it must never receive the key).
+
+A generation request comes in either form of API.md, each checked as the service documents it
+(a 400 naming the bad param otherwise):
+
+- the seed's form: `image_urls` (http(s) URLs); with images and no `<<<image_N>>>` in the prompt,
+  the stored prompt gets `<<<image_1>>>` in front, as the service does;
+- the official Omni form: `metadata.image_list` (`image_url`, optional `type` `first_frame` or
+  `end_frame`, at most one of each, no end frame alone), `video_list` (`video_url`, optional
+  `refer_type` `base`|`feature`, `keep_original_sound` `yes`|`no`), `metadata.element_list`
+  (integer `element_id`) and `audio` (a boolean; `true` with a non-empty `video_list` is refused).
+  Nothing is prepended to the prompt in this form, and `image_urls` with entries cannot come
+  with `metadata.image_list`.
+
+In both, `<<<image_N>>>`, `<<<video_N>>>` and `<<<element_N>>>` count from 1 in their own list
+(images in `metadata.image_list` when it is given, else in `image_urls`); one beyond it is a 400.
 
 A task is `queued`, then `in_progress` (progress rising to 99), then `completed` with a short
 real MP4 clip of the requested aspect ratio.
@@ -20,6 +36,21 @@ Prompt markers rehearse trouble (put them anywhere in the prompt; they combine):
   [url:result.url]  ... at `result.url`
   [url:videos]      ... at `result.videos[0].url`
   [url:list]        ... at `result.data[0].url`, as a list of strings
+  [status:WORD]     the other status spellings of API.md section 2 (`state.STATUS_KINDS`):
+                    a completed one (completed, succeed, succeeded, success) ends the task
+                    completed, video and all, with status WORD; a failed one (failed,
+                    cancelled, canceled, expired, error) ends it with status WORD and an
+                    `error` object (a plain string with [fail-text]); a pending one (queued,
+                    submitted, in_progress, processing, pending, running) or any other word
+                    (e.g. `[status:weird_state]`) is the status while it runs, then it completes
+
+The balance: one account behind every key, starting at `SandboxConfig.balance` (100 by
+default). Each created task spends `state.task_cost`: 1 for std 5 s, twice that for 10 s, 1.5
+times for pro, 1.5 times with a non-empty `video_list` ("Video"), 1.25 times with `audio: true`
+("Sound"). `used_balance` grows, `remain_balance` shrinks and may go below 0 (tasks are never
+refused for it). `SandboxConfig.unlimited`: `unlimited_quota: true`, `remain_balance: -1`. A key
+in `SandboxConfig.unknown_keys` gets 200 `{"success": false, "message": "Failed to get token
+info: record not found"}` from the balance (the other endpoints serve it).
 
 With a fault rate, some answers are replaced by network and gateway trouble: 429, 500/503 with
 JSON, a 502 HTML page, connections dropped before or after the request took effect, slow

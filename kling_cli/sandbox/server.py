@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 import socket
 import socketserver
@@ -27,9 +28,18 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from . import faults as fk
-from .state import ASPECT_RATIOS, DELETE, Rejection, SandboxState, Task, task_not_found
+from .state import (
+    ASPECT_RATIOS,
+    DEFAULT_BALANCE,
+    DELETE,
+    UNKNOWN_KEY_ANSWER,
+    Rejection,
+    SandboxState,
+    Task,
+    task_not_found,
+)
 
-__all__ = ["DELETE", "RequestRecord", "Sandbox", "SandboxConfig", "run"]
+__all__ = ["DEFAULT_BALANCE", "DELETE", "RequestRecord", "Sandbox", "SandboxConfig", "run"]
 
 LOG_BODY_CAP = 64 * 1024
 MAX_REQUEST_BODY = 32 * 1024 * 1024  # above the 10 MB upload limit, so that one gets its 400
@@ -40,6 +50,7 @@ STOP_GRACE = 2.0
 _TASK_PATH = re.compile(r"/v1/videos/generations/([^/]+)")
 _VIDEO_PATH = re.compile(r"/videos/([^/]+)\.mp4")
 _UPLOAD_PATH = re.compile(r"/uploads/([^/]+)")
+_BALANCE_PATHS = ("/v1/balance", "/balance")
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
@@ -57,13 +68,30 @@ class SandboxConfig:
     clock: Callable[[], float] = time.monotonic
     # For the Unix timestamps in answers (created_at, completed_at, expires_at).
     wall_clock: Callable[[], float] = time.time
+    # The account behind every key: its balance at start (each task spends some; see
+    # `state.task_cost`), or no limit at all.
+    balance: float = DEFAULT_BALANCE
+    unlimited: bool = False
+    # Keys the balance endpoint does not know (200 with success false); other endpoints serve them.
+    unknown_keys: set[str] = field(default_factory=set)
+    # Keys refused with 401 on every endpoint, as a missing key is.
+    revoked_keys: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.faults <= 1.0:
             raise ValueError(f"faults must be within 0..1, not {self.faults}")
+        if not math.isfinite(self.balance):
+            raise ValueError(f"balance must be a finite number, not {self.balance}")
+        # Sets, so a test may add keys later; a lone key is a common slip for a collection.
+        self.unknown_keys = _key_set(self.unknown_keys)
+        self.revoked_keys = _key_set(self.revoked_keys)
         if self.fault_kinds is not None:
             # A tuple: a generator would be used up by the first request.
             self.fault_kinds = fk.check_kinds(self.fault_kinds)
+
+
+def _key_set(keys: Iterable[str] | str) -> set[str]:
+    return {keys} if isinstance(keys, str) else set(keys)
 
 
 @dataclass(frozen=True)
@@ -128,9 +156,10 @@ def _clip(aspect_ratio: str) -> bytes:
     return resources.files(__package__).joinpath("assets").joinpath(name).read_bytes()
 
 
-def _bearer_ok(value: str | None) -> bool:
+def _bearer_key(value: str | None) -> str | None:
+    """The key of an `Authorization: Bearer KEY` header, or None."""
     scheme, _, token = (value or "").strip().partition(" ")
-    return scheme.lower() == "bearer" and bool(token.strip())
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 def _canonical(name: str) -> str:
@@ -283,8 +312,8 @@ class _Handler(BaseHTTPRequestHandler):
             for k, v in self.headers.items()
         }
         # Faults hit only requests that would otherwise be served: an API request without a
-        # key gets its 401, whatever the fault rate.
-        eligible = listener == "files" or _bearer_ok(self.headers.get("Authorization"))
+        # key, or with a revoked one, gets its 401, whatever the fault rate.
+        eligible = listener == "files" or sandbox._key_accepted(self.headers.get("Authorization"))
         download = listener == "files" and method == "GET"
         try:
             fault = sandbox._sync_config(pick_fault=eligible, download=download)
@@ -406,9 +435,19 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if listener == "files":
             return self._route_files(method, path)
-        if not _bearer_ok(self.headers.get("Authorization")):
+        sandbox = self.server.sandbox
+        authorization = self.headers.get("Authorization")
+        if not sandbox._key_accepted(authorization):
             return _unauthorized()
-        state = self.server.sandbox.state
+        state = sandbox.state
+        if path in _BALANCE_PATHS:
+            if method != "GET":
+                return _not_allowed(method, "GET")
+            if _bearer_key(authorization) in sandbox.config.unknown_keys:
+                return _json_response(200, UNKNOWN_KEY_ANSWER)
+            return _json_response(
+                200, state.balance(sandbox.config.balance, sandbox.config.unlimited)
+            )
         if path == "/v1/videos/generations":
             if method != "POST":
                 return _not_allowed(method, "POST")
@@ -416,7 +455,7 @@ class _Handler(BaseHTTPRequestHandler):
                 payload = json.loads(body)
             except (ValueError, RecursionError):  # ValueError covers bad UTF-8 too
                 payload = None
-            result = state.create_task(payload, self.server.sandbox.config.max_running)
+            result = state.create_task(payload, sandbox.config.max_running)
             if isinstance(result, Rejection):
                 return _rejection(result)
             return _json_response(200, result)
@@ -630,6 +669,11 @@ class Sandbox:
     def tasks(self) -> list[Task]:
         """Every task created so far, in creation order (tests count them per prompt)."""
         return self.state.all_tasks()
+
+    def _key_accepted(self, authorization: str | None) -> bool:
+        """A bearer key that is not revoked: any other key is served."""
+        key = _bearer_key(authorization)
+        return key is not None and key not in self.config.revoked_keys
 
     def _sync_config(self, *, pick_fault: bool, download: bool) -> str | None:
         """Apply the (live) config to the state and the fault injector; the request's fault."""

@@ -1,8 +1,11 @@
-"""The sandbox's tasks and uploads, without any sockets: what the HTTP side asks and stores.
+"""The sandbox's tasks, uploads and balance, without sockets: what the HTTP side asks and stores.
 
 A task's answer is computed from the clock each time it is asked for, so nothing runs in the
 background: queued for `queue_seconds`, then in_progress for `run_seconds` with progress rising
 linearly to 99, then final. Prompt markers (see the package docstring) choose how it ends.
+
+Each created task is charged to one account (see `task_cost`); the balance only reports it, and
+never refuses a task.
 """
 
 from __future__ import annotations
@@ -23,15 +26,43 @@ MODES = ("std", "pro")
 DURATIONS = (5, 10)
 ASPECT_RATIOS = ("16:9", "9:16", "1:1")
 DEFAULT_ASPECT_RATIO = "16:9"
-FINAL_STATUSES = frozenset({"completed", "failed"})
 EXPIRY_SECONDS = 24 * 3600
 SLOW_FACTOR = 10.0
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 
+# The official Omni structures (API.md section 1b).
+IMAGE_TYPES = ("first_frame", "end_frame")
+REFER_TYPES = ("base", "feature")
+KEEP_ORIGINAL_SOUND = ("yes", "no")
+
+# -- status spellings (API.md section 2): the one table the sandbox asks "final? completed?" --
+COMPLETED, FAILED, PENDING = "completed", "failed", "pending"
+STATUS_KINDS: Mapping[str, str] = {
+    **dict.fromkeys(("completed", "succeed", "succeeded", "success"), COMPLETED),
+    **dict.fromkeys(("failed", "cancelled", "canceled", "expired", "error"), FAILED),
+    **dict.fromkeys(
+        ("queued", "submitted", "in_progress", "processing", "pending", "running"), PENDING
+    ),
+}
+
+# -- what a task costs (the sandbox's own plausible prices, in the account's unit) ------------
+DEFAULT_BALANCE = 100.0
+BASE_COST = 1.0  # std, 5 s
+PRO_FACTOR = 1.5  # 1080P
+VIDEO_FACTOR = 1.5  # a non-empty video_list: billed as "Video"
+SOUND_FACTOR = 1.25  # audio true: billed as "Sound"
+UNKNOWN_KEY_ANSWER: JsonObj = {
+    "success": False,
+    "message": "Failed to get token info: record not found",
+}
+
 # Where `[url:...]` puts the video URL (the places API.md lists).
 URL_PLACES = ("top", "video_url", "result.url", "videos", "list")
-MARKER_RE = re.compile(r"\[(fail-text|fail|no-video|expired|slow|url:[a-z_.]+)\]", re.IGNORECASE)
-IMAGE_REF_RE = re.compile(r"<<<image_(-?\d+)>>>")
+MARKER_RE = re.compile(
+    r"\[(fail-text|fail|no-video|expired|slow|url:[a-z_.]+|status:[a-z0-9_-]+)\]", re.IGNORECASE
+)
+# `<<<image_N>>>`, `<<<video_N>>>`, `<<<element_N>>>`: each numbered in its own list, from 1.
+PLACEHOLDER_RE = re.compile(r"<<<(image|video|element)_(-?\d+)>>>")
 
 # Crockford base32, as ULIDs use: upper case, no I, L, O or U.
 _B32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -53,14 +84,21 @@ class Rejection:
 class Task:
     id: str
     model: str
-    prompt: str  # as stored: with `<<<image_1>>>` prepended where the service would
+    prompt: str  # as stored: with `<<<image_1>>>` prepended where the service would (seed form)
     aspect_ratio: str
     metadata: JsonObj
     markers: frozenset[str]
     body: JsonObj  # the body as sent, extra fields included
     created_mono: float
     created_wall: float
+    cost: float = 0.0
     overrides: JsonObj = field(default_factory=dict)
+
+    def marker_value(self, prefix: str) -> str | None:
+        """The value of a `[prefix:value]` marker (the first, alphabetically, if several)."""
+        return next(
+            (m[len(prefix) + 1 :] for m in sorted(self.markers) if m.startswith(prefix + ":")), None
+        )
 
 
 @dataclass(frozen=True)
@@ -125,10 +163,74 @@ def _is_http_url(value: str) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
+def status_kind(status: object) -> str:
+    """COMPLETED, FAILED or PENDING; a status the table does not know is still running."""
+    return STATUS_KINDS.get(status.lower(), PENDING) if isinstance(status, str) else PENDING
+
+
+def is_final(status: object) -> bool:
+    return status_kind(status) != PENDING
+
+
 def validate_generation(body: object) -> Rejection | None:
-    """None when the body is acceptable, else the 400 answer naming the first bad field."""
+    """None when the body is acceptable, else the 400 answer naming the first bad field.
+
+    Both request forms: the seed's `image_urls`, and the official Omni structures
+    (`metadata.image_list`, `video_list`, `metadata.element_list`, `audio`).
+    """
     if not isinstance(body, dict):
         return invalid("the request body must be a JSON object", None)
+    for check in (
+        _check_scalars,
+        _check_image_urls,
+        _check_image_list,
+        _check_video_list,
+        _check_element_list,
+        _check_audio,
+        _check_placeholders,
+    ):
+        rejection = check(body)
+        if rejection is not None:
+            return rejection
+    return None
+
+
+def is_omni_form(body: JsonObj) -> bool:
+    """The official Omni form: the service then adds nothing to the prompt."""
+    metadata = body.get("metadata") or {}
+    return "image_list" in metadata or "element_list" in metadata or "video_list" in body
+
+
+def reference_lists(body: JsonObj) -> dict[str, tuple[str, list[Any]]]:
+    """For each placeholder kind: (the list's name, the list) that `<<<kind_N>>>` counts in."""
+    metadata = body.get("metadata") or {}
+    images = (
+        ("metadata.image_list", metadata["image_list"])
+        if "image_list" in metadata
+        else ("image_urls", body.get("image_urls", []))
+    )
+    return {
+        "image": images,
+        "video": ("video_list", body.get("video_list", [])),
+        "element": ("metadata.element_list", metadata.get("element_list", [])),
+    }
+
+
+def task_cost(body: JsonObj) -> float:
+    """What a task costs: BASE_COST for std 5 s, twice that for 10 s, times PRO_FACTOR for pro,
+    times VIDEO_FACTOR with a non-empty video_list or SOUND_FACTOR with audio true."""
+    duration = body.get("duration", 5)  # validated: the integer 5 or 10
+    cost = BASE_COST * float(duration) / 5
+    if body.get("mode") == "pro":
+        cost *= PRO_FACTOR
+    if body.get("video_list"):
+        cost *= VIDEO_FACTOR
+    elif body.get("audio") is True:
+        cost *= SOUND_FACTOR
+    return cost
+
+
+def _check_scalars(body: JsonObj) -> Rejection | None:
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         return invalid("model is required and must be a string", "model")
@@ -142,28 +244,121 @@ def validate_generation(body: object) -> Rejection | None:
         return invalid("duration must be the integer 5 or 10", "duration")
     if "aspect_ratio" in body and body["aspect_ratio"] not in ASPECT_RATIOS:
         return invalid("aspect_ratio must be one of: 16:9, 9:16, 1:1", "aspect_ratio")
-    images = body.get("image_urls", [])
-    if "image_urls" in body:
-        if not isinstance(images, list):
-            return invalid("image_urls must be a list of http(s) URLs", "image_urls")
-        for url in images:
-            if isinstance(url, str) and url.strip().lower().startswith("data:"):
-                return invalid(
-                    "base64/data URLs are not supported; upload the image first", "image_urls"
-                )
-            if not isinstance(url, str) or not _is_http_url(url):
-                return invalid("image_urls must be a list of http(s) URLs", "image_urls")
-    for ref in IMAGE_REF_RE.findall(prompt):
-        n = int(ref)
-        if n < 1 or n > len(images):
-            return invalid(
-                f"<<<image_{n}>>> refers to a missing image: {len(images)} image_urls given",
-                "prompt",
-            )
-    if "audio" in body and "video_list" in body:
-        return invalid("audio and video_list cannot be used together", "video_list")
     if "metadata" in body and not isinstance(body["metadata"], dict):
         return invalid("metadata must be an object", "metadata")
+    return None
+
+
+NO_DATA_URLS = "base64/data URLs are not supported; upload the image first"
+
+
+def _is_data_url(value: object) -> bool:
+    return isinstance(value, str) and value.strip().lower().startswith("data:")
+
+
+def _check_image_urls(body: JsonObj) -> Rejection | None:
+    if "image_urls" not in body:
+        return None
+    images = body["image_urls"]
+    if not isinstance(images, list):
+        return invalid("image_urls must be a list of http(s) URLs", "image_urls")
+    for url in images:
+        if _is_data_url(url):
+            return invalid(NO_DATA_URLS, "image_urls")
+        if not (isinstance(url, str) and _is_http_url(url)):
+            return invalid("image_urls must be a list of http(s) URLs", "image_urls")
+    if images and "image_list" in (body.get("metadata") or {}):
+        # Two lists would give `<<<image_N>>>` two numberings.
+        return invalid(
+            "image_urls and metadata.image_list cannot be used together; use one of them",
+            "image_urls",
+        )
+    return None
+
+
+def _objects(value: object, param: str, what: str) -> list[JsonObj] | Rejection:
+    """`value` as a list of objects, or the 400 saying it is not one."""
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        return invalid(f"{param} must be a list of objects, each with {what}", param)
+    return value
+
+
+def _check_image_list(body: JsonObj) -> Rejection | None:
+    metadata = body.get("metadata") or {}
+    if "image_list" not in metadata:
+        return None
+    param = "metadata.image_list"
+    items = _objects(metadata["image_list"], param, "an image_url")
+    if isinstance(items, Rejection):
+        return items
+    types: list[str] = []
+    for n, item in enumerate(items):
+        url = item.get("image_url")
+        if _is_data_url(url):
+            return invalid(f"{param}[{n}].image_url: {NO_DATA_URLS}", param)
+        if not (isinstance(url, str) and _is_http_url(url)):
+            return invalid(f"{param}[{n}].image_url must be an http(s) URL", param)
+        if "type" in item:
+            if item["type"] not in IMAGE_TYPES:
+                return invalid(f"{param}[{n}].type must be first_frame or end_frame", param)
+            if item["type"] in types:
+                return invalid(f"{param} may hold only one {item['type']}", param)
+            types.append(item["type"])
+    if "end_frame" in types and "first_frame" not in types:
+        return invalid(f"{param}: an end_frame needs a first_frame (end frame alone)", param)
+    return None
+
+
+def _check_video_list(body: JsonObj) -> Rejection | None:
+    if "video_list" not in body:
+        return None
+    param = "video_list"
+    items = _objects(body["video_list"], param, "a video_url")
+    if isinstance(items, Rejection):
+        return items
+    for n, item in enumerate(items):
+        if not (isinstance(item.get("video_url"), str) and _is_http_url(item["video_url"])):
+            return invalid(f"{param}[{n}].video_url must be a public http(s) URL", param)
+        if "refer_type" in item and item["refer_type"] not in REFER_TYPES:
+            return invalid(f"{param}[{n}].refer_type must be base or feature", param)
+        if "keep_original_sound" in item and item["keep_original_sound"] not in KEEP_ORIGINAL_SOUND:
+            return invalid(f"{param}[{n}].keep_original_sound must be yes or no", param)
+    return None
+
+
+def _check_element_list(body: JsonObj) -> Rejection | None:
+    metadata = body.get("metadata") or {}
+    if "element_list" not in metadata:
+        return None
+    param = "metadata.element_list"
+    items = _objects(metadata["element_list"], param, "an integer element_id")
+    if isinstance(items, Rejection):
+        return items
+    for n, item in enumerate(items):
+        if type(item.get("element_id")) is not int:  # JSON true is not an id
+            return invalid(f"{param}[{n}].element_id must be an integer", param)
+    return None
+
+
+def _check_audio(body: JsonObj) -> Rejection | None:
+    if "audio" not in body:
+        return None
+    if not isinstance(body["audio"], bool):
+        return invalid("audio must be true or false", "audio")
+    if body["audio"] and body.get("video_list"):
+        return invalid("audio and video_list cannot be used together", "video_list")
+    return None
+
+
+def _check_placeholders(body: JsonObj) -> Rejection | None:
+    lists = reference_lists(body)
+    for kind, ref in PLACEHOLDER_RE.findall(body["prompt"]):
+        n = int(ref)
+        name, items = lists[kind]
+        if n < 1 or n > len(items):
+            return invalid(
+                f"<<<{kind}_{n}>>> refers to a missing {kind}: {len(items)} in {name}", "prompt"
+            )
     return None
 
 
@@ -192,7 +387,7 @@ def sniff_image(data: bytes) -> tuple[str, str] | None:
 
 
 class SandboxState:
-    """Tasks and uploads, guarded by one lock (the HTTP handlers run on many threads)."""
+    """Tasks, uploads and what the tasks spent, under one lock (handlers run on many threads)."""
 
     def __init__(
         self,
@@ -208,6 +403,7 @@ class SandboxState:
         self.clock = clock
         self.wall_clock = wall_clock
         self.tasks_created = 0
+        self.spent = 0.0  # what the created tasks cost, all keys together
         self._tasks: dict[str, Task] = {}
         self._uploads: dict[str, Upload] = {}
         self._lock = threading.RLock()
@@ -221,9 +417,10 @@ class SandboxState:
             return rejection
         assert isinstance(body, dict)  # validate_generation checked it
         prompt: str = body["prompt"]
-        images = body.get("image_urls") or []
-        if images and not IMAGE_REF_RE.search(prompt):
-            prompt = "<<<image_1>>>" + prompt  # what the service does with unreferenced images
+        referenced = any(kind == "image" for kind, _ in PLACEHOLDER_RE.findall(prompt))
+        if body.get("image_urls") and not referenced and not is_omni_form(body):
+            # What the service does with unreferenced images, in the seed's form only.
+            prompt = "<<<image_1>>>" + prompt
         with self._lock:
             # The check and the creation under one lock: concurrent POSTs must not both fit.
             if max_running is not None and self.running_count() >= max_running:
@@ -239,16 +436,27 @@ class SandboxState:
                 body=dict(body),
                 created_mono=self.clock(),
                 created_wall=wall,
+                cost=task_cost(body),
             )
             self._tasks[task.id] = task
             self.tasks_created += 1
+            self.spent += task.cost
             return self._view(task)
 
     def running_count(self) -> int:
         with self._lock:
-            return sum(
-                1 for t in self._tasks.values() if self._view(t)["status"] not in FINAL_STATUSES
-            )
+            return sum(1 for t in self._tasks.values() if not is_final(self._view(t).get("status")))
+
+    def balance(self, starting: float, unlimited: bool) -> JsonObj:
+        """The `/v1/balance` answer for a known key: `starting` less what was spent."""
+        with self._lock:
+            spent = self.spent
+        return {
+            "success": True,
+            "remain_balance": -1 if unlimited else round(starting - spent, 4),
+            "used_balance": round(spent, 4),
+            "unlimited_quota": unlimited,
+        }
 
     def get_task(self, task_id: str) -> Task | None:
         with self._lock:
@@ -293,7 +501,10 @@ class SandboxState:
             done = min(task.created_wall + queue + run, self.wall_clock())
             view.update(self._final(task, int(done)))
         elif elapsed >= queue:
-            view["status"] = "in_progress"
+            word = task.marker_value("status")
+            # [status:WORD]: a pending spelling, or a word nobody knows, shown while it runs.
+            running = word is not None and status_kind(word) == PENDING
+            view["status"] = word if running else "in_progress"
             view["progress"] = min(99, math.floor((elapsed - queue) / run * 100))
         for key, value in task.overrides.items():
             if value is DELETE:
@@ -304,32 +515,21 @@ class SandboxState:
 
     def _final(self, task: Task, completed_at: int) -> JsonObj:
         markers = task.markers
-        if "fail" in markers:
-            # The progress stays where the run left it: a failure is not a finished video.
-            return {
-                "status": "failed",
-                "progress": 99,
-                "error": {
-                    "code": "content_policy",
-                    "message": "sandbox: the prompt asked to fail ([fail])",
-                },
-            }
-        if "fail-text" in markers:
-            return {
-                "status": "failed",
-                "progress": 99,
-                "error": "sandbox: the prompt asked to fail ([fail-text])",
-            }
+        word = task.marker_value("status")
+        kind = status_kind(word) if word is not None else None
+        failure = self._failure(markers, word if kind == FAILED else None)
+        if failure is not None:
+            return failure
         # [expired]: as if the user came back after the URL stopped working.
         expires_at = completed_at - 1 if "expired" in markers else completed_at + EXPIRY_SECONDS
         final: JsonObj = {
-            "status": "completed",
+            "status": word if kind == COMPLETED else "completed",
             "progress": 100,
             "completed_at": completed_at,
             "expires_at": expires_at,
         }
         url = self.video_url(task.id)
-        place = next((m[4:] for m in sorted(markers) if m.startswith("url:")), None)
+        place = task.marker_value("url")
         if "no-video" in markers:
             final["result"] = {"type": "video", "data": []}
         elif place == "top":
@@ -348,6 +548,28 @@ class SandboxState:
             final["result"] = {"type": "video", "data": [{"url": url}]}
         return final
 
+    @staticmethod
+    def _failure(markers: frozenset[str], failed_word: str | None) -> JsonObj | None:
+        """How a failing task ends: [fail], [fail-text] or a failed `[status:...]` spelling,
+        which also names the status; None when the task does not fail."""
+        if "fail" in markers:
+            error: Any = {
+                "code": "content_policy",
+                "message": "sandbox: the prompt asked to fail ([fail])",
+            }
+        elif "fail-text" in markers:
+            error = "sandbox: the prompt asked to fail ([fail-text])"
+        elif failed_word is not None:
+            error = {
+                "code": failed_word,
+                "message": f"sandbox: the prompt asked for status {failed_word} "
+                f"([status:{failed_word}])",
+            }
+        else:
+            return None
+        # The progress stays where the run left it: a failure is not a finished video.
+        return {"status": failed_word or "failed", "progress": 99, "error": error}
+
     def video_file(self, task_id: str) -> tuple[int, str]:
         """What the video host answers for a task's clip: (200, aspect ratio), 404 or 410."""
         with self._lock:
@@ -355,7 +577,7 @@ class SandboxState:
             if task is None:
                 return 404, ""
             view = self._view(task)
-            if view.get("status") != "completed":
+            if status_kind(view.get("status")) != COMPLETED:
                 return 404, ""
             expires_at = view.get("expires_at")
             expired = "expired" in task.markers or (

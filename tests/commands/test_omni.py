@@ -171,7 +171,7 @@ def test_batch_lines_take_the_omni_keys(kling, against, tmp_path: Path, png: Pat
     result = kling("--no-progress", "batch", str(jobs), "--interval", "0.1")
     assert result.exit_code == 0, result.stderr
     bodies = sorted((p.json for p in posts(against)), key=lambda b: b["prompt"])
-    frames, element, video = bodies
+    element, frames, video = bodies  # by prompt: "<<<e", "<<<i", "like"
     assert [e.get("type") for e in frames["metadata"]["image_list"]] == [
         "first_frame",
         None,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 
@@ -100,3 +102,43 @@ def test_a_host_that_does_not_resolve_is_a_usage_error(kling, monkeypatch) -> No
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.startswith("kling: error: cannot listen on nonsense.invalid:0: ")
     assert "--host takes an address" in result.stderr and "internal error" not in result.stderr
+
+
+def balance_of(base_url: str) -> dict[str, object]:
+    request = urllib.request.Request(
+        f"{base_url}/v1/balance", headers={"Authorization": "Bearer k"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        return json.load(resp)
+
+
+def test_foreground_sandbox_balance_flags() -> None:
+    for options, expected in [
+        ((), {"remain_balance": 100.0, "unlimited_quota": False}),
+        (("--balance", "2.5"), {"remain_balance": 2.5, "unlimited_quota": False}),
+        (("--unlimited",), {"remain_balance": -1, "unlimited_quota": True}),
+    ]:
+        server, base_url = start_sandbox(*options)
+        try:
+            answer = balance_of(base_url)
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.communicate(timeout=20)
+        assert answer == {"success": True, "used_balance": 0.0, **expected}, options
+
+
+def test_sandbox_help_lists_the_markers_forms_and_account_flags(kling) -> None:
+    result = kling("sandbox", "--help")
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    for word in (
+        *("--balance", "--unlimited", "[status:WORD]", "cancelled", "succeed"),
+        *("metadata.image_list", "video_list", "<<<element_N>>>", "/v1/balance"),
+    ):
+        assert word in text, word
+
+
+def test_sandbox_refuses_a_balance_that_is_no_number(kling) -> None:
+    result = kling("sandbox", "--port", "0", "--balance", "nan")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "kling: error: balance must be a finite number, not nan"
