@@ -3,70 +3,45 @@
 The run is resumable and never pays twice: before a line's request goes out, its key (the
 file's identity, the line's number and its text) is written to the journal; the task id follows
 the moment it comes back. A re-run skips every line already sent and takes up polling and
-downloading where they stopped. All journal writes happen on the main thread; worker threads
-only talk HTTP.
+downloading where they stopped. The sending, polling and saving are the lifecycle engine's.
 """
 
 from __future__ import annotations
 
 import hashlib
-import heapq
 import json
 import os
 import tempfile
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import Executor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import config, download, interrupts, request, tasks, workflow
+from . import config, download, request, uploads
 from .env import Env
-from .errors import (
-    APIError,
-    ExitCode,
-    Interrupted,
-    KlingError,
-    LocalFileError,
-    ServiceUnavailable,
-    SubmitUncertain,
-    UsageError,
-    WaitTimeout,
-)
+from .errors import Interrupted, LocalFileError, SubmitUncertain, UsageError
 from .journal import Journal
+from .lifecycle import Engine, Job, Plan
 
 FIELDS = (*request.LINE_KEYS, "output")
-PARALLEL_LIMIT_CODES = {"1303", 1303}  # Kling: "parallel task over resource pack limit"
-BACKPRESSURE_WAIT = (2.0, 30.0)  # first and longest pause when the account is at its limit
-MAX_POLL_ERRORS = 5
 
 
-@dataclass
-class Line:
-    """One input line, checked, and where it stands."""
+@dataclass(eq=False, kw_only=True)
+class Line(Job):
+    """One input line, checked, and where it stands. Its `order` is its line number."""
 
-    number: int
+    key: str  # the line's journal key: the file's identity, the line's number and its text
     text: str
-    key: str
     request: request.Request
-    body: dict[str, Any]  # local images' paths stand in for their URLs until uploaded
-    output: str | None
-    state: str = "new"  # new, sending, waiting, polling, downloading, done
-    task_id: str | None = None
-    view: tasks.TaskView = tasks.NOT_SEEN
-    files: list[Path] = field(default_factory=list)
-    error: KlingError | None = None
-    interval: float = tasks.FIRST_INTERVAL
-    poll_errors: int = 0
-    sent_at: float | None = None
+    output: str | None = None  # the file name the line asked for
 
     @property
-    def code(self) -> ExitCode:
-        return self.error.exit_code if self.error is not None else self.view.exit_code
+    def number(self) -> int:
+        return self.order
 
     def document(self) -> dict[str, Any]:
         """What --json prints for the line: the task as the service gave it, or the error."""
@@ -162,7 +137,7 @@ def parse_line(number: int, raw: str, source: str, base_dir: Path, env: Env) -> 
     ):
         raise UsageError("`output` must be a plain file name (letters, digits, . _ -)")
     key = hashlib.sha256(f"{source}\0{number}\0{raw}".encode()).hexdigest()
-    return Line(number, raw, key, wanted, wanted.body(), output)
+    return Line(number, key=key, body=wanted.body(), text=raw, request=wanted, output=output)
 
 
 @contextmanager
@@ -201,16 +176,9 @@ def one_run_at_a_time(env: Env, source: str) -> Iterator[None]:
 # --- running -------------------------------------------------------------------------------
 
 
-Job = tuple[str, Line]  # (kind, line): kind is "send", "poll" or "fetch"
-
-
 class Runner:
-    """Keeps at most `parallel` requests in flight: downloads first, then due polls, then new
-    submissions. Everything that changes state happens here, on the main thread.
-
-    Each kind of work has its own queue, so that picking the next job costs the same for a
-    batch of 10,000 lines as for 10: `to_fetch` and `to_send` in order, and `polls`, a heap
-    of (next poll, line number, line) holding exactly the lines in state "waiting"."""
+    """A batch on the lifecycle engine: each line enters where the journal says it stood
+    (`resume`), local images are uploaded once, and the engine does the rest."""
 
     def __init__(
         self,
@@ -225,270 +193,79 @@ class Runner:
         self.lines = lines
         self.opts = opts
         self.source = source
-        self.on_change = on_change
-        self.on_done = on_done
-        self.to_send: deque[Line] = deque()
-        self.to_fetch: deque[Line] = deque()
-        self.polls: list[tuple[float, int, Line]] = []
-        self.inflight: dict[Future[Any], Job] = {}
-        self.paused_until = 0.0
-        self.backpressure = BACKPRESSURE_WAIT[0]
-        self.started = env.clock()
+        plan = Plan[Line](
+            parallel=opts.parallel,
+            interval=opts.interval,
+            timeout=opts.timeout,
+            force=opts.force,
+            target=self._target if opts.output is not None else None,
+            before_send=self._sending,
+            not_sent=self._not_sent,
+            after_save=write_sidecar if opts.sidecar else None,
+        )
+        self.engine = Engine(env, plan, on_change, on_done)
 
-    # -- setup --------------------------------------------------------------------------------
+    @property
+    def to_send(self) -> Collection[Line]:
+        return self.engine.to_send
 
     def resume(self) -> None:
         """Sort lines into: already done, to poll (sent before), unsure, and to send."""
         if self.opts.restart:
-            self.env.try_journal(lambda j: j.batch_forget_source(self.source))
+            self.env.try_journal(partial(Journal.batch_forget_source, source=self.source))
+        engine = self.engine
         for line in self.lines:
             sent = self.env.try_journal(partial(Journal.batch_line, key=line.key))
             if sent is None:
-                self.to_send.append(line)
+                engine.send(line)
             elif sent[0] is None:
                 line.error = SubmitUncertain(
                     f"line {line.number} was being sent when an earlier run stopped; "
                     "it may have made a task, so it was not sent again",
                     hint="look for it with `kling list`; --restart sends every line again",
                 )
-                self._finish(line)
+                engine.finish(line)
             else:
                 line.task_id = sent[0]
                 entry = self.env.try_journal(partial(Journal.get, task_id=sent[0]))
                 if entry is None:
-                    self._poll_at(line, self.env.clock())
+                    engine.poll(line)
                     continue
                 line.view = entry.view  # as last seen: no need to ask again what is final
                 line.files = [Path(f) for f in entry.files if Path(f).exists()]
                 if line.view.completed and self.opts.output and not line.files:
-                    self._fetch(line)
+                    engine.fetch(line)
                 elif line.view.final:
-                    self._finish(line)
+                    engine.finish(line)
                 else:
-                    self._poll_at(line, self.env.clock())
+                    engine.poll(line)
 
-    def upload_images(self, pool: ThreadPoolExecutor) -> None:
+    def upload_images(self, pool: Executor) -> None:
         """Each distinct local image once (or not at all, if the journal has a fresh URL)."""
-        paths = {path for line in self.to_send for path in line.request.local_files()}
-        urls: dict[Path, str] = {}
-        todo: list[tuple[Path, str]] = []
-        for path in sorted(paths):
-            digest = workflow.file_sha256(path)
-            cached = self.env.try_journal(partial(Journal.cached_upload, sha256=digest))
-            if cached:
-                urls[path] = cached
-            else:
-                todo.append((path, digest))
-        futures = {pool.submit(self.env.client.upload_image, path): (path, d) for path, d in todo}
-        for future, (path, digest) in futures.items():
-            url = str(future.result()["url"])
-            self.env.try_journal(partial(Journal.remember_upload, sha256=digest, url=url))
-            urls[path] = url
-        for line in self.to_send:
-            if line.request.local_files():
-                line.body = line.request.body(urls)
-
-    # -- the loop -----------------------------------------------------------------------------
+        waiting = [line for line in self.engine.to_send if line.request.local_files()]
+        paths = [path for line in waiting for path in line.request.local_files()]
+        urls = uploads.urls_for(self.env, paths, pool=pool)
+        for line in waiting:
+            line.body = line.request.body(urls)
 
     def run(self) -> None:
-        with (
-            ThreadPoolExecutor(self.opts.parallel, thread_name_prefix="kling-batch") as pool,
-            interrupts.held() as gate,
-        ):
-            try:
-                with gate.opened():  # nothing is sent while uploading
-                    self.upload_images(pool)
-                self._loop(pool, gate)
-            except KeyboardInterrupt:
-                self._settle_sends()
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise Interrupted(
-                    "interrupted; tasks already made go on at the service",
-                    hint="run the same command again: nothing is sent twice",
-                ) from None
-
-    def _loop(self, pool: ThreadPoolExecutor, gate: interrupts.Gate) -> None:
-        """Ctrl-C lands only while waiting: a request's outcome is settled (a task id
-        recorded) whole, or not taken from `inflight` at all, so `_settle_sends` finds it."""
-        while True:
-            gate.check()
-            now = self.env.clock()
-            if self.opts.timeout is not None and now - self.started >= self.opts.timeout:
-                self._time_out()
-            while len(self.inflight) < self.opts.parallel:
-                job = self._next_job(now)
-                if job is None:
-                    break
-                self._start(pool, job)
-            if not self.inflight and not self._pending():
-                return
-            idle = self._idle_for(now)
-            if not self.inflight:  # wait() returns at once on no futures: it cannot idle
-                with gate.opened():
-                    self.env.sleep(idle or 0.0)
-                continue
-            with gate.opened():
-                done, _ = wait(self.inflight, timeout=idle, return_when=FIRST_COMPLETED)
-            for future in done:
-                kind, line = self.inflight.pop(future)
-                self._settle(kind, line, future)
-
-    def _pending(self) -> bool:
-        return bool(self.to_send or self.to_fetch or self.polls)
-
-    def _idle_for(self, now: float) -> float | None:
-        """How long to wait for a request to finish before there is other work (None: until
-        one finishes). With every slot taken, a due poll is no reason to wake up."""
-        wakes = []
-        if len(self.inflight) < self.opts.parallel:
-            if self.polls:
-                wakes.append(self.polls[0][0])
-            if self.to_send:
-                wakes.append(self.paused_until)
-        if self.opts.timeout is not None and self.started + self.opts.timeout > now:
-            wakes.append(self.started + self.opts.timeout)
-        return max(0.0, min(wakes) - now) if wakes else None
-
-    def _next_job(self, now: float) -> Job | None:
-        if self.to_fetch:
-            return "fetch", self.to_fetch.popleft()
-        if self.polls and self.polls[0][0] <= now:
-            return "poll", heapq.heappop(self.polls)[2]
-        if self.to_send and now >= self.paused_until:
-            return "send", self.to_send.popleft()
-        return None
-
-    def _start(self, pool: ThreadPoolExecutor, job: Job) -> None:
-        kind, line = job
-        if kind == "send":
-            # Written before the request leaves: a crash from here on never sends it again.
-            self.env.try_journal(lambda j: j.batch_sending(line.key, line.number, self.source))
-            line.state = "sending"
-            future: Future[Any] = pool.submit(self.env.client.create_task, line.body)
-        elif kind == "poll":
-            line.state = "polling"
-            future = pool.submit(self.env.client.get_task, str(line.task_id))
-        else:
-            line.state = "downloading"
-            target = self._target(line)
-            future = pool.submit(
-                workflow.fetch_video, self.env, line.view, target, force=self.opts.force
-            )
-        self.inflight[future] = job
-        self.on_change(line)
-
-    def _settle(self, kind: str, line: Line, future: Future[Any]) -> None:
         try:
-            result = future.result()
-        except KlingError as exc:
-            self._failed(kind, line, exc)
-        else:
-            if kind == "send":
-                self._sent(line, result)
-            elif kind == "poll":
-                self._polled(line, result)
-            else:
-                path, task = result
-                self._fetched(line, path, task)
-        self.on_change(line)
+            self.engine.run(before=self.upload_images)
+        except KeyboardInterrupt:
+            raise Interrupted(
+                "interrupted; tasks already made go on at the service",
+                hint="run the same command again: nothing is sent twice",
+            ) from None
 
-    def _settle_sends(self) -> None:
-        """After Ctrl-C: let requests already sent come back, so their ids are recorded."""
-        sends = {f: job for f, job in self.inflight.items() if job[0] == "send"}
-        done, _ = wait(sends, timeout=30)
-        for future in done:
-            self._settle("send", sends[future][1], future)
+    def _sending(self, line: Line) -> None:
+        """Written (synced) before the line's request leaves: a crash from here on never
+        sends it again."""
+        self.env.try_journal(
+            partial(Journal.batch_sending, key=line.key, line=line.number, source=self.source)
+        )
 
-    # -- outcomes -----------------------------------------------------------------------------
-
-    def _sent(self, line: Line, task: tasks.TaskView) -> None:
-        line.task_id = task.id
-        line.view = task
-        line.sent_at = time.time()
-        self.env.record_submitted(task, line.body, batch_key=line.key)
-        self.backpressure = BACKPRESSURE_WAIT[0]
-        self._schedule(line)
-
-    def _polled(self, line: Line, task: tasks.TaskView) -> None:
-        changed = task.status != line.view.status
-        line.view = task
-        line.poll_errors = 0
-        if changed:  # the journal is written when the status changes
-            self.env.record_update(task)
-        if task.completed and self.opts.output is not None:
-            self._fetch(line)
-        elif task.final:
-            if task.completed and task.video_url is None:
-                line.error = workflow.no_video_url(task)
-            self._finish(line)
-        else:
-            self._schedule(line)
-
-    def _fetched(self, line: Line, path: Path, task: tasks.TaskView) -> None:
-        line.view = task
-        line.files = [path]
-        self.env.record_file(str(line.task_id), path)
-        if self.opts.sidecar:
-            write_sidecar(path, line)
-        self._finish(line)
-
-    def _failed(self, kind: str, line: Line, exc: KlingError) -> None:
-        if kind == "send":
-            if isinstance(exc, APIError) and (
-                exc.code in PARALLEL_LIMIT_CODES or exc.status == 429
-            ):
-                # Not accepted: the account is at its limit. Everyone waits, then it goes again.
-                self.env.try_journal(lambda j: j.batch_not_sent(line.key))
-                wait_s = exc.retry_after or self.backpressure
-                self.backpressure = min(self.backpressure * 2, BACKPRESSURE_WAIT[1])
-                self.paused_until = self.env.clock() + wait_s
-                line.state = "new"
-                self.to_send.appendleft(line)
-                return
-            surely_not_made = isinstance(exc, APIError) and 400 <= exc.status < 500
-            surely_not_made = surely_not_made or (
-                isinstance(exc, ServiceUnavailable) and not isinstance(exc, SubmitUncertain)
-            )
-            if surely_not_made:
-                self.env.try_journal(lambda j: j.batch_not_sent(line.key))
-            elif isinstance(exc, SubmitUncertain):
-                self.env.record_attempt(line.body, exc.message)
-        elif kind == "poll" and not (isinstance(exc, APIError) and exc.concerns_one_task):
-            line.poll_errors += 1
-            if line.poll_errors < MAX_POLL_ERRORS:  # a bad patch of network: try again later
-                self._schedule(line)
-                return
-        line.error = exc
-        self._finish(line)
-
-    def _schedule(self, line: Line) -> None:
-        tracked = tasks.Tracked(str(line.task_id), view=line.view, interval=line.interval)
-        gap = tasks.next_gap(tracked, self.opts.interval)
-        line.interval = tracked.interval
-        self._poll_at(line, self.env.clock() + gap)
-
-    def _poll_at(self, line: Line, when: float) -> None:
-        line.state = "waiting"
-        heapq.heappush(self.polls, (when, line.number, line))
-
-    def _fetch(self, line: Line) -> None:
-        line.state = "fetch"
-        self.to_fetch.append(line)
-
-    def _time_out(self) -> None:
-        hint = "run the same command again to go on"
-        while self.polls:
-            line = heapq.heappop(self.polls)[2]
-            line.error = WaitTimeout(f"task {line.task_id} is not final yet", hint=hint)
-            self._finish(line)
-        while self.to_send:
-            line = self.to_send.popleft()
-            line.error = WaitTimeout(f"line {line.number} was not sent in time", hint=hint)
-            self._finish(line)
-
-    def _finish(self, line: Line) -> None:
-        line.state = "done"
-        self.on_done(line)
+    def _not_sent(self, line: Line) -> None:
+        self.env.try_journal(partial(Journal.batch_not_sent, key=line.key))
 
     def _target(self, line: Line) -> Path:
         assert self.opts.output is not None
@@ -496,13 +273,13 @@ class Runner:
         return self.opts.output / name
 
 
-def write_sidecar(video: Path, line: Line) -> Path:
+def write_sidecar(line: Line, video: Path) -> Path:
     """`NAME.json` beside `NAME.mp4`: what made the video, so a folder explains itself."""
     task = line.view
     document = {
         "line": line.number,
         "task_id": line.task_id,
-        "prompt": line.body.get("prompt"),
+        "prompt": line.request.prompt,
         "parameters": line.body,
         "video_url": task.video_url,
         "video_file": video.name,

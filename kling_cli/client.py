@@ -49,6 +49,10 @@ DEFAULT_TIMEOUT = (10.0, 60.0)
 DEFAULT_RETRIES = 5
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 SUBMIT_PATH = "/videos/generations"
+UNCERTAIN_HINT = (
+    "`kling list` shows the request as `uncertain`; look for the task on the provider's "
+    "dashboard before submitting again"
+)
 
 Trace = Callable[[str], None]
 
@@ -309,12 +313,15 @@ class Client:
 
     def create_task(self, body: Mapping[str, Any]) -> TaskView:
         resp = self._api("POST", SUBMIT_PATH, json=dict(body), submit=True)
-        task = TaskView.of(self._json_object(resp))
+        try:
+            task = TaskView.of(self._json_object(resp))
+        except ServiceUnavailable as exc:  # answered 2xx: it may well have made the task
+            raise SubmitUncertain(exc.message, hint=UNCERTAIN_HINT) from None
         if not task.id:
-            raise ServiceUnavailable(
+            raise SubmitUncertain(
                 "the service accepted the request but returned no task id: "
                 + _one_line(resp.text, 200),
-                hint="look for the task with `kling list` before submitting again",
+                hint=UNCERTAIN_HINT,
             )
         return task
 
@@ -410,8 +417,7 @@ class Client:
                 raise SubmitUncertain(
                     f"the generation request may have reached {host} ({_describe(exc)}); "
                     "it was not sent again, so no second task was made",
-                    hint="`kling list` shows the request as `uncertain`; look for the task "
-                    "on the provider's dashboard before submitting again",
+                    hint=UNCERTAIN_HINT,
                 ) from None
             raise ServiceUnavailable(f"could not reach {host}: {_describe(exc)}") from None
         if self.trace:
@@ -421,6 +427,12 @@ class Client:
             )
         if answer.status >= 400:
             message, code = error_message(answer.body, answer.content_type, answer.reason)
+            if submit and answer.status >= 500:  # a gateway may fail after passing it on
+                raise SubmitUncertain(
+                    f"the service answered {answer.status}: {message}; the generation "
+                    "request may still have made a task, so it was not sent again",
+                    hint=UNCERTAIN_HINT,
+                )
             raise APIError(answer.status, message, code=code, task_id=task_id)
         return answer
 

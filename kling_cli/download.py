@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -107,7 +107,7 @@ def download(
     Nothing ever stands at `target` but a complete file.
     """
     _check_file(target, force)
-    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
+    for stale in _stale_parts(target):
         stale.unlink(missing_ok=True)  # left by a run that was killed (SIGKILL cannot clean up)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -117,6 +117,8 @@ def download(
     except OSError as exc:
         raise LocalFileError(f"cannot write in {target.parent}: {exc.strerror}") from None
     tmp = Path(tmp_name)
+    with _unfinished_lock:
+        _unfinished.add(tmp)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a video is an ordinary file
         with os.fdopen(fd, "wb") as fh:
@@ -130,7 +132,45 @@ def download(
         raise LocalFileError(f"cannot write {target}: {exc.strerror or exc}") from None
     finally:
         tmp.unlink(missing_ok=True)
+        with _unfinished_lock:
+            _unfinished.discard(tmp)
     return target.resolve()
+
+
+# Temporary files of transfers under way, so that an interrupted run can remove those that
+# worker threads were still writing (they die with the process: no `finally` of theirs runs).
+_unfinished: set[Path] = set()
+_unfinished_lock = threading.Lock()
+
+
+# Part files found in a folder when this process first saved there, by the name they were for:
+# one scan a folder, not one per download (a batch saves thousands of videos in one folder).
+_stale_index: dict[Path, dict[str, list[Path]]] = {}
+
+
+def _stale_parts(target: Path) -> list[Path]:
+    """Temporary files that an earlier, killed run left for this same target."""
+    folder = target.parent
+    with _unfinished_lock:
+        index = _stale_index.get(folder)
+        if index is None:
+            index = _stale_index[folder] = {}
+            try:
+                names = [entry.name for entry in os.scandir(folder)]
+            except OSError:
+                names = []
+            for name in names:  # `.NAME.RANDOM.part`, as mkstemp makes them below
+                if name.startswith(".") and name.endswith(".part"):
+                    stem = name[1 : -len(".part")].rpartition(".")[0]
+                    index.setdefault(stem, []).append(folder / name)
+        return index.pop(target.name, [])
+
+
+def remove_unfinished() -> None:
+    with _unfinished_lock:
+        for tmp in _unfinished:
+            tmp.unlink(missing_ok=True)
+        _unfinished.clear()
 
 
 def _umask() -> int:

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import tasks
 from .env import Env
 
+if TYPE_CHECKING:
+    from .lifecycle import Job
+
 
 class WaitDisplay(Protocol):
-    def update(self, tracked: tasks.Tracked) -> None: ...
+    live: bool  # it owns the terminal while it runs: results wait until it closes
+
+    def update(self, job: Job) -> None: ...
     def close(self) -> None: ...
 
 
@@ -42,13 +47,15 @@ def transfer_display(env: Env, label: str, quiet: bool = False) -> TransferDispl
 class NullDisplay:
     """Any display, showing nothing."""
 
-    def update(self, tracked: tasks.Tracked) -> None:
+    live = False
+
+    def update(self, job: Job) -> None:
         pass
 
-    def change(self, line: Any) -> None:
+    def change(self, job: Job) -> None:
         pass
 
-    def done(self, line: Any) -> None:
+    def done(self, job: Job) -> None:
         pass
 
     def advance(self, done: int, total: int | None) -> None:
@@ -58,11 +65,17 @@ class NullDisplay:
         pass
 
 
-def _describe(tracked: tasks.Tracked) -> tuple[str, str]:
-    if tracked.error is not None:
-        return "error", tracked.error.message
-    progress = tracked.view.progress
-    return tracked.view.status, "" if progress is None else f"{progress}%"
+def _describe(job: Job) -> tuple[str, str]:
+    """(status, detail) of a task for a display row or line."""
+    if job.error is not None:
+        return "error", job.error.message
+    if job.stage.value == "downloading":
+        total = f"/{job.total / 1e6:.1f}" if job.total else ""
+        return "downloading", f"{job.received / 1e6:.1f}{total} MB" if job.received else ""
+    if job.files:
+        return job.view.status, "saved " + " ".join(str(f) for f in job.files)
+    progress = job.view.progress
+    return job.view.status, "" if progress is None else f"{progress}%"
 
 
 STATE_STYLES = {
@@ -75,15 +88,21 @@ STATE_STYLES = {
 class PlainWait:
     """One line when a task's status or progress changes: readable in CI logs."""
 
+    live = False
+
     def __init__(self, env: Env):
         self.env = env
-        self.seen: dict[str, tuple[str, str]] = {}
+        self.seen: dict[int, tuple[str, str]] = {}
 
-    def update(self, tracked: tasks.Tracked) -> None:
-        state = _describe(tracked)
-        if self.seen.get(tracked.task_id) != state:
-            self.seen[tracked.task_id] = state
-            self.env.note(f"{tracked.task_id} {' '.join(s for s in state if s)}")
+    def update(self, job: Job) -> None:
+        if not job.task_id or job.error is not None:  # nothing to follow yet; or its error,
+            return  # which the command reports once, when the task's result is printed
+        state = _describe(job)
+        if state[0] == "downloading":
+            state = (state[0], "")  # one line per download, not one per chunk
+        if self.seen.get(job.order) != state:
+            self.seen[job.order] = state
+            self.env.note(f"{job.name} {' '.join(s for s in state if s)}")
 
     def close(self) -> None:
         pass
@@ -92,16 +111,18 @@ class PlainWait:
 class LiveWait:
     """A row per task (status, progress, elapsed), redrawn in place on the terminal."""
 
+    live = True
+
     def __init__(self, env: Env):
         from rich.live import Live
 
         self.started = time.monotonic()
-        self.rows: dict[str, tasks.Tracked] = {}
+        self.rows: dict[int, Job] = {}
         self.console = env.rich_console(env.stderr, terminal=True)
-        self.live = Live(
+        self.display = Live(
             get_renderable=self._render, console=self.console, refresh_per_second=4, transient=False
         )
-        self.live.start()
+        self.display.start()
 
     def _render(self) -> Any:
         from rich.table import Table
@@ -117,33 +138,33 @@ class LiveWait:
         everything = list(self.rows.values())
         # The header, a summary line and the cursor take three lines; the rest holds tasks.
         shown = rows_that_fit(everything, max(3, self.console.size.height - 3))
-        for tracked in shown:
-            status, detail = _describe(tracked)
-            style = STATE_STYLES[tracked.view.state] if tracked.error is None else "red"
-            table.add_row(tracked.task_id, f"[{style}]{status}[/]", detail, elapsed)
+        for job in shown:
+            status, detail = _describe(job)
+            style = STATE_STYLES[job.view.state] if job.error is None else "red"
+            table.add_row(job.name, f"[{style}]{status}[/]", detail, elapsed)
         if len(shown) == len(everything):
             return table
         from rich.console import Group
 
-        counts = Counter(_describe(tracked)[0] for tracked in everything)
+        counts = Counter(_describe(job)[0] for job in everything)
         summary = ", ".join(f"{n} {status}" for status, n in counts.most_common())
         hidden = len(everything) - len(shown)
         return Group(table, f"{len(everything)} tasks: {summary} ({hidden} not shown)")
 
-    def update(self, tracked: tasks.Tracked) -> None:
-        self.rows[tracked.task_id] = tracked
+    def update(self, job: Job) -> None:
+        self.rows[job.order] = job
 
     def close(self) -> None:
-        self.live.stop()
+        self.display.stop()
 
 
-def rows_that_fit(rows: list[tasks.Tracked], room: int) -> list[tasks.Tracked]:
+def rows_that_fit(rows: list[Job], room: int) -> list[Job]:
     """At most `room` rows, in their order: the tasks still running first, since those are
     the ones being watched; then the finished ones, while there is room."""
     if len(rows) <= room:
         return rows
-    running = [i for i, tracked in enumerate(rows) if not tracked.done]
-    finished = [i for i, tracked in enumerate(rows) if tracked.done]
+    running = [i for i, job in enumerate(rows) if not job.done]
+    finished = [i for i, job in enumerate(rows) if job.done]
     return [rows[i] for i in sorted((running + finished)[:room])]
 
 
@@ -195,8 +216,8 @@ class LiveTransfer:
 
 
 class BatchDisplay(Protocol):
-    def change(self, line: Any) -> None: ...
-    def done(self, line: Any) -> None: ...
+    def change(self, job: Job) -> None: ...
+    def done(self, job: Job) -> None: ...
     def close(self) -> None: ...
 
 
@@ -209,16 +230,17 @@ def batch_display(env: Env, total: int, quiet: bool = False) -> BatchDisplay:
     return NullDisplay()
 
 
-def _line_state(line: Any) -> str:
-    if line.state == "done":
-        if line.error is not None:
-            return f"error: {line.error.message}"
-        detail = " ".join(str(f) for f in line.files) or line.view.video_url or ""
-        return f"{line.view.status} {detail}".rstrip()
-    if line.state in ("new", "sending"):
-        return str(line.state)  # line is typed Any
-    progress = line.view.progress
-    status = "downloading" if line.state in ("fetch", "downloading") else line.view.status
+def _line_state(job: Job) -> str:
+    stage = job.stage.value
+    if stage == "done":
+        if job.error is not None:
+            return f"error: {job.error.message}"
+        detail = " ".join(str(f) for f in job.files) or job.view.video_url or ""
+        return f"{job.view.status} {detail}".rstrip()
+    if stage in ("new", "sending"):
+        return stage
+    progress = job.view.progress
+    status = "downloading" if stage in ("fetch", "downloading") else job.view.status
     return f"{status} {progress}%" if progress is not None else status
 
 
@@ -229,11 +251,11 @@ class PlainBatch:
         self.env = env
         self.seen: dict[int, str] = {}
 
-    def _say(self, line: Any) -> None:
-        state = _line_state(line)
-        if self.seen.get(line.number) != state:
-            self.seen[line.number] = state
-            self.env.note(f"line {line.number} {line.task_id or ''} {state}".replace("  ", " "))
+    def _say(self, job: Job) -> None:
+        state = _line_state(job)
+        if self.seen.get(job.order) != state:
+            self.seen[job.order] = state
+            self.env.note(f"line {job.order} {job.task_id or ''} {state}".replace("  ", " "))
 
     change = done = _say
 
@@ -249,7 +271,7 @@ class LiveBatch:
 
         self.total = total
         self.started = time.monotonic()
-        self.active: dict[int, Any] = {}
+        self.active: dict[int, Job] = {}
         self.completed = self.failed = 0
         self.live = Live(
             get_renderable=self._render,
@@ -265,25 +287,26 @@ class LiveBatch:
 
         finished = self.completed + self.failed
         elapsed = time.monotonic() - self.started
-        eta = f"{(self.total - finished) * elapsed / finished:.0f}s" if finished else "?"
+        # The time left, once a line has finished to measure by.
+        eta = f", ETA {(self.total - finished) * elapsed / finished:.0f}s" if finished else ""
         head = Table.grid(padding=(0, 1))
         head.add_row(
             ProgressBar(total=self.total, completed=finished, width=30),
             f"{finished}/{self.total} done, [green]{self.completed} completed[/], "
-            f"[red]{self.failed} failed[/], {len(self.active)} running, ETA {eta}",
+            f"[red]{self.failed} failed[/], {len(self.active)} running{eta}",
         )
         rows = Table(box=None, show_header=False, pad_edge=False)
-        for line in list(self.active.values())[:12]:
-            rows.add_row(f"line {line.number}", line.task_id or "", _line_state(line))
+        for job in list(self.active.values())[:12]:
+            rows.add_row(f"line {job.order}", job.task_id or "", _line_state(job))
         return Group(head, rows)
 
-    def change(self, line: Any) -> None:
-        if line.state not in ("new", "done"):
-            self.active[line.number] = line
+    def change(self, job: Job) -> None:
+        if job.stage.value not in ("new", "done"):
+            self.active[job.order] = job
 
-    def done(self, line: Any) -> None:
-        self.active.pop(line.number, None)
-        if line.code == 0:
+    def done(self, job: Job) -> None:
+        self.active.pop(job.order, None)
+        if job.code == 0:
             self.completed += 1
         else:
             self.failed += 1

@@ -7,14 +7,12 @@ every command, the batch runner, the journal and the displays read a task throug
 
 from __future__ import annotations
 
-import heapq
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .errors import APIError, ExitCode, KlingError
+from .errors import ExitCode
 
 
 class State(str, Enum):
@@ -188,90 +186,3 @@ def _expires_at(task: Mapping[str, Any]) -> float | None:
 
 
 NOT_SEEN = TaskView.of({})  # a task nothing has been heard about yet
-
-# --- waiting ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Tracked:
-    """One task being waited for: its latest view, or the error that ended its polling."""
-
-    task_id: str
-    view: TaskView = NOT_SEEN
-    error: KlingError | None = None
-    next_poll: float = 0.0
-    interval: float = FIRST_INTERVAL  # the next gap between polls, when not fixed
-
-    @property
-    def done(self) -> bool:
-        return self.error is not None or self.view.final
-
-    @property
-    def exit_code(self) -> ExitCode:
-        return self.error.exit_code if self.error is not None else self.view.exit_code
-
-
-Poll = Callable[[str], TaskView]
-OnUpdate = Callable[[Tracked], None]
-
-
-def wait_for(
-    task_ids: Iterable[str],
-    poll: Poll,
-    *,
-    interval: float | None = None,
-    timeout: float | None = None,
-    on_update: OnUpdate | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    known: Mapping[str, TaskView] | None = None,
-) -> list[Tracked]:
-    """Poll every task until each is final, has an error, or the timeout passes.
-
-    Each task keeps its own schedule: every `interval` seconds when given, else fast at first
-    and then no faster than the service's advice for its status. Errors that concern one task
-    (an unknown id) end that task's polling; errors of reach propagate.
-    """
-    start = clock()
-    deadline = None if timeout is None else start + timeout
-    tracked = {tid: Tracked(tid, view=(known or {}).get(tid, NOT_SEEN)) for tid in task_ids}
-    # A heap of (next poll, order, task): each wake-up costs log(n), not a scan of all tasks.
-    schedule: list[tuple[float, int, Tracked]] = []
-    for order, t in enumerate(tracked.values()):
-        if t.view:  # just heard from (the submit answer): no need to ask again at once
-            t.next_poll = start + next_gap(t, interval)
-            if on_update:
-                on_update(t)
-        if not t.done:
-            heapq.heappush(schedule, (t.next_poll, order, t))
-    while schedule:
-        now = clock()
-        if deadline is not None and now >= deadline:
-            break
-        when, order, t = schedule[0]
-        if when > now:
-            sleep((when if deadline is None else min(when, deadline)) - now)
-            continue
-        heapq.heappop(schedule)
-        try:
-            t.view = poll(t.task_id)
-        except APIError as exc:
-            if not exc.concerns_one_task:
-                raise
-            t.error = exc
-        t.next_poll = clock() + next_gap(t, interval)
-        if on_update:
-            on_update(t)
-        if not t.done:
-            heapq.heappush(schedule, (t.next_poll, order, t))
-    return list(tracked.values())
-
-
-def next_gap(t: Tracked, fixed: float | None) -> float:
-    """1 s, 2 s, 4 s, ... until the service's advice for the task's status, which then holds."""
-    if fixed is not None:
-        return fixed
-    advice = ADVISED_INTERVAL.get(t.view.status, ADVISED_INTERVAL["queued"])
-    gap = min(t.interval, advice)
-    t.interval = gap * 2
-    return gap

@@ -126,10 +126,18 @@ def test_submit_is_retried_on_429(server: ScriptedServer) -> None:
 @pytest.mark.parametrize("status", [500, 502, 503])
 def test_submit_is_never_retried_on_5xx(server: ScriptedServer, status: int) -> None:
     server.add("POST", SUBMIT, Reply(status, {"error": "boom"}), Reply(200, TASK))
-    with pytest.raises(APIError) as info:
+    with pytest.raises(SubmitUncertain) as info:  # a gateway may fail after passing it on
         client_for(server).create_task({"prompt": "x"})
     assert info.value.exit_code == ExitCode.UNAVAILABLE
+    assert f"answered {status}: boom" in info.value.message
     assert len(server.seen("POST", SUBMIT)) == 1
+
+
+@pytest.mark.parametrize("body", [b"<html>oops</html>", b'{"status": "queued"}'])
+def test_a_2xx_answer_without_a_task_id_is_uncertain(server: ScriptedServer, body: bytes) -> None:
+    server.add("POST", SUBMIT, Reply(200, body=body))
+    with pytest.raises(SubmitUncertain):  # it was accepted: a task may well exist
+        client_for(server).create_task({"prompt": "x"})
 
 
 def test_submit_dropped_after_sending_is_not_resent(server: ScriptedServer) -> None:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from kling_cli import tasks
+from kling_cli.lifecycle import Job, Stage
 from kling_cli.progress import rows_that_fit
 
 
 def test_a_full_screen_shows_the_running_tasks_first_in_their_order() -> None:
     rows = [
-        tasks.Tracked(
+        Job(
+            n,
             f"t{n}",
             view=tasks.TaskView.of({"id": f"t{n}", "status": "completed" if n % 3 else "queued"}),
+            stage=Stage.DONE if n % 3 else Stage.WAITING,
         )
         for n in range(10)
     ]  # t0, t3, t6 and t9 are still queued

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from kling_cli import download
 from kling_cli.client import error_message
+from kling_cli.journal import JOURNAL_FILE, Journal
 from tests.scripted_server import Reply, ScriptedServer, self_signed_certificate
 
 KEY = "sk-reliable-0123456789abcdef"
@@ -230,12 +231,39 @@ def test_ctrl_c_during_download_leaves_no_file(api: ScriptedServer, tmp_path: Pa
     assert list(out.iterdir()) == []
 
 
-def test_ctrl_c_during_submit_says_the_task_may_exist(api: ScriptedServer, tmp_path: Path) -> None:
+def test_ctrl_c_during_submit_waits_for_the_id_and_keeps_it(
+    api: ScriptedServer, tmp_path: Path
+) -> None:
+    api.add("POST", TASKS, Reply(200, {"id": "t", "status": "queued"}, delay=2))
+    env = {"KLING_HOME": str(tmp_path), "KLING_BASE_URL": api.url, "KLING_API_KEY": KEY}
+    result = run_and_interrupt(
+        ["generate", "a fox", "-o", "fox.mp4"], env, lambda: api.seen("POST", TASKS)
+    )
+    assert result.returncode == 130
+    assert "resume with: kling wait t -o fox.mp4" in result.stderr
+    assert Journal(tmp_path / JOURNAL_FILE).get("t") is not None  # the paid task is kept
+    assert len(api.seen("POST", TASKS)) == 1
+
+
+def test_a_second_ctrl_c_during_submit_says_the_task_may_exist(
+    api: ScriptedServer, tmp_path: Path
+) -> None:
     api.add("POST", TASKS, Reply(200, {"id": "t", "status": "queued"}, delay=5))
     env = {"KLING_HOME": str(tmp_path), "KLING_BASE_URL": api.url, "KLING_API_KEY": KEY}
-    result = run_and_interrupt(["generate", "a fox"], env, lambda: api.seen("POST", TASKS))
-    assert result.returncode == 130
-    assert "may have made the task" in result.stderr and "kling list" in result.stderr
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kling_cli", "generate", "a fox"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env},
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while not api.seen("POST", TASKS) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    assert "may have made the task" in err and "kling list" in err
     assert len(api.seen("POST", TASKS)) == 1
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -11,10 +10,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .. import download, progress, workflow
+from .. import download, progress
 from ..balance import Balance
 from ..env import Env
 from ..errors import APIError, AuthError, ServiceUnavailable, UsageError
+from ..follow import InOrder, first_failure
 from ..output import Format, Output, choose, quiet_result
 from .common import (
     ForceOpt,
@@ -104,7 +104,7 @@ def _run_lines(env: Env, opts: BatchOptions, lines: list[batch.Line], source: st
         else:
             out.value(result_line(line))
 
-    in_order = InLineOrder([line.number for line in lines], show)
+    in_order = InOrder([line.number for line in lines], show)
 
     def on_done(line: batch.Line) -> None:
         display.done(line)
@@ -119,24 +119,7 @@ def _run_lines(env: Env, opts: BatchOptions, lines: list[batch.Line], source: st
     finally:
         display.close()
     summarize(env, lines)
-    return workflow.first_failure([line.code for line in lines])
-
-
-class InLineOrder:
-    """Results on stdout in the order of the lines, whatever order they finish in, so that
-    two runs of one file print the same (a line waits for the lines before it)."""
-
-    def __init__(self, numbers: list[int], show: Callable[[batch.Line], None]):
-        self._numbers = numbers
-        self._next = 0
-        self._held: dict[int, batch.Line] = {}
-        self._show = show
-
-    def done(self, line: batch.Line) -> None:
-        self._held[line.number] = line
-        while self._next < len(self._numbers) and self._numbers[self._next] in self._held:
-            self._show(self._held.pop(self._numbers[self._next]))
-            self._next += 1
+    return first_failure(line.code for line in lines)
 
 
 def warn_if_no_balance(env: Env) -> None:

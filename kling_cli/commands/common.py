@@ -65,6 +65,18 @@ IntervalOpt = Annotated[
         min=0.05,
     ),
 ]
+ParallelOpt = Annotated[
+    int,
+    typer.Option(
+        "--parallel",
+        "-p",
+        metavar="N",
+        rich_help_panel="Waiting",
+        help="Requests in flight at once (polls and downloads side by side).",
+        min=1,
+        max=64,
+    ),
+]
 TaskIdsArg = Annotated[
     list[str],
     typer.Argument(

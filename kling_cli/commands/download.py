@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 import typer
 
-from .. import download, tasks, workflow
+from .. import download
 from ..env import Env
-from ..errors import APIError
+from ..follow import run_tasks, save_to
+from ..lifecycle import Engine, Job, Plan
 from ..output import Format, Output, choose
-from .common import ForceOpt, JsonOpt, OutputOpt, QuietOpt, TaskIdsArg, env_of
+from .common import ForceOpt, JsonOpt, OutputOpt, ParallelOpt, QuietOpt, TaskIdsArg, env_of
 
 
 @dataclass
@@ -19,30 +20,22 @@ class DownloadOptions:
     output: str | None  # a string: a trailing slash means a folder
     force: bool
     format: Format
+    parallel: int = 4
 
 
 def run_download(env: Env, opts: DownloadOptions) -> int:
     if opts.output is not None:
         download.check_output(opts.output, opts.task_ids, opts.force)
-    tracked = []
-    for task_id in opts.task_ids:
-        t = tasks.Tracked(task_id)
-        try:
-            t.view = env.client.get_task(task_id)
-            env.record_update(t.view)
-        except APIError as exc:
-            if not exc.concerns_one_task:
-                raise
-            t.error = exc
-        tracked.append(t)
-    return workflow.finish(
+    jobs = [Job(order, task_id) for order, task_id in enumerate(opts.task_ids)]
+    plan = Plan[Job](parallel=opts.parallel, force=opts.force, target=save_to(env, opts.output))
+    return run_tasks(
         env,
+        jobs,
+        plan,
+        Engine.fetch,
         Output(env, opts.format),
-        tracked,
-        save=True,
-        output=opts.output,
-        force=opts.force,
         quiet=opts.format is Format.QUIET,
+        output=opts.output,
     )
 
 
@@ -51,6 +44,7 @@ def command(
     task_ids: TaskIdsArg,
     output: OutputOpt = None,
     force: ForceOpt = False,
+    parallel: ParallelOpt = 4,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -63,6 +57,6 @@ def command(
       kling download -q $(kling list -q --limit 5) -o videos/
     """
     opts = DownloadOptions(
-        list(dict.fromkeys(task_ids)), output, force, choose(env_of(ctx), json, quiet)
+        list(dict.fromkeys(task_ids)), output, force, choose(env_of(ctx), json, quiet), parallel
     )
     raise typer.Exit(run_download(env_of(ctx), opts))

@@ -8,10 +8,12 @@ from typing import Annotated
 
 import typer
 
-from .. import completion, download, request, workflow
+from .. import completion, download, request, uploads
 from ..env import Env
 from ..errors import UsageError
+from ..follow import run_tasks, save_to
 from ..generation import classify_image
+from ..lifecycle import Engine, Job, Plan
 from ..output import Format, Output, choose
 from ..request import Image, Request, classify_video, parse_assignments
 from .common import (
@@ -107,39 +109,29 @@ def run_generate(env: Env, opts: GenerateOptions) -> int:
         Output(env, Format.JSON).json(body)
         return 0
 
-    urls = workflow.upload_all(env, wanted.local_files(), quiet)
-    task = workflow.submit(env, wanted.body(urls), opts.output)
-    out = Output(env, opts.format)
-    if not waits:
-        out.task(task, quiet_value=task.id)
+    urls = uploads.urls_for(env, wanted.local_files(), quiet=quiet)
+    job = Job(0, body=wanted.body(urls))
+    plan = Plan[Job](
+        parallel=1,
+        follow=waits,
+        interval=setting_or(env, opts.interval, "poll_interval"),
+        timeout=setting_or(env, opts.timeout, "timeout"),
+        force=opts.force,
+        target=save_to(env, opts.output) if opts.output is not None else None,
+        after_send=None if quiet or not waits else lambda job: env.note(f"submitted {job.task_id}"),
+    )
+    code = run_tasks(
+        env, [job], plan, Engine.send, Output(env, opts.format), quiet=quiet, output=opts.output
+    )
+    if job.task_id and not waits:
         if env.use_sandbox:  # its sandbox ends with this command: `kling wait` could not
             env.note(
                 "submitted to this command's own sandbox, which stops with it: add --wait or "
                 "-o to see a task through, or run `kling sandbox` for one that stays"
             )
         elif opts.format is Format.HUMAN:
-            env.note(f"submitted; follow it with: kling wait {task.id}")
-        return 0
-    if not quiet:
-        env.note(f"submitted {task.id}")
-    tracked = workflow.wait(
-        env,
-        [task.id],
-        interval=setting_or(env, opts.interval, "poll_interval"),
-        timeout=setting_or(env, opts.timeout, "timeout"),
-        quiet=quiet,
-        known={task.id: task},
-        output=opts.output,
-    )
-    return workflow.finish(
-        env,
-        out,
-        tracked,
-        save=opts.output is not None,
-        output=opts.output,
-        force=opts.force,
-        quiet=quiet,
-    )
+            env.note(f"submitted; follow it with: kling wait {job.task_id}")
+    return code
 
 
 OMNI = "References (Omni form)"

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import typer
 
-from .. import workflow
 from ..env import Env
 from ..errors import APIError, ExitCode
+from ..follow import first_failure
 from ..output import Format, Output, choose
 from .common import JsonOpt, QuietOpt, TaskIdsArg, env_of
 
@@ -34,7 +34,7 @@ def run_status(env: Env, opts: StatusOptions) -> int:
         env.record_update(task)
         out.task(task, quiet_value=task.status)
         codes.append(ExitCode.TASK_FAILED if task.failed else ExitCode.OK)
-    return workflow.first_failure(codes)
+    return first_failure(codes)
 
 
 def command(

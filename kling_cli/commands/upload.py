@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .. import generation, workflow
+from .. import generation, uploads
 from ..env import Env
 from ..output import Format, Output, choose
 from .common import JsonOpt, QuietOpt, env_of
@@ -24,7 +24,7 @@ def run_upload(env: Env, opts: UploadOptions) -> int:
     paths = [generation.check_image_file(path) for path in opts.files]  # all checked first
     out = Output(env, opts.format)
     for path in paths:
-        data = workflow.upload(env, path, quiet=opts.format is Format.QUIET)
+        data = uploads.upload(env, path, quiet=opts.format is Format.QUIET)
         if opts.format is Format.JSON:
             out.json({**data, "file": str(path.resolve())})
         elif opts.format is Format.HUMAN and env.stdout_tty:

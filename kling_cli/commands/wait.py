@@ -6,14 +6,17 @@ from dataclasses import dataclass
 
 import typer
 
-from .. import download, workflow
+from .. import download
 from ..env import Env
+from ..follow import run_tasks, save_to
+from ..lifecycle import Engine, Job, Plan
 from ..output import Format, Output, choose
 from .common import (
     ForceOpt,
     IntervalOpt,
     JsonOpt,
     OutputOpt,
+    ParallelOpt,
     QuietOpt,
     TaskIdsArg,
     TimeoutOpt,
@@ -30,28 +33,28 @@ class WaitOptions:
     timeout: float | None
     interval: float | None
     format: Format
+    parallel: int = 4
 
 
 def run_wait(env: Env, opts: WaitOptions) -> int:
-    quiet = opts.format is Format.QUIET
     if opts.output is not None:  # fail before polling, not after minutes of waiting
         download.check_output(opts.output, opts.task_ids, opts.force)
-    tracked = workflow.wait(
-        env,
-        opts.task_ids,
+    jobs = [Job(order, task_id) for order, task_id in enumerate(opts.task_ids)]
+    plan = Plan[Job](
+        parallel=opts.parallel,
         interval=setting_or(env, opts.interval, "poll_interval"),
         timeout=setting_or(env, opts.timeout, "timeout"),
-        quiet=quiet,
-        output=opts.output,
-    )
-    return workflow.finish(
-        env,
-        Output(env, opts.format),
-        tracked,
-        save=opts.output is not None,
-        output=opts.output,
         force=opts.force,
-        quiet=quiet,
+        target=save_to(env, opts.output) if opts.output is not None else None,
+    )
+    return run_tasks(
+        env,
+        jobs,
+        plan,
+        Engine.poll,
+        Output(env, opts.format),
+        quiet=opts.format is Format.QUIET,
+        output=opts.output,
     )
 
 
@@ -62,6 +65,7 @@ def command(
     force: ForceOpt = False,
     timeout: TimeoutOpt = None,
     interval: IntervalOpt = None,
+    parallel: ParallelOpt = 4,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -70,7 +74,7 @@ def command(
     \b
     Examples:
       kling wait ID
-      kling wait ID1 ID2 -o videos/ --timeout 600
+      kling wait ID1 ID2 -o videos/ --timeout 600    # each saved as soon as it completes
       kling wait -q ID            # prints the video URL
     """
     opts = WaitOptions(
@@ -80,5 +84,6 @@ def command(
         timeout,
         interval,
         choose(env_of(ctx), json, quiet),
+        parallel,
     )
     raise typer.Exit(run_wait(env_of(ctx), opts))

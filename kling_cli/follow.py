@@ -1,0 +1,141 @@
+"""Following tasks for `generate`, `wait` and `download`: the engine's jobs with a display on
+stderr, each result on stdout in the order of the tasks, a reason for each that did not
+complete, and the exit code of the first of those."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Iterable
+from contextlib import closing
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from . import progress
+from .env import Env
+from .errors import ExitCode, Interrupted, TaskFailed, WaitTimeout
+from .lifecycle import Engine, Job, Plan, Stage
+from .output import Output, quiet_result
+
+J = TypeVar("J", bound=Job)
+
+
+def run_tasks(
+    env: Env,
+    jobs: list[Job],
+    plan: Plan[Job],
+    enter: Callable[[Engine[Job], Job], None],
+    out: Output,
+    *,
+    quiet: bool,
+    output: str | None,
+) -> int:
+    """Run `jobs` (each put in by `enter`) until done; print each in order; the exit code."""
+    display = progress.wait_display(env, quiet or not plan.follow)
+    held: list[Job] = []  # a live display owns the terminal: results wait until it is gone
+
+    def code(job: Job) -> int:
+        if not plan.follow and job.error is None:
+            return ExitCode.OK  # sent and recorded: that was all it was asked
+        return job.code
+
+    def show(job: Job) -> None:
+        if code(job) != ExitCode.OK:
+            describe(env, job, output)
+        if job.task_id and plan.follow:
+            out.task(job.view, job.files, quiet_value=quiet_result(job.view, job.files))
+        elif job.task_id:  # sent, not followed: -q prints the id
+            out.task(job.view, quiet_value=job.task_id)
+
+    in_order = InOrder([job.order for job in jobs], held.append if display.live else show)
+
+    def on_done(job: Job) -> None:
+        display.update(job)
+        in_order.done(job)
+
+    engine = Engine(env, plan, on_change=display.update, on_done=on_done)
+    for job in jobs:
+        enter(engine, job)
+    try:
+        with closing(display):
+            engine.run()
+    except KeyboardInterrupt:
+        pending = engine.pending()
+        if any(job.stage is Stage.SENDING for job in pending):  # its answer never came
+            raise Interrupted(
+                "interrupted while submitting: the service may have made the task "
+                "(no second request was sent)",
+                hint="look for it with `kling list` or on the provider's dashboard "
+                "before submitting again",
+            ) from None
+        raise interrupted([job.task_id for job in pending if job.task_id], output) from None
+    finally:
+        for job in held:
+            show(job)
+    return first_failure(code(job) for job in jobs)
+
+
+def save_to(env: Env, output: str | None) -> Callable[[Job], Path]:
+    """Where each task's video goes: `-o` (a file, or a folder), else output_dir, else here."""
+    from . import download
+
+    output_dir = env.setting("output_dir")
+    folder = Path(output_dir) if output_dir else None
+    return lambda job: download.target_for(str(job.task_id), output, folder)
+
+
+def describe(env: Env, job: Job, output: str | None = None) -> None:
+    """Say on stderr why a task did not complete (its JSON, if any, goes to stdout)."""
+    if job.error is not None:
+        job.error.task_id = job.error.task_id or job.task_id
+        env.error(job.error)
+    elif job.view.failed:
+        if not env.json_errors:  # with --json the failed task itself is the answer
+            env.error(TaskFailed(job.view.failure_message()))
+    elif not job.view.final and job.task_id:
+        env.error(
+            WaitTimeout(
+                job.why_not_completed(),
+                hint=f"wait for it with: {resume_command([job.task_id], output)}",
+                task_id=job.task_id,
+            )
+        )
+
+
+class InOrder(Generic[J]):
+    """Results in the order of the jobs, whatever order they finish in, so that two runs
+    print the same: a job waits for the ones before it."""
+
+    def __init__(self, orders: Iterable[int], show: Callable[[J], None]):
+        self._orders = list(orders)
+        self._next = 0
+        self._held: dict[int, J] = {}
+        self._show = show
+
+    def done(self, job: J) -> None:
+        self._held[job.order] = job
+        while self._next < len(self._orders) and self._orders[self._next] in self._held:
+            self._show(self._held.pop(self._orders[self._next]))
+            self._next += 1
+
+
+def first_failure(codes: Iterable[int]) -> int:
+    """With several tasks: the code of the first one, in their order, that did not complete."""
+    return next((code for code in codes if code != ExitCode.OK), ExitCode.OK)
+
+
+def resume_command(task_ids: Iterable[str], output: str | Path | None) -> str:
+    """The command that takes up the whole job again: the same tasks, the same -o."""
+    words = ["kling", "wait", *task_ids] + (["-o", str(output)] if output is not None else [])
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def interrupted(task_ids: list[str], output: str | Path | None = None) -> Interrupted:
+    """Ctrl-C: what goes on at the service, and how to pick it up."""
+    if not task_ids:
+        return Interrupted("interrupted; nothing was submitted")
+    many = len(task_ids) > 1
+    return Interrupted(
+        f"interrupted; {'the tasks go' if many else 'the task goes'} on at the service: "
+        + " ".join(task_ids),
+        hint=f"resume with: {resume_command(task_ids, output)}",
+    )

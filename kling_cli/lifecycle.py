@@ -1,0 +1,446 @@
+"""The lifecycle engine: every task kling follows, from send, poll or fetch to done, over one
+scheduler with at most `parallel` requests in flight.
+
+`generate` enters one job at send (and `--wait` follows it), `wait` enters N jobs at poll,
+`download` N jobs at fetch, `batch` a job per line wherever its journal says it stood.
+One policy for all: a task's own 400/404/410 ends that task; a poll that still fails after the
+client's retries ends that task with its error (exit 5) and the others go on; a completed task's
+video is fetched as soon as it is seen completed. Everything that changes a job happens on the
+calling (main) thread; worker threads only talk HTTP. A Ctrl-C lands only while the scheduler
+waits, so a request's outcome (a paid task's id) is settled whole or not taken at all.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from . import download, interrupts
+from .env import Env
+from .errors import (
+    APIError,
+    ExitCode,
+    KlingError,
+    NoVideoURL,
+    ServiceUnavailable,
+    SubmitUncertain,
+    VideoURLExpired,
+    WaitTimeout,
+)
+from .tasks import ADVISED_INTERVAL, FIRST_INTERVAL, NOT_SEEN, TaskView
+from .workers import Inline, Workers
+
+PARALLEL_LIMIT_CODES = {"1303", 1303}  # Kling: "parallel task over resource pack limit"
+BACKPRESSURE_WAIT = (2.0, 30.0)  # first and longest pause when the account is at its limit
+SETTLE_SENDS_SECONDS = 30.0  # after Ctrl-C, how long requests already sent may take to answer
+
+
+class Stage(str, Enum):
+    """Where a job stands."""
+
+    NEW = "new"  # to send
+    SENDING = "sending"
+    WAITING = "waiting"  # its next poll is scheduled
+    POLLING = "polling"
+    FETCH = "fetch"  # to download
+    DOWNLOADING = "downloading"
+    DONE = "done"
+
+
+class Kind(str, Enum):
+    """The three requests a job makes."""
+
+    SEND = "send"
+    POLL = "poll"
+    FETCH = "fetch"
+
+
+@dataclass(eq=False)
+class Job:
+    """One task followed to the end. `order`: its place in the output (argument order, or
+    the batch line's number)."""
+
+    order: int
+    task_id: str | None = None
+    body: dict[str, Any] | None = None  # what to send, for a job that starts at send
+    key: str | None = None  # the batch line's journal key
+    view: TaskView = NOT_SEEN
+    stage: Stage = Stage.NEW
+    files: list[Path] = field(default_factory=list)
+    error: KlingError | None = None
+    interval: float = FIRST_INTERVAL  # the next gap between polls, when not fixed
+    received: int = 0  # bytes of the video so far, while downloading
+    total: int | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.stage is Stage.DONE
+
+    @property
+    def code(self) -> ExitCode:
+        """CLI.md's exit code for how it ended."""
+        return self.error.exit_code if self.error is not None else self.view.exit_code
+
+    @property
+    def name(self) -> str:
+        return self.task_id or f"#{self.order}"
+
+    def why_not_completed(self) -> str:
+        if self.error is not None:
+            return self.error.message
+        if self.view.failed:
+            return self.view.failure_message()
+        return f"task {self.task_id} is not final yet (still {self.view.status})"
+
+
+J = TypeVar("J", bound=Job)
+
+
+@dataclass
+class Plan(Generic[J]):
+    """How the engine runs a command's jobs."""
+
+    parallel: int = 4
+    follow: bool = True  # False: a sent job is done once its task id is recorded
+    interval: float | None = None  # fixed seconds between polls; None: as the service advises
+    timeout: float | None = None  # for the whole run
+    force: bool = False
+    target: Callable[[J], Path] | None = None  # where a completed task's video goes; None: kept
+    before_send: Callable[[J], None] | None = None  # batch: its line's "sending" mark
+    after_send: Callable[[J], None] | None = None  # generate: "submitted ID"
+    not_sent: Callable[[J], None] | None = None  # batch: the request surely made no task
+    after_save: Callable[[J, Path], object] | None = None  # batch: the sidecar
+
+
+class Engine(Generic[J]):
+    """Keeps at most `parallel` requests in flight: downloads first, then due polls, then new
+    sends. Each kind of work has its own queue, so picking the next job costs the same for
+    10,000 jobs as for 10: `to_fetch` and `to_send` in order, and `polls`, a heap of (next
+    poll, order, job) holding exactly the jobs in stage WAITING."""
+
+    def __init__(
+        self,
+        env: Env,
+        plan: Plan[J],
+        on_change: Callable[[J], None] = lambda job: None,
+        on_done: Callable[[J], None] = lambda job: None,
+    ):
+        self.env = env
+        self.plan = plan
+        self.on_change = on_change
+        self.on_done = on_done
+        self.to_send: deque[J] = deque()
+        self.to_fetch: deque[J] = deque()
+        self.polls: list[tuple[float, int, J]] = []
+        self.inflight: dict[Future[Any], tuple[Kind, J]] = {}
+        self.paused_until = 0.0
+        self.backpressure = BACKPRESSURE_WAIT[0]
+        self.started = env.clock()
+        self._seq = 0  # ties in the poll heap go to the job scheduled first
+        self.jobs: list[J] = []  # every job entered, once
+        self._tracked: set[J] = set()
+        self.inline = False
+
+    # --- entering jobs -------------------------------------------------------------------------
+
+    def _track(self, job: J) -> None:
+        if job not in self._tracked:
+            self._tracked.add(job)
+            self.jobs.append(job)
+
+    def send(self, job: J) -> None:
+        self._track(job)
+        job.stage = Stage.NEW
+        self.to_send.append(job)
+
+    def poll(self, job: J, now: bool = True) -> None:
+        """Poll at once, or (`now=False`, a view just heard) after the first gap."""
+        self._track(job)
+        self._poll_at(job, self.env.clock() + (0.0 if now else self._gap(job)))
+
+    def fetch(self, job: J) -> None:
+        """Download its video (a job whose view is not seen yet asks for it first)."""
+        self._track(job)
+        job.stage = Stage.FETCH
+        self.to_fetch.append(job)
+
+    def finish(self, job: J) -> None:
+        self._track(job)
+        job.stage = Stage.DONE
+        self.on_done(job)
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def run(self, before: Callable[[Executor], None] | None = None) -> None:
+        """Until every job is done. `before(pool)`: work that may be interrupted at will (batch's
+        uploads). A Ctrl-C settles the sends in flight (their ids are recorded), then raises
+        KeyboardInterrupt for the command to explain. One request at a time runs on this
+        thread (the cheap path: `wait ID`, `generate --wait`), more on worker threads."""
+        self.inline = self.plan.parallel == 1 or len(self.jobs) == 1
+        pool: Executor = Inline() if self.inline else Workers(self.plan.parallel)
+        interrupted = False
+        with interrupts.held() as gate:
+            try:
+                if before is not None:
+                    with gate.opened():
+                        before(pool)
+                self._loop(pool, gate)
+            except KeyboardInterrupt:
+                interrupted = True
+                self._settle_sends()
+                download.remove_unfinished()  # what workers were writing when we stopped
+                raise
+            finally:
+                pool.shutdown(wait=not interrupted)
+
+    def pending(self) -> list[J]:
+        """Jobs not done yet (after an interrupt: the ones to resume), in their order."""
+        return sorted((job for job in self.jobs if not job.done), key=lambda j: j.order)
+
+    def _loop(self, pool: Executor, gate: interrupts.Gate) -> None:
+        while True:
+            gate.check()
+            now = self.env.clock()
+            if self.plan.timeout is not None and now - self.started >= self.plan.timeout:
+                self._time_out()
+            while len(self.inflight) < self.plan.parallel:
+                work = self._next(now)
+                if work is None:
+                    break
+                if self.inline and work[0] is not Kind.SEND:
+                    with gate.opened():  # on this thread: a Ctrl-C may cut it short
+                        self._start(pool, *work)
+                else:
+                    self._start(pool, *work)
+            if not self.inflight and not (self.to_send or self.to_fetch or self.polls):
+                return
+            idle = self._idle_for(now)
+            if not self.inflight:  # wait() returns at once on no futures: it cannot idle
+                with gate.opened():
+                    self.env.sleep(idle or 0.0)
+                continue
+            with gate.opened():
+                done, _ = wait(self.inflight, timeout=idle, return_when=FIRST_COMPLETED)
+            for future in done:
+                kind, job = self.inflight.pop(future)
+                self._settle(kind, job, future)
+
+    def _idle_for(self, now: float) -> float | None:
+        """How long to wait for a request before there is other work (None: until one
+        finishes). With every slot taken, a due poll is no reason to wake up."""
+        wakes = []
+        if len(self.inflight) < self.plan.parallel:
+            if self.polls:
+                wakes.append(self.polls[0][0])
+            if self.to_send:
+                wakes.append(self.paused_until)
+        if self.plan.timeout is not None and self.started + self.plan.timeout > now:
+            wakes.append(self.started + self.plan.timeout)
+        return max(0.0, min(wakes) - now) if wakes else None
+
+    def _next(self, now: float) -> tuple[Kind, J] | None:
+        if self.to_fetch:
+            return Kind.FETCH, self.to_fetch.popleft()
+        if self.polls and self.polls[0][0] <= now:
+            return Kind.POLL, heapq.heappop(self.polls)[2]
+        if self.to_send and now >= self.paused_until:
+            return Kind.SEND, self.to_send.popleft()
+        return None
+
+    def _start(self, pool: Executor, kind: Kind, job: J) -> None:
+        client = self.env.client
+        future: Future[Any]
+        if kind is Kind.SEND:
+            assert job.body is not None, "a job that starts at send has a body"
+            if self.plan.before_send is not None:  # before the request leaves: never twice
+                self.plan.before_send(job)
+            job.stage = Stage.SENDING
+            future = pool.submit(client.create_task, job.body)
+        elif kind is Kind.POLL:
+            job.stage = Stage.POLLING
+            future = pool.submit(client.get_task, str(job.task_id))
+        else:
+            job.stage = Stage.DOWNLOADING
+            target = self.plan.target(job) if self.plan.target is not None else None
+            future = pool.submit(self._fetch_work, job, job.view, target)
+        self.inflight[future] = (kind, job)
+        self.on_change(job)
+
+    def _fetch_work(
+        self, job: J, view: TaskView, target: Path | None
+    ) -> tuple[Path | None, TaskView]:
+        """On a worker thread: the task (when not seen yet) and, if it completed, its video."""
+        if not view:
+            view = self.env.client.get_task(str(job.task_id))
+        if not view.completed or target is None:
+            return None, view
+
+        def on_bytes(done: int, total: int | None) -> None:
+            job.received, job.total = done, total
+
+        return fetch_video(self.env, view, target, force=self.plan.force, on_bytes=on_bytes)
+
+    def _settle(self, kind: Kind, job: J, future: Future[Any]) -> None:
+        try:
+            result = future.result()
+        except KlingError as exc:
+            self._failed(kind, job, exc)
+        else:
+            if kind is Kind.SEND:
+                self._sent(job, result)
+            elif kind is Kind.POLL:
+                self._polled(job, result)
+            else:
+                self._fetched(job, *result)
+        if not job.done:
+            self.on_change(job)
+
+    def _settle_sends(self) -> None:
+        """After Ctrl-C: let requests already sent come back, so their ids are recorded."""
+        sends = {f: job for f, (kind, job) in self.inflight.items() if kind is Kind.SEND}
+        if not sends:
+            return
+        self.env.note(
+            "waiting for the answer to the generation request already sent, so that its task "
+            "id is kept (Ctrl-C again to stop at once)"
+        )
+        done, _ = wait(sends, timeout=SETTLE_SENDS_SECONDS)
+        for future in done:
+            self.inflight.pop(future)
+            self._settle(Kind.SEND, sends[future], future)
+
+    # --- outcomes ------------------------------------------------------------------------------
+
+    def _sent(self, job: J, task: TaskView) -> None:
+        job.task_id = task.id
+        job.view = task
+        assert job.body is not None
+        if not self.env.record_submitted(task, job.body, batch_key=job.key):
+            self.env.warn(f"task {task.id} was submitted but not recorded: keep its id")
+        if self.plan.after_send is not None:
+            self.plan.after_send(job)
+        self.backpressure = BACKPRESSURE_WAIT[0]
+        if self.plan.follow:
+            self.poll(job, now=False)
+        else:
+            self.finish(job)
+
+    def _polled(self, job: J, task: TaskView) -> None:
+        if task.status != job.view.status:  # the journal is written when the status changes
+            self.env.record_update(task)
+        job.view = task
+        if task.completed and self.plan.target is not None:
+            self.fetch(job)
+        elif task.final:
+            if task.completed and task.video_url is None:
+                job.error = no_video_url(task)
+            self.finish(job)
+        else:
+            self._poll_at(job, self.env.clock() + self._gap(job))
+
+    def _fetched(self, job: J, path: Path | None, task: TaskView) -> None:
+        if task.raw is not job.view.raw:
+            self.env.record_update(task)
+        job.view = task
+        if path is not None:
+            job.files = [path]
+            self.env.record_file(str(job.task_id), path)
+            if self.plan.after_save is not None:
+                self.plan.after_save(job, path)
+        elif task.completed:
+            job.error = no_video_url(task) if task.video_url is None else None
+        self.finish(job)
+
+    def _failed(self, kind: Kind, job: J, exc: KlingError) -> None:
+        if kind is Kind.SEND:
+            if isinstance(exc, APIError) and (
+                exc.code in PARALLEL_LIMIT_CODES or exc.status == 429
+            ):
+                # Not accepted: the account is at its limit. Everyone waits, then it goes again.
+                if self.plan.not_sent is not None:
+                    self.plan.not_sent(job)
+                self.paused_until = self.env.clock() + (exc.retry_after or self.backpressure)
+                self.backpressure = min(self.backpressure * 2, BACKPRESSURE_WAIT[1])
+                job.stage = Stage.NEW
+                self.to_send.appendleft(job)
+                return
+            if isinstance(exc, SubmitUncertain):
+                assert job.body is not None
+                self.env.record_attempt(job.body, exc.message)  # `kling list` shows it
+            elif isinstance(exc, (APIError, ServiceUnavailable)) and self.plan.not_sent:
+                self.plan.not_sent(job)  # refused (4xx), or it never reached the service
+        exc.task_id = exc.task_id or job.task_id
+        job.error = exc
+        self.finish(job)
+
+    # --- the schedule --------------------------------------------------------------------------
+
+    def _gap(self, job: J) -> float:
+        """1 s, 2 s, 4 s, ... until the service's advice for the task's status, which then
+        holds; or the fixed interval."""
+        if self.plan.interval is not None:
+            return self.plan.interval
+        advice = ADVISED_INTERVAL.get(job.view.status, ADVISED_INTERVAL["queued"])
+        gap = min(job.interval, advice)
+        job.interval = gap * 2
+        return gap
+
+    def _poll_at(self, job: J, when: float) -> None:
+        job.stage = Stage.WAITING
+        self._seq += 1
+        heapq.heappush(self.polls, (when, self._seq, job))
+
+    def _time_out(self) -> None:
+        """Past --timeout: every job not done ends as it stands (a pending task is exit 7)."""
+        while self.polls:
+            self.finish(heapq.heappop(self.polls)[2])
+        while self.to_send:
+            job = self.to_send.popleft()
+            job.error = WaitTimeout(f"#{job.order} was not sent in time")
+            self.finish(job)
+
+
+def fetch_video(
+    env: Env,
+    task: TaskView,
+    target: Path,
+    *,
+    force: bool,
+    on_bytes: download.OnBytes | None = None,
+) -> tuple[Path, TaskView]:
+    """Download a completed task's video; an expired URL is fetched afresh from the service
+    once. Returns the saved path and the task as last seen. No journal, no display: it runs
+    on worker threads."""
+    for fresh in (False, True):
+        expiry = task.expires_at
+        if fresh or (expiry is not None and expiry < time.time()):
+            task = env.client.get_task(task.id)
+        url = task.video_url
+        if url is None:
+            raise no_video_url(task)
+        try:
+            path = download.download(
+                url, target, env.client.open_video, force=force, on_bytes=on_bytes
+            )
+        except VideoURLExpired:
+            if fresh:
+                raise
+            continue
+        return path, task
+    raise AssertionError("unreachable")
+
+
+def no_video_url(task: TaskView) -> NoVideoURL:
+    return NoVideoURL(
+        f"task {task.id} is completed but no http(s) video URL was found in it",
+        hint=f"the task as the service gave it: {json.dumps(dict(task.raw))[:2000]}",
+        task_id=task.id,
+    )

@@ -1,0 +1,70 @@
+"""Local images to URLs: uploaded once, then reused from the journal's cache while fresh."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from concurrent.futures import Executor
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from . import progress
+from .env import Env
+from .errors import Interrupted
+
+
+def upload(env: Env, path: Path, quiet: bool = False) -> dict[str, Any]:
+    """One upload with a byte bar: the service's `data` object."""
+    display = progress.transfer_display(env, f"uploading {path.name}", quiet)
+    size = path.stat().st_size
+    sent = 0
+
+    def on_bytes(n: int) -> None:
+        nonlocal sent
+        sent += n
+        display.advance(min(sent, size), size)
+
+    try:
+        with closing(display):
+            return env.client.upload_image(path, on_bytes=on_bytes)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted while uploading {path}; nothing was submitted") from None
+
+
+def urls_for(
+    env: Env, paths: Iterable[Path], *, quiet: bool = False, pool: Executor | None = None
+) -> dict[Path, str]:
+    """The URL of each distinct local image. Uploads run one by one with a byte bar, or
+    side by side on `pool` (batch)."""
+    urls: dict[Path, str] = {}
+    todo: list[tuple[Path, str]] = []
+    for path in sorted(set(paths)):
+        digest = file_sha256(path)
+        cached = _cached(env, digest)
+        if cached:
+            urls[path] = cached
+        else:
+            todo.append((path, digest))
+    if pool is None:
+        answers = ((path, digest, upload(env, path, quiet)) for path, digest in todo)
+    else:
+        futures = [(path, d, pool.submit(env.client.upload_image, path)) for path, d in todo]
+        answers = ((path, digest, future.result()) for path, digest, future in futures)
+    for path, digest, data in answers:
+        url = str(data["url"])
+        _remember(env, digest, url)
+        urls[path] = url
+    return urls
+
+
+def _cached(env: Env, digest: str) -> str | None:
+    return env.try_journal(lambda j: j.cached_upload(digest))
+
+
+def _remember(env: Env, digest: str, url: str) -> None:
+    env.try_journal(lambda j: j.remember_upload(digest, url))
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()  # images are at most 10 MB
