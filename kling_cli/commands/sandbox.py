@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from ..env import SANDBOX_KEY, Env
-from .common import env_of
+from .common import env_of, number_option
 
 
 def run_sandbox(
@@ -56,7 +56,7 @@ def command(
     ] = 8765,
     queue_seconds: Annotated[
         float,
-        typer.Option(
+        number_option(
             "--queue-seconds",
             rich_help_panel="Tasks",
             metavar="SECONDS",
@@ -66,7 +66,7 @@ def command(
     ] = 2.0,
     run_seconds: Annotated[
         float,
-        typer.Option(
+        number_option(
             "--run-seconds",
             rich_help_panel="Tasks",
             metavar="SECONDS",
@@ -76,7 +76,7 @@ def command(
     ] = 6.0,
     faults: Annotated[
         float,
-        typer.Option(
+        number_option(
             "--faults",
             rich_help_panel="Faults",
             metavar="RATE",
