@@ -102,3 +102,16 @@ def test_list_newest_first_with_limit(kling, against) -> None:
     assert docs[0]["prompt"] == "fox 2" and docs[0]["status"] == "queued"
     plain = kling("list").stdout.splitlines()[0].split("\t")
     assert plain[0] == ids[2] and plain[1] == "queued"
+
+
+def test_upload_of_a_url_says_it_takes_local_files(kling, against, tmp_path: Path) -> None:
+    """A URL was read as a path: "image file https:/x/a.png does not exist"."""
+    a = tmp_path / "a.png"
+    a.write_bytes(PNG)
+    result = kling("upload", str(a), "https://img.example/a.png")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "kling: error: https://img.example/a.png is a URL; kling upload takes local files",
+        "kling: hint: a URL needs no upload: pass it to generate -i as it is",
+    ]
+    assert against.log == []
