@@ -5,11 +5,13 @@ No terminal code here: callers get dicts back or a typed exception from errors.p
 
 from __future__ import annotations
 
+import contextlib
 import io
 import ipaddress
 import json
 import logging
 import mimetypes
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -47,6 +49,7 @@ from .tasks import TaskView
 # (connect, read) seconds. Reads are generous: an upload of 10 MB may take a while to answer.
 DEFAULT_TIMEOUT = (10.0, 60.0)
 DEFAULT_RETRIES = 5
+DEFAULT_BACKOFF = 0.5  # seconds: 5 retries sleep 0, 1, 2, 4, 8 s (plus jitter)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 SUBMIT_PATH = "/videos/generations"
 UNCERTAIN_HINT = (
@@ -55,6 +58,9 @@ UNCERTAIN_HINT = (
 )
 
 Trace = Callable[[str], None]
+# Told of each retry about to happen: the host, what went wrong (a urllib3 error, or the answer
+# when its status is retried), and the Retry that will run the remaining tries.
+OnRetry = Callable[[str, "Exception | None", Any, Retry], None]
 
 
 def api_root(base_url: str) -> str:
@@ -74,7 +80,56 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class _SubmitRetry(Retry):
+class _NoticedRetry(Retry):
+    """Retry that tells `on_retry` when a retry is about to happen (urllib3 retries inside
+    urlopen, so this is where the client can learn of it). What is retried does not change."""
+
+    on_retry: OnRetry | None = None
+
+    def new(self, **kw: Any) -> Any:
+        retry = super().new(**kw)
+        retry.on_retry = self.on_retry
+        return retry
+
+    def increment(  # type: ignore[override]
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> Retry:
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        if self.on_retry is not None:  # super() raised when no retry is left
+            self.on_retry(_netloc(_pool), error, response, retry)
+        return retry
+
+
+def _netloc(pool: Any) -> str:
+    host, port = getattr(pool, "host", None) or "the host", getattr(pool, "port", None)
+    default = {"http": 80, "https": 443}.get(getattr(pool, "scheme", ""))
+    return f"{host}:{port}" if port and port != default else str(host)
+
+
+def _retry_seconds(retry: Retry, first_wait: float | None = None, per_try: float = 0.0) -> float:
+    """At most how long the remaining tries of `retry` take: urllib3's backoff before each
+    (its formula, with the most jitter), or `first_wait` (a Retry-After) before the next one,
+    plus `per_try` for each try that may wait out a timeout."""
+    # After the n-th failure urllib3 sleeps (by n) and tries again, while `total` >= 0.
+    tries = 1 + (retry.total if isinstance(retry.total, int) else 0)
+    done = len(retry.history)
+    total = 0.0
+    for n in range(done, done + tries):
+        if n == done and first_wait is not None:
+            total += first_wait
+        elif n > 1:
+            backoff = retry.backoff_factor * 2 ** (n - 1) + retry.backoff_jitter
+            total += min(retry.backoff_max, backoff)
+    return total + tries * per_try
+
+
+class _SubmitRetry(_NoticedRetry):
     """The generation POST costs credits, so it is retried only where it cannot have been
     accepted: a connection that never opened (urllib3's connect retries) or a 429 answer.
     GETs of tasks share this adapter's URL prefix and keep the ordinary rules."""
@@ -89,8 +144,13 @@ class _SubmitRetry(Retry):
         return super().is_retry(method, status_code, has_retry_after)
 
 
-def _retry_rules(retries: int, backoff: float, cls: type[Retry] = Retry) -> Retry:
-    return cls(
+def _retry_rules(
+    retries: int,
+    backoff: float,
+    cls: type[_NoticedRetry] = _NoticedRetry,
+    on_retry: OnRetry | None = None,
+) -> Retry:
+    rules = cls(
         total=retries,
         connect=retries,
         read=retries,
@@ -106,6 +166,8 @@ def _retry_rules(retries: int, backoff: float, cls: type[Retry] = Retry) -> Retr
         raise_on_status=False,
         raise_on_redirect=False,
     )
+    rules.on_retry = on_retry
+    return rules
 
 
 def error_message(body: bytes | str, content_type: str = "", reason: str = "") -> tuple[str, Any]:
@@ -275,8 +337,9 @@ class Client:
         *,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         retries: int = DEFAULT_RETRIES,
-        backoff: float = 0.5,
+        backoff: float | None = None,
         trace: Trace | None = None,
+        notice: Trace | None = None,
         session: requests.Session | None = None,
         pool_size: int = 10,
     ):
@@ -293,6 +356,11 @@ class Client:
         self.timeout = timeout
         self._pool_timeout = Timeout(connect=timeout[0], read=timeout[1])
         self.trace = trace
+        # The first retry of a run is told once (`notice`): without it an unreachable host
+        # meant 16 s of silence. --verbose's trace shows every retry.
+        self.notice = notice
+        self._retry_noticed = False
+        self._notice_lock = threading.Lock()
         self._log_handler: logging.Handler | None = None
         if trace:
             self._log_handler = _TraceHandler(trace)
@@ -301,11 +369,13 @@ class Client:
             urllib3_log.addHandler(self._log_handler)
         self.session = session or _Session()
         self.session.headers["User-Agent"] = f"kling-cli/{__version__}"
+        backoff = DEFAULT_BACKOFF if backoff is None else backoff
+        on_retry = self._on_retry if notice else None
         # One pool per host, as large as the number of requests a command keeps in flight.
         for prefix, rules in (
-            ("http://", _retry_rules(retries, backoff)),
-            ("https://", _retry_rules(retries, backoff)),
-            (self.api + SUBMIT_PATH, _retry_rules(retries, backoff, _SubmitRetry)),
+            ("http://", _retry_rules(retries, backoff, on_retry=on_retry)),
+            ("https://", _retry_rules(retries, backoff, on_retry=on_retry)),
+            (self.api + SUBMIT_PATH, _retry_rules(retries, backoff, _SubmitRetry, on_retry)),
         ):
             self.session.mount(prefix, HTTPAdapter(max_retries=rules, pool_maxsize=pool_size))
 
@@ -471,6 +541,29 @@ class Client:
             *_, resp = session.resolve_redirects(first, prepared, timeout=self.timeout, **settings)  # type: ignore[arg-type]  # stubs say verify: bool; a CA path works too
             return Answer.of(resp)
         return Answer(got.status, got.reason or "", got.headers.get("Content-Type", ""), got.data)
+
+    def _on_retry(self, host: str, error: Exception | None, response: Any, retry: Retry) -> None:
+        with self._notice_lock:
+            if self._retry_noticed or self.notice is None:
+                return
+            self._retry_noticed = True
+        per_try = 0.0
+        if isinstance(error, NewConnectionError):  # refused or unreachable: fails at once
+            pass
+        elif isinstance(error, ConnectTimeoutError):
+            per_try = self.timeout[0]
+        elif isinstance(error, ReadTimeoutError):
+            per_try = self.timeout[1]
+        first_wait = None
+        if error is None and response is not None:
+            what = f"{host} answered {response.status} {response.reason or ''}".rstrip()
+            if retry.respect_retry_after_header:
+                with contextlib.suppress(ValueError):  # an unreadable Retry-After: backoff
+                    first_wait = retry.get_retry_after(response)
+        else:
+            what = f"could not reach {host} ({_describe(error or HTTPError())})"
+        seconds = _retry_seconds(retry, first_wait, per_try)
+        self.notice(f"{what}; retrying for up to ~{max(1, round(seconds))} s")
 
     def _json_object(self, answer: Answer, task_id: str | None = None) -> dict[str, Any]:
         try:

@@ -5,6 +5,7 @@ Precedence for every key: command-line flag > environment (KLING_<KEY>) > config
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import stat
@@ -26,6 +27,7 @@ DURATIONS = (5, 10)
 ASPECT_RATIOS = ("16:9", "9:16", "1:1")
 VIDEO_REFERS = ("base", "feature")  # video_list refer_type (API.md 1b)
 CONFIG_FILE = "config.toml"
+MIN_POLL_INTERVAL = 0.05  # seconds: less polls the service in a tight loop
 
 
 def home_override(environ: Mapping[str, str] | None = None) -> Path | None:
@@ -86,8 +88,17 @@ def _positive_seconds(value: str) -> float:
         seconds = float(value)
     except ValueError:
         raise ValueError("must be a number of seconds") from None
-    if not seconds > 0 or seconds == float("inf"):
+    if not math.isfinite(seconds):  # nan passes every comparison; inf would mean "never"
+        raise ValueError(f"must be a finite number of seconds, not {value}")
+    if not seconds > 0:
         raise ValueError("must be a positive number of seconds")
+    return seconds
+
+
+def _poll_seconds(value: str) -> float:
+    seconds = _positive_seconds(value)
+    if seconds < MIN_POLL_INTERVAL:
+        raise ValueError(f"must be at least {MIN_POLL_INTERVAL} seconds")
     return seconds
 
 
@@ -149,7 +160,7 @@ KEYS: dict[str, Key] = {
             "16:9, 9:16 or 1:1",
             choices=ASPECT_RATIOS,
         ),
-        Key("poll_interval", _positive_seconds, None, "fixed seconds between polls"),
+        Key("poll_interval", _poll_seconds, None, "fixed seconds between polls"),
         Key("timeout", _positive_seconds, None, "seconds to wait before giving up"),
         Key("output_dir", _path, None, "folder for downloaded videos"),
     )

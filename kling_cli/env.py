@@ -235,7 +235,9 @@ class Env:
                     )
             # No trace without --verbose: a trace turns on urllib3's debug log on every request.
             trace = self.trace if self.verbose else None
-            self._client = Client(self.base_url, key, trace=trace, pool_size=self.http_pool_size)
+            self._client = Client(
+                self.base_url, key, trace=trace, notice=self.note, pool_size=self.http_pool_size
+            )
         return self._client
 
     @property

@@ -37,4 +37,10 @@ def check_image_file(path: Path) -> Path:
     size = path.stat().st_size
     if size > MAX_IMAGE_BYTES:
         raise UsageError(f"image {path} is {size / 1e6:.1f} MB; the service takes at most 10 MB")
+    from .images import first_bytes, is_image, looks_like
+
+    head = first_bytes(path)
+    if head is not None and not is_image(head):  # unreadable: the upload says so, as before
+        # The service would refuse it after the upload (exit 4): say so before sending it.
+        raise UsageError(f"image {path} is not a JPEG, PNG, WebP or GIF image: {looks_like(head)}")
     return path

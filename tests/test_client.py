@@ -8,6 +8,7 @@ from email.utils import formatdate
 from pathlib import Path
 
 import pytest
+from urllib3.exceptions import NewConnectionError
 
 from kling_cli.client import Client, api_root, error_message
 from kling_cli.errors import (
@@ -282,3 +283,76 @@ def test_verbose_trace_shows_retries(server: ScriptedServer) -> None:
     client.close()
     assert any(line.startswith("urllib3: ") and "Retry" in line for line in lines), lines
     assert KEY not in "\n".join(lines)
+
+
+# --- the retry notice (issue 12.11): an unreachable host used to mean 16 s of silence -----------
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again: nothing listens there
+
+
+def test_an_unreachable_host_is_told_once_while_kling_retries(kling, monkeypatch) -> None:
+    from kling_cli import client as client_module
+
+    monkeypatch.setattr(client_module, "DEFAULT_BACKOFF", 0.001)  # the 5 retries, quickly
+    port = closed_port()
+    env = {"KLING_BASE_URL": f"http://127.0.0.1:{port}", "KLING_API_KEY": KEY}
+    result = kling("status", "task_1", env=env)
+    assert result.exit_code == ExitCode.UNAVAILABLE
+    assert result.stderr.splitlines() == [
+        f"kling: could not reach 127.0.0.1:{port} (connection refused or host unreachable); "
+        "retrying for up to ~1 s",
+        f"kling: error: could not reach 127.0.0.1:{port}: connection refused or host unreachable",
+    ]
+    # --verbose keeps every retry's details.
+    verbose = kling("--verbose", "status", "task_1", env=env)
+    assert verbose.stderr.count("retrying for up to") == 1
+    assert verbose.stderr.count("Retrying (") == 5, verbose.stderr
+
+
+def test_the_notice_says_how_long_the_default_retries_last() -> None:
+    """5 retries with the default backoff sleep 0, 1, 2, 4 and 8 s, each plus at most 0.5 s
+    of jitter: about 16 s measured, ~17 s at most."""
+    port = closed_port()
+    notes: list[str] = []
+    client = Client(f"http://127.0.0.1:{port}", KEY, notice=notes.append)
+    rules = client.session.get_adapter(client.api).max_retries
+    pool = client.session.get_adapter(client.api).poolmanager.connection_from_url(client.api)
+    rules.increment("GET", "/v1/x", error=NewConnectionError(None, "refused"), _pool=pool)
+    assert notes == [
+        f"could not reach 127.0.0.1:{port} (connection refused or host unreachable); "
+        "retrying for up to ~17 s"
+    ]
+
+
+def test_a_retried_answer_is_told_once_and_the_request_still_succeeds(
+    server: ScriptedServer,
+) -> None:
+    server.add(
+        "GET",
+        f"{SUBMIT}/t",
+        Reply(503, {"error": "busy"}),
+        Reply(429, "slow", {"Retry-After": "1"}),
+        Reply(200, TASK),
+        Reply(200, TASK),
+    )
+    notes: list[str] = []
+    client = client_for(server, notice=notes.append)
+    assert client.get_task("t")["id"] == "video_1"
+    assert client.get_task("t")["id"] == "video_1"
+    assert len(server.requests) == 4  # what is retried did not change
+    host = server.url.split("//")[1].rstrip("/")
+    assert notes == [f"{host} answered 503 Service Unavailable; retrying for up to ~1 s"]
+
+
+def test_a_timeout_counts_in_how_long_the_retries_last(server: ScriptedServer) -> None:
+    server.add("GET", f"{SUBMIT}/t", Reply(200, TASK, delay=1.0), Reply(200, TASK))
+    notes: list[str] = []
+    client = client_for(server, timeout=(2.0, 0.6), retries=3, notice=notes.append)
+    assert client.get_task("t")["id"] == "video_1"
+    # Three more tries may each wait out the 0.6 s read timeout, after backoffs of ~0.1 s.
+    assert len(notes) == 1
+    assert notes[0].endswith("(no answer in time (read timeout)); retrying for up to ~2 s")

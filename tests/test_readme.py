@@ -35,6 +35,22 @@ def workflow_steps() -> list[list[str]]:
     return [[step for step in block if not step.startswith("pipx install")] for block in steps]
 
 
+def workflow_checkouts() -> list[list[str]]:
+    """The `path:` of each extra `actions/checkout` step of each YAML block: where it puts a
+    repository beside the user's own."""
+    blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(), re.S)
+    return [re.findall(r"with: \{repository: [^,]+, path: ([^}]+)\}", block) for block in blocks]
+
+
+def test_workflows_install_kling_from_where_they_checked_it_out() -> None:
+    """A bare `actions/checkout` fetches the user's repository: `pipx install ./kling` needs a
+    checkout of kling at ./kling (the README test links this repository there)."""
+    blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(), re.S)
+    for block, paths in zip(blocks, workflow_checkouts(), strict=True):
+        installs = re.findall(r"^\s*- run: pipx install (\S+)$", block, re.M)
+        assert installs and all(Path(i).name in paths for i in installs), (installs, paths)
+
+
 def cookbook() -> list[str]:
     text = README.read_text()
     section = text.split("<!-- cookbook:start -->", 1)[1].split("<!-- cookbook:end -->", 1)[0]
@@ -89,6 +105,8 @@ def test_every_readme_snippet_runs(sandbox, tmp_path: Path) -> None:
     for number, steps in enumerate(workflow_steps()):
         job = tmp_path / f"workflow-{number}"  # a fresh checkout, as on a runner
         job.mkdir()
+        for path in workflow_checkouts()[number]:  # kling's own checkout: this repository
+            (job / path).symlink_to(README.parent)
         for name in ("prompts.jsonl", "me.jpg"):
             shutil.copy(work / name, job / name)
         for step in steps:

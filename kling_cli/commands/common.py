@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import math
+from typing import Annotated, Any
 
 import typer
+from typer._click.types import FloatParamType, FloatRange  # typer's click; no public name
 
 from ..completion import task_ids
+from ..config import MIN_POLL_INTERVAL
 from ..env import Env
+
+
+class FiniteFloat(FloatRange):
+    """A float option in a range that also refuses nan and infinities: `nan` passes every
+    `>=` check (an --interval of nan polled in a tight loop) and `inf` would mean "never"."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        number = FloatParamType.convert(self, value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return super().convert(number, param, ctx)  # the range
+
+
+def number_option(
+    *names: str, min: float | None = None, max: float | None = None, **kw: Any
+) -> Any:
+    """typer.Option for a float: every number option of every command is made here."""
+    return typer.Option(*names, click_type=FiniteFloat(min=min, max=max), **kw)
+
 
 JsonOpt = Annotated[
     bool,
@@ -47,7 +69,7 @@ ForceOpt = Annotated[
 ]
 TimeoutOpt = Annotated[
     float | None,
-    typer.Option(
+    number_option(
         "--timeout",
         metavar="SECONDS",
         rich_help_panel="Waiting",
@@ -57,12 +79,12 @@ TimeoutOpt = Annotated[
 ]
 IntervalOpt = Annotated[
     float | None,
-    typer.Option(
+    number_option(
         "--interval",
         metavar="SECONDS",
         rich_help_panel="Waiting",
         help="Seconds between polls [default: fast at first, then as the service advises].",
-        min=0.05,
+        min=MIN_POLL_INTERVAL,
     ),
 ]
 ParallelOpt = Annotated[

@@ -10,7 +10,7 @@ import typer
 
 from ..env import SANDBOX_KEY, Env
 from ..errors import UsageError
-from .common import env_of
+from .common import env_of, number_option
 
 
 def run_sandbox(
@@ -89,7 +89,7 @@ def command(
     ] = 8765,
     queue_seconds: Annotated[
         float,
-        typer.Option(
+        number_option(
             "--queue-seconds",
             rich_help_panel="Tasks",
             metavar="SECONDS",
@@ -99,7 +99,7 @@ def command(
     ] = 2.0,
     run_seconds: Annotated[
         float,
-        typer.Option(
+        number_option(
             "--run-seconds",
             rich_help_panel="Tasks",
             metavar="SECONDS",
@@ -109,7 +109,7 @@ def command(
     ] = 6.0,
     faults: Annotated[
         float,
-        typer.Option(
+        number_option(
             "--faults",
             rich_help_panel="Faults",
             metavar="RATE",

@@ -10,18 +10,30 @@ import typer
 
 from .. import generation, uploads
 from ..env import Env
+from ..errors import UsageError
 from ..output import Format, Output, choose
 from .common import JsonOpt, QuietOpt, env_of
 
 
 @dataclass
 class UploadOptions:
-    files: list[Path]
+    files: list[str]  # not Path: Path("https://x/a.png") would read "https:/x/a.png"
     format: Format
 
 
+def local_file(name: str) -> Path:
+    kind, ref = generation.classify_image(name)  # the rules of generate -i
+    if kind == "url":
+        raise UsageError(
+            f"{name} is a URL; kling upload takes local files",
+            hint="a URL needs no upload: pass it to generate -i as it is",
+        )
+    assert isinstance(ref, Path)
+    return ref
+
+
 def run_upload(env: Env, opts: UploadOptions) -> int:
-    paths = [generation.check_image_file(path) for path in opts.files]  # all checked first
+    paths = [local_file(name) for name in opts.files]  # all checked first
     out = Output(env, opts.format)
     for path in paths:
         data = uploads.upload(env, path, quiet=opts.format is Format.QUIET)
@@ -37,7 +49,7 @@ def run_upload(env: Env, opts: UploadOptions) -> int:
 def command(
     ctx: typer.Context,
     files: Annotated[
-        list[Path],
+        list[str],
         typer.Argument(help="JPEG, PNG, WebP or GIF files, 10 MB at most.", metavar="FILE..."),
     ],
     json: JsonOpt = False,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(100)
 
 
@@ -33,11 +35,58 @@ def test_upload_checks_every_file_first(kling, against, tmp_path: Path) -> None:
     assert against.log == []
 
 
-def test_upload_rejected_by_service_exits_4(kling, against, tmp_path: Path) -> None:
-    fake = tmp_path / "fake.png"
-    fake.write_bytes(b"not an image at all")
+@pytest.mark.parametrize(
+    ("content", "looks_like"),
+    [
+        (b"not an image at all\n", "it looks like a text file"),
+        (b"", "it is empty"),
+        (b"%PDF-1.7\n", "it looks like a PDF document"),
+        (b"\0\0\0\x18ftypheic\0\0\0\0", "it looks like a HEIC image"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "it looks like SVG or XML text"),
+        (b"\xff\xd8\x00\x9c\x01\x02", "its first bytes are ff d8 00 9c 01 02"),
+    ],
+)
+def test_upload_refuses_what_is_not_an_image_before_sending(
+    kling, against, tmp_path: Path, content: bytes, looks_like: str
+) -> None:
+    """Checked by extension only, a text file named .jpg was uploaded, then refused (exit 4)."""
+    fake = tmp_path / "fake.jpg"
+    fake.write_bytes(content)
     result = kling("upload", str(fake))
-    assert result.exit_code == 4 and "Bad Request" in result.stderr
+    assert result.exit_code == 2, result.stderr
+    assert f"{fake} is not a JPEG, PNG, WebP or GIF image: {looks_like}" in result.stderr
+    assert against.log == [], "nothing was sent"
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("a.jpg", b"\xff\xd8\xff\xe0\0\x10JFIF\0" + bytes(50)),
+        ("a.png", PNG),
+        ("a.webp", b"RIFF\x24\0\0\0WEBPVP8 " + bytes(50)),
+        ("a.gif", b"GIF89a\x01\0\x01\0" + bytes(50)),
+        ("png-named.jpg", PNG),  # what matters is what it is; the service looks at the bytes
+    ],
+)
+def test_upload_takes_each_image_kind(
+    kling, against, tmp_path: Path, name: str, content: bytes
+) -> None:
+    image = tmp_path / name
+    image.write_bytes(content)
+    result = kling("upload", str(image))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(against.file_base_url)
+
+
+def test_generate_checks_an_images_bytes_before_sending(kling, against, tmp_path: Path) -> None:
+    fake = tmp_path / "me.png"
+    fake.write_text("hello\n")
+    result = kling("generate", "<<<image_1>>> waves", "-i", str(fake))
+    assert result.exit_code == 2
+    assert f"{fake} is not a JPEG, PNG, WebP or GIF image: it looks like a text file" in (
+        result.stderr
+    )
+    assert against.log == []
 
 
 def test_list_empty(kling) -> None:
@@ -53,3 +102,16 @@ def test_list_newest_first_with_limit(kling, against) -> None:
     assert docs[0]["prompt"] == "fox 2" and docs[0]["status"] == "queued"
     plain = kling("list").stdout.splitlines()[0].split("\t")
     assert plain[0] == ids[2] and plain[1] == "queued"
+
+
+def test_upload_of_a_url_says_it_takes_local_files(kling, against, tmp_path: Path) -> None:
+    """A URL was read as a path: "image file https:/x/a.png does not exist"."""
+    a = tmp_path / "a.png"
+    a.write_bytes(PNG)
+    result = kling("upload", str(a), "https://img.example/a.png")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "kling: error: https://img.example/a.png is a URL; kling upload takes local files",
+        "kling: hint: a URL needs no upload: pass it to generate -i as it is",
+    ]
+    assert against.log == []
