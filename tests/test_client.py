@@ -341,8 +341,8 @@ def test_a_retried_answer_is_told_once_and_the_request_still_succeeds(
     )
     notes: list[str] = []
     client = client_for(server, notice=notes.append)
-    assert client.get_task("t")["id"] == "video_1"
-    assert client.get_task("t")["id"] == "video_1"
+    assert client.get_task("t").id == "video_1"
+    assert client.get_task("t").id == "video_1"
     assert len(server.requests) == 4  # what is retried did not change
     host = server.url.split("//")[1].rstrip("/")
     assert notes == [f"{host} answered 503 Service Unavailable; retrying for up to ~1 s"]
@@ -352,7 +352,7 @@ def test_a_timeout_counts_in_how_long_the_retries_last(server: ScriptedServer) -
     server.add("GET", f"{SUBMIT}/t", Reply(200, TASK, delay=1.0), Reply(200, TASK))
     notes: list[str] = []
     client = client_for(server, timeout=(2.0, 0.6), retries=3, notice=notes.append)
-    assert client.get_task("t")["id"] == "video_1"
+    assert client.get_task("t").id == "video_1"
     # Three more tries may each wait out the 0.6 s read timeout, after backoffs of ~0.1 s.
     assert len(notes) == 1
     assert notes[0].endswith("(no answer in time (read timeout)); retrying for up to ~2 s")
