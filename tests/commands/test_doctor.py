@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kling_cli.sandbox.server import Sandbox, SandboxConfig
+from kling_cli.sandbox.server import Sandbox
 
 KEY = "sk-test-0123456789abcdef"
 
@@ -106,9 +106,7 @@ def test_a_service_without_the_balance_endpoint_is_a_warning(kling, tmp_path: Pa
     from tests.scripted_server import ScriptedServer
 
     with ScriptedServer() as server:  # answers 404 to anything it was not told about
-        result = kling(
-            "doctor", "--json", env={"KLING_BASE_URL": server.url, "KLING_API_KEY": KEY}
-        )
+        result = kling("doctor", "--json", env={"KLING_BASE_URL": server.url, "KLING_API_KEY": KEY})
     assert result.exit_code == 0, result.stdout
     key = checks(result)["key"]
     assert key["status"] == "warning" and "404" in key["detail"]
