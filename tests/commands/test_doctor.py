@@ -179,7 +179,8 @@ def test_unknown_keys_and_a_broken_file(kling, against: Sandbox, isolated: Path)
     result = kling("doctor", "--json")
     assert result.exit_code == 0  # a warning is fine
     assert checks(result)["config"]["status"] == "warning"
-    assert "moed" in checks(result)["config"]["detail"]
+    assert "unknown key 'moed'" in checks(result)["config"]["detail"]
+    assert "did you mean 'mode'?" in checks(result)["config"]["detail"]
     path.write_text("mode = \n")
     broken = kling("doctor", "--json")
     assert broken.exit_code == 2 and "not valid TOML" in checks(broken)["config"]["detail"]
