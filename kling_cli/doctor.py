@@ -85,6 +85,7 @@ def check_config(
     unknown: list[str] = []  # what every command warns about the file's unknown keys
     file_values: dict[str, Any] = {}
     trouble: Check | None = None
+    fix_hint = f"set the value again with `kling config set KEY VALUE`, or edit {path}"
     if not path.exists():
         findings.append(f"no config file at {path} (settings come from flags and environment)")
     else:
@@ -92,7 +93,7 @@ def check_config(
             document = config.read_plain(path)
             file_values = config.load_values(path, config.check_profile(profile), unknown.append)
         except KlingError as exc:
-            trouble = problem(name, exc.message, exc.hint or "", exc.exit_code)
+            trouble = problem(name, exc.message, exc.hint or fix_hint, exc.exit_code)
         else:
             mode = path.stat().st_mode & 0o777
             findings.append(f"{path} parses, mode {mode:04o}")
@@ -100,7 +101,7 @@ def check_config(
         values = config.resolve(flags, environ, file_values)
     except KlingError as exc:  # a bad KLING_* variable or value in the file
         values = _defaults_where_bad(flags, environ, file_values)
-        trouble = trouble or problem(name, exc.message, exc.hint or "", exc.exit_code)
+        trouble = trouble or problem(name, exc.message, exc.hint or fix_hint, exc.exit_code)
     settings = Settings(values, document)
     if trouble is not None:
         return trouble, settings

@@ -185,6 +185,10 @@ def test_unknown_keys_and_a_broken_file(kling, against: Sandbox, isolated: Path)
     broken = kling("doctor", "--json")
     assert broken.exit_code == 2 and "not valid TOML" in checks(broken)["config"]["detail"]
     assert checks(broken)["key"]["status"] == "ok"  # the other checks still ran
+    path.write_text('mode = "fast"\n')
+    bad = checks(kling("doctor", "--json", env={"KLING_DURATION": "7"}))["config"]
+    assert bad["status"] == "problem" and "must be one of std, pro" in bad["detail"]
+    assert "kling config set" in bad["hint"]
 
 
 def test_a_key_from_a_profile_says_so(kling, sandbox: Sandbox, isolated: Path) -> None:
