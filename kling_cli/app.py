@@ -225,10 +225,11 @@ LAZY_COMMANDS = {
     "batch": "Submit, wait for and download many generations from a JSON Lines file.",
     "sandbox": "Run a local simulator of the service: no key, no credits.",
     "balance": "Show the remaining and used quota of the API key.",
+    "doctor": "Check the setup: config file, key, service, proxies, journal and output folder.",
 }
 COMMAND_ORDER = [
     "generate", "wait", "status", "download", "upload", "list", "batch", "balance", "config",
-    "sandbox",
+    "sandbox", "doctor",
 ]  # fmt: skip
 
 app = typer.Typer(

@@ -58,7 +58,7 @@ def cookbook() -> list[str]:
 
 
 def test_workflows_have_steps() -> None:
-    assert [len(steps) for steps in workflow_steps()] == [1, 1]
+    assert [len(steps) for steps in workflow_steps()] == [1, 1, 1]
 
 
 def test_only_a_few_snippets_are_not_run() -> None:

@@ -44,11 +44,12 @@ def test_help_lists_commands_in_the_order_a_user_meets_them(kling) -> None:
         "balance",
         "config",
         "sandbox",
+        "doctor",
     ]
 
 
 @pytest.mark.parametrize(
-    "command", ["generate", "status", "wait", "download", "upload", "list", "sandbox"]
+    "command", ["generate", "status", "wait", "download", "upload", "list", "sandbox", "doctor"]
 )
 def test_every_command_has_help_with_examples(kling, command: str) -> None:
     result = kling(command, "--help")
