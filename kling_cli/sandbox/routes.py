@@ -17,7 +17,8 @@ from urllib.parse import unquote, urlsplit
 from . import faults as fk
 from .config import SandboxConfig
 from .httpd import BadBody, Response, error, json_response, parse_multipart
-from .state import ASPECT_RATIOS, UNKNOWN_KEY_ANSWER, Rejection, SandboxState, task_not_found
+from .rules import ASPECT_RATIOS, Rejection
+from .state import UNKNOWN_KEY_ANSWER, SandboxState, task_not_found
 
 GENERATIONS = "/v1/videos/generations"
 UPLOADS = "/v1/uploads/images"

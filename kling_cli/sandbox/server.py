@@ -1,7 +1,8 @@
 """The sandbox's lifecycle: `Sandbox` (its two listeners, start and stop) and `run()`.
 
 The pieces live beside it: `httpd` (listeners, request parsing, the request log), `routes`
-(the answers), `state` (tasks, uploads, balance), `config` and `defaults`. The names other code
+(the answers), `state` (tasks, uploads, balance), `rules` (what a generation request must be),
+`config` and `defaults`. The names other code
 and tests import are all here too. Standard library only, so the simulator stays light and
 independent of the CLI's own stack.
 """
