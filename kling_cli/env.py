@@ -211,7 +211,7 @@ class Env:
         if self._sandbox is None:
             from .sandbox.server import Sandbox, SandboxConfig
 
-            self._sandbox = Sandbox(config=SandboxConfig(queue_seconds=0.5, run_seconds=2.0))
+            self._sandbox = Sandbox(config=SandboxConfig())  # sandbox.defaults.IN_PROCESS
             self._sandbox.start()
             self.note(
                 f"using the built-in sandbox at {self._sandbox.base_url} (no key, no credits)"

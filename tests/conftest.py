@@ -32,9 +32,10 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
+    from kling_cli.sandbox.defaults import QUICK
     from kling_cli.sandbox.server import Sandbox, SandboxConfig
 
-    with Sandbox(config=SandboxConfig(queue_seconds=0.2, run_seconds=0.5)) as sb:
+    with Sandbox(config=SandboxConfig(**QUICK._asdict())) as sb:
         yield sb
 
 

@@ -1,7 +1,9 @@
 """A loopback HTTP server that answers each request with the next reply scripted for its route.
 
 It records every request, so a test can check what reached it (headers included), and
-`seen()` lists the requests for one route.
+`seen()` lists the requests for one route. As gh's httpmock `Verify` (STYLE.md 10), a script
+must match what happened: `verify()`, run when the `with` block ends without an exception,
+fails the test for a scripted route never called, or a request no scripted reply was left for.
 """
 
 from __future__ import annotations
@@ -99,14 +101,33 @@ class ScriptedServer(LoopbackServer):
     def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
         self.routes: dict[tuple[str, str], deque[Reply]] = {}
         self.requests: list[Seen] = []
+        self.unmatched: list[Seen] = []  # answered 404 "not scripted"
         self._lock = threading.Lock()
         super().__init__(self._handler(), tls)
 
     def add(self, method: str, path: str, *replies: Reply) -> None:
+        """Script a route's next replies. Replies left over are fine (a trap for a request that
+        must not be repeated); a route never called at all fails `verify()`."""
         self.routes.setdefault((method, path), deque()).extend(replies)
 
     def seen(self, method: str, path: str) -> list[Seen]:
         return [r for r in self.requests if r.method == method and r.path == path]
+
+    def verify(self) -> None:
+        """Fail for each scripted route never called and each request that found no reply."""
+        with self._lock:
+            called = {(r.method, r.path) for r in self.requests}
+            never = [f"{m} {p}" for m, p in self.routes if (m, p) not in called]
+            unmatched = [f"{r.method} {r.path}" for r in self.unmatched]
+        problems = [f"scripted but never called: {route}" for route in never]
+        problems += [f"called with no scripted reply left: {route}" for route in unmatched]
+        if problems:
+            raise AssertionError("the server's script does not match:\n  " + "\n  ".join(problems))
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        if exc[0] is None:  # a failing block has its own story to tell
+            self.verify()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -125,7 +146,11 @@ class ScriptedServer(LoopbackServer):
                         Seen(self.command, self.path, dict(self.headers.items()), body)
                     )
                     queue = server.routes.get((self.command, self.path))
-                    reply = queue.popleft() if queue else Reply(404, {"error": "not scripted"})
+                    if queue:
+                        reply = queue.popleft()
+                    else:
+                        server.unmatched.append(server.requests[-1])
+                        reply = Reply(404, {"error": "not scripted"})
                 if reply.delay:
                     time.sleep(reply.delay)
                 if reply.drop:

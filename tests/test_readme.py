@@ -8,6 +8,7 @@ left out: kling is installed already). The PowerShell block needs pwsh, which is
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -73,6 +74,51 @@ def test_only_a_few_snippets_are_not_run() -> None:
     assert len(cookbook()) >= 5 and not any(why for code, why in snippets() if code in cookbook())
 
 
+def sandbox_block() -> str:
+    """The block that runs `kling sandbox` in the background and points kling at it."""
+    (code,) = [code for code, _ in snippets() if "kling sandbox " in code]
+    return code
+
+
+def environment(tmp_path: Path, base_url: str, *path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PATH": os.pathsep.join(
+            [*map(str, path), str(Path(sys.executable).parent), os.environ["PATH"]]
+        ),
+        "HOME": str(tmp_path / "user"),
+        "SHELL": "/bin/bash",
+        "KLING_HOME": str(tmp_path / "kling-home"),
+        "KLING_BASE_URL": base_url,
+        "KLING_API_KEY": "sk-readme-0123456789",
+        "KLING_POLL_INTERVAL": "0.1",
+    }
+
+
+def test_no_snippet_takes_a_fixed_port() -> None:
+    # Two runs at once (two CI jobs, xdist) would collide on it.
+    fixed = [code for code, why in snippets() if not why and re.search(r"--port [1-9]", code)]
+    assert fixed == []
+
+
+def test_the_sandbox_block_runs_twice_at_once(tmp_path: Path) -> None:
+    # Its start, its address and its balance, without the generations (they take seconds).
+    lines = [line for line in sandbox_block().splitlines() if not line.startswith("kling generate")]
+    runs = []
+    for n in range(2):
+        work = tmp_path / f"run-{n}"
+        work.mkdir()
+        env = environment(work, "http://127.0.0.1:9")  # nothing there: the block sets its own
+        argv = ["bash", "-eu", "-c", "\n".join(lines)]
+        runs.append(subprocess.Popen(argv, cwd=work, env=env, text=True, stdout=subprocess.PIPE))
+    for run in runs:
+        out, _ = run.communicate(timeout=60)
+        assert run.returncode == 0
+        assert json.loads(out)["remain_balance"] == 10.0  # its own sandbox answered
+    urls = {(tmp_path / f"run-{n}" / "sandbox.url").read_text() for n in range(2)}
+    assert len(urls) == 2  # each on a free port of its own
+
+
 @pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
 def test_every_readme_snippet_runs(sandbox, tmp_path: Path) -> None:
     stubs = tmp_path / "stubs"
@@ -86,16 +132,7 @@ def test_every_readme_snippet_runs(sandbox, tmp_path: Path) -> None:
     (work / "photo.png").write_bytes(png)
     (work / "photo.jpg").write_bytes(jpeg)
     (work / "me.jpg").write_bytes(jpeg)
-    env = {
-        **os.environ,
-        "PATH": os.pathsep.join([str(stubs), str(Path(sys.executable).parent), os.environ["PATH"]]),
-        "HOME": str(tmp_path / "user"),
-        "SHELL": "/bin/bash",
-        "KLING_HOME": str(tmp_path / "kling-home"),
-        "KLING_BASE_URL": sandbox.base_url,
-        "KLING_API_KEY": "sk-readme-0123456789",
-        "KLING_POLL_INTERVAL": "0.1",
-    }
+    env = environment(tmp_path, sandbox.base_url, stubs)
     outputs = {}
     for code, why in snippets():
         if why:
@@ -132,4 +169,8 @@ def test_every_readme_snippet_runs(sandbox, tmp_path: Path) -> None:
     rows = (work / "tasks.csv").read_text().splitlines()
     assert rows and all(row.startswith('"video_') for row in rows)
     assert (work / "sandbox-fox.mp4").exists() and (work / "work-fox.mp4").exists()
+    # The foreground sandbox answered (10 to start, 2 tasks spent), not the test's own one.
+    balance = json.loads(outputs[sandbox_block()].splitlines()[-1])
+    assert (balance["used_balance"], balance["remain_balance"]) == (2.0, 8.0)
+    assert (work / "sandbox.url").read_text().strip() != sandbox.base_url
     assert (tmp_path / "user" / ".bash_completions" / "kling.sh").exists()

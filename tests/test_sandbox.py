@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import socket
 import struct
@@ -16,6 +17,7 @@ import pytest
 import requests
 
 from kling_cli.sandbox import faults as fk
+from kling_cli.sandbox.defaults import FOREGROUND_LOG_SIZE, IN_PROCESS, LOG_SIZE, QUICK
 from kling_cli.sandbox.server import DELETE, Sandbox, SandboxConfig, parse_multipart, run
 
 AUTH = {"Authorization": "Bearer test-key"}
@@ -43,8 +45,7 @@ def make() -> Iterator[Callable[..., Sandbox]]:
     started: list[Sandbox] = []
 
     def factory(**config: Any) -> Sandbox:
-        config.setdefault("queue_seconds", 0.2)
-        config.setdefault("run_seconds", 0.6)
+        config = {**QUICK._asdict(), **config}
         sb = Sandbox(config=SandboxConfig(**config)).start()
         started.append(sb)
         return sb
@@ -822,6 +823,7 @@ def test_run_serves_until_stopped_or_interrupted(capfd: pytest.CaptureFixture[st
 
     def ready(sandbox: Sandbox) -> None:
         urls.append(sandbox.base_url)
+        assert sandbox.log.size == FOREGROUND_LOG_SIZE  # the foreground's is never read
         assert requests.get(sandbox.base_url + "/v1/x", timeout=5).status_code == 401
         threading.Timer(0.1, sandbox.stop).start()
 
@@ -832,6 +834,7 @@ def test_run_serves_until_stopped_or_interrupted(capfd: pytest.CaptureFixture[st
         raise KeyboardInterrupt
 
     sb = Sandbox()
+    assert sb.log.size == LOG_SIZE  # a test's sandbox keeps plenty
     sb.serve_forever(interrupt)  # returns, sockets closed
     with pytest.raises(requests.ConnectionError):
         requests.get(sb.base_url + "/v1/x", timeout=2)
@@ -847,6 +850,71 @@ def test_config_is_checked() -> None:
     with pytest.raises(ValueError, match="nope"):
         SandboxConfig(fault_kinds=["nope"])
     assert SandboxConfig(fault_kinds=iter(["slow"])).fault_kinds == ("slow",)
+    for size in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="log_size"):
+            SandboxConfig(log_size=size)  # type: ignore[arg-type]
+
+
+def test_default_pace_is_the_in_process_one() -> None:
+    config = SandboxConfig()
+    assert (config.queue_seconds, config.run_seconds) == IN_PROCESS
+    assert SandboxConfig(**QUICK._asdict()).run_seconds == QUICK.run_seconds
+
+
+# -- the request log ---------------------------------------------------------------------------
+
+
+def test_a_long_run_keeps_a_bounded_log_and_exact_counts(make: Callable[..., Sandbox]) -> None:
+    sb = make(log_size=50)
+    host, port = sb.base_url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    ids = []
+    for n in range(1500):  # cheap requests on one keep-alive connection
+        if n % 100 == 0:
+            conn.request("POST", GENERATIONS, body=json.dumps(BODY), headers=AUTH)
+            ids.append(json_of(conn.getresponse())["id"])
+        else:
+            conn.request("GET", f"{GENERATIONS}/{ids[-1]}", headers=AUTH)
+            assert conn.getresponse().read()
+    conn.request("GET", "/v1/balance", headers=AUTH)
+    conn.getresponse().read()
+    conn.request("GET", "/nowhere", headers=AUTH)
+    conn.getresponse().read()
+    conn.close()
+    assert len(sb.log) == 50 and len(list(sb.log)) == 50  # the oldest went
+    assert (sb.log[-2].path, sb.log[-1].path) == ("/v1/balance", "/nowhere")
+    assert sb.log[-3].path == f"{GENERATIONS}/{ids[-1]}" and sb.log[-50:] == list(sb.log)
+    assert sb.tasks_created == len(ids) == 15
+    assert sb.request_counts == {
+        f"POST {GENERATIONS}": 15,
+        f"GET {GENERATIONS}/{{id}}": 1485,
+        "GET /v1/balance": 1,
+        "GET (no such endpoint)": 1,
+    }
+    assert sb.request_counts.total() == 1502
+    sb.log.clear()  # a test's fresh start: the counts stay
+    assert sb.log == [] and sb.request_counts.total() == 1502
+
+
+def test_request_counts_name_the_file_host_and_faults(
+    make: Callable[..., Sandbox], clock: FakeClock
+) -> None:
+    sb = make(clock=clock)
+    view = finished(sb, clock, BODY)
+    requests.head(view["result"]["data"][0]["url"], timeout=5)
+    sb.config.faults, sb.config.fault_kinds = 1.0, [fk.DROP_BEFORE]
+    with pytest.raises(requests.ConnectionError):
+        post(sb)
+    assert sb.request_counts == {
+        f"POST {GENERATIONS}": 2,  # a dropped request counts too
+        f"GET {GENERATIONS}/{{id}}": 1,
+        "HEAD /videos/{id}.mp4": 1,
+    }
+    assert len(sb.log) == 4 and sb.tasks_created == 1
+
+
+def json_of(answer: http.client.HTTPResponse) -> Any:
+    return json.loads(answer.read())
 
 
 # -- faults ------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import typer
 
 from ..env import SANDBOX_KEY, Env
 from ..errors import UsageError
+from ..sandbox.defaults import FOREGROUND
 from .common import env_of, number_option
 
 
@@ -96,7 +97,7 @@ def command(
             help="Time a task stays queued.",
             min=0,
         ),
-    ] = 2.0,
+    ] = FOREGROUND.queue_seconds,
     run_seconds: Annotated[
         float,
         number_option(
@@ -106,7 +107,7 @@ def command(
             help="Time a task runs.",
             min=0,
         ),
-    ] = 6.0,
+    ] = FOREGROUND.run_seconds,
     faults: Annotated[
         float,
         number_option(

@@ -104,6 +104,22 @@ def test_a_host_that_does_not_resolve_is_a_usage_error(kling, monkeypatch) -> No
     assert "--host takes an address" in result.stderr and "internal error" not in result.stderr
 
 
+def test_the_command_takes_the_foreground_pace_from_the_sandbox_defaults(
+    kling, monkeypatch
+) -> None:
+    from kling_cli.sandbox import server
+    from kling_cli.sandbox.defaults import FOREGROUND
+
+    configs: list[server.SandboxConfig] = []
+    monkeypatch.setattr(server, "run", lambda host, port, config, on_ready: configs.append(config))
+    assert kling("sandbox", "--port", "0").exit_code == 0
+    assert kling("sandbox", "--port", "0", "--run-seconds", "0.5").exit_code == 0
+    paces = [(config.queue_seconds, config.run_seconds) for config in configs]
+    assert paces == [FOREGROUND, (FOREGROUND.queue_seconds, 0.5)]
+    help_text = " ".join(kling("sandbox", "--help").stdout.split())
+    assert f"queued. [default: {FOREGROUND.queue_seconds}" in help_text
+
+
 def balance_of(base_url: str) -> dict[str, object]:
     request = urllib.request.Request(
         f"{base_url}/v1/balance", headers={"Authorization": "Bearer k"}
