@@ -7,20 +7,21 @@ import stat
 from pathlib import Path
 
 import pytest
-import requests
 
 from kling_cli import download
 from kling_cli.errors import ServiceUnavailable, UsageError, VideoURLExpired
+from kling_cli.transport import Transport
 from tests.scripted_server import Reply, ScriptedServer
 
 VIDEO = bytes(range(256)) * 4096 * 3  # 3 MiB of known bytes
 
 
-def opener(session: requests.Session):
-    def open_url(url: str, headers: dict[str, str]):
-        return session.get(url, headers=headers, stream=True, timeout=5)
-
-    return open_url
+def opener():
+    """The transport's streamed GET, as the client's open_video uses it."""
+    transport = Transport(
+        user_agent="test", submit_prefix="http://nowhere.invalid/", timeout=(5, 5)
+    )
+    return transport.stream
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ def test_download_complete(server: ScriptedServer, out: Path) -> None:
     server.add("GET", "/v.mp4", Reply(200, VIDEO, {"Content-Type": "video/mp4"}))
     seen: list[tuple[int, int | None]] = []
     path = download.download(
-        server.url + "/v.mp4", out / "v.mp4", opener(requests.Session()),
+        server.url + "/v.mp4", out / "v.mp4", opener(),
         on_bytes=lambda d, t: seen.append((d, t)),
     )  # fmt: skip
     assert path.read_bytes() == VIDEO
@@ -67,21 +68,21 @@ def test_truncated_body_resumes_with_range(server: ScriptedServer, out: Path) ->
         Reply(200, VIDEO, send_bytes=half + 1000),
         Reply(206, VIDEO[half:], {"Content-Range": f"bytes {half}-{len(VIDEO) - 1}/{len(VIDEO)}"}),
     )  # fmt: skip
-    path = download.download(server.url + "/v.mp4", out / "v.mp4", opener(requests.Session()))
+    path = download.download(server.url + "/v.mp4", out / "v.mp4", opener())
     assert path.read_bytes() == VIDEO
     assert server.seen("GET", "/v.mp4")[1].headers["Range"] == f"bytes={half}-"
 
 
 def test_host_ignoring_range_starts_over(server: ScriptedServer, out: Path) -> None:
     server.add("GET", "/v.mp4", Reply(200, VIDEO, send_bytes=1000), Reply(200, VIDEO))
-    path = download.download(server.url + "/v.mp4", out / "v.mp4", opener(requests.Session()))
+    path = download.download(server.url + "/v.mp4", out / "v.mp4", opener())
     assert path.read_bytes() == VIDEO
 
 
 def test_always_truncated_leaves_nothing(server: ScriptedServer, out: Path) -> None:
     server.add("GET", "/v.mp4", *[Reply(200, VIDEO, send_bytes=10)] * download.ATTEMPTS)
     with pytest.raises(ServiceUnavailable, match="failed"):
-        download.download(server.url + "/v.mp4", out / "v.mp4", opener(requests.Session()))
+        download.download(server.url + "/v.mp4", out / "v.mp4", opener())
     assert list(out.iterdir()) == []
 
 
@@ -89,7 +90,7 @@ def test_always_truncated_leaves_nothing(server: ScriptedServer, out: Path) -> N
 def test_expired_url_is_reported_as_such(server: ScriptedServer, out: Path, status: int) -> None:
     server.add("GET", "/v.mp4", Reply(status, "gone"))
     with pytest.raises(VideoURLExpired):
-        download.download(server.url + "/v.mp4", out / "v.mp4", opener(requests.Session()))
+        download.download(server.url + "/v.mp4", out / "v.mp4", opener())
     assert list(out.iterdir()) == []
 
 
@@ -97,10 +98,10 @@ def test_existing_target_needs_force(server: ScriptedServer, out: Path) -> None:
     target = out / "v.mp4"
     target.write_bytes(b"keep")
     with pytest.raises(UsageError):
-        download.download(server.url + "/v.mp4", target, opener(requests.Session()))
+        download.download(server.url + "/v.mp4", target, opener())
     assert target.read_bytes() == b"keep" and server.requests == []
     server.add("GET", "/v.mp4", Reply(200, VIDEO))
-    download.download(server.url + "/v.mp4", target, opener(requests.Session()), force=True)
+    download.download(server.url + "/v.mp4", target, opener(), force=True)
     assert target.read_bytes() == VIDEO
 
 

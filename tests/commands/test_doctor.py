@@ -103,9 +103,11 @@ def test_an_unreachable_service_is_exit_5(kling) -> None:
 
 
 def test_a_service_without_the_balance_endpoint_is_a_warning(kling, tmp_path: Path) -> None:
-    from tests.scripted_server import ScriptedServer
+    from tests.scripted_server import Reply, ScriptedServer
 
-    with ScriptedServer() as server:  # answers 404 to anything it was not told about
+    with ScriptedServer() as server:  # a gateway without the balance endpoint
+        not_found = Reply(404, {"error": {"message": "no such endpoint"}})
+        server.add("GET", "/v1/balance", not_found, not_found)
         result = kling("doctor", "--json", env={"KLING_BASE_URL": server.url, "KLING_API_KEY": KEY})
     assert result.exit_code == 0, result.stdout
     key = checks(result)["key"]

@@ -1,0 +1,446 @@
+"""HTTP transport for the client: one requests.Session, urllib3's retry rules, a pooled GET for
+polls, streamed answers for videos, and --verbose's urllib3 trace.
+
+Nothing here knows the service's endpoints or its error bodies (that is client.py). A request
+that gets no complete answer raises NetworkError, the one failure type callers catch: neither
+client.py nor download.py needs to know requests' or urllib3's exceptions.
+
+Imported only when a command sends something: `kling --help` must not pay for requests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    MaxRetryError,
+    NewConnectionError,
+    ReadTimeoutError,
+)
+from urllib3.exceptions import SSLError as Urllib3SSLError
+from urllib3.filepost import encode_multipart_formdata
+from urllib3.util import Timeout
+from urllib3.util.retry import Retry
+
+from .errors import ServiceUnavailable
+
+# (connect, read) seconds. Reads are generous: an upload of 10 MB may take a while to answer.
+DEFAULT_TIMEOUT = (10.0, 60.0)
+DEFAULT_RETRIES = 5
+DEFAULT_BACKOFF = 0.5  # seconds: 5 retries sleep 0, 1, 2, 4, 8 s (plus jitter)
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+Trace = Callable[[str], None]
+# Told of each retry about to happen: the host, what went wrong (a urllib3 error, or the answer
+# when its status is retried), and the Retry that will run the remaining tries.
+OnRetry = Callable[[str, "Exception | None", Any, Retry], None]
+
+
+class NetworkError(ServiceUnavailable):
+    """A request that got no complete answer: refused, timed out, cut off, TLS. Callers map it
+    to their own words; it is a ServiceUnavailable (exit 5) so that one that is not mapped
+    still reads as what it is."""
+
+    def __init__(self, host: str, description: str, *, surely_not_sent: bool):
+        super().__init__(f"could not reach {host}: {description}")
+        self.host = host
+        self.description = description
+        # True when the connection never opened, so the request cannot have reached the host.
+        self.surely_not_sent = surely_not_sent
+
+
+# What a failed request can raise: requests' exceptions, or urllib3's on the pooled GET path.
+_FAILURES = (requests.RequestException, HTTPError, OSError)
+
+
+def _network_error(url: str, exc: BaseException) -> NetworkError:
+    cause = _cause(exc)
+    return NetworkError(
+        urlsplit(url).netloc,
+        _describe(cause),
+        surely_not_sent=isinstance(cause, (NewConnectionError, ConnectTimeoutError)),
+    )
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The low-level error behind a requests or urllib3 exception."""
+    if isinstance(exc, requests.RequestException) and exc.args:
+        inner = exc.args[0]
+        exc = inner if isinstance(inner, BaseException) else exc
+    if isinstance(exc, MaxRetryError) and exc.reason is not None:  # retries ran out: why
+        exc = exc.reason
+    return exc
+
+
+def _describe(cause: BaseException) -> str:
+    # requests' ConnectTimeout, ReadTimeout and SSLError wrap these urllib3 causes.
+    if isinstance(cause, NewConnectionError):  # a subclass of ConnectTimeoutError
+        return "connection refused or host unreachable"
+    if isinstance(cause, ConnectTimeoutError):
+        return "connection timed out"
+    if isinstance(cause, ReadTimeoutError):
+        return "no answer in time (read timeout)"
+    if isinstance(cause, Urllib3SSLError):
+        return "TLS error"
+    return "connection broken"
+
+
+# --- retry rules -------------------------------------------------------------------------------
+
+
+class _NoticedRetry(Retry):
+    """Retry that tells `on_retry` when a retry is about to happen (urllib3 retries inside
+    urlopen, so this is where the client can learn of it). What is retried does not change."""
+
+    on_retry: OnRetry | None = None
+
+    def new(self, **kw: Any) -> Any:
+        retry = super().new(**kw)
+        retry.on_retry = self.on_retry
+        return retry
+
+    def increment(  # type: ignore[override]  # urllib3's own signature, narrowed types
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> Retry:
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        if self.on_retry is not None:  # super() raised when no retry is left
+            self.on_retry(_netloc(_pool), error, response, retry)
+        return retry
+
+
+def _netloc(pool: Any) -> str:
+    host, port = getattr(pool, "host", None) or "the host", getattr(pool, "port", None)
+    default = {"http": 80, "https": 443}.get(getattr(pool, "scheme", ""))
+    return f"{host}:{port}" if port and port != default else str(host)
+
+
+def _retry_seconds(retry: Retry, first_wait: float | None = None, per_try: float = 0.0) -> float:
+    """At most how long the remaining tries of `retry` take: urllib3's backoff before each
+    (its formula, with the most jitter), or `first_wait` (a Retry-After) before the next one,
+    plus `per_try` for each try that may wait out a timeout."""
+    # After the n-th failure urllib3 sleeps (by n) and tries again, while `total` >= 0.
+    tries = 1 + (retry.total if isinstance(retry.total, int) else 0)
+    done = len(retry.history)
+    total = 0.0
+    for n in range(done, done + tries):
+        if n == done and first_wait is not None:
+            total += first_wait
+        elif n > 1:
+            backoff = retry.backoff_factor * 2 ** (n - 1) + retry.backoff_jitter
+            total += min(retry.backoff_max, backoff)
+    return total + tries * per_try
+
+
+class _SubmitRetry(_NoticedRetry):
+    """For a POST that must not arrive twice (the generation POST costs credits): retried only
+    where it cannot have been accepted, a connection that never opened (urllib3's connect
+    retries) or a 429 answer. GETs under the same URL prefix keep the ordinary rules."""
+
+    def _is_method_retryable(self, method: str) -> bool:
+        # Read errors on a POST are re-raised: the request may have been received.
+        return method.upper() != "POST" and super()._is_method_retryable(method)
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if method.upper() == "POST":
+            return status_code == 429 and bool(self.total)
+        return super().is_retry(method, status_code, has_retry_after)
+
+
+def _retry_rules(
+    retries: int,
+    backoff: float,
+    cls: type[_NoticedRetry] = _NoticedRetry,
+    on_retry: OnRetry | None = None,
+) -> Retry:
+    rules = cls(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        other=0,
+        backoff_factor=backoff,
+        backoff_max=30,
+        backoff_jitter=backoff,
+        status_forcelist=RETRY_STATUSES,
+        # POST elsewhere is the image upload: safe to resend. Submits have _SubmitRetry.
+        allowed_methods=frozenset({"GET", "HEAD", "POST"}),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        raise_on_redirect=False,
+    )
+    rules.on_retry = on_retry
+    return rules
+
+
+# --- the session -------------------------------------------------------------------------------
+
+
+class _TraceHandler(logging.Handler):
+    """urllib3's own log lines (connections, retries) into --verbose's trace. urllib3 logs
+    methods, URLs and statuses, never headers, so the key cannot show."""
+
+    def __init__(self, trace: Trace):
+        super().__init__(logging.DEBUG)
+        self._trace = trace
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._trace(f"urllib3: {record.getMessage()}")
+
+
+class _NoNetrc:
+    """Session-wide auth that does nothing, so requests never reads ~/.netrc: a netrc entry
+    would replace our bearer key, and reading it costs time on every request."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
+class _Session(requests.Session):
+    """A Session that asks the environment about proxies once per origin, not per request
+    (HTTPS_PROXY, HTTP_PROXY and NO_PROXY are still honoured: they are read on first use)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.auth = _NoNetrc()
+        self._environment: dict[tuple[Any, ...], Mapping[str, Any]] = {}
+
+    def merge_environment_settings(  # type: ignore[override]  # str URLs only; stubs' _Settings is private
+        self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Mapping[str, Any]:
+        parts = urlsplit(url)
+        key = (
+            parts.scheme,
+            parts.netloc,
+            tuple(sorted((proxies or {}).items())),
+            stream,
+            verify,
+            cert,
+        )
+        if key not in self._environment:
+            self._environment[key] = super().merge_environment_settings(
+                url, proxies, stream, verify, cert
+            )
+        return self._environment[key]
+
+
+# --- what comes back ---------------------------------------------------------------------------
+
+
+class ProgressReader(io.BytesIO):
+    """An in-memory body that reports bytes as they are sent; seekable, so retries can rewind."""
+
+    def __init__(self, data: bytes, on_bytes: Callable[[int], None] | None):
+        super().__init__(data)
+        self._on_bytes = on_bytes
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        if self._on_bytes and chunk:
+            self._on_bytes(len(chunk))
+        return chunk
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer read whole (the API's are small JSON documents)."""
+
+    status: int
+    reason: str
+    content_type: str
+    body: bytes
+
+    @classmethod
+    def of(cls, resp: requests.Response) -> Answer:
+        content_type = resp.headers.get("Content-Type", "")
+        return cls(resp.status_code, resp.reason or "", content_type, resp.content)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+class Stream:
+    """A streamed answer (a video), read in chunks: a broken read raises NetworkError.
+    Fits download.Response."""
+
+    def __init__(self, url: str, resp: requests.Response):
+        self.url = url
+        self._resp = resp
+        self.status_code = resp.status_code
+        self.reason = resp.reason or ""
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._resp.headers
+
+    def iter_content(self, chunk_size: int) -> Iterator[bytes]:
+        try:
+            yield from self._resp.iter_content(chunk_size)
+        except _FAILURES as exc:
+            raise _network_error(self.url, exc) from None
+
+    def close(self) -> None:
+        self._resp.close()
+
+
+# --- the transport -----------------------------------------------------------------------------
+
+
+class Transport:
+    """One Session with a connection pool per host (`pool_size`: the requests a command keeps
+    in flight), retrying by _retry_rules; POSTs under `submit_prefix` by _SubmitRetry."""
+
+    def __init__(
+        self,
+        *,
+        user_agent: str,
+        submit_prefix: str,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        backoff: float = DEFAULT_BACKOFF,
+        pool_size: int = 10,
+        trace: Trace | None = None,
+        notice: Trace | None = None,
+    ):
+        self.timeout = timeout
+        # The first retry of a run is told once (`notice`): without it an unreachable host
+        # meant 16 s of silence. --verbose's trace shows every retry.
+        self.notice = notice
+        self._retry_noticed = False
+        self._notice_lock = threading.Lock()
+        on_retry = self._on_retry if notice else None
+        self._pool_timeout = Timeout(connect=timeout[0], read=timeout[1])
+        self._log_handler: logging.Handler | None = None
+        if trace:
+            self._log_handler = _TraceHandler(trace)
+            urllib3_log = logging.getLogger("urllib3")
+            urllib3_log.setLevel(logging.DEBUG)
+            urllib3_log.addHandler(self._log_handler)
+        self.session = _Session()
+        self.session.headers["User-Agent"] = user_agent
+        for prefix, rules in (
+            ("http://", _retry_rules(retries, backoff, on_retry=on_retry)),
+            ("https://", _retry_rules(retries, backoff, on_retry=on_retry)),
+            (submit_prefix, _retry_rules(retries, backoff, _SubmitRetry, on_retry)),
+        ):
+            self.session.mount(prefix, HTTPAdapter(max_retries=rules, pool_maxsize=pool_size))
+
+    def get(self, url: str, headers: Mapping[str, str], *, retry: bool = True) -> Answer:
+        """A GET read whole; `retry=False`: one try."""
+        try:
+            return self._pooled_get(url, headers, retry)
+        except _FAILURES as exc:
+            raise _network_error(url, exc) from None
+
+    def post(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        *,
+        json: Any = None,
+        form: Mapping[str, Any] | None = None,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> Answer:
+        """A POST of `json`, or of `form` as multipart/form-data (a field's value may be a
+        (file name, bytes, MIME type) tuple), built in memory so that a retry can send it
+        again; `on_bytes` is told of the bytes as they are sent."""
+        kw: dict[str, Any] = {"json": json}
+        if form is not None:
+            body, content_type = encode_multipart_formdata(dict(form))
+            headers = {**headers, "Content-Type": content_type}
+            kw = {"data": ProgressReader(body, on_bytes)}
+        try:
+            resp = self.session.post(url, headers=dict(headers), timeout=self.timeout, **kw)
+            return Answer.of(resp)
+        except _FAILURES as exc:
+            raise _network_error(url, exc) from None
+
+    def stream(self, url: str, headers: Mapping[str, str] | None = None) -> Stream:
+        """A streamed GET, with only the session's headers and `headers`."""
+        try:
+            resp = self.session.get(url, stream=True, timeout=self.timeout, headers=headers)
+        except _FAILURES as exc:
+            raise _network_error(url, exc) from None
+        return Stream(url, resp)
+
+    def _pooled_get(self, url: str, headers: Mapping[str, str], retry: bool = True) -> Answer:
+        """A GET through the urllib3 pool that requests keeps for this host: the same
+        connection, TLS settings, proxy and retry rules as every other request, without the
+        work a Session does per request (preparing it, cookies, hooks, redirects), which
+        none of our GETs use and which is half the CPU of a poll: `wait` on hundreds of
+        tasks polls thousands of times. The calls are requests' own HTTPAdapter.send's."""
+        session = self.session
+        request = requests.PreparedRequest()
+        request.method, request.url = "GET", url
+        request.headers = requests.structures.CaseInsensitiveDict(session.headers)  # type: ignore[arg-type]  # ours are all str
+        request.headers.update(headers)
+        settings = session.merge_environment_settings(url, {}, None, None, None)
+        verify, proxies, cert = settings["verify"], settings["proxies"], settings["cert"]
+        adapter = session.get_adapter(url)
+        assert isinstance(adapter, HTTPAdapter)  # mounted in __init__
+        pool = adapter.get_connection_with_tls_context(request, verify, proxies, cert)
+        assert isinstance(pool, HTTPConnectionPool)  # what every requests pool is
+        adapter.cert_verify(pool, url, verify, cert)  # type: ignore[no-untyped-call]  # untyped in types-requests
+        got = pool.urlopen(
+            "GET",
+            adapter.request_url(request, proxies),
+            headers=request.headers,
+            redirect=False,
+            assert_same_host=False,
+            preload_content=True,  # read inside urlopen, so a broken body is retried too
+            decode_content=True,
+            retries=adapter.max_retries if retry else Retry(0, read=False, redirect=False),
+            timeout=self._pool_timeout,
+        )
+        if got.get_redirect_location():  # rare: the Session follows it, keeping the key at home
+            prepared = session.prepare_request(requests.Request("GET", url, headers=headers))
+            first = adapter.build_response(prepared, got)
+            *_, resp = session.resolve_redirects(first, prepared, timeout=self.timeout, **settings)
+            return Answer.of(resp)
+        return Answer(got.status, got.reason or "", got.headers.get("Content-Type", ""), got.data)
+
+    def _on_retry(self, host: str, error: Exception | None, response: Any, retry: Retry) -> None:
+        with self._notice_lock:
+            if self._retry_noticed or self.notice is None:
+                return
+            self._retry_noticed = True
+        per_try = 0.0
+        if isinstance(error, NewConnectionError):  # refused or unreachable: fails at once
+            pass
+        elif isinstance(error, ConnectTimeoutError):
+            per_try = self.timeout[0]
+        elif isinstance(error, ReadTimeoutError):
+            per_try = self.timeout[1]
+        first_wait = None
+        if error is None and response is not None:
+            what = f"{host} answered {response.status} {response.reason or ''}".rstrip()
+            if retry.respect_retry_after_header:
+                with contextlib.suppress(ValueError):  # an unreadable Retry-After: backoff
+                    first_wait = retry.get_retry_after(response)
+        else:
+            what = f"could not reach {host} ({_describe(error or HTTPError())})"
+        seconds = _retry_seconds(retry, first_wait, per_try)
+        self.notice(f"{what}; retrying for up to ~{max(1, round(seconds))} s")
+
+    def close(self) -> None:
+        self.session.close()
+        if self._log_handler is not None:
+            logging.getLogger("urllib3").removeHandler(self._log_handler)
