@@ -39,8 +39,7 @@ def _task_ids(given: set[str], incomplete: str) -> list[tuple[str, str]]:
     import sqlite3
     from urllib.parse import quote
 
-    from .config import data_dir
-    from .journal import JOURNAL_FILE, UNCERTAIN
+    from .paths import JOURNAL_FILE, UNCERTAIN, data_dir
 
     path = data_dir() / JOURNAL_FILE
     if not path.is_file():
