@@ -98,7 +98,8 @@ def quick(environ: Mapping[str, str]) -> int | None:
         if any(word.startswith("-") for word in args[1:]):
             return None  # an option (or its value, or --): click's rules decide
         found = journal_task_ids(set(args[1:]), incomplete)
-        if any(help for _, help in found) and _width(environ) < _NARROWEST:
+        described = shell != "bash" and any(help for _, help in found)  # bash shows none
+        if described and _width(environ) < _NARROWEST:
             return None
         text, code = _format(shell, environ, found)
     except Exception:

@@ -477,10 +477,13 @@ def test_the_fast_path_prints_what_the_app_prints(
 ) -> None:
     base = shell_env(venv_bin, assorted_home, tmp_path / "user")
     python = str(venv_bin / "python")
-    for line, fast in [*FAST_CASES, ("kling wait ", False)]:
+    # On a console this narrow the app's rich would wrap the descriptions (the statuses): left
+    # to the app, except in bash, which shows none. (Two spaces: told apart from FAST_CASES.)
+    narrow = ("kling wait  ", shell == "bash")
+    for line, fast in [*FAST_CASES, narrow]:
         env = completion_env(shell, line, base)
-        if (line, fast) == ("kling wait ", False):
-            env["COLUMNS"] = "12"  # the app's rich would wrap the descriptions: left to it
+        if (line, fast) == narrow:
+            env["COLUMNS"] = "12"
         quick = run([python, "-c", FAST], env)
         slow = run([python, "-c", SLOW], env)
         assert (quick.stdout, quick.returncode) == (slow.stdout, slow.returncode), (shell, line)
