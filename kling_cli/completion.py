@@ -4,21 +4,19 @@ the config keys with the choices of their values.
 They run inside `kling` on every TAB (the shell script calls the program back with
 _KLING_COMPLETE set), so they are cheap and never raise: an error would print a traceback into
 the user's command line. A TAB never creates the journal, nor its folder.
+
+The task ids come from kling_cli.quick_completion, which also answers a TAB on the task ids of
+wait, status and download before typer is even imported (kling_cli.main).
 """
 
 from __future__ import annotations
 
-import re
-
 import typer
 
 from .config import ASPECT_RATIOS, DURATIONS, KEYS, MODES, VIDEO_REFERS
+from .quick_completion import MAX_TASK_IDS, journal_task_ids
 
-MAX_TASK_IDS = 50  # a screenful: more is noise, and each one is a line the shell must sort
-# Only ids a shell can take as one word with no quoting are offered (bash inserts a completion
-# as is): a hostile id such as `x;rm -rf ~` from a misbehaving service is never typed for you.
-_PLAIN_WORD = re.compile(r"[A-Za-z0-9_.-]+")
-_PLAIN_STATUS = re.compile(r"[a-z_ -]{1,20}")
+__all__ = ["MAX_TASK_IDS", "task_ids"]
 
 
 def task_ids(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
@@ -28,9 +26,10 @@ def task_ids(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
     one, an unreadable folder) gives no completions.
     """
     try:
-        return _task_ids(_given(ctx), incomplete)
+        given = _given(ctx)
     except Exception:
         return []
+    return journal_task_ids(given, incomplete)
 
 
 def _given(ctx: typer.Context) -> set[str]:
@@ -40,42 +39,6 @@ def _given(ctx: typer.Context) -> set[str]:
         if isinstance(value, list | tuple):
             given.update(v for v in value if isinstance(v, str))
     return given
-
-
-def _task_ids(given: set[str], incomplete: str) -> list[tuple[str, str]]:
-    import sqlite3
-    from urllib.parse import quote
-
-    from .config import data_dir
-    from .journal import JOURNAL_FILE, UNCERTAIN
-
-    path = data_dir() / JOURNAL_FILE
-    if not path.is_file():
-        return []
-    uri = f"file:{quote(str(path))}"
-    try:
-        # mode=rw never creates the file; being able to write lets the last connection tidy
-        # the WAL files away on close, as every kling command does. A read-only file: mode=ro.
-        conn = sqlite3.connect(f"{uri}?mode=rw", uri=True, timeout=1.0)
-    except sqlite3.Error:
-        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=1.0)
-    try:  # the order is Journal.entries'
-        rows = conn.execute(
-            "SELECT id, status FROM tasks WHERE substr(id, 1, ?) = ? AND status != ?"
-            " ORDER BY submitted_at DESC, rowid DESC LIMIT ?",
-            (len(incomplete), incomplete, UNCERTAIN, MAX_TASK_IDS + len(given)),
-        ).fetchall()
-    finally:
-        conn.close()
-    found: list[tuple[str, str]] = []
-    for task_id, status in rows:
-        if not isinstance(task_id, str) or task_id in given or task_id in (".", ".."):
-            continue
-        if not _PLAIN_WORD.fullmatch(task_id):
-            continue
-        plain = isinstance(status, str) and _PLAIN_STATUS.fullmatch(status)
-        found.append((task_id, status if plain else ""))
-    return found[:MAX_TASK_IDS]
 
 
 def _starting_with(choices: tuple[object, ...], incomplete: str) -> list[str]:

@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, LocalFileError
+from .paths import config_dir as config_dir  # re-exported: their home is kling_cli.paths
+from .paths import data_dir as data_dir
+from .paths import home_override as home_override
 
 if TYPE_CHECKING:
     from tomlkit import TOMLDocument
@@ -28,30 +31,6 @@ ASPECT_RATIOS = ("16:9", "9:16", "1:1")
 VIDEO_REFERS = ("base", "feature")  # video_list refer_type (API.md 1b)
 CONFIG_FILE = "config.toml"
 MIN_POLL_INTERVAL = 0.05  # seconds: less polls the service in a tight loop
-
-
-def home_override(environ: Mapping[str, str] | None = None) -> Path | None:
-    home = (os.environ if environ is None else environ).get("KLING_HOME")
-    return Path(home).expanduser() if home else None
-
-
-def config_dir(environ: Mapping[str, str] | None = None) -> Path:
-    override = home_override(environ)
-    if override:
-        return override
-    from platformdirs import user_config_path
-
-    return user_config_path("kling", appauthor=False)
-
-
-def data_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """KLING_HOME, else the per-user data folder. `environ`: the run's environment."""
-    override = home_override(environ)
-    if override:
-        return override
-    from platformdirs import user_data_path
-
-    return user_data_path("kling", appauthor=False)
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path:

@@ -18,10 +18,9 @@ from typing import Any
 
 from . import tasks
 from .errors import ExitCode, LocalFileError
+from .paths import JOURNAL_FILE as JOURNAL_FILE  # re-exported: their home is kling_cli.paths
+from .paths import UNCERTAIN as UNCERTAIN
 
-JOURNAL_FILE = "journal.sqlite3"
-# A request that may have made a task whose id never came back (record_attempt).
-UNCERTAIN = "uncertain"
 ATTEMPT_PREFIX = "attempt-"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (

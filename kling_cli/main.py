@@ -1,7 +1,9 @@
-"""The console script's entry point: answers --version before importing anything heavy."""
+"""The console script's entry point: answers --version, and a TAB on a task id, before importing
+anything heavy."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 from . import __version__
@@ -12,6 +14,12 @@ def main(argv: list[str] | None = None) -> None:
     if args in (["--version"], ["-V"]):
         print(f"kling {__version__}")
         return
+    from .quick_completion import COMPLETE_VAR, quick
+
+    if os.environ.get(COMPLETE_VAR):  # a TAB: the shell waits for us, keystroke by keystroke
+        code = quick(os.environ)
+        if code is not None:
+            raise SystemExit(code)
     from .app import app
 
     app(args=args, prog_name="kling")

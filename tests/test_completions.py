@@ -402,3 +402,122 @@ def test_install_completion_for_zsh_and_fish(
     if shell == "fish":  # fish loads it by itself, with no config of ours
         result = run([shell, "-c", "complete -C 'kling ge'"], env)
         assert result.stdout.split("\t")[0] == "generate", result.stderr
+
+
+# --- the fast path: a TAB on a task id without typer (kling_cli.quick_completion) --------------
+
+# The app itself, as the console script ran it before the fast path: the slow path to compare.
+SLOW = "from kling_cli.app import app; app(prog_name='kling')"
+# The console script's entry point, reporting on stderr which heavy modules it imported.
+FAST = """
+import sys
+from kling_cli.main import main
+try:
+    main()
+finally:
+    heavy = ("typer", "click", "rich", "requests", "urllib3")
+    print(" ".join(m for m in heavy if m in sys.modules), file=sys.stderr)
+"""
+# (command line up to the cursor, whether the fast path answers it)
+FAST_CASES: list[tuple[str, bool]] = [
+    ("kling wait ", True),
+    ("kling wait video_c", True),
+    ("kling status video_aaa333 ", True),
+    ("kling download video_aaa333 video_ccc222 video_", True),
+    ("kling wait 'video_b", True),  # an unclosed quote: its partial word
+    ("kling wait nothing-like-it", True),  # no match: zsh falls back to files, fish too
+    ("kling ge", False),
+    ("kling wait --", False),
+    ("kling wait --interval ", False),
+    ("kling wait video_aaa333 --json ", False),
+    ("kling --sandbox wait ", False),
+    ("kling config set ", False),
+]
+
+
+def completion_env(shell: str, line: str, base: dict[str, str]) -> dict[str, str]:
+    """The variables each shell's script (completions/) sets before calling kling back."""
+    env = {**base, "_KLING_COMPLETE": f"complete_{shell}"}
+    words = line.split() + ([""] if line.endswith(" ") else [])  # no quoted spaces in FAST_CASES
+    if shell == "bash":  # "${COMP_WORDS[*]}" with IFS=$'\n'
+        env.update(COMP_WORDS="\n".join(words), COMP_CWORD=str(len(words) - 1))
+    elif shell.startswith("fish"):  # `commandline -cp`, with the script's two actions
+        env.update(_TYPER_COMPLETE_ARGS=line, _TYPER_COMPLETE_FISH_ACTION=shell.split("-", 1)[1])
+        env["_KLING_COMPLETE"] = "complete_fish"
+    elif shell == "zsh":  # "${words[1,$CURRENT]}"
+        env.update(_TYPER_COMPLETE_ARGS=line)
+    else:  # PowerShell: the command's text and the word under the cursor
+        env.update(_TYPER_COMPLETE_ARGS=line.rstrip(), _TYPER_COMPLETE_WORD_TO_COMPLETE=words[-1])
+    return env
+
+
+@pytest.fixture(scope="module")
+def assorted_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three plain tasks, and some with statuses and ids the completer treats apart."""
+    home = tmp_path_factory.mktemp("assorted_home")
+    record(home, SUBMITTED)
+    journal = Journal(home / JOURNAL_FILE)
+    try:
+        for task_id, status in [
+            ("video_ddd444", "in_progress"),
+            ("video_eee555", "Running 50%"),  # not a plain status: offered with no description
+            ("video_fff 666", "queued"),  # not a plain word: never offered
+        ]:
+            journal.record_submitted(
+                TaskView.of({"id": task_id, "status": status}), "https://api", {"prompt": "x"}
+            )
+    finally:
+        journal.close()
+    return home
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish-get-args", "fish-is-args", "powershell"])
+def test_the_fast_path_prints_what_the_app_prints(
+    shell: str, venv_bin: Path, assorted_home: Path, tmp_path: Path
+) -> None:
+    base = shell_env(venv_bin, assorted_home, tmp_path / "user")
+    python = str(venv_bin / "python")
+    # On a console this narrow the app's rich would wrap the descriptions (the statuses): left
+    # to the app, except in bash, which shows none. (Two spaces: told apart from FAST_CASES.)
+    narrow = ("kling wait  ", shell == "bash")
+    for line, fast in [*FAST_CASES, narrow]:
+        env = completion_env(shell, line, base)
+        if (line, fast) == narrow:
+            env["COLUMNS"] = "12"
+        quick = run([python, "-c", FAST], env)
+        slow = run([python, "-c", SLOW], env)
+        assert (quick.stdout, quick.returncode) == (slow.stdout, slow.returncode), (shell, line)
+        imported = quick.stderr.strip().splitlines()[-1:]
+        assert (imported == []) is fast, (shell, line, quick.stderr)
+    # and the fast path did offer ids: newest first, without the hostile one
+    env = completion_env(shell, "kling wait video_", base)
+    offered = run([python, "-c", FAST], env)
+    if shell == "fish-is-args":
+        assert offered.returncode == 0 and offered.stdout == ""
+    else:
+        assert "video_ddd444" in offered.stdout and "video_fff" not in offered.stdout
+
+
+def test_the_fast_path_knows_the_task_id_commands() -> None:
+    """TASK_ID_COMMANDS: exactly the commands whose argument (their only one) is completed with
+    task ids, so the fast path answers for no other command and no other argument."""
+    import importlib
+    import typing
+
+    from kling_cli.app import LAZY_COMMANDS
+    from kling_cli.quick_completion import TASK_ID_COMMANDS
+
+    completed_with_ids = set()
+    for name in LAZY_COMMANDS:
+        module = importlib.import_module(f"kling_cli.commands.{name}")
+        hints = typing.get_type_hints(module.command, include_extras=True)
+        arguments = [
+            meta
+            for hint in hints.values()
+            for meta in getattr(hint, "__metadata__", ())
+            if isinstance(meta, typer.models.ArgumentInfo)
+        ]
+        if any(a.autocompletion is completion.task_ids for a in arguments):
+            assert len(arguments) == 1, name
+            completed_with_ids.add(name)
+    assert completed_with_ids == TASK_ID_COMMANDS

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 PROBE = """
 import sys
+from pathlib import Path
 sys.argv = ["kling", *sys.argv[1:]]
 from kling_cli.main import main
 try:
@@ -38,3 +41,26 @@ def test_version_does_not_import_typer() -> None:
         [sys.executable, "-c", probe, "--version"], capture_output=True, text=True, timeout=60
     )
     assert "typer" not in result.stderr
+
+
+def test_a_tab_on_a_task_id_imports_neither_typer_rich_nor_requests(tmp_path: Path) -> None:
+    from kling_cli.journal import JOURNAL_FILE, Journal
+    from kling_cli.tasks import TaskView
+
+    journal = Journal(tmp_path / JOURNAL_FILE)
+    journal.record_submitted(TaskView.of({"id": "video_abc", "status": "queued"}), "u", {})
+    journal.close()
+    heavy = '("typer", "click", "rich", "requests", "urllib3")'
+    probe = PROBE.replace(PROBE.split("heavy = ", 1)[1].split("\n", 1)[0], heavy)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("KLING_", "_KLING_"))},
+        "KLING_HOME": str(tmp_path),
+        "_KLING_COMPLETE": "complete_bash",
+        "COMP_WORDS": "kling\nwait\n",
+        "COMP_CWORD": "2",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert result.stdout == "video_abc\n"
+    assert result.stderr.strip() == ""

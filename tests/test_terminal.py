@@ -31,8 +31,15 @@ def submit(sandbox, home: Path, prompt: str = "a fox") -> str:
     return result.stdout.strip()
 
 
-def screen_of(command: str, env: dict[str, str], width: int = 100, escapes: bool = False) -> str:
-    """Run `command` in a fresh tmux session; return the screen once it printed EXIT=."""
+def screen_of(
+    command: str,
+    env: dict[str, str],
+    width: int = 100,
+    escapes: bool = False,
+    scrollback: bool = False,
+) -> str:
+    """Run `command` in a fresh tmux session; return the screen once it printed EXIT= (with
+    `scrollback`, everything that scrolled off it too)."""
     session = f"kling-{uuid.uuid4().hex[:8]}"
     socket = f"kling-test-{session}"
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
@@ -48,6 +55,7 @@ def screen_of(command: str, env: dict[str, str], width: int = 100, escapes: bool
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             args = [*tmux, "capture-pane", "-p", "-t", session] + (["-e"] if escapes else [])
+            args += ["-S", "-"] if scrollback else []
             screen = subprocess.run(args, capture_output=True, text=True).stdout
             if "EXIT=" in screen:
                 return screen
@@ -191,3 +199,59 @@ def test_list_on_a_terminal_is_a_table(sandbox, tmp_path: Path) -> None:
     assert header.split()[:4] == ["task", "status", "progress", "submitted"]
     row = next(line for line in screen.splitlines() if line.startswith(task_id))
     assert "queued" in row and "a fox by the river" in row and "\t" not in row
+
+
+def test_a_long_list_on_a_terminal_is_aligned_lines_with_every_id_whole(tmp_path: Path) -> None:
+    """More tasks than fit on the screen: plain aligned lines (a rich table of thousands of rows
+    took seconds to draw), one per task, every id whole and in order, nothing wrapped."""
+    from kling_cli.journal import JOURNAL_FILE, Journal
+    from kling_cli.tasks import TaskView
+
+    journal = Journal(tmp_path / JOURNAL_FILE)
+    ids = []
+    for n in range(45):  # the screen has 30 rows
+        task_id = f"video_{'x' * (n % 7)}{n:03}"
+        prompt = "狐狸在河边 a fox by the river at dawn, " * (n % 4) + f"take {n}"
+        journal.record_submitted(
+            TaskView.of({"id": task_id, "status": "queued"}), "https://api", {"prompt": prompt}
+        )
+        ids.append(task_id)
+    journal.close()
+    env = {"KLING_HOME": str(tmp_path), "TERM": "xterm-256color", "LANG": "C.UTF-8"}
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    command = " ".join(map(shlex.quote, [*KLING, "list", "-n", "100"]))
+    screen = screen_of(command, env, width=100, scrollback=True).splitlines()
+    start = next(i for i, line in enumerate(screen) if line.startswith("task "))
+    header, rows = screen[start], screen[start + 1 : start + 1 + len(ids)]
+    assert header.split()[:5] == ["task", "status", "progress", "submitted", "prompt"]
+    assert [row.split()[0] for row in rows] == ids[::-1]  # newest first, each id whole
+    assert screen[start + 1 + len(ids)].startswith("EXIT=0")  # no wrapped line in between
+    status_at = header.index("status")
+    assert all(row[status_at:].startswith("queued") for row in rows)  # aligned
+    assert any(row.rstrip().endswith("\u2026") for row in rows)  # a long prompt, cut to fit
+    assert "\t" not in "".join(rows)
+
+
+def test_a_tall_terminal_still_gets_lines_past_a_few_hundred_tasks(tmp_path: Path) -> None:
+    from kling_cli.commands.list import MAX_TABLE_ROWS
+    from kling_cli.journal import JOURNAL_FILE, Journal
+    from kling_cli.tasks import TaskView
+
+    journal = Journal(tmp_path / JOURNAL_FILE)
+    count = MAX_TABLE_ROWS + 1
+    for n in range(count):
+        journal.record_submitted(
+            TaskView.of({"id": f"video_{n:04}", "status": "completed"}),
+            "https://api",
+            {"prompt": f"take {n}: a fox by the river at dawn, in the rain, slowly"},
+        )
+    journal.close()
+    env = {"KLING_HOME": str(tmp_path), "TERM": "xterm-256color", "LANG": "C.UTF-8"}
+    env.update(PYTHONPATH=os.pathsep.join(sys.path), LINES="5000")  # room for them all
+    command = " ".join(map(shlex.quote, [*KLING, "list", "-n", str(count)]))
+    screen = screen_of(command, env, width=60, scrollback=True).splitlines()
+    rows = [line for line in screen if line.startswith("video_")]
+    # one line per task, the prompt cut (a table would wrap it in its cell, over several lines)
+    assert [row.split()[0] for row in rows] == [f"video_{n:04}" for n in reversed(range(count))]
+    assert all(row.endswith("\u2026") for row in rows)
+    assert len(screen) - screen.count("") < count + 5

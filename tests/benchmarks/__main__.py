@@ -3,7 +3,9 @@
 Every row runs kling (the installed console script, as a subprocess, with its own KLING_HOME)
 next to a reference in the same run, alternating them, and compares medians:
 
-- start-up rows: `python -c pass` with the interpreter of kling's own script;
+- start-up rows, and a TAB on `kling wait ` (bash's completion request, answered from the
+  journal): `python -c pass` with the interpreter of kling's own script;
+- `kling list -n 10000` on a pseudo-terminal: the same command piped (the goal is absolute);
 - `status ID`: one GET to the sandbox (loopback, started here), against what any typer and
   requests tool pays: `python -c "import typer, requests"` plus 3x `python -c pass`;
 - the download: a 512 MiB file from a static file server (stdlib ThreadingHTTPServer using
@@ -36,7 +38,7 @@ from .measure import MiB, Run, Stats, gnu_time, run
 from .servers import StaticServer, make_file
 
 ROWS = ("version", "help", "generate-help", "config-list", "list", "status", "download", "live")
-ROWS += ("wait", "batch")
+ROWS += ("wait", "batch", "complete", "list-tty")
 WAIT_TASKS = 200
 WAIT_QUEUE, WAIT_RUN, WAIT_INTERVAL = 1.0, 4.0, 1.0
 
@@ -111,9 +113,13 @@ def side_by_side(
 # --- start-up rows ---------------------------------------------------------------------------
 
 
-def startup_row(b: Bench, label: str, args: Sequence[str], goal: float) -> None:
+def startup_row(
+    b: Bench, label: str, args: Sequence[str], goal: float, env: dict[str, str] | None = None
+) -> None:
+    """`env`: variables to add for the kling runs (the reference runs without them)."""
+    kling_env = {**b.env, **(env or {})}
     subj, ref = side_by_side(
-        lambda: checked(run(b.kling_argv(*args), b.env, cwd=b.work), label),
+        lambda: checked(run(b.kling_argv(*args), kling_env, cwd=b.work), label),
         lambda: checked(run([b.python, "-c", "pass"], b.env, cwd=b.work), "python -c pass"),
         b.runs,
     )
@@ -507,6 +513,66 @@ def batch_row(b: Bench) -> None:
     )
 
 
+# --- a long list on a terminal ------------------------------------------------------------------
+
+LIST_TASKS = 10_000
+
+
+def on_a_pty(argv: Sequence[str], env: dict[str, str], cwd: Path) -> Run:
+    """Run `argv` with stdout and stderr on a fresh 120x40 pseudo-terminal, reading what it
+    draws as a terminal would (as fast as it comes)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+
+    def drain() -> None:
+        while True:
+            try:
+                if not os.read(master, 65536):
+                    return
+            except OSError:
+                return
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    term = {k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")}
+    try:
+        r = run(argv, {**term, "TERM": "xterm-256color"}, stdout=slave, stderr=slave, cwd=cwd)
+    finally:
+        os.close(slave)
+        reader.join(5)
+        os.close(master)
+    return r
+
+
+def list_tty_row(b: Bench, base_url: str) -> None:
+    home = b.home.parent / "list-home"
+    home.mkdir(exist_ok=True)
+    seed_journal(home, base_url, LIST_TASKS)
+    env = {**b.env, "KLING_HOME": str(home)}
+    argv = b.kling_argv("list", "-n", str(LIST_TASKS))
+    subj, ref = side_by_side(
+        lambda: checked(on_a_pty(argv, env, b.work), "kling list on a terminal"),
+        lambda: checked(run(argv, env, cwd=b.work), "kling list piped"),
+        min(b.runs, 5),
+    )
+    k, r = Stats.of([x.wall for x in subj]), Stats.of([x.wall for x in ref])
+    b.add(
+        Row(
+            f"kling list -n {LIST_TASKS:,} on a terminal (120x40 pty)",
+            secs(k),
+            f"piped {secs(r)}",
+            f"{k.median:.2f} s",
+            "<= 1.5 s",
+            verdict(k.median <= 1.5),
+        )
+    )
+
+
 # --- the table -------------------------------------------------------------------------------
 
 
@@ -621,6 +687,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             for key, label, cmd, goal in startup:
                 if key in only:
                     startup_row(b, label, cmd, goal)
+            if "complete" in only:  # what bash's script (completions/kling.bash) runs on a TAB
+                tab = {"_KLING_COMPLETE": "complete_bash", "COMP_WORDS": "kling\nwait\n"}
+                startup_row(b, "a TAB on `kling wait `", [], 3, {**tab, "COMP_CWORD": "2"})
+            if "list-tty" in only:
+                list_tty_row(b, sb.base_url)  # type: ignore[attr-defined]
             if {"status", "download", "live"} & only:
                 video = make_file(root / "video.mp4", size) if {"download", "live"} & only else None
                 with StaticServer({"/video.mp4": video} if video else {}) as server:

@@ -115,3 +115,20 @@ def test_upload_of_a_url_says_it_takes_local_files(kling, against, tmp_path: Pat
         "kling: hint: a URL needs no upload: pass it to generate -i as it is",
     ]
     assert against.log == []
+
+
+def test_a_long_list_piped_stays_tab_separated(kling, isolated: Path) -> None:
+    """Only a terminal gets the aligned lines of a long list: a pipe gets ID<TAB>STATUS<TAB>..."""
+    from kling_cli.journal import JOURNAL_FILE, Journal
+    from kling_cli.tasks import TaskView
+
+    journal = Journal(isolated / JOURNAL_FILE)
+    for n in range(300):
+        task = TaskView.of({"id": f"video_{n:03}", "status": "queued"})
+        journal.record_submitted(task, "https://api", {"prompt": f"fox  {n}"})
+    journal.close()
+    lines = kling("list", "-n", "1000", env={"COLUMNS": "100", "LINES": "20"}).stdout.splitlines()
+    assert [line.split("\t")[0] for line in lines] == [f"video_{n:03}" for n in range(299, -1, -1)]
+    assert all(len(line.split("\t")) == 6 for line in lines)
+    assert lines[0].split("\t")[1:3] == ["queued", "-"]
+    assert lines[0].split("\t")[4] == "fox 299"

@@ -1,0 +1,38 @@
+"""Where kling keeps its files, and the journal's file name: stdlib only and nothing else, so
+that a TAB (kling_cli.quick_completion) can find the journal without loading the config or the
+journal's machinery. kling_cli.config and kling_cli.journal re-export these names."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+JOURNAL_FILE = "journal.sqlite3"
+# The journal's status for a request that may have made a task whose id never came back
+# (Journal.record_attempt): not a task id anyone can use.
+UNCERTAIN = "uncertain"
+
+
+def home_override(environ: Mapping[str, str] | None = None) -> Path | None:
+    home = (os.environ if environ is None else environ).get("KLING_HOME")
+    return Path(home).expanduser() if home else None
+
+
+def config_dir(environ: Mapping[str, str] | None = None) -> Path:
+    override = home_override(environ)
+    if override:
+        return override
+    from platformdirs import user_config_path
+
+    return user_config_path("kling", appauthor=False)
+
+
+def data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """KLING_HOME, else the per-user data folder. `environ`: the run's environment."""
+    override = home_override(environ)
+    if override:
+        return override
+    from platformdirs import user_data_path
+
+    return user_data_path("kling", appauthor=False)
