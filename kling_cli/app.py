@@ -6,6 +6,7 @@ import importlib
 import json
 import os
 import sys
+import time
 import traceback
 from collections.abc import Collection
 from typing import Annotated, Any, NoReturn
@@ -18,7 +19,7 @@ from typer.models import CommandInfo
 from . import __version__
 from .commands import config as config_cmd
 from .env import Env
-from .errors import ExitCode, KlingError
+from .errors import ExitCode, KlingError, UsageError
 
 
 class KlingCommand(TyperCommand):
@@ -45,6 +46,18 @@ class KlingCommand(TyperCommand):
 
 
 JSON_RUN = "kling.json"  # ctx.meta key: the command line asked for --json
+EVENTS_RUN = "kling.events"  # ctx.meta key: --progress json (or KLING_PROGRESS=json)
+
+
+def asks_for_events(args: list[str]) -> bool:
+    """Whether this run reports in JSON events, decided before options are parsed (a usage
+    error is reported before the root callback runs)."""
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--progress=json" or (arg == "--progress" and args[i + 1 : i + 2] == ["json"]):
+            return True
+    return os.environ.get("KLING_PROGRESS", "").strip().lower() == "json"
 
 
 class KlingGroup(TyperGroup):
@@ -88,6 +101,7 @@ class KlingGroup(TyperGroup):
             ctx.exit(0)
         args = hoist_global_options(self, ctx, args)
         ctx.meta[JSON_RUN] = "--json" in args
+        ctx.meta[EVENTS_RUN] = asks_for_events(args)
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: Any) -> Any:
@@ -101,11 +115,14 @@ class KlingGroup(TyperGroup):
         except (typer.Exit, typer.Abort):
             raise
         except typer.TyperException as exc:  # a usage error: typer prints it and exits 2 ...
-            if not (ctx.meta.get(JSON_RUN) and hasattr(exc, "format_message")):
+            json_run, events_run = ctx.meta.get(JSON_RUN), ctx.meta.get(EVENTS_RUN)
+            if not ((json_run or events_run) and hasattr(exc, "format_message")):
                 raise
-            # ... but a --json run gets a JSON document for it, like any other error.
-            error = {"type": "usage", "message": exc.format_message(), "exit_code": 2}
-            print(json.dumps({"error": error}), file=sys.stderr)
+            # ... but a --json run gets a JSON document for it, like any other error, and a
+            # --progress json run its `error` event.
+            error = UsageError(exc.format_message()).document()
+            document = {"event": "error", "time": round(time.time(), 3)} if events_run else {}
+            print(json.dumps({**document, "error": error}), file=sys.stderr)
             raise typer.Exit(ExitCode.USAGE) from None
         except Exception as exc:  # a bug: one line, the traceback only with --verbose
             env = ctx.obj if isinstance(ctx.obj, Env) else None
@@ -243,6 +260,13 @@ app = typer.Typer(
 )
 
 
+PROGRESS_MODES = ("auto", "live", "plain", "json", "off")
+
+
+def _progress_modes(incomplete: str) -> list[str]:
+    return [mode for mode in PROGRESS_MODES if mode.startswith(incomplete)]
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"kling {__version__}")
@@ -283,8 +307,20 @@ def root(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="HTTP trace on stderr (key redacted).")
     ] = False,
+    progress: Annotated[
+        str | None,
+        typer.Option(
+            "--progress",
+            metavar="auto|live|plain|json|off",
+            help="How progress shows on stderr: live on a terminal, plain lines elsewhere "
+            "(auto), JSON events for programs (json), or none [env: KLING_PROGRESS].",
+            show_default=False,
+            autocompletion=_progress_modes,
+        ),
+    ] = None,
     no_progress: Annotated[
-        bool, typer.Option("--no-progress", help="No progress bars or status lines.")
+        bool,
+        typer.Option("--no-progress", help="No progress bars or status lines (= --progress off)."),
     ] = False,
     version: Annotated[
         bool,
@@ -305,6 +341,11 @@ def root(
         no_progress=no_progress,
     )
     env.profile = profile or env.environ.get("KLING_PROFILE") or None
+    env.progress = (progress or env.environ.get("KLING_PROGRESS") or "auto").strip().lower()
+    if env.progress not in PROGRESS_MODES:
+        env.progress = "auto"  # so that the error itself is reported plainly
+        where = "--progress" if progress else "KLING_PROGRESS"
+        raise UsageError(f"{where} must be one of {', '.join(PROGRESS_MODES)}")
     env.use_sandbox = sandbox_flag or env.environ.get("KLING_SANDBOX", "") not in ("", "0", "false")
     ctx.obj = env
 

@@ -52,13 +52,7 @@ class Line(Job):
             if self.files:
                 doc["output_files"] = [str(f) for f in self.files]
         if self.error is not None:
-            doc["error"] = {
-                "type": self.error.kind,
-                "message": self.error.message,
-                "exit_code": int(self.error.exit_code),
-            }
-            if self.error.hint:
-                doc["error"]["hint"] = self.error.hint
+            doc["error"] = self.error.document()
             if self.task_id:
                 doc.setdefault("id", self.task_id)
         return doc
@@ -188,6 +182,7 @@ class Runner:
         source: str,
         on_change: Callable[[Line], None],
         on_done: Callable[[Line], None],
+        on_bytes: Callable[[Line], None] = lambda line: None,
     ):
         self.env = env
         self.lines = lines
@@ -203,7 +198,7 @@ class Runner:
             not_sent=self._not_sent,
             after_save=write_sidecar if opts.sidecar else None,
         )
-        self.engine = Engine(env, plan, on_change, on_done)
+        self.engine = Engine(env, plan, on_change, on_done, on_bytes)
 
     @property
     def to_send(self) -> Collection[Line]:

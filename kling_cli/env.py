@@ -72,6 +72,7 @@ class Env:
     flags: dict[str, Any] = field(default_factory=dict)  # global flags that are config keys
     verbose: bool = False
     no_progress: bool = False
+    progress: str = "auto"  # --progress / KLING_PROGRESS: auto, live, plain, json or off
     use_sandbox: bool = False
     profile: str | None = None  # --profile / KLING_PROFILE: a named set of config keys
     http_pool_size: int = 10  # requests a command keeps in flight at once (batch --parallel)
@@ -111,24 +112,28 @@ class Env:
     # --- messages on stderr ------------------------------------------------------------------
 
     def note(self, message: str) -> None:
-        print(f"kling: {message}", file=self.stderr, flush=True)
+        if not self.events:  # --progress json: stderr carries events and errors only
+            print(f"kling: {message}", file=self.stderr, flush=True)
 
     def warn(self, message: str) -> None:
-        print(f"kling: warning: {message}", file=self.stderr, flush=True)
+        if not self.events:
+            print(f"kling: warning: {message}", file=self.stderr, flush=True)
+
+    def event(self, name: str, **fields: Any) -> None:
+        """One line of --progress json (CLI.md "Progress for machines")."""
+        event = {"event": name, "time": round(time.time(), 3), **fields}
+        line = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+        self.stderr.write(line + "\n")  # one write: worker threads report downloads too
+        self.stderr.flush()
 
     def error(self, exc: KlingError) -> None:
-        """An error on stderr: one line and a hint, or with --json one JSON document."""
+        """An error on stderr: one line and a hint; with --json one JSON document; with
+        --progress json an `error` event carrying that document."""
+        if self.events:
+            self.event("error", error=exc.document())
+            return
         if self.json_errors:
-            error: dict[str, Any] = {
-                "type": exc.kind,
-                "message": exc.message,
-                "exit_code": int(exc.exit_code),
-            }
-            if exc.hint:
-                error["hint"] = exc.hint
-            if exc.task_id:
-                error["task_id"] = exc.task_id
-            print(json.dumps({"error": error}), file=self.stderr, flush=True)
+            print(json.dumps({"error": exc.document()}), file=self.stderr, flush=True)
             return
         where = f"{exc.task_id}: " if exc.task_id and exc.task_id not in exc.message else ""
         self.note(f"error: {where}{exc.message}")
@@ -139,9 +144,21 @@ class Env:
         if self.verbose:
             print(f"kling: {line}", file=self.stderr, flush=True)
 
+    @property
+    def events(self) -> bool:
+        """--progress json: every progress event a JSON line on stderr, and nothing else there
+        but errors (as `error` events)."""
+        return self.progress == "json" and not self.no_progress
+
     def progress_mode(self, quiet: bool = False) -> str:
-        """'live' (rich, on a terminal), 'plain' (a line per change, for CI logs) or 'off'."""
-        if self.no_progress or quiet:
+        """'live' (rich, on a terminal), 'plain' (a line per change, for CI logs), 'json'
+        (events for programs) or 'off'. --progress decides; `auto` is live on a terminal and
+        plain elsewhere, and off with -q (an explicit --progress holds with -q too)."""
+        if self.no_progress:
+            return "off"
+        if self.progress != "auto":
+            return self.progress
+        if quiet:
             return "off"
         if self.stderr_tty and self.environ.get("TERM") != "dumb":
             return "live"

@@ -32,6 +32,20 @@ class KlingError(Exception):
         self.hint = hint
         self.task_id = task_id
 
+    def document(self) -> dict[str, object]:
+        """The error as --json (and --progress json) report it: `{"type", "message",
+        "exit_code"}`, with `hint` and `task_id` where there are."""
+        doc: dict[str, object] = {
+            "type": self.kind,
+            "message": self.message,
+            "exit_code": int(self.exit_code),
+        }
+        if self.hint:
+            doc["hint"] = self.hint
+        if self.task_id:
+            doc["task_id"] = self.task_id
+        return doc
+
 
 class UsageError(KlingError):
     """Bad input, caught before anything was sent."""

@@ -52,7 +52,7 @@ def run_tasks(
         display.update(job)
         in_order.done(job)
 
-    engine = Engine(env, plan, on_change=display.update, on_done=on_done)
+    engine = Engine(env, plan, on_change=display.update, on_done=on_done, on_bytes=display.transfer)
     for job in jobs:
         enter(engine, job)
     try:

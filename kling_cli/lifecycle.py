@@ -132,11 +132,13 @@ class Engine(Generic[J]):
         plan: Plan[J],
         on_change: Callable[[J], None] = lambda job: None,
         on_done: Callable[[J], None] = lambda job: None,
+        on_bytes: Callable[[J], None] = lambda job: None,
     ):
         self.env = env
         self.plan = plan
         self.on_change = on_change
         self.on_done = on_done
+        self.on_bytes = on_bytes  # called on the thread that downloads
         self.to_send: deque[J] = deque()
         self.to_fetch: deque[J] = deque()
         self.polls: list[tuple[float, int, J]] = []
@@ -285,6 +287,7 @@ class Engine(Generic[J]):
 
         def on_bytes(done: int, total: int | None) -> None:
             job.received, job.total = done, total
+            self.on_bytes(job)
 
         return fetch_video(self.env, view, target, force=self.plan.force, on_bytes=on_bytes)
 

@@ -18,6 +18,7 @@ class WaitDisplay(Protocol):
     live: bool  # it owns the terminal while it runs: results wait until it closes
 
     def update(self, job: Job) -> None: ...
+    def transfer(self, job: Job) -> None: ...  # bytes of its video came in (any thread)
     def close(self) -> None: ...
 
 
@@ -28,6 +29,8 @@ class TransferDisplay(Protocol):
 
 def wait_display(env: Env, quiet: bool = False) -> WaitDisplay:
     mode = env.progress_mode(quiet)
+    if mode == "json":
+        return JsonEvents(env)
     if mode == "live":
         return LiveWait(env)
     if mode == "plain":
@@ -35,8 +38,13 @@ def wait_display(env: Env, quiet: bool = False) -> WaitDisplay:
     return NullDisplay()
 
 
-def transfer_display(env: Env, label: str, quiet: bool = False) -> TransferDisplay:
+def transfer_display(
+    env: Env, label: str, quiet: bool = False, file: str | None = None
+) -> TransferDisplay:
+    """A byte bar for one transfer; `file`: the local file it reads (uploads), for events."""
     mode = env.progress_mode(quiet)
+    if mode == "json":
+        return JsonTransfer(env, file or label)
     if mode == "live":
         return LiveTransfer(env, label)
     if mode == "plain":
@@ -50,6 +58,9 @@ class NullDisplay:
     live = False
 
     def update(self, job: Job) -> None:
+        pass
+
+    def transfer(self, job: Job) -> None:
         pass
 
     def change(self, job: Job) -> None:
@@ -104,6 +115,9 @@ class PlainWait:
             self.seen[job.order] = state
             self.env.note(f"{job.name} {' '.join(s for s in state if s)}")
 
+    def transfer(self, job: Job) -> None:
+        pass  # the row or line is redrawn from the job as it stands
+
     def close(self) -> None:
         pass
 
@@ -153,6 +167,9 @@ class LiveWait:
 
     def update(self, job: Job) -> None:
         self.rows[job.order] = job
+
+    def transfer(self, job: Job) -> None:
+        pass  # the row or line is redrawn from the job as it stands
 
     def close(self) -> None:
         self.display.stop()
@@ -218,11 +235,14 @@ class LiveTransfer:
 class BatchDisplay(Protocol):
     def change(self, job: Job) -> None: ...
     def done(self, job: Job) -> None: ...
+    def transfer(self, job: Job) -> None: ...
     def close(self) -> None: ...
 
 
 def batch_display(env: Env, total: int, quiet: bool = False) -> BatchDisplay:
     mode = env.progress_mode(quiet)
+    if mode == "json":
+        return JsonEvents(env)
     if mode == "live":
         return LiveBatch(env, total)
     if mode == "plain":
@@ -258,6 +278,9 @@ class PlainBatch:
             self.env.note(f"line {job.order} {job.task_id or ''} {state}".replace("  ", " "))
 
     change = done = _say
+
+    def transfer(self, job: Job) -> None:
+        pass  # the row or line is redrawn from the job as it stands
 
     def close(self) -> None:
         pass
@@ -311,5 +334,83 @@ class LiveBatch:
         else:
             self.failed += 1
 
+    def transfer(self, job: Job) -> None:
+        pass  # the row or line is redrawn from the job as it stands
+
     def close(self) -> None:
         self.live.stop()
+
+
+# --- events for programs (--progress json) ----------------------------------------------------
+
+EVENT_INTERVAL = 0.25  # seconds between two `download`/`upload` events of one transfer
+
+
+class JsonEvents:
+    """CLI.md's event stream, one JSON line on stderr per event: `submitted`, `status` (only
+    when a task's status or progress changed), `download`, `saved`, `stalled`. Errors are
+    the command's to report (Env.error makes them `error` events), so they are not repeated.
+    A display for wait, generate, download (`update`) and batch (`change`, `done`) alike."""
+
+    live = False
+
+    def __init__(self, env: Env):
+        self.env = env
+        self.seen: dict[int, tuple[str | None, str, int | None]] = {}
+        self.saved: set[int] = set()
+        self.last_bytes: dict[int, tuple[float, int]] = {}  # when, and how many bytes
+
+    def update(self, job: Job) -> None:
+        task_id = job.task_id
+        if task_id is None:
+            return
+        before = self.seen.get(job.order)
+        now = (task_id, job.view.status, job.view.progress)
+        if before is None and job.body is not None:  # it was sent by this run
+            self.env.event("submitted", task_id=task_id)
+        if job.view and (before is None or before[1:] != now[1:]):
+            self.env.event("status", task_id=task_id, status=now[1], progress=now[2])
+        self.seen[job.order] = now
+        if job.files and job.order not in self.saved:
+            self.saved.add(job.order)
+            told = self.last_bytes.get(job.order, (0.0, 0))[1]
+            if job.total and told != job.total:  # the last bytes: a reader's bar ends full
+                self.env.event("download", task_id=task_id, bytes=job.total, total=job.total)
+            for path in job.files:
+                self.env.event("saved", task_id=task_id, file=str(path))
+        if job.error is not None and job.error.kind == "stalled":
+            self.env.event("stalled", task_id=task_id)
+
+    change = done = update
+
+    def transfer(self, job: Job) -> None:
+        """Bytes of a video came in (on a worker thread): a `download` event, at most every
+        EVENT_INTERVAL per task."""
+        now, received = time.monotonic(), job.received
+        last = self.last_bytes.get(job.order, (0.0, 0))[0]
+        if now - last >= EVENT_INTERVAL or received == job.total:
+            self.last_bytes[job.order] = (now, received)
+            self.env.event("download", task_id=job.task_id, bytes=received, total=job.total)
+
+    def close(self) -> None:
+        pass
+
+
+class JsonTransfer:
+    """`upload` events for one file: as bytes go, at most every EVENT_INTERVAL, and the last."""
+
+    def __init__(self, env: Env, file: str):
+        self.env = env
+        self.file = file
+        self.last = 0.0
+        self.done = 0
+        self.total: int | None = None
+
+    def advance(self, done: int, total: int | None) -> None:
+        self.done, self.total = done, total
+        if time.monotonic() - self.last >= EVENT_INTERVAL or (total and done >= total):
+            self.last = time.monotonic()
+            self.env.event("upload", file=self.file, bytes=done, total=total)
+
+    def close(self) -> None:
+        pass

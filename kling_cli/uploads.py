@@ -16,7 +16,7 @@ from .errors import Interrupted
 
 def upload(env: Env, path: Path, quiet: bool = False) -> dict[str, Any]:
     """One upload with a byte bar: the service's `data` object."""
-    display = progress.transfer_display(env, f"uploading {path.name}", quiet)
+    display = progress.transfer_display(env, f"uploading {path.name}", quiet, str(path))
     size = path.stat().st_size
     sent = 0
 

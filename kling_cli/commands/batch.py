@@ -110,7 +110,7 @@ def _run_lines(env: Env, opts: BatchOptions, lines: list[batch.Line], source: st
         display.done(line)
         in_order.done(line)
 
-    runner = batch.Runner(env, lines, opts.run, source, display.change, on_done)
+    runner = batch.Runner(env, lines, opts.run, source, display.change, on_done, display.transfer)
     try:
         runner.resume()
         if runner.to_send:
