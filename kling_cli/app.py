@@ -18,7 +18,7 @@ from typer.models import CommandInfo
 
 from . import __version__
 from .commands import config as config_cmd
-from .env import Env
+from .env import PROGRESS_MODES, Env
 from .errors import ExitCode, KlingError, UsageError
 
 
@@ -260,9 +260,6 @@ app = typer.Typer(
 )
 
 
-PROGRESS_MODES = ("auto", "live", "plain", "json", "off")
-
-
 def _progress_modes(incomplete: str) -> list[str]:
     return [mode for mode in PROGRESS_MODES if mode.startswith(incomplete)]
 
@@ -335,18 +332,15 @@ def root(
     Exit codes: 0 ok, 2 usage, 3 auth, 4 rejected, 5 unreachable, 6 task failed, 7 timeout,
     130 interrupted.
     """
-    env = Env.system(
-        flags={"api_key": api_key, "base_url": base_url},
+    env = Env.for_run(
+        api_key=api_key,
+        base_url=base_url,
+        profile=profile,
+        sandbox=sandbox_flag,
         verbose=verbose,
+        progress=progress,
         no_progress=no_progress,
     )
-    env.profile = profile or env.environ.get("KLING_PROFILE") or None
-    env.progress = (progress or env.environ.get("KLING_PROGRESS") or "auto").strip().lower()
-    if env.progress not in PROGRESS_MODES:
-        env.progress = "auto"  # so that the error itself is reported plainly
-        where = "--progress" if progress else "KLING_PROGRESS"
-        raise UsageError(f"{where} must be one of {', '.join(PROGRESS_MODES)}")
-    env.use_sandbox = sandbox_flag or env.environ.get("KLING_SANDBOX", "") not in ("", "0", "false")
     ctx.obj = env
 
 

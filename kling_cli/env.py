@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, TypeVar
 
 from . import config
-from .errors import KlingError, MissingKeyError
+from .errors import KlingError, MissingKeyError, UsageError
 
 if TYPE_CHECKING:
     import tempfile
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .tasks import TaskView
 
 T = TypeVar("T")
+PROGRESS_MODES = ("auto", "live", "plain", "json", "off")
 SANDBOX_KEY = "sandbox-key"  # throwaway: the sandbox accepts any bearer key
 
 
@@ -69,6 +70,8 @@ class Env:
     stdout_tty: bool
     stderr_tty: bool
     environ: Mapping[str, str]
+    stdin: BinaryIO | None = None  # bytes: a prompt or batch file piped in is checked as UTF-8
+    stdin_tty: bool = False
     flags: dict[str, Any] = field(default_factory=dict)  # global flags that are config keys
     verbose: bool = False
     no_progress: bool = False
@@ -88,26 +91,74 @@ class Env:
 
     @classmethod
     def system(cls, **kw: Any) -> Env:
+        stdin = getattr(sys.stdin, "buffer", None)
         return cls(
             stdout=sys.stdout,
             stderr=sys.stderr,
             stdout_tty=_isatty(sys.stdout),
             stderr_tty=_isatty(sys.stderr),
             environ=os.environ,
+            stdin=stdin,
+            stdin_tty=stdin is not None and _isatty(sys.stdin),
             **kw,
         )
 
     @classmethod
-    def test(cls, environ: Mapping[str, str] | None = None, **kw: Any) -> Env:
-        """Buffers for streams, every TTY flag false."""
+    def for_run(
+        cls,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        profile: str | None = None,
+        sandbox: bool = False,
+        verbose: bool = False,
+        progress: str | None = None,
+        no_progress: bool = False,
+    ) -> Env:
+        """The Env of one run, from the global options and their environment variables: every
+        run-wide choice is made here, once (the output format is each command's, --json)."""
+        env = cls.system(
+            flags={"api_key": api_key, "base_url": base_url},
+            verbose=verbose,
+            no_progress=no_progress,
+        )
+        environ = env.environ
+        env.profile = profile or environ.get("KLING_PROFILE") or None
+        env.use_sandbox = sandbox or environ.get("KLING_SANDBOX", "") not in ("", "0", "false")
+        mode = (progress or environ.get("KLING_PROGRESS") or "auto").strip().lower()
+        if mode not in PROGRESS_MODES:
+            where = "--progress" if progress else "KLING_PROGRESS"
+            raise UsageError(f"{where} must be one of {', '.join(PROGRESS_MODES)}")
+        env.progress = mode
+        return env
+
+    @classmethod
+    def test(
+        cls, environ: Mapping[str, str] | None = None, stdin: bytes | None = None, **kw: Any
+    ) -> Env:
+        """Buffers for streams (stdin holds `stdin`, or is absent), every TTY flag false."""
         return cls(
             stdout=io.StringIO(),
             stderr=io.StringIO(),
             stdout_tty=False,
             stderr_tty=False,
             environ=dict(environ or {}),
+            stdin=io.BytesIO(stdin) if stdin is not None else None,
             **kw,
         )
+
+    # --- stdin -------------------------------------------------------------------------------
+
+    def read_stdin(self, what: str, *, line: bool = False) -> str:
+        """What was piped in for a `-` argument (or one line of it), as text: refused when
+        nothing is piped (a terminal would wait for typing) or it is not UTF-8."""
+        if self.stdin is None or self.stdin_tty:
+            raise UsageError(f"{what} is read from stdin, but nothing is piped to it")
+        data = self.stdin.readline() if line else self.stdin.read()
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{what} on stdin is not UTF-8 text ({exc.reason})") from None
 
     # --- messages on stderr ------------------------------------------------------------------
 

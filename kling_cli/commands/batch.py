@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -37,14 +36,9 @@ class BatchOptions:
     run: batch.Options
 
 
-def read_source(file: str) -> tuple[str, Path | None]:
+def read_source(env: Env, file: str) -> tuple[str, Path | None]:
     if file == "-":
-        if sys.stdin is None or sys.stdin.isatty():
-            raise UsageError("the file is `-` but nothing is piped to stdin")
-        try:
-            return sys.stdin.buffer.read().decode("utf-8"), None
-        except UnicodeDecodeError as exc:
-            raise UsageError(f"the batch file on stdin is not UTF-8 text ({exc.reason})") from None
+        return env.read_stdin("the batch file `-`"), None
     path = Path(file).expanduser()
     try:
         return path.read_text(encoding="utf-8"), path
@@ -73,7 +67,7 @@ def check_outputs(env: Env, lines: list[batch.Line], opts: batch.Options) -> Non
 def run_batch(env: Env, opts: BatchOptions) -> int:
     from .. import batch
 
-    text, path = read_source(opts.file)
+    text, path = read_source(env, opts.file)
     source = batch.source_identity(path, text)
     base_dir = path.parent if path else Path.cwd()
     lines = batch.parse(text, source, base_dir, env)

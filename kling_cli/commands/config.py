@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 from typing import Annotated, Any
 
 import typer
@@ -62,11 +61,11 @@ def shown(name: str, value: object) -> str:
 
 def read_secret(env: Env, name: str) -> str:
     """A secret from a hidden prompt, or from stdin when piped: never from the command line."""
-    if sys.stdin is not None and sys.stdin.isatty():
+    if env.stdin_tty:
         import getpass
 
         return getpass.getpass(f"{name}: ", stream=env.stderr)
-    return sys.stdin.readline().strip() if sys.stdin else ""
+    return env.read_stdin(f"the value of {name}", line=True).strip()
 
 
 def run_set(env: Env, name: str, value: str | None) -> int:

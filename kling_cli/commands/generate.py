@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -10,7 +9,6 @@ import typer
 
 from .. import completion, download, request, uploads
 from ..env import Env
-from ..errors import UsageError
 from ..follow import run_tasks, save_to
 from ..generation import classify_image
 from ..lifecycle import Engine, Job, Plan
@@ -55,12 +53,8 @@ class GenerateOptions:
     format: Format = Format.HUMAN
 
 
-def read_prompt(prompt: str) -> str:
-    if prompt != "-":
-        return prompt
-    if sys.stdin is None or sys.stdin.isatty():
-        raise UsageError("the prompt is `-` but nothing is piped to stdin")
-    return sys.stdin.read().strip()
+def read_prompt(env: Env, prompt: str) -> str:
+    return env.read_stdin("the prompt `-`").strip() if prompt == "-" else prompt
 
 
 def build_request(env: Env, opts: GenerateOptions) -> Request:
@@ -70,7 +64,7 @@ def build_request(env: Env, opts: GenerateOptions) -> Request:
         return classify_image(ref) if ref is not None else None
 
     return Request(
-        prompt=read_prompt(opts.prompt),
+        prompt=read_prompt(env, opts.prompt),
         model=opts.model or env.setting("model"),
         mode=opts.mode or env.setting("mode"),
         duration=opts.duration if opts.duration is not None else env.setting("duration"),
