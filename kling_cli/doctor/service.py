@@ -1,161 +1,21 @@
-"""kling doctor's checks: each looks at one thing a run depends on and says ok, warning or
-problem, what it saw, and what to do. They only look: nothing is written (the journal is opened
-read-only, the output folder is probed with a temporary file that is removed at once)."""
+"""The checks of the service: the key (asked once), the proxies on the way, the base URL
+(DNS, TLS, reachability, time to answer)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
-import sqlite3
-import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
-from enum import Enum
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from . import config
-from .errors import APIError, AuthError, ExitCode, KlingError, ServiceUnavailable
+from .. import config
+from ..errors import APIError, AuthError, ExitCode, ServiceUnavailable
+from .checks import Check, ok, problem, warning
 
 SLOW_ANSWER = 3.0  # seconds: slower than this, every poll and download will drag
-LOW_SPACE = 500 * 1024 * 1024  # bytes: a few pro 10 s videos
 PROBE_TIMEOUT = (5.0, 10.0)  # (connect, read): doctor should answer quickly, not retry
-
-
-class Status(str, Enum):
-    OK = "ok"
-    WARNING = "warning"
-    PROBLEM = "problem"
-
-
-@dataclass
-class Check:
-    name: str
-    status: Status
-    detail: str
-    hint: str = ""
-    # The CLI.md exit code a problem stands for (3 the key, 5 the service, 2 a local file).
-    exit_code: ExitCode = ExitCode.OK
-
-    def as_json(self) -> dict[str, Any]:
-        doc = asdict(self)
-        doc["status"] = self.status.value
-        del doc["exit_code"]
-        return doc
-
-
-def ok(name: str, detail: str, hint: str = "") -> Check:
-    return Check(name, Status.OK, detail, hint)
-
-
-def warning(name: str, detail: str, hint: str = "") -> Check:
-    return Check(name, Status.WARNING, detail, hint)
-
-
-def problem(name: str, detail: str, hint: str, code: ExitCode) -> Check:
-    return Check(name, Status.PROBLEM, detail, hint, code)
-
-
-def exit_code(checks: list[Check]) -> ExitCode:
-    """0 when nothing is a problem (warnings are fine), else the code of the first problem in
-    the order shown, as with several tasks (CLI.md)."""
-    return next((c.exit_code for c in checks if c.status is Status.PROBLEM), ExitCode.OK)
-
-
-# --- the config file and the settings it gives -----------------------------------------------
-
-
-@dataclass
-class Settings:
-    """What doctor found: the settings in effect (as far as they could be read) and the file."""
-
-    values: dict[str, config.Setting]
-    document: dict[str, Any]  # the file's plain contents ({} when absent or unreadable)
-
-
-def check_config(
-    path: Path, profile: str | None, flags: Mapping[str, Any], environ: Mapping[str, str]
-) -> tuple[Check, Settings]:
-    name = "config"
-    findings: list[str] = []
-    document: dict[str, Any] = {}
-    unknown: list[str] = []  # what every command warns about the file's unknown keys
-    file_values: dict[str, Any] = {}
-    trouble: Check | None = None
-    fix_hint = f"set the value again with `kling config set KEY VALUE`, or edit {path}"
-    if not path.exists():
-        findings.append(f"no config file at {path} (settings come from flags and environment)")
-    else:
-        try:
-            document = config.read_plain(path)
-            file_values = config.load_values(path, config.check_profile(profile), unknown.append)
-        except KlingError as exc:
-            trouble = problem(name, exc.message, exc.hint or fix_hint, exc.exit_code)
-        else:
-            mode = path.stat().st_mode & 0o777
-            findings.append(f"{path} parses, mode {mode:04o}")
-    try:
-        values = config.resolve(flags, environ, file_values)
-    except KlingError as exc:  # a bad KLING_* variable or value in the file
-        values = _defaults_where_bad(flags, environ, file_values)
-        trouble = trouble or problem(name, exc.message, exc.hint or fix_hint, exc.exit_code)
-    settings = Settings(values, document)
-    if trouble is not None:
-        return trouble, settings
-    if path.exists() and config.readable_by_others(path):
-        holds_key = "api_key" in document or any(
-            isinstance(t, dict) and "api_key" in t for t in _profiles(document).values()
-        )
-        text = f"{path} can be read by other users (mode {path.stat().st_mode & 0o777:04o})"
-        hint = f"chmod 600 {path}"
-        if holds_key:
-            return problem(name, f"{text}, and it holds an API key", hint, ExitCode.USAGE), settings
-        return warning(name, text, hint), settings
-    if unknown:
-        return warning(name, "; ".join(unknown), f"fix the name in {path}, or remove it"), settings
-    if profile:
-        findings.append(f"profile {profile}")
-    return ok(name, ", ".join(findings)), settings
-
-
-def _defaults_where_bad(
-    flags: Mapping[str, Any], environ: Mapping[str, str], file_values: Mapping[str, Any]
-) -> dict[str, config.Setting]:
-    """Every key that resolves on its own; a key whose value does not validate gets its
-    default, so the other checks can still run."""
-    values = {}
-    for key_name, key in config.KEYS.items():
-        try:
-            values.update(config.resolve(
-                {key_name: flags.get(key_name)},
-                {key.env_var: environ[key.env_var]} if key.env_var in environ else {},
-                {key_name: file_values[key_name]} if key_name in file_values else {},
-            ))  # fmt: skip
-        except KlingError:
-            values[key_name] = config.Setting(key.default, "default")
-    return {name: values[name] for name in config.KEYS}
-
-
-def _profiles(document: Mapping[str, Any]) -> dict[str, Any]:
-    profiles = document.get("profiles")
-    return profiles if isinstance(profiles, dict) else {}
-
-
-# --- the key ---------------------------------------------------------------------------------
-
-
-def key_source(setting: config.Setting, profile: str | None, document: Mapping[str, Any]) -> str:
-    if setting.source == "flag":
-        return "--api-key"
-    if setting.source == "env":
-        return "KLING_API_KEY"
-    table = _profiles(document).get(profile or "")
-    if profile and isinstance(table, dict) and "api_key" in table:
-        return f"profile {profile} of the config file"
-    return "the config file"
 
 
 NO_KEY_HINT = (
@@ -206,7 +66,7 @@ def check_key(
         return warning(name, f"{shown}; not checked: {exc.message}")
     except ServiceUnavailable as exc:
         return warning(name, f"{shown}; not checked: {exc.message}")
-    from .balance import Balance
+    from ..balance import Balance
 
     quota = Balance.of(answer)
     detail = f"{shown}, accepted by the service (remaining {quota.remaining_text})"
@@ -276,7 +136,7 @@ def check_base_url(base_url: str, *, sandbox: bool = False) -> Reach:
     service can be reached; the time it took is reported."""
     import requests
 
-    from .client import api_root, is_loopback
+    from ..client import api_root, is_loopback
 
     name = "base_url"
     parts = urlsplit(api_root(base_url))
@@ -392,87 +252,3 @@ def _reason(exc: BaseException) -> str:
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
-
-
-# --- local files -----------------------------------------------------------------------------
-
-
-def check_journal(path: Path) -> Check:
-    """Opened read-only: doctor must not make or migrate a journal it only looks at."""
-    from .journal import Journal
-
-    name = "journal"
-    if not path.exists():
-        return ok(name, f"no journal yet at {path}; the first task makes it")
-    size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
-    move_aside = Journal(path)._move_aside()  # the same command its own errors give
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
-    except sqlite3.Error as exc:
-        return problem(name, f"{path} cannot be opened ({exc})", "", ExitCode.USAGE)
-    try:
-        verdict = [row[0] for row in conn.execute("PRAGMA integrity_check")]
-        tasks = conn.execute("SELECT count(*) FROM tasks").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
-        return problem(
-            name,
-            f"{path} is damaged ({exc})",
-            f"move it aside and kling starts a new one: {move_aside}",
-            ExitCode.USAGE,
-        )
-    finally:
-        conn.close()
-    if verdict != ["ok"]:
-        return problem(
-            name,
-            f"{path} is damaged (integrity check: {'; '.join(verdict[:3])})",
-            f"move it aside and kling starts a new one: {move_aside}",
-            ExitCode.USAGE,
-        )
-    plural = "" if tasks == 1 else "s"
-    return ok(name, f"{path}: {tasks} task{plural}, {_size(size)}, integrity ok")
-
-
-def check_output(folder: Path, source: str) -> Check:
-    """The folder videos go to when no -o is given: it exists or can be made, it can be
-    written (tried with a real file: permissions, ACLs and read-only disks all show), and how
-    much room it has."""
-    name = "output"
-    where = f"{folder} ({source})"
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        return problem(
-            name,
-            f"{where} cannot be made: {existing} is not a folder",
-            "set another with `kling config set output_dir DIR`, or pass -o",
-            ExitCode.USAGE,
-        )
-    try:
-        fd, probe = tempfile.mkstemp(dir=existing, prefix=".kling-doctor-")
-    except OSError as exc:
-        verb = "cannot be written" if existing == folder else f"cannot be made in {existing}"
-        return problem(
-            name,
-            f"{where} {verb} ({exc.strerror or exc})",
-            "fix its permissions, or set another with `kling config set output_dir DIR` "
-            "(or pass -o)",
-            ExitCode.USAGE,
-        )
-    os.close(fd)
-    os.unlink(probe)
-    free = shutil.disk_usage(existing).free
-    state = "exists, writable" if existing == folder else "will be made when needed"
-    detail = f"{where}: {state}, {_size(free)} free"
-    if free < LOW_SPACE:
-        return warning(name, detail, "little room left for videos: free some space")
-    return ok(name, detail)
-
-
-def _size(count: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if count < 1024 or unit == "GB":
-            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
-        count /= 1024
-    raise AssertionError("unreachable")
