@@ -19,7 +19,7 @@ from typing import Any
 
 from .config import ASPECT_RATIOS, DURATIONS, MODES, VIDEO_REFERS
 from .errors import UsageError
-from .generation import classify_image
+from .images import classify_image
 
 PLACEHOLDER = re.compile(r"<<<(image|video|element)_(-?\d+)>>>")
 DEFAULT_VIDEO_REFER = "feature"

@@ -10,7 +10,7 @@ import typer
 from .. import completion, download, request, uploads
 from ..env import Env
 from ..follow import run_tasks, save_to
-from ..generation import classify_image
+from ..images import classify_image
 from ..lifecycle import Engine, Job, Plan
 from ..output import Format, Output, choose
 from ..request import Image, Request, classify_video, parse_assignments

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .. import generation, uploads
+from .. import images, uploads
 from ..env import Env
 from ..errors import UsageError
 from ..output import Format, Output, choose
@@ -22,7 +22,7 @@ class UploadOptions:
 
 
 def local_file(name: str) -> Path:
-    kind, ref = generation.classify_image(name)  # the rules of generate -i
+    kind, ref = images.classify_image(name)  # the rules of generate -i
     if kind == "url":
         raise UsageError(
             f"{name} is a URL; kling upload takes local files",
