@@ -21,6 +21,7 @@ from .common import (
     IntervalOpt,
     JsonOpt,
     QuietOpt,
+    StallTimeoutOpt,
     TimeoutOpt,
     env_of,
     setting_or,
@@ -209,6 +210,7 @@ def command(
     ] = False,
     force: ForceOpt = False,
     timeout: TimeoutOpt = None,
+    stall_timeout: StallTimeoutOpt = None,
     interval: IntervalOpt = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -236,6 +238,7 @@ def command(
         restart=restart,
         force=force,
         timeout=setting_or(env, timeout, "timeout"),
+        stall_timeout=setting_or(env, stall_timeout, "stall_timeout"),
         interval=setting_or(env, interval, "poll_interval"),
     )
     raise typer.Exit(run_batch(env, BatchOptions(file, choose(env, json, quiet), run)))
