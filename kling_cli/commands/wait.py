@@ -67,8 +67,8 @@ def command(
     output: OutputOpt = None,
     force: ForceOpt = False,
     timeout: TimeoutOpt = None,
-    interval: IntervalOpt = None,
     stall_timeout: StallTimeoutOpt = None,
+    interval: IntervalOpt = None,
     parallel: ParallelOpt = 4,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -80,7 +80,7 @@ def command(
       kling wait ID
       kling wait ID1 ID2 -o videos/ --timeout 600    # each saved as soon as it completes
       kling wait -q ID            # prints the video URL
-      kling wait ID --stall-timeout 900   # exit 7 if it stands still for 15 minutes
+      kling wait ID --stall-timeout 900              # exit 7 if it stands still 15 min
     """
     opts = WaitOptions(
         list(dict.fromkeys(task_ids)),
