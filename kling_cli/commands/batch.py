@@ -159,8 +159,7 @@ def summarize(env: Env, lines: list[batch.Line]) -> None:
     failed = [line for line in lines if line.code != 0]
     env.note(f"batch: {len(lines)} lines, {completed} completed, {len(failed)} not")
     for line in failed[:20]:
-        why = line.error.message if line.error else line.view.failure_message()
-        env.note(f"  line {line.number}: exit {line.code}: {why}")
+        env.note(f"  line {line.number}: exit {line.code}: {line.why_not_completed()}")
         if line.error and line.error.hint:
             env.note(f"    {line.error.hint}")
     if len(failed) > 20:
