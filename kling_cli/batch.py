@@ -23,11 +23,12 @@ from typing import Any
 
 from . import config, download, request, uploads
 from .env import Env
-from .errors import Interrupted, LocalFileError, SubmitUncertain, UsageError
+from .errors import Interrupted, LocalFileError, Stalled, SubmitUncertain, UsageError
 from .journal import Journal
 from .lifecycle import Engine, Job, Plan
 
 FIELDS = (*request.LINE_KEYS, "output")
+RESUME_HINT = "run the same command again to keep waiting for it: nothing is sent twice"
 
 
 @dataclass(eq=False, kw_only=True)
@@ -66,6 +67,7 @@ class Options:
     restart: bool = False
     force: bool = False
     timeout: float | None = None
+    stall_timeout: float | None = None
     interval: float | None = None
 
 
@@ -192,13 +194,20 @@ class Runner:
             parallel=opts.parallel,
             interval=opts.interval,
             timeout=opts.timeout,
+            stall_timeout=opts.stall_timeout,
             force=opts.force,
             target=self._target if opts.output is not None else None,
             before_send=self._sending,
             not_sent=self._not_sent,
             after_save=write_sidecar if opts.sidecar else None,
         )
-        self.engine = Engine(env, plan, on_change, on_done, on_bytes)
+
+        def done(line: Line) -> None:
+            if isinstance(line.error, Stalled) and not line.error.hint:
+                line.error.hint = RESUME_HINT  # it goes on at the service: a re-run waits again
+            on_done(line)
+
+        self.engine = Engine(env, plan, on_change, done, on_bytes)
 
     @property
     def to_send(self) -> Collection[Line]:

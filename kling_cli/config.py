@@ -141,6 +141,12 @@ KEYS: dict[str, Key] = {
         ),
         Key("poll_interval", _poll_seconds, None, "fixed seconds between polls"),
         Key("timeout", _positive_seconds, None, "seconds to wait before giving up"),
+        Key(
+            "stall_timeout",
+            _positive_seconds,
+            None,
+            "seconds a task's status and progress may stand still before giving up",
+        ),
         Key("output_dir", _path, None, "folder for downloaded videos"),
     )
 }

@@ -138,6 +138,13 @@ class WaitTimeout(KlingError):
     kind = "timeout"
 
 
+class Stalled(WaitTimeout):
+    """--stall-timeout: the task's status and progress stood still that long. It still lives
+    at the service, so waiting for it can go on later."""
+
+    kind = "stalled"
+
+
 class LocalFileError(KlingError):
     """A local file could not be read or written (disk full, permission, missing folder)."""
 

@@ -12,7 +12,7 @@ from typing import Generic, TypeVar
 
 from . import progress
 from .env import Env
-from .errors import ExitCode, Interrupted, TaskFailed, WaitTimeout
+from .errors import ExitCode, Interrupted, Stalled, TaskFailed, WaitTimeout
 from .lifecycle import Engine, Job, Plan, Stage
 from .output import Output, quiet_result
 
@@ -87,6 +87,9 @@ def describe(env: Env, job: Job, output: str | None = None) -> None:
     """Say on stderr why a task did not complete (its JSON, if any, goes to stdout)."""
     if job.error is not None:
         job.error.task_id = job.error.task_id or job.task_id
+        if isinstance(job.error, Stalled) and job.task_id and not job.error.hint:
+            # As a timeout: the task goes on at the service, and waiting for it can resume.
+            job.error.hint = f"wait for it with: {resume_command([job.task_id], output)}"
         env.error(job.error)
     elif job.view.failed:
         if not env.json_errors:  # with --json the failed task itself is the answer

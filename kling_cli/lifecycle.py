@@ -5,9 +5,11 @@ scheduler with at most `parallel` requests in flight.
 `download` N jobs at fetch, `batch` a job per line wherever its journal says it stood.
 One policy for all: a task's own 400/404/410 ends that task; a poll that still fails after the
 client's retries ends that task with its error (exit 5) and the others go on; a completed task's
-video is fetched as soon as it is seen completed. Everything that changes a job happens on the
-calling (main) thread; worker threads only talk HTTP. A Ctrl-C lands only while the scheduler
-waits, so a request's outcome (a paid task's id) is settled whole or not taken at all.
+video is fetched as soon as it is seen completed; a task whose status and progress stand still
+for the stall timeout ends stalled (exit 7) and the others go on. Everything that changes a job
+happens on the calling (main) thread; worker threads only talk HTTP. A Ctrl-C lands only while
+the scheduler waits, so a request's outcome (a paid task's id) is settled whole or not taken at
+all.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from . import download, interrupts
+from .config import MIN_POLL_INTERVAL
 from .env import Env
 from .errors import (
     APIError,
@@ -31,6 +34,7 @@ from .errors import (
     KlingError,
     NoVideoURL,
     ServiceUnavailable,
+    Stalled,
     SubmitUncertain,
     VideoURLExpired,
     WaitTimeout,
@@ -79,6 +83,7 @@ class Job:
     interval: float = FIRST_INTERVAL  # the next gap between polls, when not fixed
     received: int = 0  # bytes of the video so far, while downloading
     total: int | None = None
+    since: float | None = None  # when this run last saw its status or progress change
 
     @property
     def done(self) -> bool:
@@ -112,6 +117,7 @@ class Plan(Generic[J]):
     follow: bool = True  # False: a sent job is done once its task id is recorded
     interval: float | None = None  # fixed seconds between polls; None: as the service advises
     timeout: float | None = None  # for the whole run
+    stall_timeout: float | None = None  # for each task: its status and progress unchanged
     force: bool = False
     target: Callable[[J], Path] | None = None  # where a completed task's video goes; None: kept
     before_send: Callable[[J], None] | None = None  # batch: its line's "sending" mark
@@ -166,7 +172,8 @@ class Engine(Generic[J]):
     def poll(self, job: J, now: bool = True) -> None:
         """Poll at once, or (`now=False`, a view just heard) after the first gap."""
         self._track(job)
-        self._poll_at(job, self.env.clock() + (0.0 if now else self._gap(job)))
+        at = self.env.clock()
+        self._poll_at(job, at if now else self._next_poll(job, at))
 
     def fetch(self, job: J) -> None:
         """Download its video (a job whose view is not seen yet asks for it first)."""
@@ -324,6 +331,7 @@ class Engine(Generic[J]):
 
     def _sent(self, job: J, task: TaskView) -> None:
         job.task_id = task.id
+        self._heard(job, task, self.env.clock())
         job.view = task
         assert job.body is not None
         if not self.env.record_submitted(task, job.body, batch_key=job.key):
@@ -339,6 +347,8 @@ class Engine(Generic[J]):
     def _polled(self, job: J, task: TaskView) -> None:
         if task.status != job.view.status:  # the journal is written when the status changes
             self.env.record_update(task)
+        now = self.env.clock()
+        self._heard(job, task, now)
         job.view = task
         if task.completed and self.plan.target is not None:
             self.fetch(job)
@@ -346,8 +356,11 @@ class Engine(Generic[J]):
             if task.completed and task.video_url is None:
                 job.error = no_video_url(task)
             self.finish(job)
+        elif self._stalled(job, now):
+            job.error = stalled(task, self.plan.stall_timeout or 0.0)
+            self.finish(job)
         else:
-            self._poll_at(job, self.env.clock() + self._gap(job))
+            self._poll_at(job, self._next_poll(job, now))
 
     def _fetched(self, job: J, path: Path | None, task: TaskView) -> None:
         if task.raw is not job.view.raw:
@@ -396,6 +409,28 @@ class Engine(Generic[J]):
         job.interval = gap * 2
         return gap
 
+    def _heard(self, job: J, task: TaskView, now: float) -> None:
+        """The stall clock: it starts when the task is first heard of in this run, and starts
+        again whenever its status or progress changes."""
+        seen = (job.view.status, job.view.progress)
+        if job.since is None or (task.status, task.progress) != seen:
+            job.since = now
+
+    def _stalled(self, job: J, now: float) -> bool:
+        """--stall-timeout: judged on an answer just heard, never on an old one, so a poll
+        that came late (every slot busy) cannot make a moving task look stalled."""
+        limit = self.plan.stall_timeout
+        return limit is not None and job.since is not None and now - job.since >= limit
+
+    def _next_poll(self, job: J, now: float) -> float:
+        """After the gap; but no later than the stall deadline, so a stall is seen on time
+        (and never sooner than a fixed --interval may poll)."""
+        when = now + self._gap(job)
+        if self.plan.stall_timeout is not None and job.since is not None:
+            deadline = job.since + self.plan.stall_timeout
+            when = max(min(when, deadline), now + MIN_POLL_INTERVAL)
+        return when
+
     def _poll_at(self, job: J, when: float) -> None:
         job.stage = Stage.WAITING
         self._seq += 1
@@ -439,6 +474,15 @@ def fetch_video(
             continue
         return path, task
     raise AssertionError("unreachable")
+
+
+def stalled(task: TaskView, seconds: float) -> Stalled:
+    """The task stood still: it lives on at the service (the command says how to go on)."""
+    last = task.status + ("" if task.progress is None else f" {task.progress}%")
+    return Stalled(
+        f"task {task.id} stalled: no change in status or progress for {seconds:g} s (last: {last})",
+        task_id=task.id,
+    )
 
 
 def no_video_url(task: TaskView) -> NoVideoURL:

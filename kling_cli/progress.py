@@ -78,6 +78,9 @@ class NullDisplay:
 
 def _describe(job: Job) -> tuple[str, str]:
     """(status, detail) of a task for a display row or line."""
+    progress = job.view.progress
+    if job.error is not None and job.error.kind == "stalled":  # the row still fits: say so
+        return "stalled", "" if progress is None else f"{progress}%"
     if job.error is not None:
         return "error", job.error.message
     if job.stage.value == "downloading":
@@ -85,7 +88,6 @@ def _describe(job: Job) -> tuple[str, str]:
         return "downloading", f"{job.received / 1e6:.1f}{total} MB" if job.received else ""
     if job.files:
         return job.view.status, "saved " + " ".join(str(f) for f in job.files)
-    progress = job.view.progress
     return job.view.status, "" if progress is None else f"{progress}%"
 
 

@@ -67,6 +67,18 @@ def against(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     return sandbox
 
 
+@pytest.fixture
+def stalling(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+    """A sandbox (the CLI pointed at it) whose tasks run at once and for 0.2 s: a task moves
+    at every poll until it ends, or, with `[stall]`, stands still at 99% from then on."""
+    from kling_cli.sandbox.server import Sandbox, SandboxConfig
+
+    with Sandbox(config=SandboxConfig(queue_seconds=0.0, run_seconds=0.2)) as sb:
+        monkeypatch.setenv("KLING_BASE_URL", sb.base_url)
+        monkeypatch.setenv("KLING_API_KEY", "sk-test-0123456789abcdef")
+        yield sb
+
+
 # Hypothesis: no per-example deadline (a cold first example on a busy CI machine is not a bug).
 from hypothesis import settings  # noqa: E402
 

@@ -10,6 +10,7 @@ import pytest
 
 from kling_cli.env import Env
 from kling_cli.errors import APIError, ServiceUnavailable
+from kling_cli.follow import first_failure
 from kling_cli.lifecycle import Engine, Job, Plan
 from kling_cli.tasks import TaskView
 
@@ -27,21 +28,26 @@ class FakeTime:
 
 
 class ScriptedClient:
-    """get_task answers each id's statuses in turn (the last one repeats); errors raise."""
+    """get_task answers each id's statuses in turn (the last one repeats); errors raise.
+    `in_progress:40` is status in_progress at 40%. Each answer takes `delay` seconds."""
 
     def __init__(self, statuses: dict[str, list[str | Exception]], time: FakeTime):
         self.statuses = statuses
         self.time = time
         self.log: list[tuple[float, str]] = []
         self.url: str | None = "https://files.example/v.mp4"
+        self.delay = 0.0
 
     def get_task(self, task_id: str) -> TaskView:
         self.log.append((self.time.now, task_id))
+        self.time.now += self.delay
         queue = self.statuses[task_id]
         status = queue.pop(0) if len(queue) > 1 else queue[0]
         if isinstance(status, Exception):
             raise status
-        return TaskView.of({"id": task_id, "status": status, "video_url": self.url})
+        status, _, progress = status.partition(":")
+        task = {"id": task_id, "status": status, "video_url": self.url}
+        return TaskView.of({**task, "progress": int(progress)} if progress else task)
 
     def close(self) -> None:
         pass
@@ -50,12 +56,13 @@ class ScriptedClient:
 def run(
     statuses: dict[str, list[str | Exception]],
     url: str | None = "https://v.example/a.mp4",
+    delay: float = 0.0,
     **plan: object,
 ) -> tuple[list[Job], list]:
     time = FakeTime()
     env = Env.test(clock=time.clock, sleep=time.sleep)
     client = ScriptedClient(statuses, time)
-    client.url = url
+    client.url, client.delay = url, delay
     env._client = client  # type: ignore[assignment]  # a scripted stand-in for the HTTP client
     jobs = [Job(order, task_id) for order, task_id in enumerate(statuses)]
     engine: Engine[Job] = Engine(env, Plan[Job](**plan))  # type: ignore[arg-type]
@@ -134,3 +141,81 @@ def test_a_target_fetches_as_soon_as_a_task_completes(tmp_path: Path) -> None:
     tests/test_download.py); a task without a URL is exit 6."""
     jobs, _ = run({"a": ["completed"]}, url=None, target=lambda job: tmp_path / "a.mp4")
     assert jobs[0].code == 6 and "no http(s) video URL" in str(jobs[0].error)
+
+
+# --- --stall-timeout: a task whose status and progress stand still -----------------------------
+
+
+def test_a_task_standing_still_stalls() -> None:
+    jobs, log = run(
+        {"a": ["queued", "in_progress:10", "in_progress:99"]}, interval=1, stall_timeout=5
+    )
+    job = jobs[0]
+    assert job.code == 7 and job.error is not None and job.error.kind == "stalled"
+    assert job.error.message == (
+        "task a stalled: no change in status or progress for 5 s (last: in_progress 99%)"
+    )
+    assert job.error.task_id == "a" and not job.view.final
+    assert log[-1][0] == 7  # 99% first seen at 2 s, and 5 s later it still was
+
+
+def test_a_change_of_progress_starts_the_stall_clock_again() -> None:
+    climbing = ["in_progress:1"] * 4 + ["in_progress:2"] * 4 + ["completed"]
+    jobs, log = run({"a": list(climbing)}, interval=1, stall_timeout=4)
+    assert jobs[0].code == 0 and jobs[0].error is None and log[-1][0] == 8
+    jobs, log = run({"a": list(climbing)}, interval=1, stall_timeout=3)  # the same, less patient
+    assert jobs[0].code == 7 and jobs[0].error is not None and log[-1][0] == 3
+
+
+def test_a_change_of_status_starts_the_stall_clock_again() -> None:
+    statuses = ["queued"] * 4 + ["in_progress"] * 4 + ["succeed"]  # no progress at all
+    jobs, _ = run({"a": statuses}, interval=1, stall_timeout=4)
+    assert jobs[0].code == 0 and jobs[0].view.status == "succeed"
+
+
+def test_without_a_stall_timeout_a_task_standing_still_waits_for_the_timeout() -> None:
+    jobs, log = run({"a": ["in_progress:99"]}, interval=10, timeout=100)
+    assert jobs[0].code == 7 and jobs[0].error is None  # timed out, not stalled
+    assert len(log) == 10
+
+
+def test_the_stall_deadline_brings_the_next_poll_forward() -> None:
+    """Polls every 1, 2, 4 s ... but the answer that decides comes at the deadline, not later."""
+    jobs, log = run({"a": ["in_progress:99"]}, stall_timeout=2.5)
+    assert [t for t, _ in log] == [0, 1, 2.5] and jobs[0].code == 7
+
+
+def test_a_tiny_stall_timeout_never_polls_in_a_tight_loop() -> None:
+    moving = [f"in_progress:{n}" for n in range(10)] + ["completed"]
+    jobs, log = run({"a": moving}, stall_timeout=0.001)
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(log)]
+    assert jobs[0].code == 0 and min(gaps) == pytest.approx(0.05)  # the --interval floor
+
+
+def test_a_slow_service_is_not_a_stall() -> None:
+    """Each answer takes longer than the stall timeout: it is the answers that count, and each
+    one shows the task moving."""
+    moving = [f"in_progress:{n}" for n in range(0, 100, 10)] + ["completed"]
+    jobs, _ = run({"a": moving}, delay=10, interval=1, stall_timeout=5)
+    assert jobs[0].code == 0 and jobs[0].error is None
+
+
+def test_one_task_stalls_and_the_others_go_on() -> None:
+    """batch's rule: the stalled line ends (exit 7), the rest complete; the run's code is that
+    of the first line that did not complete."""
+    jobs, log = run(
+        {
+            "a": ["in_progress:50"] * 3 + ["completed"],
+            "b": ["in_progress:10", "in_progress:99"],
+            "c": [f"in_progress:{n}" for n in range(20)] + ["completed"],
+            "d": ["queued", "failed"],
+        },
+        interval=1,
+        stall_timeout=4,
+        parallel=4,
+    )
+    assert [job.code for job in jobs] == [0, 7, 0, 6]
+    assert jobs[1].error is not None and jobs[1].error.kind == "stalled"
+    assert max(t for t, tid in log if tid == "b") == 5  # 99% at 1 s, stalled at 5 s
+    assert max(t for t, tid in log if tid == "c") == 20  # c went on long after
+    assert first_failure(job.code for job in jobs) == 7

@@ -164,6 +164,8 @@ def test_every_readme_snippet_runs(sandbox, tmp_path: Path) -> None:
     recipes = cookbook()
     assert outputs[recipes[-1]] == "4\n"  # the exit code, read from the JSON error
     assert "opened " in outputs[recipes[0]]
+    (stall,) = [code for code in outputs if "[stall]" in code]
+    assert outputs[stall].endswith("\tin_progress\t99%\t\nexit 7: it stalled\n")
     assert (work / "waving.mp4").stat().st_size > 0
     assert len(list((work / "videos").glob("*.mp4"))) >= 3
     rows = (work / "tasks.csv").read_text().splitlines()

@@ -465,6 +465,22 @@ def test_marker_slow(sb: Sandbox, clock: FakeClock) -> None:
     assert get_task(sb, task_id).json()["status"] == "completed"
 
 
+def test_marker_stall(sb: Sandbox, clock: FakeClock) -> None:
+    """[stall]: progress climbs, stops at 99, and the task stays in_progress forever."""
+    task_id = post(sb, {**BODY, "prompt": "a cat [stall]"}).json()["id"]
+    clock.advance(2.5)  # queued 1 s, then half of the 3 s run
+    assert get_task(sb, task_id).json()["progress"] == 50
+    for _ in range(3):
+        clock.advance(1000)
+        view = get_task(sb, task_id).json()
+        assert (view["status"], view["progress"]) == ("in_progress", 99)
+        assert "result" not in view and "completed_at" not in view
+    assert requests.get(sb.state.video_url(task_id), timeout=5).status_code == 404
+    running = post(sb, {**BODY, "prompt": "[STALL] [status:processing] a dog"}).json()["id"]
+    clock.advance(1000)
+    assert get_task(sb, running).json()["status"] == "processing"  # markers combine
+
+
 def test_set_task_overrides_the_answer(sb: Sandbox, clock: FakeClock) -> None:
     task_id = post(sb).json()["id"]
     clock.advance(100)

@@ -87,6 +87,16 @@ def test_wait_draws_a_live_table_then_the_result(sandbox, tmp_path: Path) -> Non
     assert "EXIT=0" in screen
 
 
+def test_a_stalled_task_keeps_its_row_saying_stalled(stalling, tmp_path: Path) -> None:
+    task_id = submit(stalling, tmp_path, "[stall] a fox")
+    args = [*KLING, "wait", task_id, "--interval", "0.05", "--stall-timeout", "0.3"]
+    screen = screen_of(" ".join(map(shlex.quote, args)), base_env(stalling, tmp_path))
+    row = next(line for line in screen.splitlines() if line.startswith(task_id))
+    assert row.split()[1:3] == ["stalled", "99%"]  # the message itself is the error line
+    assert f"kling: error: task {task_id} stalled: no change" in screen
+    assert "EXIT=7" in screen
+
+
 def test_json_on_a_terminal_is_pretty_and_coloured_unless_no_color(sandbox, tmp_path: Path) -> None:
     task_id = submit(sandbox, tmp_path)
     command = " ".join(map(shlex.quote, [*KLING, "status", task_id, "--json"]))

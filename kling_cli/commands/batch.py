@@ -20,6 +20,7 @@ from .common import (
     IntervalOpt,
     JsonOpt,
     QuietOpt,
+    StallTimeoutOpt,
     TimeoutOpt,
     env_of,
     setting_or,
@@ -152,8 +153,7 @@ def summarize(env: Env, lines: list[batch.Line]) -> None:
     failed = [line for line in lines if line.code != 0]
     env.note(f"batch: {len(lines)} lines, {completed} completed, {len(failed)} not")
     for line in failed[:20]:
-        why = line.error.message if line.error else line.view.failure_message()
-        env.note(f"  line {line.number}: exit {line.code}: {why}")
+        env.note(f"  line {line.number}: exit {line.code}: {line.why_not_completed()}")
         if line.error and line.error.hint:
             env.note(f"    {line.error.hint}")
     if len(failed) > 20:
@@ -203,6 +203,7 @@ def command(
     ] = False,
     force: ForceOpt = False,
     timeout: TimeoutOpt = None,
+    stall_timeout: StallTimeoutOpt = None,
     interval: IntervalOpt = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -230,6 +231,7 @@ def command(
         restart=restart,
         force=force,
         timeout=setting_or(env, timeout, "timeout"),
+        stall_timeout=setting_or(env, stall_timeout, "stall_timeout"),
         interval=setting_or(env, interval, "poll_interval"),
     )
     raise typer.Exit(run_batch(env, BatchOptions(file, choose(env, json, quiet), run)))

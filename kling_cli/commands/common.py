@@ -25,10 +25,14 @@ class FiniteFloat(FloatRange):
 
 
 def number_option(
-    *names: str, min: float | None = None, max: float | None = None, **kw: Any
+    *names: str,
+    min: float | None = None,
+    max: float | None = None,
+    min_open: bool = False,
+    **kw: Any,
 ) -> Any:
     """typer.Option for a float: every number option of every command is made here."""
-    return typer.Option(*names, click_type=FiniteFloat(min=min, max=max), **kw)
+    return typer.Option(*names, click_type=FiniteFloat(min=min, max=max, min_open=min_open), **kw)
 
 
 JsonOpt = Annotated[
@@ -75,6 +79,19 @@ TimeoutOpt = Annotated[
         rich_help_panel="Waiting",
         help="Give up waiting after this many seconds (exit 7).",
         min=0,
+    ),
+]
+StallTimeoutOpt = Annotated[
+    float | None,
+    number_option(
+        "--stall-timeout",
+        metavar="SECONDS",
+        rich_help_panel="Waiting",
+        help="Give up on a task whose status and progress have not changed for this many "
+        "seconds (exit 7) [default: no limit].",
+        min=0,
+        min_open=True,
+        show_default=False,
     ),
 ]
 IntervalOpt = Annotated[

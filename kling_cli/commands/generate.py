@@ -20,6 +20,7 @@ from .common import (
     JsonOpt,
     OutputOpt,
     QuietOpt,
+    StallTimeoutOpt,
     TimeoutOpt,
     env_of,
     setting_or,
@@ -46,6 +47,7 @@ class GenerateOptions:
     sets: list[str] = field(default_factory=list)
     wait: bool = False
     timeout: float | None = None
+    stall_timeout: float | None = None
     interval: float | None = None
     output: str | None = None  # a string: a trailing slash means a folder
     force: bool = False
@@ -91,8 +93,9 @@ def run_generate(env: Env, opts: GenerateOptions) -> int:
     if opts.output is not None:
         download.check_output(opts.output, [], opts.force)
     waits = opts.wait or opts.output is not None
-    if not waits and (opts.timeout is not None or opts.interval is not None):
-        env.warn("--timeout and --interval apply only with --wait or -o")
+    given = [opts.timeout, opts.stall_timeout, opts.interval]
+    if not waits and any(value is not None for value in given):
+        env.warn("--timeout, --stall-timeout and --interval apply only with --wait or -o")
     for note in request.notes(body):
         env.note(note)
     for warning in request.warnings(body):
@@ -110,6 +113,7 @@ def run_generate(env: Env, opts: GenerateOptions) -> int:
         follow=waits,
         interval=setting_or(env, opts.interval, "poll_interval"),
         timeout=setting_or(env, opts.timeout, "timeout"),
+        stall_timeout=setting_or(env, opts.stall_timeout, "stall_timeout"),
         force=opts.force,
         target=save_to(env, opts.output) if opts.output is not None else None,
         after_send=None if quiet or not waits else lambda job: env.note(f"submitted {job.task_id}"),
@@ -276,6 +280,7 @@ def command(
         typer.Option("--wait", rich_help_panel="Waiting", help="Wait until the task is final."),
     ] = False,
     timeout: TimeoutOpt = None,
+    stall_timeout: StallTimeoutOpt = None,
     interval: IntervalOpt = None,
     output: OutputOpt = None,
     force: ForceOpt = False,
@@ -320,6 +325,7 @@ def command(
         sets=set_ or [],
         wait=wait,
         timeout=timeout,
+        stall_timeout=stall_timeout,
         interval=interval,
         output=output,
         force=force,

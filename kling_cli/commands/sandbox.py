@@ -151,10 +151,11 @@ def command(
     GET /v1/balance reports what the tasks spent.
 
     Prompt markers rehearse trouble: [fail], [fail-text], [no-video], [expired], [slow],
-    [url:top|video_url|result.url|videos|list], and [status:WORD] for the other status
-    spellings: completed ones (succeed, succeeded, success) end completed, failed ones
-    (cancelled, canceled, expired, error) end failed, pending ones (submitted, processing,
-    pending, running) or an unknown word are shown while the task runs.
+    [stall] (in_progress at 99% forever), [url:top|video_url|result.url|videos|list], and
+    [status:WORD] for the other status spellings: completed ones (succeed, succeeded,
+    success) end completed, failed ones (cancelled, canceled, expired, error) end failed,
+    pending ones (submitted, processing, pending, running) or an unknown word are shown while
+    the task runs.
 
     \b
     Examples:

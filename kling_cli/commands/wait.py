@@ -18,6 +18,7 @@ from .common import (
     OutputOpt,
     ParallelOpt,
     QuietOpt,
+    StallTimeoutOpt,
     TaskIdsArg,
     TimeoutOpt,
     env_of,
@@ -34,6 +35,7 @@ class WaitOptions:
     interval: float | None
     format: Format
     parallel: int = 4
+    stall_timeout: float | None = None
 
 
 def run_wait(env: Env, opts: WaitOptions) -> int:
@@ -44,6 +46,7 @@ def run_wait(env: Env, opts: WaitOptions) -> int:
         parallel=opts.parallel,
         interval=setting_or(env, opts.interval, "poll_interval"),
         timeout=setting_or(env, opts.timeout, "timeout"),
+        stall_timeout=setting_or(env, opts.stall_timeout, "stall_timeout"),
         force=opts.force,
         target=save_to(env, opts.output) if opts.output is not None else None,
     )
@@ -64,6 +67,7 @@ def command(
     output: OutputOpt = None,
     force: ForceOpt = False,
     timeout: TimeoutOpt = None,
+    stall_timeout: StallTimeoutOpt = None,
     interval: IntervalOpt = None,
     parallel: ParallelOpt = 4,
     json: JsonOpt = False,
@@ -76,6 +80,7 @@ def command(
       kling wait ID
       kling wait ID1 ID2 -o videos/ --timeout 600    # each saved as soon as it completes
       kling wait -q ID            # prints the video URL
+      kling wait ID --stall-timeout 900              # exit 7 if it stands still 15 min
     """
     opts = WaitOptions(
         list(dict.fromkeys(task_ids)),
@@ -85,5 +90,6 @@ def command(
         interval,
         choose(env_of(ctx), json, quiet),
         parallel,
+        stall_timeout,
     )
     raise typer.Exit(run_wait(env_of(ctx), opts))

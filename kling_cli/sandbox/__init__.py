@@ -31,6 +31,7 @@ Prompt markers rehearse trouble (put them anywhere in the prompt; they combine):
   [no-video]        the task completes without any video URL
   [expired]         completed, `expires_at` already past; the video host answers 410 Gone
   [slow]            the whole lifecycle takes 10 times longer
+  [stall]           the task runs, its progress stops at 99 and it stays `in_progress` forever
   [url:top]         the video URL is at the top-level `url` instead of `result.data[0].url`
   [url:video_url]   ... at the top-level `video_url`
   [url:result.url]  ... at `result.url`

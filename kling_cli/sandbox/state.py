@@ -2,7 +2,8 @@
 
 A task's answer is computed from the clock each time it is asked for, so nothing runs in the
 background: queued for `queue_seconds`, then in_progress for `run_seconds` with progress rising
-linearly to 99, then final. Prompt markers (see the package docstring) choose how it ends.
+linearly to 99, then final (or, with `[stall]`, never). Prompt markers (see the package
+docstring) choose how it ends.
 
 Each created task is charged to one account (see `task_cost`); the balance only reports it, and
 never refuses a task.
@@ -57,7 +58,8 @@ UNKNOWN_KEY_ANSWER: JsonObj = {
 # Where `[url:...]` puts the video URL (the places API.md lists).
 URL_PLACES = ("top", "video_url", "result.url", "videos", "list")
 MARKER_RE = re.compile(
-    r"\[(fail-text|fail|no-video|expired|slow|url:[a-z_.]+|status:[a-z0-9_-]+)\]", re.IGNORECASE
+    r"\[(fail-text|fail|no-video|expired|slow|stall|url:[a-z_.]+|status:[a-z0-9_-]+)\]",
+    re.IGNORECASE,
 )
 # Crockford base32, as ULIDs use: upper case, no I, L, O or U.
 _B32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -287,7 +289,7 @@ class SandboxState:
             "created_at": int(task.created_wall),
             "metadata": dict(task.metadata),
         }
-        if elapsed >= queue + run:
+        if elapsed >= queue + run and "stall" not in task.markers:  # [stall]: never final
             # Never in the future, even when a test's lifecycle clock runs ahead of wall time.
             done = min(task.created_wall + queue + run, self.wall_clock())
             view.update(self._final(task, int(done)))

@@ -123,7 +123,10 @@ def test_account_limit_is_back_pressure_not_failure(kling, against, tmp_path: Pa
 
 def test_timeout_exits_7(kling, against, tmp_path: Path) -> None:
     src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "[slow] fox"}])
-    assert batch(kling, str(src), "--timeout", "0.3").exit_code == 7
+    result = batch(kling, str(src), "--timeout", "0.3")
+    assert result.exit_code == 7
+    assert "line 1: exit 7: task video_" in result.stderr
+    assert "is not final yet (still queued)" in result.stderr and "failed" not in result.stderr
 
 
 @pytest.fixture

@@ -13,10 +13,13 @@ NOT_FINITE = ["nan", "NaN", "inf", "-inf", "1e999"]
 NUMBER_OPTIONS = [
     ("wait", "--interval", "task_1"),
     ("wait", "--timeout", "task_1"),
+    ("wait", "--stall-timeout", "task_1"),
     ("generate", "--interval", "a fox"),
     ("generate", "--timeout", "a fox"),
+    ("generate", "--stall-timeout", "a fox"),
     ("batch", "--interval", "jobs.jsonl"),
     ("batch", "--timeout", "jobs.jsonl"),
+    ("batch", "--stall-timeout", "jobs.jsonl"),
     ("sandbox", "--queue-seconds", None),
     ("sandbox", "--run-seconds", None),
     ("sandbox", "--faults", None),
@@ -46,7 +49,7 @@ def test_a_finite_number_still_works_and_the_range_still_holds(kling, against) -
     assert result.exit_code == 0, result.stderr
 
 
-@pytest.mark.parametrize("name", ["KLING_TIMEOUT", "KLING_POLL_INTERVAL"])
+@pytest.mark.parametrize("name", ["KLING_TIMEOUT", "KLING_POLL_INTERVAL", "KLING_STALL_TIMEOUT"])
 @pytest.mark.parametrize("value", NOT_FINITE)
 def test_the_environment_refuses_nan_and_infinities(kling, against, name: str, value: str) -> None:
     result = kling("generate", "a fox", "--wait", env={name: value})
@@ -55,7 +58,7 @@ def test_the_environment_refuses_nan_and_infinities(kling, against, name: str, v
     assert against.tasks_created == 0
 
 
-@pytest.mark.parametrize("key", ["timeout", "poll_interval"])
+@pytest.mark.parametrize("key", ["timeout", "poll_interval", "stall_timeout"])
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
 def test_the_config_file_refuses_nan_and_infinities(
     kling, against, isolated, key: str, value: str

@@ -91,6 +91,25 @@ def test_batch_lines_as_events(kling, against, tmp_path: Path) -> None:
     assert "batch:" not in result.stderr  # the summary is a note: not in the event stream
 
 
+def test_a_stalled_task_is_a_stalled_event_then_its_error(kling, stalling, tmp_path: Path) -> None:
+    args = ("generate", "[stall] a fox", "--wait", "--stall-timeout", "0.3", *FAST)
+    result = kling("--progress", "json", *args)
+    assert result.exit_code == 7
+    evs = events(result.stderr)  # every line checked against the shipped schema
+    task_id = evs[0]["task_id"]
+    assert names(evs)[0] == "submitted" and names(evs)[-2:] == ["stalled", "error"]
+    assert evs[-2] == {"event": "stalled", "time": evs[-2]["time"], "task_id": task_id}
+    assert evs[-1]["error"]["type"] == "stalled" and evs[-1]["error"]["task_id"] == task_id
+    assert [e["progress"] for e in evs if e["event"] == "status"][-1] == 99
+    src = tmp_path / "in.jsonl"  # batch: the stalled line's event, once; the other line saved
+    src.write_text('{"prompt": "[stall] a cat"}\n{"prompt": "a dog"}\n')
+    out = str(tmp_path / "out")
+    result = kling("--progress", "json", "batch", str(src), "-o", out, "--stall-timeout", "0.3")
+    assert result.exit_code == 7
+    evs = events(result.stderr)
+    assert names(evs).count("stalled") == 1 and names(evs).count("saved") == 1
+
+
 def test_events_on_a_real_pipe_from_a_subprocess(against, tmp_path: Path) -> None:
     env = {**os.environ, "KLING_PROGRESS": "json"}
     result = subprocess.run(
