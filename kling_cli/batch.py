@@ -205,12 +205,17 @@ class Runner:
         return self.engine.to_send
 
     def resume(self) -> None:
-        """Sort lines into: already done, to poll (sent before), unsure, and to send."""
+        """Sort lines into: already done, to poll (sent before), unsure, and to send.
+
+        The journal is read as it is, not through Env.try_journal: a batch whose journal
+        cannot say what was sent before stops here, before it sends anything, rather than
+        send every line again (the error names the file and how to move it aside)."""
+        journal = self.env.journal
         if self.opts.restart:
-            self.env.try_journal(partial(Journal.batch_forget_source, source=self.source))
+            journal.batch_forget_source(self.source)
         engine = self.engine
         for line in self.lines:
-            sent = self.env.try_journal(partial(Journal.batch_line, key=line.key))
+            sent = journal.batch_line(line.key)
             if sent is None:
                 engine.send(line)
             elif sent[0] is None:
@@ -222,7 +227,7 @@ class Runner:
                 engine.finish(line)
             else:
                 line.task_id = sent[0]
-                entry = self.env.try_journal(partial(Journal.get, task_id=sent[0]))
+                entry = journal.get(sent[0])
                 if entry is None:
                     engine.poll(line)
                     continue
@@ -254,10 +259,8 @@ class Runner:
 
     def _sending(self, line: Line) -> None:
         """Written (synced) before the line's request leaves: a crash from here on never
-        sends it again."""
-        self.env.try_journal(
-            partial(Journal.batch_sending, key=line.key, line=line.number, source=self.source)
-        )
+        sends it again. If it cannot be written, the engine sends no more lines."""
+        self.env.journal.batch_sending(line.key, line.number, self.source)
 
     def _not_sent(self, line: Line) -> None:
         self.env.try_journal(partial(Journal.batch_not_sent, key=line.key))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -54,8 +53,6 @@ def read_source(file: str) -> tuple[str, Path | None]:
 
 def check_outputs(env: Env, lines: list[batch.Line], opts: batch.Options) -> None:
     """Named outputs that exist already (and are not this batch's own) stop the run first."""
-    from ..journal import Journal
-
     if opts.output is None:
         return
     download.check_output(Path(str(opts.output) + "/"), [], opts.force)
@@ -64,7 +61,7 @@ def check_outputs(env: Env, lines: list[batch.Line], opts: batch.Options) -> Non
         target = opts.output / line.output if line.output else None
         if target is None or not target.exists() or opts.force:
             continue
-        if env.try_journal(partial(Journal.batch_line, key=line.key)) is None:
+        if env.journal.batch_line(line.key) is None:
             problems.append(f"line {line.number}: {target} already exists")
     if problems:
         raise UsageError("; ".join(problems[:5]), hint="pass --force to overwrite")
