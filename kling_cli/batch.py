@@ -288,6 +288,7 @@ def write_sidecar(line: Line, video: Path) -> Path:
     target = video.with_suffix(".json")
     fd, tmp = tempfile.mkstemp(dir=video.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, download.ordinary_file_mode())  # as the video's: mkstemp makes 0600
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(document, fh, indent=2, ensure_ascii=False)
             fh.write("\n")

@@ -1,8 +1,12 @@
-"""kling batch and its journal: a batch that cannot record what it sends does not send."""
+"""kling batch and its files: a batch that cannot record what it sends does not send; sidecars
+are ordinary files."""
 
 from __future__ import annotations
 
 import json
+import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -77,3 +81,28 @@ def test_a_journal_that_fails_mid_batch_stops_the_sending(
         assert doc["error"]["message"].startswith("not sent: the task journal")
     assert result.exit_code == 1
     assert "disk I/O error; no more requests are sent" in result.stderr
+
+
+@pytest.fixture
+def umask_027() -> Iterator[None]:
+    before = os.umask(0o027)
+    try:
+        yield
+    finally:
+        os.umask(before)
+
+
+def test_sidecars_follow_the_umask_like_the_videos(
+    kling, against, tmp_path: Path, isolated: Path, umask_027: None
+) -> None:
+    """A sidecar is no secret: it gets the mode the umask gives any new file, as its video
+    does. The config file, which may hold the key, stays 0600."""
+    src = write_jsonl(tmp_path / "in.jsonl", ["a fox"])
+    out = tmp_path / "out"
+    result = kling("--no-progress", "batch", str(src), "-o", str(out), "--sidecar", "-q")
+    assert result.exit_code == 0, result.stderr
+    video = Path(result.stdout.strip())
+    modes = {p.suffix: stat.S_IMODE(p.stat().st_mode) for p in (video, video.with_suffix(".json"))}
+    assert modes == {".mp4": 0o640, ".json": 0o640}
+    assert kling("config", "set", "mode", "pro").exit_code == 0
+    assert stat.S_IMODE((isolated / "config.toml").stat().st_mode) == 0o600
