@@ -111,6 +111,8 @@ class PlainWait:
         state = _describe(job)
         if state[0] == "downloading":
             state = (state[0], "")  # one line per download, not one per chunk
+        elif not job.view:
+            return  # not seen yet: no status to tell
         if self.seen.get(job.order) != state:
             self.seen[job.order] = state
             self.env.note(f"{job.name} {' '.join(s for s in state if s)}")
@@ -154,6 +156,8 @@ class LiveWait:
         shown = rows_that_fit(everything, max(3, self.console.size.height - 3))
         for job in shown:
             status, detail = _describe(job)
+            if job.error is not None:
+                detail = ""  # the command says why, once, below the table
             style = STATE_STYLES[job.view.state] if job.error is None else "red"
             table.add_row(job.name, f"[{style}]{status}[/]", detail, elapsed)
         if len(shown) == len(everything):

@@ -87,6 +87,14 @@ def test_wait_draws_a_live_table_then_the_result(sandbox, tmp_path: Path) -> Non
     assert "EXIT=0" in screen
 
 
+def test_an_unknown_id_on_a_terminal_is_said_once(sandbox, tmp_path: Path) -> None:
+    command = " ".join(map(shlex.quote, [*KLING, "wait", "video_NOPE", "--interval", "0.1"]))
+    screen = screen_of(command, base_env(sandbox, tmp_path))
+    assert screen.count("task not found") == 1
+    assert "kling: error: video_NOPE: the service answered 404: task not found" in screen
+    assert "unknown" not in screen and "EXIT=4" in screen
+
+
 def test_json_on_a_terminal_is_pretty_and_coloured_unless_no_color(sandbox, tmp_path: Path) -> None:
     task_id = submit(sandbox, tmp_path)
     command = " ".join(map(shlex.quote, [*KLING, "status", task_id, "--json"]))
