@@ -26,6 +26,7 @@ from .env import Env
 from .errors import Interrupted, LocalFileError, SubmitUncertain, UsageError
 from .journal import Journal
 from .lifecycle import Engine, Job, Plan
+from .output import counted
 
 FIELDS = (*request.LINE_KEYS, "output")
 
@@ -104,8 +105,7 @@ def parse(text: str, source: str, base_dir: Path, env: Env) -> list[Line]:
             [f"... and {len(problems) - 20} more"] if len(problems) > 20 else []
         )
         raise UsageError(
-            f"{len(problems)} bad line{'s' if len(problems) > 1 else ''}; nothing was sent:\n  "
-            + "\n  ".join(shown)
+            f"{counted(len(problems), 'bad line')}; nothing was sent:\n  " + "\n  ".join(shown)
         )
     if not lines:
         raise UsageError("the batch file has no lines")

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from . import config
 from .errors import APIError, AuthError, ExitCode, KlingError, ServiceUnavailable
+from .output import counted
 
 SLOW_ANSWER = 3.0  # seconds: slower than this, every poll and download will drag
 LOW_SPACE = 500 * 1024 * 1024  # bytes: a few pro 10 s videos
@@ -309,7 +310,7 @@ def check_base_url(base_url: str, *, sandbox: bool = False) -> Reach:
                 ),
                 False,
             )
-        count = f"{len(addresses)} address{'es' if len(addresses) > 1 else ''}"
+        count = counted(len(addresses), "address", "addresses")
         steps.append(f"DNS {_ms(time.monotonic() - started)} ({count})")
     url = parts.geturl() + "/balance"
     started = time.monotonic()
@@ -429,8 +430,7 @@ def check_journal(path: Path) -> Check:
             f"move it aside and kling starts a new one: {move_aside}",
             ExitCode.USAGE,
         )
-    plural = "" if tasks == 1 else "s"
-    return ok(name, f"{path}: {tasks} task{plural}, {_size(size)}, integrity ok")
+    return ok(name, f"{path}: {counted(tasks, 'task')}, {_size(size)}, integrity ok")
 
 
 def check_output(folder: Path, source: str) -> Check:

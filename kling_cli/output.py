@@ -15,6 +15,11 @@ from .errors import UsageError
 from .tasks import TaskView
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """`1 line`, `2 lines`, `0 lines`: a count and its noun, in the right number."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 class Format(str, Enum):
     HUMAN = "human"
     JSON = "json"

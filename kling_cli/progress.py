@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from . import tasks
 from .env import Env
+from .output import counted
 
 if TYPE_CHECKING:
     from .lifecycle import Job
@@ -24,7 +25,8 @@ class WaitDisplay(Protocol):
 
 class TransferDisplay(Protocol):
     def advance(self, done: int, total: int | None) -> None: ...
-    def close(self) -> None: ...
+    def finish(self) -> None: ...  # the transfer succeeded (not called when it failed)
+    def close(self) -> None: ...  # always, last
 
 
 def wait_display(env: Env, quiet: bool = False) -> WaitDisplay:
@@ -39,14 +41,15 @@ def wait_display(env: Env, quiet: bool = False) -> WaitDisplay:
 
 
 def transfer_display(
-    env: Env, label: str, quiet: bool = False, file: str | None = None
+    env: Env, label: str, quiet: bool = False, file: str | None = None, total: int | None = None
 ) -> TransferDisplay:
-    """A byte bar for one transfer; `file`: the local file it reads (uploads), for events."""
+    """A byte bar for one transfer of `total` bytes (when known); `file`: the local file it
+    reads (uploads), for events."""
     mode = env.progress_mode(quiet)
     if mode == "json":
         return JsonTransfer(env, file or label)
     if mode == "live":
-        return LiveTransfer(env, label)
+        return LiveTransfer(env, label, total)
     if mode == "plain":
         return PlainTransfer(env, label)
     return NullDisplay()
@@ -70,6 +73,9 @@ class NullDisplay:
         pass
 
     def advance(self, done: int, total: int | None) -> None:
+        pass
+
+    def finish(self) -> None:
         pass
 
     def close(self) -> None:
@@ -167,7 +173,7 @@ class LiveWait:
         counts = Counter(_describe(job)[0] for job in everything)
         summary = ", ".join(f"{n} {status}" for status, n in counts.most_common())
         hidden = len(everything) - len(shown)
-        return Group(table, f"{len(everything)} tasks: {summary} ({hidden} not shown)")
+        return Group(table, f"{counted(len(everything), 'task')}: {summary} ({hidden} not shown)")
 
     def update(self, job: Job) -> None:
         self.rows[job.order] = job
@@ -200,14 +206,17 @@ class PlainTransfer:
     def advance(self, done: int, total: int | None) -> None:
         self.done, self.total = done, total
 
+    def finish(self) -> None:  # a failed transfer says nothing here: its error follows
+        self.env.note(f"{self.label}: done, {counted(self.done, 'byte')}")
+
     def close(self) -> None:
-        self.env.note(f"{self.label}: {self.done} bytes")
+        pass
 
 
 class LiveTransfer:
     """A byte bar with speed; rich redraws it at most 10 times a second."""
 
-    def __init__(self, env: Env, label: str):
+    def __init__(self, env: Env, label: str, total: int | None = None):
         from rich.progress import (
             BarColumn,
             DownloadColumn,
@@ -215,22 +224,34 @@ class LiveTransfer:
             TextColumn,
             TransferSpeedColumn,
         )
+        from rich.text import Text
+
+        class Speed(TransferSpeedColumn):
+            """The speed once there is one to show: nothing before, not rich's `?`."""
+
+            def render(self, task: Any) -> Text:
+                if (task.finished_speed or task.speed) is None:
+                    return Text("")
+                return super().render(task)
 
         console = env.rich_console(env.stderr, terminal=True)
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             DownloadColumn(),
-            TransferSpeedColumn(),
+            Speed(),
             console=console,
             refresh_per_second=10,
             transient=False,
         )
-        self.task_id = self.progress.add_task(label, total=None)
+        self.task_id = self.progress.add_task(label, total=total)
         self.progress.start()
 
     def advance(self, done: int, total: int | None) -> None:
         self.progress.update(self.task_id, completed=done, total=total)
+
+    def finish(self) -> None:
+        pass
 
     def close(self) -> None:
         self.progress.stop()
@@ -415,6 +436,9 @@ class JsonTransfer:
         if time.monotonic() - self.last >= EVENT_INTERVAL or (total and done >= total):
             self.last = time.monotonic()
             self.env.event("upload", file=self.file, bytes=done, total=total)
+
+    def finish(self) -> None:
+        pass
 
     def close(self) -> None:
         pass

@@ -14,7 +14,7 @@ from ..balance import Balance
 from ..env import Env
 from ..errors import APIError, AuthError, ServiceUnavailable, UsageError
 from ..follow import InOrder, first_failure
-from ..output import Format, Output, choose, quiet_result
+from ..output import Format, Output, choose, counted, quiet_result
 from .common import (
     ForceOpt,
     IntervalOpt,
@@ -153,7 +153,7 @@ def summarize(env: Env, lines: list[batch.Line]) -> None:
     """Counts on stderr, and the lines that did not complete, with why."""
     completed = sum(1 for line in lines if line.code == 0)
     failed = [line for line in lines if line.code != 0]
-    env.note(f"batch: {len(lines)} lines, {completed} completed, {len(failed)} not")
+    env.note(f"batch: {counted(len(lines), 'line')}, {completed} completed, {len(failed)} not")
     for line in failed[:20]:
         why = line.error.message if line.error else line.view.failure_message()
         env.note(f"  line {line.number}: exit {line.code}: {why}")

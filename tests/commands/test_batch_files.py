@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,3 +107,16 @@ def test_sidecars_follow_the_umask_like_the_videos(
     assert modes == {".mp4": 0o640, ".json": 0o640}
     assert kling("config", "set", "mode", "pro").exit_code == 0
     assert stat.S_IMODE((isolated / "config.toml").stat().st_mode) == 0o600
+
+
+def test_one_line_is_one_line_and_the_live_bar_guesses_nothing(
+    kling, against, tmp_path: Path
+) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", ["a fox"])
+    result = kling(
+        "--progress", "live", "batch", str(src), "-o", str(tmp_path / "out"), "--interval", "0.1"
+    )
+    assert result.exit_code == 0
+    assert "kling: batch: 1 line, 1 completed, 0 not" in result.stderr
+    frames = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.stderr)
+    assert "0/1 done" in frames and "?" not in frames  # no `ETA ?` before a line is done
