@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kling_cli import tasks
 from kling_cli.lifecycle import Job, Stage
-from kling_cli.progress import rows_that_fit
+from kling_cli.live import rows_that_fit
 
 
 def test_a_full_screen_shows_the_running_tasks_first_in_their_order() -> None:

@@ -1,0 +1,187 @@
+"""The live displays on a terminal, drawn with rich (imported only here): the wait table, the
+batch bar and a transfer's byte bar. progress.py chooses them."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from . import tasks
+from .env import Env
+from .output import counted
+from .progress import describe, line_state
+
+if TYPE_CHECKING:
+    from .lifecycle import Job
+
+
+STATE_STYLES = {
+    tasks.State.COMPLETED: "green",
+    tasks.State.FAILED: "red",
+    tasks.State.PENDING: "yellow",
+}
+
+
+class LiveWait:
+    """A row per task (status, progress, elapsed), redrawn in place on the terminal."""
+
+    live = True
+
+    def __init__(self, env: Env):
+        from rich.live import Live
+
+        self.started = time.monotonic()
+        self.rows: dict[int, Job] = {}
+        self.console = env.rich_console(env.stderr, terminal=True)
+        self.display = Live(
+            get_renderable=self._render, console=self.console, refresh_per_second=4, transient=False
+        )
+        self.display.start()
+
+    def _render(self) -> Any:
+        from rich.table import Table
+
+        table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
+        # One row per task even in a narrow terminal: cut with an ellipsis, never wrap.
+        # The status keeps its width; the task id gives way first.
+        table.add_column("task", no_wrap=True, overflow="ellipsis", min_width=8)
+        table.add_column("status", no_wrap=True, overflow="ellipsis", min_width=11)
+        table.add_column("progress", justify="right", no_wrap=True, min_width=4)
+        table.add_column("elapsed", justify="right", no_wrap=True, min_width=4)
+        elapsed = f"{int(time.monotonic() - self.started)}s"
+        everything = list(self.rows.values())
+        # The header, a summary line and the cursor take three lines; the rest holds tasks.
+        shown = rows_that_fit(everything, max(3, self.console.size.height - 3))
+        for job in shown:
+            status, detail = describe(job)
+            if job.error is not None:
+                detail = ""  # the command says why, once, below the table
+            style = STATE_STYLES[job.view.state] if job.error is None else "red"
+            table.add_row(job.name, f"[{style}]{status}[/]", detail, elapsed)
+        if len(shown) == len(everything):
+            return table
+        from rich.console import Group
+
+        counts = Counter(describe(job)[0] for job in everything)
+        summary = ", ".join(f"{n} {status}" for status, n in counts.most_common())
+        hidden = len(everything) - len(shown)
+        return Group(table, f"{counted(len(everything), 'task')}: {summary} ({hidden} not shown)")
+
+    def update(self, job: Job) -> None:
+        self.rows[job.order] = job
+
+    def transfer(self, job: Job) -> None:
+        pass  # the row or line is redrawn from the job as it stands
+
+    def close(self) -> None:
+        self.display.stop()
+
+
+def rows_that_fit(rows: list[Job], room: int) -> list[Job]:
+    """At most `room` rows, in their order: the tasks still running first, since those are
+    the ones being watched; then the finished ones, while there is room."""
+    if len(rows) <= room:
+        return rows
+    running = [i for i, job in enumerate(rows) if not job.done]
+    finished = [i for i, job in enumerate(rows) if job.done]
+    return [rows[i] for i in sorted((running + finished)[:room])]
+
+
+class LiveTransfer:
+    """A byte bar with speed; rich redraws it at most 10 times a second."""
+
+    def __init__(self, env: Env, label: str, total: int | None = None):
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TransferSpeedColumn,
+        )
+        from rich.text import Text
+
+        class Speed(TransferSpeedColumn):
+            """The speed once there is one to show: nothing before, not rich's `?`."""
+
+            def render(self, task: Any) -> Text:
+                if (task.finished_speed or task.speed) is None:
+                    return Text("")
+                return super().render(task)
+
+        console = env.rich_console(env.stderr, terminal=True)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            Speed(),
+            console=console,
+            refresh_per_second=10,
+            transient=False,
+        )
+        self.task_id = self.progress.add_task(label, total=total)
+        self.progress.start()
+
+    def advance(self, done: int, total: int | None) -> None:
+        self.progress.update(self.task_id, completed=done, total=total)
+
+    def finish(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+class LiveBatch:
+    """An overall bar (done, failed, running, ETA) and a row for each line in flight."""
+
+    def __init__(self, env: Env, total: int):
+        from rich.live import Live
+
+        self.total = total
+        self.started = time.monotonic()
+        self.active: dict[int, Job] = {}
+        self.completed = self.failed = 0
+        self.live = Live(
+            get_renderable=self._render,
+            console=env.rich_console(env.stderr, terminal=True),
+            refresh_per_second=4,
+        )
+        self.live.start()
+
+    def _render(self) -> Any:
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+
+        finished = self.completed + self.failed
+        elapsed = time.monotonic() - self.started
+        # The time left, once a line has finished to measure by.
+        eta = f", ETA {(self.total - finished) * elapsed / finished:.0f}s" if finished else ""
+        head = Table.grid(padding=(0, 1))
+        head.add_row(
+            ProgressBar(total=self.total, completed=finished, width=30),
+            f"{finished}/{self.total} done, [green]{self.completed} completed[/], "
+            f"[red]{self.failed} failed[/], {len(self.active)} running{eta}",
+        )
+        rows = Table(box=None, show_header=False, pad_edge=False)
+        for job in list(self.active.values())[:12]:
+            rows.add_row(f"line {job.order}", job.task_id or "", line_state(job))
+        return Group(head, rows)
+
+    def change(self, job: Job) -> None:
+        if job.stage.value not in ("new", "done"):
+            self.active[job.order] = job
+
+    def done(self, job: Job) -> None:
+        self.active.pop(job.order, None)
+        if job.code == 0:
+            self.completed += 1
+        else:
+            self.failed += 1
+
+    def transfer(self, job: Job) -> None:
+        pass  # the row or line is redrawn from the job as it stands
+
+    def close(self) -> None:
+        self.live.stop()
