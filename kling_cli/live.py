@@ -40,25 +40,11 @@ class LiveWait:
         self.display.start()
 
     def _render(self) -> Any:
-        from rich.table import Table
-
-        table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
-        # One row per task even in a narrow terminal: cut with an ellipsis, never wrap.
-        # The status keeps its width; the task id gives way first.
-        table.add_column("task", no_wrap=True, overflow="ellipsis", min_width=8)
-        table.add_column("status", no_wrap=True, overflow="ellipsis", min_width=11)
-        table.add_column("progress", justify="right", no_wrap=True, min_width=4)
-        table.add_column("elapsed", justify="right", no_wrap=True, min_width=4)
         elapsed = f"{int(time.monotonic() - self.started)}s"
         everything = list(self.rows.values())
         # The header, a summary line and the cursor take three lines; the rest holds tasks.
         shown = rows_that_fit(everything, max(3, self.console.size.height - 3))
-        for job in shown:
-            status, detail = describe(job)
-            if job.error is not None:
-                detail = ""  # the command says why, once, below the table
-            style = STATE_STYLES[job.view.state] if job.error is None else "red"
-            table.add_row(job.name, f"[{style}]{status}[/]", detail, elapsed)
+        table = wait_table(shown, self.console.width, elapsed)
         if len(shown) == len(everything):
             return table
         from rich.console import Group
@@ -76,6 +62,69 @@ class LiveWait:
 
     def close(self) -> None:
         self.display.stop()
+
+
+def wait_table(jobs: list[Job], width: int, elapsed: str) -> Any:
+    """A row per task, each on one line of `width` columns. The ids stay whole, for copying:
+    in a narrow terminal the elapsed time goes first, then the gaps narrow, then the progress
+    and the status give way (cut with an ellipsis)."""
+    from rich.cells import cell_len
+    from rich.table import Table
+
+    rows = []
+    for job in jobs:
+        status, detail = describe(job)
+        if job.error is not None:
+            detail = ""  # the command says why, once, below the table
+        style = STATE_STYLES[job.view.state] if job.error is None else "red"
+        rows.append((job.name, status, style, detail))
+    ids = max([cell_len("task"), *(cell_len(row[0]) for row in rows)])
+    natural = {  # the status keeps room for "in_progress", so rows do not jump as it changes
+        "status": max([11, *(cell_len(row[1]) for row in rows)]),
+        "progress": max([cell_len("progress"), *(cell_len(row[3]) for row in rows)]),
+        "elapsed": max(cell_len("elapsed"), cell_len(elapsed)),
+    }
+    gap, widths = fit_columns(width - ids, natural)
+    table = Table(
+        box=None, header_style="bold", pad_edge=False, collapse_padding=gap == 1, padding=(0, 1)
+    )
+    table.add_column("task", width=min(ids, width), no_wrap=True, overflow="ellipsis")
+    for name, column_width in widths.items():
+        table.add_column(
+            name,
+            width=column_width,
+            no_wrap=True,
+            overflow="ellipsis",
+            justify="left" if name == "status" else "right",
+        )
+    for name, status, style, detail in rows:
+        cells = {"status": f"[{style}]{status}[/]", "progress": detail, "elapsed": elapsed}
+        table.add_row(name, *(cells[column] for column in widths))
+    return table
+
+
+def fit_columns(room: int, natural: dict[str, int]) -> tuple[int, dict[str, int]]:
+    """(gap, widths) of the columns beside the ids that fit in `room`: the first layout of
+    these that fits, most wanted first; space left over widens the progress up to its
+    natural width."""
+    status, progress, elapsed = natural["status"], natural["progress"], natural["elapsed"]
+    header, percent = min(progress, 8), min(progress, 4)  # room for "progress", or "100%"
+    layouts: list[tuple[int, dict[str, int]]] = [
+        (2, {"status": status, "progress": header, "elapsed": elapsed}),
+        (2, {"status": status, "progress": header}),
+        (1, {"status": status, "progress": percent, "elapsed": elapsed}),
+        (1, {"status": status, "progress": percent}),
+        (1, {"status": min(status, max(room - 1, 0))}),
+    ]
+    for gap, widths in layouts:
+        if any(w < 3 for w in widths.values()):  # too narrow to say anything
+            continue
+        left = room - sum(gap + w for w in widths.values())
+        if left >= 0:
+            if "progress" in widths:
+                widths["progress"] += min(left, progress - widths["progress"])
+            return gap, widths
+    return 1, {}
 
 
 def rows_that_fit(rows: list[Job], room: int) -> list[Job]:

@@ -117,13 +117,18 @@ def test_c_locale_gets_ascii_only(sandbox, tmp_path: Path) -> None:
     assert screen.isascii(), [c for c in screen if not c.isascii()]
 
 
-def test_narrow_terminal_keeps_one_row_per_task(sandbox, tmp_path: Path) -> None:
+@pytest.mark.parametrize("width", [50, 40])
+def test_narrow_terminal_keeps_one_row_per_task_and_every_id_whole(
+    sandbox, tmp_path: Path, width: int
+) -> None:
     ids = [submit(sandbox, tmp_path, f"fox {n}") for n in range(3)]
     wait = " ".join(map(shlex.quote, [*KLING, "wait", *ids, "--interval", "0.1"]))
-    screen = screen_of(wait + " >/dev/null", base_env(sandbox, tmp_path), width=40)
+    screen = screen_of(wait + " >/dev/null", base_env(sandbox, tmp_path), width=width)
     table_rows = [line for line in screen.splitlines() if line.startswith("video_")]
-    assert len(table_rows) == 3  # one line each, cut to fit, not wrapped
-    assert all("completed" in row for row in table_rows)
+    assert len(table_rows) == 3  # one line each, not wrapped
+    assert [row.split()[0] for row in table_rows] == ids  # whole, for copying
+    status = "completed" if width >= 50 else "comple"  # at 40 columns, the status gives way
+    assert all(row.split()[1].startswith(status) for row in table_rows)
     assert "EXIT=0" in screen
 
 
