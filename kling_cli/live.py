@@ -191,31 +191,50 @@ class LiveBatch:
         self.started = time.monotonic()
         self.active: dict[int, Job] = {}
         self.completed = self.failed = 0
-        self.live = Live(
-            get_renderable=self._render,
-            console=env.rich_console(env.stderr, terminal=True),
-            refresh_per_second=4,
-        )
+        self.console = env.rich_console(env.stderr, terminal=True)
+        self.live = Live(get_renderable=self._render, console=self.console, refresh_per_second=4)
         self.live.start()
 
     def _render(self) -> Any:
+        from rich.cells import cell_len
         from rich.console import Group
         from rich.progress_bar import ProgressBar
         from rich.table import Table
+        from rich.text import Text
 
+        width = self.console.width
         finished = self.completed + self.failed
         elapsed = time.monotonic() - self.started
         # The time left, once a line has finished to measure by.
         eta = f", ETA {(self.total - finished) * elapsed / finished:.0f}s" if finished else ""
-        head = Table.grid(padding=(0, 1))
-        head.add_row(
-            ProgressBar(total=self.total, completed=finished, width=30),
+        counts = Text.from_markup(
             f"{finished}/{self.total} done, [green]{self.completed} completed[/], "
             f"[red]{self.failed} failed[/], {len(self.active)} running{eta}",
+            overflow="ellipsis",
         )
-        rows = Table(box=None, show_header=False, pad_edge=False)
-        for job in list(self.active.values())[:12]:
-            rows.add_row(f"line {job.order}", job.task_id or "", line_state(job))
+        counts.no_wrap = True
+        bar_width = min(30, width - cell_len(counts.plain) - 1)
+        if bar_width >= 10:  # the bar and the counts on one line, as long as the bar is a bar
+            head: Any = Table.grid(padding=(0, 1))
+            head.add_row(ProgressBar(total=self.total, completed=finished, width=bar_width), counts)
+        else:
+            head = Table.grid()  # the bar above the counts
+            head.add_row(ProgressBar(total=self.total, completed=finished, width=min(30, width)))
+            head.add_row(counts)
+        active = list(self.active.values())[:12]
+        lines = [f"line {job.order}" for job in active]
+        ids = [job.task_id or "" for job in active]
+        # The ids stay whole, as in the wait table: the state gives way.
+        fixed = max(map(cell_len, lines), default=0) + max(map(cell_len, ids), default=0)
+        gap = 2 if width - fixed - 4 >= 11 else 1
+        room = width - fixed - 2 * gap
+        rows = Table(box=None, show_header=False, pad_edge=False, collapse_padding=gap == 1)
+        rows.add_column(no_wrap=True)
+        rows.add_column(no_wrap=True)
+        if room >= 3:
+            rows.add_column(no_wrap=True, overflow="ellipsis", max_width=room)
+        for job, line, task_id in zip(active, lines, ids, strict=True):
+            rows.add_row(line, task_id, *([line_state(job)] if room >= 3 else []))
         return Group(head, rows)
 
     def change(self, job: Job) -> None:

@@ -69,3 +69,21 @@ def test_the_live_table_keeps_every_id_whole_in_a_narrow_terminal(width: int) ->
             "12s",
         ]
     assert "not found" not in "".join(lines)  # the error is said below the table, once
+
+
+@pytest.mark.parametrize("width", [100, 50, 40])
+def test_the_batch_display_keeps_every_id_whole_too(width: int) -> None:
+    from kling_cli.env import Env
+    from kling_cli.live import LiveBatch
+
+    display = LiveBatch(Env.test(environ={"COLUMNS": str(width)}), total=10)
+    display.close()  # drawn below, by hand
+    for job in jobs_in_every_state()[:2]:  # the ones in flight
+        display.change(job)
+    console = Console(file=io.StringIO(), width=width, color_system=None)
+    console.print(display._render())
+    lines = [line.rstrip() for line in console.file.getvalue().splitlines()]  # type: ignore[attr-defined]
+    assert all(len(line) <= width for line in lines)
+    rows = [line for line in lines if line.startswith("line ")]
+    assert [row.split()[2] for row in rows] == LONG_IDS[:2]
+    assert any(line.startswith("0/10 done") or " 0/10 done" in line for line in lines)
