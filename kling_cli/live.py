@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import tasks
 from .env import Env
-from .output import counted
+from .output import Column, counted, fit_columns
 from .progress import describe, line_state
 
 if TYPE_CHECKING:
@@ -79,12 +79,18 @@ def wait_table(jobs: list[Job], width: int, elapsed: str) -> Any:
         style = STATE_STYLES[job.view.state] if job.error is None else "red"
         rows.append((job.name, status, style, detail))
     ids = max([cell_len("task"), *(cell_len(row[0]) for row in rows)])
-    natural = {  # the status keeps room for "in_progress", so rows do not jump as it changes
-        "status": max([11, *(cell_len(row[1]) for row in rows)]),
-        "progress": max([cell_len("progress"), *(cell_len(row[3]) for row in rows)]),
-        "elapsed": max(cell_len("elapsed"), cell_len(elapsed)),
-    }
-    gap, widths = fit_columns(width - ids, natural)
+    # The status keeps room for "in_progress", so rows do not jump as it changes.
+    state = max([11, *(cell_len(row[1]) for row in rows)])
+    progress = max([cell_len("progress"), *(cell_len(row[3]) for row in rows)])
+    clock = max(cell_len("elapsed"), cell_len(elapsed))
+    gap, widths = fit_columns(
+        width - ids,
+        [
+            Column("status", state, state, state),
+            Column("progress", progress, min(progress, 8), min(progress, 4)),  # or "100%"
+            Column("elapsed", clock, clock, clock),
+        ],
+    )
     table = Table(
         box=None, header_style="bold", pad_edge=False, collapse_padding=gap == 1, padding=(0, 1)
     )
@@ -101,30 +107,6 @@ def wait_table(jobs: list[Job], width: int, elapsed: str) -> Any:
         cells = {"status": f"[{style}]{status}[/]", "progress": detail, "elapsed": elapsed}
         table.add_row(name, *(cells[column] for column in widths))
     return table
-
-
-def fit_columns(room: int, natural: dict[str, int]) -> tuple[int, dict[str, int]]:
-    """(gap, widths) of the columns beside the ids that fit in `room`: the first layout of
-    these that fits, most wanted first; space left over widens the progress up to its
-    natural width."""
-    status, progress, elapsed = natural["status"], natural["progress"], natural["elapsed"]
-    header, percent = min(progress, 8), min(progress, 4)  # room for "progress", or "100%"
-    layouts: list[tuple[int, dict[str, int]]] = [
-        (2, {"status": status, "progress": header, "elapsed": elapsed}),
-        (2, {"status": status, "progress": header}),
-        (1, {"status": status, "progress": percent, "elapsed": elapsed}),
-        (1, {"status": status, "progress": percent}),
-        (1, {"status": min(status, max(room - 1, 0))}),
-    ]
-    for gap, widths in layouts:
-        if any(w < 3 for w in widths.values()):  # too narrow to say anything
-            continue
-        left = room - sum(gap + w for w in widths.values())
-        if left >= 0:
-            if "progress" in widths:
-                widths["progress"] += min(left, progress - widths["progress"])
-            return gap, widths
-    return 1, {}
 
 
 def rows_that_fit(rows: list[Job], room: int) -> list[Job]:

@@ -214,6 +214,22 @@ def test_list_on_a_terminal_is_a_table(sandbox, tmp_path: Path) -> None:
     assert "queued" in row and "a fox by the river" in row and "\t" not in row
 
 
+@pytest.mark.parametrize("width", [70, 50, 40])
+def test_list_in_a_narrow_terminal_keeps_every_id_whole(
+    sandbox, tmp_path: Path, width: int
+) -> None:
+    ids = [submit(sandbox, tmp_path, f"a fox by the river, take {n}") for n in range(3)]
+    command = " ".join(map(shlex.quote, [*KLING, "list"]))
+    screen = screen_of(command, base_env(sandbox, tmp_path), width=width)
+    rows = [line for line in screen.splitlines() if line.startswith("video_")]
+    assert [row.split()[0] for row in rows] == ids[::-1]  # newest first, each whole
+    if width >= 50:
+        assert all(row.split()[1:3] == ["queued", "0%"] for row in rows)
+    if width >= 70:  # the prompt too, wrapped in its cell
+        assert "a fox by the" in rows[0]
+    assert "EXIT=0" in screen
+
+
 def test_a_long_list_on_a_terminal_is_aligned_lines_with_every_id_whole(tmp_path: Path) -> None:
     """More tasks than fit on the screen: plain aligned lines (a rich table of thousands of rows
     took seconds to draw), one per task, every id whole and in order, nothing wrapped."""
