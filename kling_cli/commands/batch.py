@@ -85,7 +85,6 @@ def _run_lines(env: Env, opts: BatchOptions, lines: list[batch.Line], source: st
         output_dir = env.setting("output_dir")
         opts.run.output = Path(output_dir) if output_dir else Path.cwd()
     check_outputs(env, lines, opts.run)
-    opts.run.output.mkdir(parents=True, exist_ok=True)
     opts.run.output = opts.run.output.resolve()
     env.http_pool_size = max(10, opts.run.parallel)
     out = Output(env, opts.format)
@@ -109,7 +108,8 @@ def _run_lines(env: Env, opts: BatchOptions, lines: list[batch.Line], source: st
 
     runner = batch.Runner(env, lines, opts.run, source, display.change, on_done, display.transfer)
     try:
-        runner.resume()
+        runner.resume()  # first: a journal that cannot say what was sent stops us here
+        opts.run.output.mkdir(parents=True, exist_ok=True)
         if runner.to_send:
             warn_if_no_balance(env)
         runner.run()

@@ -38,7 +38,7 @@ def test_a_damaged_journal_stops_a_batch_before_it_sends_anything(
     src = write_jsonl(tmp_path / "in.jsonl", ["a fox", "a cat"])
     result = kling("--no-progress", "batch", str(src), "-o", str(tmp_path / "out"))
     assert result.exit_code == 2 and result.stdout == ""
-    assert sends(against) == []
+    assert sends(against) == [] and not (tmp_path / "out").exists()
     assert result.stderr == kling("list").stderr
     assert result.stderr.splitlines() == [
         f"kling: error: the task journal {path} is damaged (file is not a database)",
