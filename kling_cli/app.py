@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import sys
 import time
 import traceback
@@ -18,32 +19,9 @@ from typer.models import CommandInfo
 
 from . import __version__
 from .commands import config as config_cmd
+from .commands.common import KlingCommand
 from .env import PROGRESS_MODES, Env
 from .errors import ExitCode, KlingError, UsageError
-
-
-class KlingCommand(TyperCommand):
-    """Plain help, with the options in groups: each option's rich_help_panel names its group."""
-
-    def format_options(self, ctx: Any, formatter: Any) -> None:
-        arguments: list[tuple[str, str]] = []
-        groups: dict[str, list[tuple[str, str]]] = {}
-        for param in self.get_params(ctx):
-            record = param.get_help_record(ctx)
-            if record is None:
-                continue
-            if param.param_type_name == "argument":
-                arguments.append(record)
-            else:
-                panel = getattr(param, "rich_help_panel", None) or "Other options"
-                groups.setdefault(panel, []).append(record)
-        if arguments:
-            with formatter.section("Arguments"):
-                formatter.write_dl(arguments)
-        for title, records in groups.items():
-            with formatter.section(title):
-                formatter.write_dl(records)
-
 
 JSON_RUN = "kling.json"  # ctx.meta key: the command line asked for --json
 EVENTS_RUN = "kling.events"  # ctx.meta key: --progress json (or KLING_PROGRESS=json)
@@ -94,6 +72,8 @@ class KlingGroup(TyperGroup):
             return super().make_context(*args, **kwargs)
         except BrokenPipeError:
             stdout_gone()
+        except typer.TyperException as exc:  # the root's options: `kling --bogus list`
+            usage_failed(exc)
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if not args and not ctx.resilient_parsing:  # bare `kling`: help is what was asked for
@@ -114,16 +94,8 @@ class KlingGroup(TyperGroup):
             raise typer.Exit(exc.exit_code) from None
         except (typer.Exit, typer.Abort):
             raise
-        except typer.TyperException as exc:  # a usage error: typer prints it and exits 2 ...
-            json_run, events_run = ctx.meta.get(JSON_RUN), ctx.meta.get(EVENTS_RUN)
-            if not ((json_run or events_run) and hasattr(exc, "format_message")):
-                raise
-            # ... but a --json run gets a JSON document for it, like any other error, and a
-            # --progress json run its `error` event.
-            error = UsageError(exc.format_message()).document()
-            document = {"event": "error", "time": round(time.time(), 3)} if events_run else {}
-            print(json.dumps({**document, "error": error}), file=sys.stderr)
-            raise typer.Exit(ExitCode.USAGE) from None
+        except typer.TyperException as exc:  # a usage error of a command: click's words
+            usage_failed(exc)
         except Exception as exc:  # a bug: one line, the traceback only with --verbose
             env = ctx.obj if isinstance(ctx.obj, Env) else None
             if env is not None and env.verbose:
@@ -226,6 +198,40 @@ def report(exc: KlingError, env: Env | None) -> None:
         env.error(exc)
     else:
         print(f"kling: error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"kling: hint: {exc.hint}", file=sys.stderr)
+
+
+def usage_failed(exc: typer.TyperException) -> NoReturn:
+    """A usage error found by the parser (missing argument, bad option value, no such option
+    or command), in the words and form of ours: `kling: error: ...` and a hint naming the
+    help to read, exit 2; a JSON document with --json; an `error` event with --progress json.
+    Anything else click raises (its help for `kling config` alone) goes its own way."""
+    code = getattr(exc, "exit_code", None)
+    if type(exc).__name__ == "NoArgsIsHelpError" or code != ExitCode.USAGE:
+        raise exc
+    ctx = getattr(exc, "ctx", None)
+    meta = ctx.meta if ctx is not None else {}
+    where = ctx.command_path if ctx is not None else "kling"
+    error = UsageError(our_words(exc.format_message()), hint=f"see: {where} --help")
+    if meta.get(EVENTS_RUN):
+        event = {"event": "error", "time": round(time.time(), 3), "error": error.document()}
+        print(json.dumps(event), file=sys.stderr)
+    elif meta.get(JSON_RUN):
+        print(json.dumps({"error": error.document()}), file=sys.stderr)
+    else:
+        report(error, None)
+    raise typer.Exit(ExitCode.USAGE) from None
+
+
+def our_words(message: str) -> str:
+    """Click's sentence as one of our messages: `No such command 'gen'. Did you mean
+    'generate'?` -> `no such command 'gen'; did you mean 'generate'?`."""
+    text = " ".join(message.split()).rstrip(".")
+    text = re.sub(r"\.? (Did you mean)", lambda m: "; did you mean", text)
+    if text[:2].isalpha() and text[1:2].islower():  # not a name such as PROMPT
+        text = text[0].lower() + text[1:]
+    return text
 
 
 # Commands by name -> their one-line summary. A command's module (kling_cli.commands.NAME) is

@@ -26,6 +26,7 @@ from .env import Env
 from .errors import Interrupted, LocalFileError, Stalled, SubmitUncertain, UsageError
 from .journal import Journal
 from .lifecycle import Engine, Job, Plan
+from .output import counted
 
 FIELDS = (*request.LINE_KEYS, "output")
 RESUME_HINT = "run the same command again to keep waiting for it: nothing is sent twice"
@@ -106,8 +107,7 @@ def parse(text: str, source: str, base_dir: Path, env: Env) -> list[Line]:
             [f"... and {len(problems) - 20} more"] if len(problems) > 20 else []
         )
         raise UsageError(
-            f"{len(problems)} bad line{'s' if len(problems) > 1 else ''}; nothing was sent:\n  "
-            + "\n  ".join(shown)
+            f"{counted(len(problems), 'bad line')}; nothing was sent:\n  " + "\n  ".join(shown)
         )
     if not lines:
         raise UsageError("the batch file has no lines")
@@ -214,12 +214,17 @@ class Runner:
         return self.engine.to_send
 
     def resume(self) -> None:
-        """Sort lines into: already done, to poll (sent before), unsure, and to send."""
+        """Sort lines into: already done, to poll (sent before), unsure, and to send.
+
+        The journal is read as it is, not through Env.try_journal: a batch whose journal
+        cannot say what was sent before stops here, before it sends anything, rather than
+        send every line again (the error names the file and how to move it aside)."""
+        journal = self.env.journal
         if self.opts.restart:
-            self.env.try_journal(partial(Journal.batch_forget_source, source=self.source))
+            journal.batch_forget_source(self.source)
         engine = self.engine
         for line in self.lines:
-            sent = self.env.try_journal(partial(Journal.batch_line, key=line.key))
+            sent = journal.batch_line(line.key)
             if sent is None:
                 engine.send(line)
             elif sent[0] is None:
@@ -231,7 +236,7 @@ class Runner:
                 engine.finish(line)
             else:
                 line.task_id = sent[0]
-                entry = self.env.try_journal(partial(Journal.get, task_id=sent[0]))
+                entry = journal.get(sent[0])
                 if entry is None:
                     engine.poll(line)
                     continue
@@ -263,10 +268,8 @@ class Runner:
 
     def _sending(self, line: Line) -> None:
         """Written (synced) before the line's request leaves: a crash from here on never
-        sends it again."""
-        self.env.try_journal(
-            partial(Journal.batch_sending, key=line.key, line=line.number, source=self.source)
-        )
+        sends it again. If it cannot be written, the engine sends no more lines."""
+        self.env.journal.batch_sending(line.key, line.number, self.source)
 
     def _not_sent(self, line: Line) -> None:
         self.env.try_journal(partial(Journal.batch_not_sent, key=line.key))
@@ -294,6 +297,7 @@ def write_sidecar(line: Line, video: Path) -> Path:
     target = video.with_suffix(".json")
     fd, tmp = tempfile.mkstemp(dir=video.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, download.ordinary_file_mode())  # as the video's: mkstemp makes 0600
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(document, fh, indent=2, ensure_ascii=False)
             fh.write("\n")

@@ -124,7 +124,7 @@ def download(
     with _unfinished_lock:
         _unfinished.add(tmp)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a video is an ordinary file
+        os.fchmod(fd, ordinary_file_mode())  # mkstemp makes 0600
         with os.fdopen(fd, "wb") as fh:
             _fetch_into(url, fh, open_url, on_bytes)
             fh.flush()
@@ -178,10 +178,12 @@ def remove_unfinished() -> None:
         _unfinished.clear()
 
 
-def _umask() -> int:
+def ordinary_file_mode() -> int:
+    """The mode of a file kling saves for the user (a video, its sidecar): what the umask
+    gives any new file, as `cp` would. Only files holding the key are kept 0600."""
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    return 0o666 & ~mask
 
 
 def _fetch_into(url: str, fh: BinaryIO, open_url: Opener, on_bytes: OnBytes | None) -> None:

@@ -41,6 +41,8 @@ def run_tasks(
     def show(job: Job) -> None:
         if code(job) != ExitCode.OK:
             describe(env, job, output)
+        if not job.view and job.error is not None:
+            return  # never seen (an unknown id): its error is all there is to say
         if job.task_id and plan.follow:
             out.task(job.view, job.files, quiet_value=quiet_result(job.view, job.files))
         elif job.task_id:  # sent, not followed: -q prints the id

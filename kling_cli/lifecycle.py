@@ -270,7 +270,11 @@ class Engine(Generic[J]):
         if kind is Kind.SEND:
             assert job.body is not None, "a job that starts at send has a body"
             if self.plan.before_send is not None:  # before the request leaves: never twice
-                self.plan.before_send(job)
+                try:
+                    self.plan.before_send(job)
+                except KlingError as exc:
+                    self._stop_sending(job, exc)
+                    return
             job.stage = Stage.SENDING
             future = pool.submit(client.create_task, job.body)
         elif kind is Kind.POLL:
@@ -435,6 +439,18 @@ class Engine(Generic[J]):
         job.stage = Stage.WAITING
         self._seq += 1
         heapq.heappush(self.polls, (when, self._seq, job))
+
+    def _stop_sending(self, job: J, exc: KlingError) -> None:
+        """The mark that must precede a send could not be written (batch: its journal): a
+        request sent now could be sent again by the next run, so no more are sent. Requests
+        already out are followed to the end."""
+        self.env.warn(f"{exc.message}; no more requests are sent")
+        while True:
+            job.error = type(exc)(f"not sent: {exc.message}", hint=exc.hint)
+            self.finish(job)
+            if not self.to_send:
+                return
+            job = self.to_send.popleft()
 
     def _time_out(self) -> None:
         """Past --timeout: every job not done ends as it stands (a pending task is exit 7)."""

@@ -15,6 +15,49 @@ from .errors import UsageError
 from .tasks import TaskView
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """`1 line`, `2 lines`, `0 lines`: a count and its noun, in the right number."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column beside the task ids, for `fit_columns`: the width its widest cell
+    needs, the least it gets with two spaces between columns, and the least it is worth
+    showing at once columns close up to one space."""
+
+    name: str
+    natural: int
+    comfortable: int
+    narrow: int
+
+
+def fit_columns(room: int, columns: list[Column]) -> tuple[int, dict[str, int]]:
+    """(gap, widths): the columns, most wanted first, that fit in `room` cells beside the task
+    ids, which stay whole (they are for copying). The first layout that fits of: all at ease,
+    two spaces apart, then without the last, and so on down to two; then one space apart, at
+    their narrowest, down to one; then the first alone, cut. Room left over widens the
+    columns in order, up to their natural widths."""
+    layouts: list[tuple[int, dict[str, int]]] = []
+    for k in range(len(columns), 1, -1):
+        layouts.append((2, {c.name: c.comfortable for c in columns[:k]}))
+    for k in range(len(columns), 0, -1):
+        layouts.append((1, {c.name: c.narrow for c in columns[:k]}))
+    if columns:
+        layouts.append((1, {columns[0].name: min(columns[0].natural, room - 1)}))
+    for gap, widths in layouts:
+        left = room - sum(gap + w for w in widths.values())
+        if min(widths.values()) < 3 or left < 0:  # too narrow to say anything, or too wide
+            continue
+        for column in columns:
+            if column.name in widths:
+                grow = max(0, min(left, column.natural - widths[column.name]))
+                widths[column.name] += grow
+                left -= grow
+        return gap, widths
+    return 1, {}
+
+
 class Format(str, Enum):
     HUMAN = "human"
     JSON = "json"

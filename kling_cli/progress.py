@@ -1,14 +1,14 @@
-"""Progress on stderr, chosen once per command: live rich displays on a terminal, a plain line
-per change for CI logs, or nothing. rich is imported only when a live display is used."""
+"""Progress on stderr, chosen once per command: live rich displays on a terminal (live.py), a
+plain line per change for CI logs, JSON events for programs, or nothing. rich is imported only
+when a live display is used."""
 
 from __future__ import annotations
 
 import time
-from collections import Counter
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from . import tasks
 from .env import Env
+from .output import counted
 
 if TYPE_CHECKING:
     from .lifecycle import Job
@@ -24,7 +24,8 @@ class WaitDisplay(Protocol):
 
 class TransferDisplay(Protocol):
     def advance(self, done: int, total: int | None) -> None: ...
-    def close(self) -> None: ...
+    def finish(self) -> None: ...  # the transfer succeeded (not called when it failed)
+    def close(self) -> None: ...  # always, last
 
 
 def wait_display(env: Env, quiet: bool = False) -> WaitDisplay:
@@ -32,6 +33,8 @@ def wait_display(env: Env, quiet: bool = False) -> WaitDisplay:
     if mode == "json":
         return JsonEvents(env)
     if mode == "live":
+        from .live import LiveWait
+
         return LiveWait(env)
     if mode == "plain":
         return PlainWait(env)
@@ -39,14 +42,17 @@ def wait_display(env: Env, quiet: bool = False) -> WaitDisplay:
 
 
 def transfer_display(
-    env: Env, label: str, quiet: bool = False, file: str | None = None
+    env: Env, label: str, quiet: bool = False, file: str | None = None, total: int | None = None
 ) -> TransferDisplay:
-    """A byte bar for one transfer; `file`: the local file it reads (uploads), for events."""
+    """A byte bar for one transfer of `total` bytes (when known); `file`: the local file it
+    reads (uploads), for events."""
     mode = env.progress_mode(quiet)
     if mode == "json":
         return JsonTransfer(env, file or label)
     if mode == "live":
-        return LiveTransfer(env, label)
+        from .live import LiveTransfer
+
+        return LiveTransfer(env, label, total)
     if mode == "plain":
         return PlainTransfer(env, label)
     return NullDisplay()
@@ -72,11 +78,14 @@ class NullDisplay:
     def advance(self, done: int, total: int | None) -> None:
         pass
 
+    def finish(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
 
-def _describe(job: Job) -> tuple[str, str]:
+def describe(job: Job) -> tuple[str, str]:
     """(status, detail) of a task for a display row or line."""
     progress = job.view.progress
     if job.error is not None and job.error.kind == "stalled":  # the row still fits: say so
@@ -91,13 +100,6 @@ def _describe(job: Job) -> tuple[str, str]:
     return job.view.status, "" if progress is None else f"{progress}%"
 
 
-STATE_STYLES = {
-    tasks.State.COMPLETED: "green",
-    tasks.State.FAILED: "red",
-    tasks.State.PENDING: "yellow",
-}
-
-
 class PlainWait:
     """One line when a task's status or progress changes: readable in CI logs."""
 
@@ -110,9 +112,11 @@ class PlainWait:
     def update(self, job: Job) -> None:
         if not job.task_id or job.error is not None:  # nothing to follow yet; or its error,
             return  # which the command reports once, when the task's result is printed
-        state = _describe(job)
+        state = describe(job)
         if state[0] == "downloading":
             state = (state[0], "")  # one line per download, not one per chunk
+        elif not job.view:
+            return  # not seen yet: no status to tell
         if self.seen.get(job.order) != state:
             self.seen[job.order] = state
             self.env.note(f"{job.name} {' '.join(s for s in state if s)}")
@@ -122,69 +126,6 @@ class PlainWait:
 
     def close(self) -> None:
         pass
-
-
-class LiveWait:
-    """A row per task (status, progress, elapsed), redrawn in place on the terminal."""
-
-    live = True
-
-    def __init__(self, env: Env):
-        from rich.live import Live
-
-        self.started = time.monotonic()
-        self.rows: dict[int, Job] = {}
-        self.console = env.rich_console(env.stderr, terminal=True)
-        self.display = Live(
-            get_renderable=self._render, console=self.console, refresh_per_second=4, transient=False
-        )
-        self.display.start()
-
-    def _render(self) -> Any:
-        from rich.table import Table
-
-        table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
-        # One row per task even in a narrow terminal: cut with an ellipsis, never wrap.
-        # The status keeps its width; the task id gives way first.
-        table.add_column("task", no_wrap=True, overflow="ellipsis", min_width=8)
-        table.add_column("status", no_wrap=True, overflow="ellipsis", min_width=11)
-        table.add_column("progress", justify="right", no_wrap=True, min_width=4)
-        table.add_column("elapsed", justify="right", no_wrap=True, min_width=4)
-        elapsed = f"{int(time.monotonic() - self.started)}s"
-        everything = list(self.rows.values())
-        # The header, a summary line and the cursor take three lines; the rest holds tasks.
-        shown = rows_that_fit(everything, max(3, self.console.size.height - 3))
-        for job in shown:
-            status, detail = _describe(job)
-            style = STATE_STYLES[job.view.state] if job.error is None else "red"
-            table.add_row(job.name, f"[{style}]{status}[/]", detail, elapsed)
-        if len(shown) == len(everything):
-            return table
-        from rich.console import Group
-
-        counts = Counter(_describe(job)[0] for job in everything)
-        summary = ", ".join(f"{n} {status}" for status, n in counts.most_common())
-        hidden = len(everything) - len(shown)
-        return Group(table, f"{len(everything)} tasks: {summary} ({hidden} not shown)")
-
-    def update(self, job: Job) -> None:
-        self.rows[job.order] = job
-
-    def transfer(self, job: Job) -> None:
-        pass  # the row or line is redrawn from the job as it stands
-
-    def close(self) -> None:
-        self.display.stop()
-
-
-def rows_that_fit(rows: list[Job], room: int) -> list[Job]:
-    """At most `room` rows, in their order: the tasks still running first, since those are
-    the ones being watched; then the finished ones, while there is room."""
-    if len(rows) <= room:
-        return rows
-    running = [i for i, job in enumerate(rows) if not job.done]
-    finished = [i for i, job in enumerate(rows) if job.done]
-    return [rows[i] for i in sorted((running + finished)[:room])]
 
 
 class PlainTransfer:
@@ -198,40 +139,11 @@ class PlainTransfer:
     def advance(self, done: int, total: int | None) -> None:
         self.done, self.total = done, total
 
-    def close(self) -> None:
-        self.env.note(f"{self.label}: {self.done} bytes")
-
-
-class LiveTransfer:
-    """A byte bar with speed; rich redraws it at most 10 times a second."""
-
-    def __init__(self, env: Env, label: str):
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TransferSpeedColumn,
-        )
-
-        console = env.rich_console(env.stderr, terminal=True)
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            console=console,
-            refresh_per_second=10,
-            transient=False,
-        )
-        self.task_id = self.progress.add_task(label, total=None)
-        self.progress.start()
-
-    def advance(self, done: int, total: int | None) -> None:
-        self.progress.update(self.task_id, completed=done, total=total)
+    def finish(self) -> None:  # a failed transfer says nothing here: its error follows
+        self.env.note(f"{self.label}: done, {counted(self.done, 'byte')}")
 
     def close(self) -> None:
-        self.progress.stop()
+        pass
 
 
 class BatchDisplay(Protocol):
@@ -246,13 +158,15 @@ def batch_display(env: Env, total: int, quiet: bool = False) -> BatchDisplay:
     if mode == "json":
         return JsonEvents(env)
     if mode == "live":
+        from .live import LiveBatch
+
         return LiveBatch(env, total)
     if mode == "plain":
         return PlainBatch(env)
     return NullDisplay()
 
 
-def _line_state(job: Job) -> str:
+def line_state(job: Job) -> str:
     stage = job.stage.value
     if stage == "done":
         if job.error is not None:
@@ -274,7 +188,7 @@ class PlainBatch:
         self.seen: dict[int, str] = {}
 
     def _say(self, job: Job) -> None:
-        state = _line_state(job)
+        state = line_state(job)
         if self.seen.get(job.order) != state:
             self.seen[job.order] = state
             self.env.note(f"line {job.order} {job.task_id or ''} {state}".replace("  ", " "))
@@ -286,61 +200,6 @@ class PlainBatch:
 
     def close(self) -> None:
         pass
-
-
-class LiveBatch:
-    """An overall bar (done, failed, running, ETA) and a row for each line in flight."""
-
-    def __init__(self, env: Env, total: int):
-        from rich.live import Live
-
-        self.total = total
-        self.started = time.monotonic()
-        self.active: dict[int, Job] = {}
-        self.completed = self.failed = 0
-        self.live = Live(
-            get_renderable=self._render,
-            console=env.rich_console(env.stderr, terminal=True),
-            refresh_per_second=4,
-        )
-        self.live.start()
-
-    def _render(self) -> Any:
-        from rich.console import Group
-        from rich.progress_bar import ProgressBar
-        from rich.table import Table
-
-        finished = self.completed + self.failed
-        elapsed = time.monotonic() - self.started
-        # The time left, once a line has finished to measure by.
-        eta = f", ETA {(self.total - finished) * elapsed / finished:.0f}s" if finished else ""
-        head = Table.grid(padding=(0, 1))
-        head.add_row(
-            ProgressBar(total=self.total, completed=finished, width=30),
-            f"{finished}/{self.total} done, [green]{self.completed} completed[/], "
-            f"[red]{self.failed} failed[/], {len(self.active)} running{eta}",
-        )
-        rows = Table(box=None, show_header=False, pad_edge=False)
-        for job in list(self.active.values())[:12]:
-            rows.add_row(f"line {job.order}", job.task_id or "", _line_state(job))
-        return Group(head, rows)
-
-    def change(self, job: Job) -> None:
-        if job.stage.value not in ("new", "done"):
-            self.active[job.order] = job
-
-    def done(self, job: Job) -> None:
-        self.active.pop(job.order, None)
-        if job.code == 0:
-            self.completed += 1
-        else:
-            self.failed += 1
-
-    def transfer(self, job: Job) -> None:
-        pass  # the row or line is redrawn from the job as it stands
-
-    def close(self) -> None:
-        self.live.stop()
 
 
 # --- events for programs (--progress json) ----------------------------------------------------
@@ -413,6 +272,9 @@ class JsonTransfer:
         if time.monotonic() - self.last >= EVENT_INTERVAL or (total and done >= total):
             self.last = time.monotonic()
             self.env.event("upload", file=self.file, bytes=done, total=total)
+
+    def finish(self) -> None:
+        pass
 
     def close(self) -> None:
         pass

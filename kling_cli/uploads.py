@@ -16,8 +16,8 @@ from .errors import Interrupted
 
 def upload(env: Env, path: Path, quiet: bool = False) -> dict[str, Any]:
     """One upload with a byte bar: the service's `data` object."""
-    display = progress.transfer_display(env, f"uploading {path.name}", quiet, str(path))
     size = path.stat().st_size
+    display = progress.transfer_display(env, f"uploading {path.name}", quiet, str(path), size)
     sent = 0
 
     def on_bytes(n: int) -> None:
@@ -27,7 +27,9 @@ def upload(env: Env, path: Path, quiet: bool = False) -> dict[str, Any]:
 
     try:
         with closing(display):
-            return env.client.upload_image(path, on_bytes=on_bytes)
+            data = env.client.upload_image(path, on_bytes=on_bytes)
+            display.finish()
+            return data
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted while uploading {path}; nothing was submitted") from None
 

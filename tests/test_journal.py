@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -142,3 +143,25 @@ def test_the_hint_moves_a_left_over_wal_file_too(kling, isolated) -> None:
     Path(f"{path}-wal").write_bytes(b"")
     result = kling("list")
     assert f"mv {path} {path}.damaged; mv {path}-wal {path}-wal.damaged" in result.stderr
+
+
+@pytest.mark.parametrize("output", [["-q"], ["--json"], ["--wait", "-q"], ["-o", "fox.mp4"]])
+def test_a_journal_write_that_fails_after_the_post_still_gives_the_id(
+    kling, against, output: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal opens, then the write of the new task fails (disk full): the task is paid
+    for, so its id is printed whatever the output, and the command goes on."""
+    from kling_cli.journal import Journal, JournalError
+
+    def disk_full(self: Journal, *args: object, **kwargs: object) -> None:
+        raise JournalError(f"the task journal {self.path} failed: database or disk is full")
+
+    monkeypatch.setattr(Journal, "record_submitted", disk_full)
+    result = kling("--no-progress", "generate", "a fox", *output)
+    assert result.exit_code == 0, result.stderr
+    found = re.search(r"task (\S+) was submitted but not recorded: keep its id", result.stderr)
+    assert found is not None and found[1].startswith("video_")
+    if output in (["-q"], ["--json"]):  # the id is the result: on stdout, as always
+        assert found[1] in result.stdout
+    assert "database or disk is full" in result.stderr
+    assert len([r for r in against.log if r.method == "POST"]) == 1

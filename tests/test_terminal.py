@@ -97,6 +97,14 @@ def test_a_stalled_task_keeps_its_row_saying_stalled(stalling, tmp_path: Path) -
     assert "EXIT=7" in screen
 
 
+def test_an_unknown_id_on_a_terminal_is_said_once(sandbox, tmp_path: Path) -> None:
+    command = " ".join(map(shlex.quote, [*KLING, "wait", "video_NOPE", "--interval", "0.1"]))
+    screen = screen_of(command, base_env(sandbox, tmp_path))
+    assert screen.count("task not found") == 1
+    assert "kling: error: video_NOPE: the service answered 404: task not found" in screen
+    assert "unknown" not in screen and "EXIT=4" in screen
+
+
 def test_json_on_a_terminal_is_pretty_and_coloured_unless_no_color(sandbox, tmp_path: Path) -> None:
     task_id = submit(sandbox, tmp_path)
     command = " ".join(map(shlex.quote, [*KLING, "status", task_id, "--json"]))
@@ -119,13 +127,18 @@ def test_c_locale_gets_ascii_only(sandbox, tmp_path: Path) -> None:
     assert screen.isascii(), [c for c in screen if not c.isascii()]
 
 
-def test_narrow_terminal_keeps_one_row_per_task(sandbox, tmp_path: Path) -> None:
+@pytest.mark.parametrize("width", [50, 40])
+def test_narrow_terminal_keeps_one_row_per_task_and_every_id_whole(
+    sandbox, tmp_path: Path, width: int
+) -> None:
     ids = [submit(sandbox, tmp_path, f"fox {n}") for n in range(3)]
     wait = " ".join(map(shlex.quote, [*KLING, "wait", *ids, "--interval", "0.1"]))
-    screen = screen_of(wait + " >/dev/null", base_env(sandbox, tmp_path), width=40)
+    screen = screen_of(wait + " >/dev/null", base_env(sandbox, tmp_path), width=width)
     table_rows = [line for line in screen.splitlines() if line.startswith("video_")]
-    assert len(table_rows) == 3  # one line each, cut to fit, not wrapped
-    assert all("completed" in row for row in table_rows)
+    assert len(table_rows) == 3  # one line each, not wrapped
+    assert [row.split()[0] for row in table_rows] == ids  # whole, for copying
+    status = "completed" if width >= 50 else "comple"  # at 40 columns, the status gives way
+    assert all(row.split()[1].startswith(status) for row in table_rows)
     assert "EXIT=0" in screen
 
 
@@ -209,6 +222,22 @@ def test_list_on_a_terminal_is_a_table(sandbox, tmp_path: Path) -> None:
     assert header.split()[:4] == ["task", "status", "progress", "submitted"]
     row = next(line for line in screen.splitlines() if line.startswith(task_id))
     assert "queued" in row and "a fox by the river" in row and "\t" not in row
+
+
+@pytest.mark.parametrize("width", [70, 50, 40])
+def test_list_in_a_narrow_terminal_keeps_every_id_whole(
+    sandbox, tmp_path: Path, width: int
+) -> None:
+    ids = [submit(sandbox, tmp_path, f"a fox by the river, take {n}") for n in range(3)]
+    command = " ".join(map(shlex.quote, [*KLING, "list"]))
+    screen = screen_of(command, base_env(sandbox, tmp_path), width=width)
+    rows = [line for line in screen.splitlines() if line.startswith("video_")]
+    assert [row.split()[0] for row in rows] == ids[::-1]  # newest first, each whole
+    if width >= 50:
+        assert all(row.split()[1:3] == ["queued", "0%"] for row in rows)
+    if width >= 70:  # the prompt too, wrapped in its cell
+        assert "a fox by the" in rows[0]
+    assert "EXIT=0" in screen
 
 
 def test_a_long_list_on_a_terminal_is_aligned_lines_with_every_id_whole(tmp_path: Path) -> None:

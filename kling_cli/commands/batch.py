@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,7 +13,7 @@ from ..balance import Balance
 from ..env import Env
 from ..errors import APIError, AuthError, ServiceUnavailable, UsageError
 from ..follow import InOrder, first_failure
-from ..output import Format, Output, choose, quiet_result
+from ..output import Format, Output, choose, counted, quiet_result
 from .common import (
     ForceOpt,
     IntervalOpt,
@@ -49,8 +48,6 @@ def read_source(env: Env, file: str) -> tuple[str, Path | None]:
 
 def check_outputs(env: Env, lines: list[batch.Line], opts: batch.Options) -> None:
     """Named outputs that exist already (and are not this batch's own) stop the run first."""
-    from ..journal import Journal
-
     if opts.output is None:
         return
     download.check_output(Path(str(opts.output) + "/"), [], opts.force)
@@ -59,7 +56,7 @@ def check_outputs(env: Env, lines: list[batch.Line], opts: batch.Options) -> Non
         target = opts.output / line.output if line.output else None
         if target is None or not target.exists() or opts.force:
             continue
-        if env.try_journal(partial(Journal.batch_line, key=line.key)) is None:
+        if env.journal.batch_line(line.key) is None:
             problems.append(f"line {line.number}: {target} already exists")
     if problems:
         raise UsageError("; ".join(problems[:5]), hint="pass --force to overwrite")
@@ -83,7 +80,6 @@ def _run_lines(env: Env, opts: BatchOptions, lines: list[batch.Line], source: st
         output_dir = env.setting("output_dir")
         opts.run.output = Path(output_dir) if output_dir else Path.cwd()
     check_outputs(env, lines, opts.run)
-    opts.run.output.mkdir(parents=True, exist_ok=True)
     opts.run.output = opts.run.output.resolve()
     env.http_pool_size = max(10, opts.run.parallel)
     out = Output(env, opts.format)
@@ -107,7 +103,8 @@ def _run_lines(env: Env, opts: BatchOptions, lines: list[batch.Line], source: st
 
     runner = batch.Runner(env, lines, opts.run, source, display.change, on_done, display.transfer)
     try:
-        runner.resume()
+        runner.resume()  # first: a journal that cannot say what was sent stops us here
+        opts.run.output.mkdir(parents=True, exist_ok=True)
         if runner.to_send:
             warn_if_no_balance(env)
         runner.run()
@@ -151,7 +148,7 @@ def summarize(env: Env, lines: list[batch.Line]) -> None:
     """Counts on stderr, and the lines that did not complete, with why."""
     completed = sum(1 for line in lines if line.code == 0)
     failed = [line for line in lines if line.code != 0]
-    env.note(f"batch: {len(lines)} lines, {completed} completed, {len(failed)} not")
+    env.note(f"batch: {counted(len(lines), 'line')}, {completed} completed, {len(failed)} not")
     for line in failed[:20]:
         env.note(f"  line {line.number}: exit {line.code}: {line.why_not_completed()}")
         if line.error and line.error.hint:

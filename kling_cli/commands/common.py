@@ -7,10 +7,53 @@ from typing import Annotated, Any
 
 import typer
 from typer._click.types import FloatParamType, FloatRange  # typer's click; no public name
+from typer.core import TyperCommand
 
 from ..completion import task_ids
 from ..config import MIN_POLL_INTERVAL
 from ..env import Env
+
+
+class KlingCommand(TyperCommand):
+    """Every kling command: plain help with the options in groups (each option's
+    rich_help_panel names its group), and the usage line as click writes it, `PROMPT` and
+    `[VALUE]`, not typer's `{PROMPT}`."""
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        arguments: list[tuple[str, str]] = []
+        groups: dict[str | None, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                arguments.append(record)
+            else:
+                groups.setdefault(getattr(param, "rich_help_panel", None), []).append(record)
+        if arguments:
+            with formatter.section("Arguments"):
+                formatter.write_dl(arguments)
+        for title, records in groups.items():  # ungrouped options: "Options" when alone
+            with formatter.section(title or ("Other options" if len(groups) > 1 else "Options")):
+                formatter.write_dl(records)
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name != "argument":
+                pieces += param.get_usage_pieces(ctx)
+                continue
+            name = param.make_metavar(ctx)  # without usage=True: no braces
+            pieces.append(name if param.required or name.startswith("[") else f"[{name}]")
+        return pieces
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except typer.TyperException as exc:  # `--mode` with no value: click names no command
+            if getattr(exc, "ctx", False) is None:
+                exc.ctx = ctx  # type: ignore[attr-defined]  # click's UsageError has it
+            raise
 
 
 class FiniteFloat(FloatRange):

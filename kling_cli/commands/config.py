@@ -6,14 +6,13 @@ import re
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperCommand
 
 from .. import config
 from ..completion import config_keys, config_values
 from ..env import Env
 from ..errors import UsageError
 from ..output import Format, Output
-from .common import JsonOpt, env_of
+from .common import JsonOpt, KlingCommand, env_of
 
 app = typer.Typer(
     name="config",
@@ -88,7 +87,7 @@ def run_set(env: Env, name: str, value: str | None) -> int:
 NEGATIVE_NUMBER = re.compile(r"-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
-class NegativeValues(TyperCommand):
+class NegativeValues(KlingCommand):
     """`config set timeout -1`: a negative number is the VALUE (to be checked like any other),
     not an unknown option `-1`. The arguments go after a `--`, the options before it."""
 
@@ -140,7 +139,7 @@ def set_command(
     raise typer.Exit(run_set(env_for(ctx, profile), name, value))
 
 
-@app.command("get")
+@app.command("get", cls=KlingCommand)
 def get_command(ctx: typer.Context, name: KeyArg, profile: ProfileOpt = None) -> None:
     """Print a key's value in effect (flag > environment > file > default); api_key masked.
 
@@ -155,7 +154,7 @@ def get_command(ctx: typer.Context, name: KeyArg, profile: ProfileOpt = None) ->
         Output(env, Format.HUMAN).value(shown(name, value))
 
 
-@app.command("unset")
+@app.command("unset", cls=KlingCommand)
 def unset_command(ctx: typer.Context, name: KeyArg, profile: ProfileOpt = None) -> None:
     """Remove a key from the config file (its default applies again).
 
@@ -171,7 +170,7 @@ def unset_command(ctx: typer.Context, name: KeyArg, profile: ProfileOpt = None) 
         env.note(f"{name} was not set in {where}")
 
 
-@app.command("list")
+@app.command("list", cls=KlingCommand)
 def list_command(ctx: typer.Context, json: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """Every key, its value in effect and where it comes from; api_key masked.
 
@@ -201,7 +200,7 @@ def _json_value(name: str, value: object) -> object:
     return shown(name, value) if config.key(name).secret and value is not None else value
 
 
-@app.command("path")
+@app.command("path", cls=KlingCommand)
 def path_command(ctx: typer.Context) -> None:
     """Print the config file's path (it may not exist yet).
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..env import Env
-from ..output import Format, Output, choose
+from ..output import Column, Format, Output, choose, fit_columns
 from .common import JsonOpt, QuietOpt, env_of
 
 if TYPE_CHECKING:
@@ -136,9 +136,14 @@ def _aligned(env: Env, entries: list[Entry]) -> None:
 def _table(env: Env, entries: list[Entry]) -> None:
     """A table that fits the terminal: ids stay whole (they are for copying); the time and the
     saved path or URL appear only where there is room; the prompt wraps in its cell."""
+    from rich.cells import cell_len
     from rich.table import Table
 
     console = env.rich_console(env.stdout, terminal=False)
+    ids = max(cell_len("task"), *(cell_len(entry.id) for entry in entries))
+    if console.width < ids + 2 + 11 + 2 + 8 + 2 + 12:  # the columns below would cut the ids
+        _narrow_table(console, entries, ids)
+        return
     wide, wider = console.width >= WIDE, console.width >= WIDER
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("task", no_wrap=True)
@@ -158,6 +163,43 @@ def _table(env: Env, entries: list[Entry]) -> None:
         if wider:
             row.append(detail)
         table.add_row(*row)
+    console.print(table)
+
+
+def _narrow_table(console: Any, entries: list[Entry], ids: int) -> None:
+    """The table in a narrow terminal: the ids whole, then what fits of the status, the
+    progress and the prompt (wrapped in its cell)."""
+    from rich.cells import cell_len
+    from rich.table import Table
+
+    rows = [_fields(entry) for entry in entries]
+    state = max([cell_len("status"), *(cell_len(row[1]) for row in rows)])
+    progress = max([cell_len("progress"), *(cell_len(row[2]) for row in rows)])
+    prompt = max([cell_len("prompt"), *(cell_len(row[4][:80]) for row in rows)])
+    gap, widths = fit_columns(
+        console.width - ids,
+        [
+            Column("status", state, state, state),
+            Column("progress", progress, min(progress, 8), min(progress, 4)),  # or "100%"
+            Column("prompt", prompt, min(prompt, 12), min(prompt, 12)),
+        ],
+    )
+    table = Table(
+        box=None, header_style="bold", pad_edge=False, collapse_padding=gap == 1, padding=(0, 1)
+    )
+    table.add_column("task", width=min(ids, console.width), no_wrap=True, overflow="ellipsis")
+    for name, width in widths.items():
+        wraps = name == "prompt"
+        table.add_column(
+            name,
+            width=width,
+            no_wrap=not wraps,
+            overflow="fold" if wraps else "ellipsis",
+            justify="right" if name == "progress" else "left",
+        )
+    for task_id, status, progress_text, _, prompt_text, _ in rows:
+        cells = {"status": status, "progress": progress_text, "prompt": prompt_text[:80]}
+        table.add_row(task_id, *(cells[name] for name in widths))
     console.print(table)
 
 

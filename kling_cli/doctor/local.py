@@ -14,6 +14,7 @@ from typing import Any
 
 from .. import config
 from ..errors import ExitCode, KlingError
+from ..output import counted
 from .checks import Check, ok, problem, warning
 
 LOW_SPACE = 500 * 1024 * 1024  # bytes: a few pro 10 s videos
@@ -147,8 +148,7 @@ def check_journal(path: Path) -> Check:
             f"move it aside and kling starts a new one: {move_aside}",
             ExitCode.USAGE,
         )
-    plural = "" if tasks == 1 else "s"
-    return ok(name, f"{path}: {tasks} task{plural}, {_size(size)}, integrity ok")
+    return ok(name, f"{path}: {counted(tasks, 'task')}, {_size(size)}, integrity ok")
 
 
 def check_output(folder: Path, source: str) -> Check:

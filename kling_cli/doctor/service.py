@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .. import config
 from ..errors import APIError, AuthError, ExitCode, ServiceUnavailable
+from ..output import counted
 from .checks import Check, ok, problem, warning
 
 SLOW_ANSWER = 3.0  # seconds: slower than this, every poll and download will drag
@@ -169,7 +170,7 @@ def check_base_url(base_url: str, *, sandbox: bool = False) -> Reach:
                 ),
                 False,
             )
-        count = f"{len(addresses)} address{'es' if len(addresses) > 1 else ''}"
+        count = counted(len(addresses), "address", "addresses")
         steps.append(f"DNS {_ms(time.monotonic() - started)} ({count})")
     url = parts.geturl() + "/balance"
     started = time.monotonic()

@@ -166,9 +166,71 @@ def test_json_runs_get_json_usage_errors_too(kling) -> None:
     result = kling("generate", "a fox", "--json", "--duration", "abc")
     assert result.exit_code == 2 and result.stdout == ""
     error = json.loads(result.stderr)["error"]
-    assert error == {"type": "usage", "message": error["message"], "exit_code": 2}
+    assert error == {
+        "type": "usage",
+        "message": error["message"],
+        "exit_code": 2,
+        "hint": "see: kling generate --help",
+    }
     assert "--duration" in error["message"]
-    assert kling("status", "--bogus").stderr.startswith("Usage:")  # prose without --json
+    assert kling("status", "--bogus").stderr.startswith("kling: error: ")  # prose without --json
+
+
+USAGE_ERRORS = {
+    "missing argument": (["generate"], "missing argument 'PROMPT'", "kling generate"),
+    "bad option value": (
+        ["generate", "a fox", "--duration", "abc"],
+        "invalid value for '--duration': 'abc' is not a valid int",
+        "kling generate",
+    ),
+    "no such option": (
+        ["generate", "a fox", "--bogus"],
+        "no such option: --bogus",
+        "kling generate",
+    ),
+    "option without its value": (
+        ["generate", "a fox", "--mode"],
+        "option '--mode' requires an argument",
+        "kling generate",
+    ),
+    "no such command": (["nosuch"], "no such command 'nosuch'", "kling"),
+    "no such root option": (["--frobnicate", "list"], "no such option: --frobnicate", "kling"),
+    "a value out of range": (
+        ["list", "-n", "0"],
+        "invalid value for '--limit' / '-n': 0 is not in the range x>=1",
+        "kling list",
+    ),
+    "config's own": (["config", "set"], "missing argument 'KEY'", "kling config set"),
+    "no such config command": (["config", "bogus"], "no such command 'bogus'", "kling config"),
+}
+
+
+@pytest.mark.parametrize("args, message, command", USAGE_ERRORS.values(), ids=USAGE_ERRORS.keys())
+def test_every_usage_error_is_in_one_style(kling, args, message, command) -> None:
+    """The parser's errors read as ours do (`kling --sandbox generate --bogus` too): one
+    error line and a hint with the help to read, exit 2; no click `Usage:`/`Error:` block."""
+    result = kling("--sandbox", *args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"kling: error: {message}",
+        f"kling: hint: see: {command} --help",
+    ]
+
+
+def test_usage_lines_name_arguments_plainly(kling) -> None:
+    usage = {
+        args: kling(*args.split(), "--help").stdout.splitlines()[0]
+        for args in ("generate", "wait", "batch", "upload", "list", "config set", "config get")
+    }
+    assert usage == {
+        "generate": "Usage: kling generate [OPTIONS] PROMPT",
+        "wait": "Usage: kling wait [OPTIONS] TASK_ID...",
+        "batch": "Usage: kling batch [OPTIONS] FILE",
+        "upload": "Usage: kling upload [OPTIONS] FILE...",
+        "list": "Usage: kling list [OPTIONS]",
+        "config set": "Usage: kling config set [OPTIONS] KEY [VALUE]",
+        "config get": "Usage: kling config get [OPTIONS] KEY",
+    }
 
 
 def test_help_summaries_match_the_commands_docstrings() -> None:

@@ -36,7 +36,7 @@ def test_a_number_option_refuses_nan_and_infinities(
         args += ["--wait"]
     result = kling(*args)
     assert result.exit_code == 2, result.stderr
-    assert f"Invalid value for '{option}'" in result.stderr
+    assert f"kling: error: invalid value for '{option}'" in result.stderr
     assert "not a finite number" in result.stderr
     assert against.tasks_created == 0, "nothing is sent"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,36 @@ def test_a_long_list_piped_stays_tab_separated(kling, isolated: Path) -> None:
     assert all(len(line.split("\t")) == 6 for line in lines)
     assert lines[0].split("\t")[1:3] == ["queued", "-"]
     assert lines[0].split("\t")[4] == "fox 299"
+
+
+ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def test_transfer_lines_say_done_only_when_done(kling, against, tmp_path: Path) -> None:
+    """Plain progress ends an upload with `done` and its size; a failed upload ends with its
+    error alone, not a line of bytes that reads like success."""
+    png = tmp_path / "me.png"
+    png.write_bytes(PNG)
+    ok = kling("--progress", "plain", "upload", str(png))
+    assert ok.stderr.splitlines() == [
+        "kling: uploading me.png ...",
+        "kling: uploading me.png: done, 108 bytes",
+    ]
+    against.config.revoked_keys.add("sk-test-0123456789abcdef")
+    failed = kling("--progress", "plain", "upload", str(png))
+    assert failed.exit_code == 3
+    assert "bytes" not in failed.stderr and failed.stderr.startswith(
+        "kling: uploading me.png ...\nkling: error: "
+    )
+
+
+def test_the_live_bar_shows_nothing_it_does_not_know(kling, against, tmp_path: Path) -> None:
+    """No `?` for the total or the speed before they are known: the size is known from the
+    start, the speed is left blank until there is one."""
+    png = tmp_path / "me.png"
+    png.write_bytes(PNG)
+    result = kling("--progress", "live", "upload", str(png))
+    assert result.exit_code == 0
+    frames = ESCAPES.sub("", result.stderr)
+    assert "uploading me.png" in frames and "/108 bytes" in frames
+    assert "?" not in frames

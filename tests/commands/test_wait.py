@@ -140,3 +140,21 @@ def test_expired_url_is_fetched_again(kling, against, tmp_path: Path) -> None:
     assert result.exit_code == 6 and "410" in result.stderr
     assert len(gets) >= 2
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_an_unknown_id_is_one_error_and_no_result(kling, against) -> None:
+    """A task the service does not know has no status to print: stdout stays empty in every
+    output form, and stderr says why once (no "unknown" progress line before it)."""
+    error = "kling: error: video_NOPE: the service answered 404: task not found"
+    for command in (["wait", *FAST], ["download"]):
+        for form in ([], ["-q"], ["--json"]):
+            result = kling(*command, "video_NOPE", *form)
+            assert result.exit_code == 4 and result.stdout == "", (command, form)
+            if not form:
+                assert [line for line in result.stderr.splitlines() if "NOPE" in line][-1] == error
+                assert result.stderr.count("task not found") == 1
+                assert "unknown" not in result.stderr
+    ok = submit(kling)
+    both = kling("wait", "video_NOPE", ok, *FAST)
+    assert both.exit_code == 4 and both.stdout.startswith(f"{ok}\tcompleted")
+    assert len(both.stdout.splitlines()) == 1
