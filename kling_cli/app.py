@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import re
 import sys
-import time
 import traceback
 from collections.abc import Collection
 from typing import Annotated, Any, NoReturn
@@ -193,13 +191,15 @@ def value_taking(params: list[Any], skip: Collection[str] = ()) -> dict[str, boo
     return found
 
 
-def report(exc: KlingError, env: Env | None) -> None:
-    if env is not None:
-        env.error(exc)
-    else:
-        print(f"kling: error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"kling: hint: {exc.hint}", file=sys.stderr)
+def report(
+    exc: KlingError, env: Env | None, *, json_run: bool = False, events_run: bool = False
+) -> None:
+    """An error on stderr through Env.error, the one place for its forms; before the root
+    callback has made this run's Env (an error in the root's own options), a plain one
+    made for the report, in the form the command line asked for."""
+    if env is None:
+        env = Env.system(progress="json" if events_run else "auto", json_errors=json_run)
+    env.error(exc)
 
 
 def usage_failed(exc: typer.TyperException) -> NoReturn:
@@ -214,13 +214,7 @@ def usage_failed(exc: typer.TyperException) -> NoReturn:
     meta = ctx.meta if ctx is not None else {}
     where = ctx.command_path if ctx is not None else "kling"
     error = UsageError(our_words(exc.format_message()), hint=f"see: {where} --help")
-    if meta.get(EVENTS_RUN):
-        event = {"event": "error", "time": round(time.time(), 3), "error": error.document()}
-        print(json.dumps(event), file=sys.stderr)
-    elif meta.get(JSON_RUN):
-        print(json.dumps({"error": error.document()}), file=sys.stderr)
-    else:
-        report(error, None)
+    report(error, None, json_run=bool(meta.get(JSON_RUN)), events_run=bool(meta.get(EVENTS_RUN)))
     raise typer.Exit(ExitCode.USAGE) from None
 
 
