@@ -176,7 +176,7 @@ def command(
             "-p",
             rich_help_panel="Running",
             metavar="N",
-            help="Requests in flight at once.",
+            help="Sends and downloads in flight at once (polls go up to 64 at once).",
             min=1,
             max=64,
         ),
