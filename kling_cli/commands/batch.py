@@ -13,8 +13,8 @@ import typer
 from .. import download, progress
 from ..balance import Balance
 from ..env import Env
-from ..errors import APIError, AuthError, ServiceUnavailable, UsageError
-from ..follow import InOrder, first_failure
+from ..errors import APIError, AuthError, ServiceUnavailable, UsageError, first_failure
+from ..follow import InOrder
 from ..output import Format, Output, choose, quiet_result
 from .common import (
     ForceOpt,
