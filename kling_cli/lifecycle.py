@@ -1,7 +1,7 @@
 """The lifecycle engine: every task kling follows, from send, poll or fetch to done, over one
 scheduler with at most `parallel` sends and downloads in flight, and beside them at most
 `polls` polls (cheap GETs: with 1,000 tasks and a service 50 ms away, one round of polls takes
-50 s one at a time, 12.5 s four at a time, under a second at 64).
+50 s one at a time, 12.5 s four at a time, half a second at 100).
 
 `generate` enters one job at send (and `--wait` follows it), `wait` enters N jobs at poll,
 `download` N jobs at fetch, `batch` a job per line wherever its journal says it stood.
@@ -44,7 +44,9 @@ from .workers import Inline, Workers
 PARALLEL_LIMIT_CODES = {"1303", 1303}  # Kling: "parallel task over resource pack limit"
 BACKPRESSURE_WAIT = (2.0, 30.0)  # first and longest pause when the account is at its limit
 SETTLE_SENDS_SECONDS = 30.0  # after Ctrl-C, how long requests already sent may take to answer
-POLLS_IN_FLIGHT = 64  # polls at once, at most (threads and connections start as polls need them)
+# Polls at once, at most (httpx's and aiohttp's connection limit too); their threads and
+# connections start only as polls need them.
+POLLS_IN_FLIGHT = 100
 
 
 class Stage(str, Enum):

@@ -176,7 +176,7 @@ def command(
             "-p",
             rich_help_panel="Running",
             metavar="N",
-            help="Sends and downloads in flight at once (polls go up to 64 at once).",
+            help="Sends and downloads in flight at once (polls go up to 100 at once).",
             min=1,
             max=64,
         ),

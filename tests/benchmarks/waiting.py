@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
-from .measure import Stats, run
+from .measure import MiB, Run, Stats, run
 
 if TYPE_CHECKING:
     from kling_cli.sandbox.server import Sandbox
@@ -81,8 +81,8 @@ def gaps(times: dict[str, list[float]]) -> list[float]:
     return [b - a for t in times.values() for a, b in itertools.pairwise(t)]
 
 
-def one_wait(b: Bench, latency: float) -> tuple[list[float], list[float], float]:
-    """`kling wait` on ROUND_TASKS fresh tasks: its rounds, its gaps, its wall time."""
+def one_wait(b: Bench, latency: float) -> tuple[list[float], list[float], Run]:
+    """`kling wait` on ROUND_TASKS fresh tasks: its rounds, its gaps, the run."""
     with sandbox(latency) as sb:
         times = poll_times(sb)
         ids = [
@@ -91,10 +91,10 @@ def one_wait(b: Bench, latency: float) -> tuple[list[float], list[float], float]
         ]
         env = {**b.env, "KLING_BASE_URL": sb.base_url}
         argv = b.kling_argv("--no-progress", "wait", *ids, "--interval", f"{ROUND_INTERVAL:g}")
-        r = run(argv, env, cwd=b.work, timeout=600)
+        r = run(argv, env, memory=True, cwd=b.work, timeout=600)
         if r.code != 0:
             raise SystemExit(f"benchmark: kling wait exited {r.code}")
-        return rounds(times), gaps(times), r.wall
+        return rounds(times), gaps(times), r
 
 
 def rounds_rows(b: Bench) -> None:
@@ -104,17 +104,22 @@ def rounds_rows(b: Bench) -> None:
     loop_rounds: list[float] = []
     far_rounds: list[float] = []
     far_gaps: list[float] = []
+    far_runs: list[Run] = []
     for _ in range(tries):  # alternated, so that the machine's load hits both alike
         loop_rounds += one_wait(b, 0.0)[0]
-        r, g, _ = one_wait(b, ROUND_LATENCY)
+        r, g, process = one_wait(b, ROUND_LATENCY)
         far_rounds += r
         far_gaps += g
+        far_runs.append(process)
+    peak = max(x.max_rss or 0 for x in far_runs)
+    cpu = Stats.of([x.cpu for x in far_runs])
     far, near = Stats.of(far_rounds), Stats.of(loop_rounds)
     ratio = far.median / near.median
     b.add(
         Row(
             f"wait on {ROUND_TASKS:,} tasks, {ROUND_LATENCY * 1000:g} ms a request: one round",
-            f"{far.median:.2f} s ({far.low:.2f}-{far.high:.2f}), {len(far_rounds)} rounds",
+            f"{far.median:.2f} s ({far.low:.2f}-{far.high:.2f}), {len(far_rounds)} rounds; "
+            f"process: CPU {cpu.median:.2f} s, peak {peak / MiB:.1f} MiB",
             f"loopback round {near.median:.2f} s ({near.low:.2f}-{near.high:.2f})",
             f"{ratio:.2f}x",
             "<= 2x the loopback round",
