@@ -34,7 +34,7 @@ class Inline(Executor):
 
 class Workers(Executor):
     """At most `count` daemon threads taking calls from one queue, each started when a call
-    finds no thread idle: `wait` on 3 tasks starts 3, not the 64 its polls may use."""
+    finds no thread idle: `wait` on 3 tasks starts 3, not the 100 its polls may use."""
 
     def __init__(self, count: int, name: str = "kling"):
         self._calls: SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = SimpleQueue()
