@@ -16,7 +16,6 @@ from typer.main import get_command_from_info
 from typer.models import CommandInfo
 
 from . import __version__
-from .commands import config as config_cmd
 from .commands.common import KlingCommand
 from .env import PROGRESS_MODES, Env
 from .errors import ExitCode, KlingError, UsageError
@@ -40,7 +39,7 @@ class KlingGroup(TyperGroup):
     """Turns our exceptions into a one-line message and the CLI.md exit code, in one place."""
 
     def list_commands(self, ctx: Any) -> list[str]:
-        return [name for name in COMMAND_ORDER if name in self.commands or name in LAZY_COMMANDS]
+        return [name for name in COMMAND_ORDER if name in self.commands or name in SUMMARIES]
 
     def get_command(self, ctx: Any, name: str) -> Any:
         """Build a command (and import its module) only when it is asked for: a run of one
@@ -51,8 +50,11 @@ class KlingGroup(TyperGroup):
             self.commands[name] = get_command_from_info(
                 info, pretty_exceptions_short=True, rich_markup_mode=None
             )
+        elif name not in self.commands and name in LAZY_GROUPS:  # `config`: a typer app
+            module = importlib.import_module(f".commands.{name}", __package__)
+            self.commands[name] = typer.main.get_group(module.app)
         elif name not in self.commands:  # a typo: "did you mean" looks at every command
-            for other in LAZY_COMMANDS:
+            for other in SUMMARIES:
                 self.get_command(ctx, other)
         return super().get_command(ctx, name)
 
@@ -60,7 +62,7 @@ class KlingGroup(TyperGroup):
         """The command list of `kling --help`, without importing every command's module."""
         rows = []
         for name in self.list_commands(ctx):
-            command = self.commands.get(name) or TyperCommand(name, help=LAZY_COMMANDS[name])
+            command = self.commands.get(name) or TyperCommand(name, help=SUMMARIES[name])
             rows.append((name, command))
         with formatter.section("Commands"):  # each summary whole: write_dl wraps it
             formatter.write_dl([(name, cmd.get_short_help_str(10_000)) for name, cmd in rows])
@@ -244,6 +246,9 @@ LAZY_COMMANDS = {
     "balance": "Show the remaining and used quota of the API key.",
     "doctor": "Check the setup: config file, key, service, proxies, journal and output folder.",
 }
+# Command groups (a typer app in kling_cli.commands.NAME) -> their help, imported as commands are.
+LAZY_GROUPS = {"config": "Read and change the config file (api_key, base_url, model, mode, ...)."}
+SUMMARIES = {**LAZY_COMMANDS, **LAZY_GROUPS}
 COMMAND_ORDER = [
     "generate", "wait", "status", "download", "upload", "list", "batch", "balance", "config",
     "sandbox", "doctor",
@@ -342,6 +347,3 @@ def root(
         no_progress=no_progress,
     )
     ctx.obj = env
-
-
-app.add_typer(config_cmd.app, name="config")

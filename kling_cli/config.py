@@ -183,13 +183,17 @@ def read_plain(path: Path) -> dict[str, Any]:
     if sys.version_info < (3, 11):
         return load_document(path).unwrap()
     else:
+        try:
+            fh = path.open("rb")
+        except FileNotFoundError:  # no file: no parser to import
+            return {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
         import tomllib
 
         try:
-            with path.open("rb") as fh:
+            with fh:
                 return tomllib.load(fh)
-        except FileNotFoundError:
-            return {}
         except OSError as exc:
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:

@@ -5,6 +5,7 @@ Domain code raises these; only the app's top level turns them into a message and
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import IntEnum
 
 
@@ -18,6 +19,11 @@ class ExitCode(IntEnum):
     TASK_FAILED = 6
     TIMEOUT = 7
     INTERRUPTED = 130
+
+
+def first_failure(codes: Iterable[int]) -> int:
+    """With several tasks: the code of the first one, in their order, that did not complete."""
+    return next((code for code in codes if code != ExitCode.OK), ExitCode.OK)
 
 
 class KlingError(Exception):

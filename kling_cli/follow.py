@@ -12,7 +12,7 @@ from typing import Generic, TypeVar
 
 from . import progress
 from .env import Env
-from .errors import ExitCode, Interrupted, Stalled, TaskFailed, WaitTimeout
+from .errors import ExitCode, Interrupted, Stalled, TaskFailed, WaitTimeout, first_failure
 from .lifecycle import Engine, Job, Plan, Stage
 from .output import Output, quiet_result
 
@@ -121,11 +121,6 @@ class InOrder(Generic[J]):
         while self._next < len(self._orders) and self._orders[self._next] in self._held:
             self._show(self._held.pop(self._orders[self._next]))
             self._next += 1
-
-
-def first_failure(codes: Iterable[int]) -> int:
-    """With several tasks: the code of the first one, in their order, that did not complete."""
-    return next((code for code in codes if code != ExitCode.OK), ExitCode.OK)
 
 
 def resume_command(task_ids: Iterable[str], output: str | Path | None) -> str:

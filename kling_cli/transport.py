@@ -304,6 +304,18 @@ class Stream:
 # --- the transport -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Route:
+    """What requests works out for a GET to one origin with one set of headers."""
+
+    pool: HTTPConnectionPool
+    adapter: HTTPAdapter
+    full_url: bool
+    origin_length: int
+    headers: dict[str, str]
+    retries: Retry
+
+
 class Transport:
     """One Session with a connection pool per host (`pool_size`: the requests a command keeps
     in flight), retrying by _retry_rules; POSTs under `submit_prefix` by _SubmitRetry."""
@@ -334,6 +346,7 @@ class Transport:
             urllib3_log = logging.getLogger("urllib3")
             urllib3_log.setLevel(logging.DEBUG)
             urllib3_log.addHandler(self._log_handler)
+        self._routes: dict[tuple[str, tuple[tuple[str, str], ...]], _Route] = {}
         self.session = _Session()
         self.session.headers["User-Agent"] = user_agent
         for prefix, rules in (
@@ -386,7 +399,39 @@ class Transport:
         connection, TLS settings, proxy and retry rules as every other request, without the
         work a Session does per request (preparing it, cookies, hooks, redirects), which
         none of our GETs use and which is half the CPU of a poll: `wait` on hundreds of
-        tasks polls thousands of times. The calls are requests' own HTTPAdapter.send's."""
+        tasks polls thousands of times. The calls are requests' own HTTPAdapter.send's, made
+        once per origin and set of headers (`_route`)."""
+        route = self._route(url, headers)
+        got = route.pool.urlopen(
+            "GET",
+            url if route.full_url else url[route.origin_length :] or "/",
+            headers=route.headers,
+            redirect=False,
+            assert_same_host=False,
+            preload_content=True,  # read inside urlopen, so a broken body is retried too
+            decode_content=True,
+            retries=route.retries if retry else Retry(0, read=False, redirect=False),
+            timeout=self._pool_timeout,
+        )
+        if got.get_redirect_location():  # rare: the Session follows it, keeping the key at home
+            session = self.session
+            settings = session.merge_environment_settings(url, {}, None, None, None)
+            prepared = session.prepare_request(requests.Request("GET", url, headers=headers))
+            first = route.adapter.build_response(prepared, got)
+            *_, resp = session.resolve_redirects(first, prepared, timeout=self.timeout, **settings)
+            return Answer.of(resp)
+        return Answer(got.status, got.reason or "", got.headers.get("Content-Type", ""), got.data)
+
+    def _route(self, url: str, headers: Mapping[str, str]) -> _Route:
+        """Where a GET of `url` goes: what requests would work out for it, kept per origin
+        (the proxy settings are per origin too) and headers, while its pool is open."""
+        start = url.find("//") + 2
+        slash = url.find("/", start)
+        origin = url if slash < 0 else url[:slash]
+        key = (origin, tuple(headers.items()))
+        route = self._routes.get(key)
+        if route is not None and route.pool.pool is not None:  # None: closed, or evicted
+            return route
         session = self.session
         request = requests.PreparedRequest()
         request.method, request.url = "GET", url
@@ -399,23 +444,17 @@ class Transport:
         pool = adapter.get_connection_with_tls_context(request, verify, proxies, cert)
         assert isinstance(pool, HTTPConnectionPool)  # what every requests pool is
         adapter.cert_verify(pool, url, verify, cert)  # type: ignore[no-untyped-call]  # untyped in types-requests
-        got = pool.urlopen(
-            "GET",
-            adapter.request_url(request, proxies),
-            headers=request.headers,
-            redirect=False,
-            assert_same_host=False,
-            preload_content=True,  # read inside urlopen, so a broken body is retried too
-            decode_content=True,
-            retries=adapter.max_retries if retry else Retry(0, read=False, redirect=False),
-            timeout=self._pool_timeout,
+        route = _Route(
+            pool=pool,
+            adapter=adapter,
+            # Through a plain-http proxy the request line carries the whole URL.
+            full_url=adapter.request_url(request, proxies) != request.path_url,
+            origin_length=len(origin),
+            headers=dict(request.headers.items()),
+            retries=adapter.max_retries,
         )
-        if got.get_redirect_location():  # rare: the Session follows it, keeping the key at home
-            prepared = session.prepare_request(requests.Request("GET", url, headers=headers))
-            first = adapter.build_response(prepared, got)
-            *_, resp = session.resolve_redirects(first, prepared, timeout=self.timeout, **settings)
-            return Answer.of(resp)
-        return Answer(got.status, got.reason or "", got.headers.get("Content-Type", ""), got.data)
+        self._routes[key] = route
+        return route
 
     def _on_retry(self, host: str, error: Exception | None, response: Any, retry: Retry) -> None:
         with self._notice_lock:

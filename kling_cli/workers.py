@@ -33,19 +33,28 @@ class Inline(Executor):
 
 
 class Workers(Executor):
-    """`count` daemon threads taking calls from one queue."""
+    """At most `count` daemon threads taking calls from one queue, each started when a call
+    finds no thread idle: `wait` on 3 tasks starts 3, not the 100 its polls may use."""
 
     def __init__(self, count: int, name: str = "kling"):
         self._calls: SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = SimpleQueue()
-        self._threads = [
-            threading.Thread(target=self._work, name=f"{name}-{n}", daemon=True)
-            for n in range(count)
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._count = count
+        self._name = name
+        self._threads: list[threading.Thread] = []
+        self._idle = 0  # threads waiting for a call
+        self._lock = threading.Lock()
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         future: Future[T] = Future()
+        with self._lock:
+            if self._idle:
+                self._idle -= 1  # this call is that thread's: the next one needs another
+            elif len(self._threads) < self._count:
+                thread = threading.Thread(
+                    target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
         self._calls.put((future, lambda: fn(*args, **kwargs)))
         return future
 
@@ -53,15 +62,27 @@ class Workers(Executor):
         while (call := self._calls.get()) is not None:
             future, run = call
             if not future.set_running_or_notify_cancel():
+                self._free()
                 continue
             try:
-                future.set_result(run())
+                result = run()
             except BaseException as exc:  # handed to the main thread, which decides
+                self._free()
                 future.set_exception(exc)
+            else:
+                self._free()
+                future.set_result(result)
+
+    def _free(self) -> None:
+        # Before the result is handed over: the caller's next call finds this thread idle.
+        with self._lock:
+            self._idle += 1
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        for _ in self._threads:
+        with self._lock:
+            threads = list(self._threads)
+        for _ in threads:
             self._calls.put(None)
         if wait:
-            for thread in self._threads:
+            for thread in threads:
                 thread.join()

@@ -4,6 +4,7 @@ no sleeping, no sockets (the commands' tests cover those)."""
 from __future__ import annotations
 
 import itertools
+import threading
 from pathlib import Path
 
 import pytest
@@ -125,7 +126,7 @@ def test_a_task_just_heard_from_is_not_asked_again_at_once() -> None:
 
 
 @pytest.mark.parametrize("parallel", [1, 4])
-def test_at_most_parallel_requests_and_every_poll_on_time(parallel: int) -> None:
+def test_every_poll_on_time_whatever_the_parallelism(parallel: int) -> None:
     statuses: dict[str, list[str | Exception]] = {
         f"t{n}": ["queued"] * (n % 4) + ["completed"] for n in range(20)
     }
@@ -134,6 +135,48 @@ def test_at_most_parallel_requests_and_every_poll_on_time(parallel: int) -> None
     for task_id in statuses:
         times = [t for t, tid in log if tid == task_id]
         assert times == [float(n) for n in range(len(times))], task_id  # one per interval
+
+
+class MeetingClient(ScriptedClient):
+    """Each poll waits until `parties` polls are in flight together (10 s at most: a barrier
+    that breaks fails the test), and the most ever in flight is kept."""
+
+    def __init__(self, statuses: dict[str, list[str | Exception]], parties: int):
+        super().__init__(statuses, FakeTime())
+        self._barrier = threading.Barrier(parties, timeout=10)
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self.most = 0
+
+    def get_task(self, task_id: str) -> TaskView:
+        with self._lock:
+            self._in_flight += 1
+            self.most = max(self.most, self._in_flight)
+        try:
+            self._barrier.wait()
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+        return super().get_task(task_id)
+
+
+@pytest.mark.parametrize(("parallel", "polls"), [(1, 8), (1, 2), (4, 2)])
+def test_polls_go_out_together_beyond_parallel_up_to_their_own_limit(
+    parallel: int, polls: int
+) -> None:
+    """Polls are cheap GETs: `polls` of them in flight at once, never fewer than `parallel`
+    (which bounds sends and downloads)."""
+    limit = max(parallel, polls)
+    client = MeetingClient({f"t{n}": ["completed"] for n in range(8)}, parties=limit)
+    env = Env.test(clock=client.time.clock, sleep=client.time.sleep)
+    env._client = client  # type: ignore[assignment]  # a scripted stand-in
+    jobs = [Job(order, f"t{order}") for order in range(8)]
+    engine: Engine[Job] = Engine(env, Plan[Job](parallel=parallel, polls=polls))
+    for job in jobs:
+        engine.poll(job)
+    engine.run()
+    assert all(job.code == 0 for job in jobs)
+    assert client.most == limit
 
 
 def test_a_target_fetches_as_soon_as_a_task_completes(tmp_path: Path) -> None:

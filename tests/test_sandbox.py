@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import re
@@ -869,6 +870,9 @@ def test_config_is_checked() -> None:
     for size in (-1, 1.5, True):
         with pytest.raises(ValueError, match="log_size"):
             SandboxConfig(log_size=size)  # type: ignore[arg-type]
+    for latency in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="latency"):
+            SandboxConfig(latency=latency)
 
 
 def test_default_pace_is_the_in_process_one() -> None:
@@ -994,6 +998,23 @@ def test_fault_slow(make: Callable[..., Sandbox]) -> None:
         post(sb, timeout=(2, 0.3))
     assert time.monotonic() - started < 1.5
     assert sb.tasks_created == 1  # processed, only late
+
+
+def test_latency_delays_every_answer_and_stop_cuts_it_short(
+    make: Callable[..., Sandbox],
+) -> None:
+    sb = make(latency=0.3)
+    started = time.monotonic()
+    assert post(sb).status_code == 200
+    task_id = sb.tasks()[0].id
+    assert get_task(sb, task_id).status_code == 200
+    assert time.monotonic() - started >= 0.6  # two answers, each at least 0.3 s late
+    sb.config.latency = 30.0  # read live; stop() ends the wait, as it does a slow fault's
+    threading.Timer(0.2, sb.stop).start()
+    started = time.monotonic()
+    with contextlib.suppress(requests.RequestException):
+        get_task(sb, task_id)
+    assert time.monotonic() - started < 10
 
 
 def test_fault_truncated_body_only_on_downloads(

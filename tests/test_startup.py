@@ -64,3 +64,26 @@ def test_a_tab_on_a_task_id_imports_neither_typer_rich_nor_requests(tmp_path: Pa
     )
     assert result.stdout == "video_abc\n"
     assert result.stderr.strip() == ""
+
+
+def test_status_imports_neither_the_engine_nor_the_config_commands(tmp_path: Path) -> None:
+    """`kling status ID` is one GET: it pays for typer and requests, not for what `wait`,
+    `config` or a live display need."""
+    from kling_cli.sandbox.server import Sandbox, SandboxConfig
+
+    heavy = '("kling_cli.lifecycle", "concurrent.futures", "kling_cli.commands.config", "rich")'
+    probe = PROBE.replace(PROBE.split("heavy = ", 1)[1].split("\n", 1)[0], heavy)
+    with Sandbox(config=SandboxConfig()) as sb:
+        task_id = sb.state.create_task({"model": "kling-v3-omni", "prompt": "a fox"})["id"]
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("KLING_", "_KLING_"))},
+            "KLING_HOME": str(tmp_path),
+            "KLING_BASE_URL": sb.base_url,
+            "KLING_API_KEY": "k",
+        }
+        result = subprocess.run(
+            [sys.executable, "-c", probe, "status", task_id],
+            capture_output=True, text=True, timeout=60, env=env,
+        )  # fmt: skip
+    assert task_id in result.stdout
+    assert result.stderr.strip() == ""

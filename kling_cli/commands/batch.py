@@ -11,8 +11,8 @@ import typer
 from .. import download, progress
 from ..balance import Balance
 from ..env import Env
-from ..errors import APIError, AuthError, ServiceUnavailable, UsageError
-from ..follow import InOrder, first_failure
+from ..errors import APIError, AuthError, ServiceUnavailable, UsageError, first_failure
+from ..follow import InOrder
 from ..output import Format, Output, choose, counted, quiet_result
 from .common import (
     ForceOpt,
@@ -167,7 +167,7 @@ def command(
             "-p",
             rich_help_panel="Running",
             metavar="N",
-            help="Requests in flight at once.",
+            help="Sends and downloads in flight at once (polls go up to 100 at once).",
             min=1,
             max=64,
         ),

@@ -24,6 +24,7 @@ def run_sandbox(
     seed: int | None,
     balance: float | None = None,
     unlimited: bool = False,
+    latency: float = 0.0,
 ) -> int:
     from ..sandbox.server import DEFAULT_BALANCE, Sandbox, SandboxConfig, run
 
@@ -43,6 +44,7 @@ def run_sandbox(
             queue_seconds=queue_seconds,
             run_seconds=run_seconds,
             faults=faults,
+            latency=latency,
             seed=seed,
             balance=DEFAULT_BALANCE if balance is None else balance,
             unlimited=unlimited,
@@ -119,6 +121,16 @@ def command(
             max=1,
         ),
     ] = 0.0,
+    latency: Annotated[
+        float,
+        number_option(
+            "--latency",
+            rich_help_panel="Faults",
+            metavar="SECONDS",
+            help="Delay added to every answer, as from a service far away (e.g. 0.05).",
+            min=0,
+        ),
+    ] = 0.0,
     seed: Annotated[
         int | None,
         typer.Option(
@@ -162,9 +174,19 @@ def command(
       kling sandbox --port 8765 &
       KLING_BASE_URL=http://127.0.0.1:8765 KLING_API_KEY=x kling generate "[fail] a cat"
       kling sandbox --faults 0.2 --seed 1    # rehearse a flaky network
+      kling sandbox --latency 0.05           # 50 ms before every answer
     """
     raise typer.Exit(
         run_sandbox(
-            env_of(ctx), host, port, queue_seconds, run_seconds, faults, seed, balance, unlimited
+            env_of(ctx),
+            host,
+            port,
+            queue_seconds,
+            run_seconds,
+            faults,
+            seed,
+            balance,
+            unlimited,
+            latency,
         )
     )

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 import typer
 
 from ..env import Env
-from ..errors import APIError, ExitCode
-from ..follow import first_failure
+from ..errors import APIError, ExitCode, first_failure
 from ..output import Format, Output, choose
 from .common import JsonOpt, QuietOpt, TaskIdsArg, env_of
 

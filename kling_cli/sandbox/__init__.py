@@ -55,5 +55,7 @@ info: record not found"}` from the balance (the other endpoints serve it).
 
 With a fault rate, some answers are replaced by network and gateway trouble: 429, 500/503 with
 JSON, a 502 HTML page, connections dropped before or after the request took effect, slow
-answers and cut-off downloads (see `kling_cli.sandbox.faults`).
+answers and cut-off downloads (see `kling_cli.sandbox.faults`). With a latency
+(`SandboxConfig.latency`, `kling sandbox --latency`), every answer waits that long before it
+leaves, as from a service far away.
 """

@@ -20,6 +20,8 @@ class SandboxConfig:
     queue_seconds: float = IN_PROCESS.queue_seconds
     run_seconds: float = IN_PROCESS.run_seconds
     faults: float = 0.0
+    # Seconds every answer waits before it leaves: a service far away (`kling sandbox --latency`).
+    latency: float = 0.0
     fault_kinds: Iterable[str] | None = None
     seed: int | None = None
     max_running: int | None = None
@@ -40,6 +42,8 @@ class SandboxConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.faults <= 1.0:
             raise ValueError(f"faults must be within 0..1, not {self.faults}")
+        if not (math.isfinite(self.latency) and self.latency >= 0):
+            raise ValueError(f"latency must be 0 or more seconds, not {self.latency}")
         if not math.isfinite(self.balance):
             raise ValueError(f"balance must be a finite number, not {self.balance}")
         if isinstance(self.log_size, bool) or not isinstance(self.log_size, int):

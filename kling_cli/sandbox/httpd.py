@@ -228,6 +228,10 @@ class Listener(ThreadingHTTPServer):
     daemon_threads = True
     # Not True: server_close would wait for every keep-alive connection a client left open.
     block_on_close = False
+    # A real server's backlog (nginx: 511), not socketserver's 5: with dozens of connections
+    # opened at once (`wait` polling many tasks) the surplus handshakes were dropped, and each
+    # of those clients waited out TCP's retries (1 s, 3 s, 7 s ...) before its first request.
+    request_queue_size = socket.SOMAXCONN
 
     def __init__(
         self, address: tuple[str, int], name: str, serve: Callable[[Exchange], None]

@@ -242,8 +242,9 @@ class Sandbox:
             record(body, None, fault)
             return
         record(body, response.status, fault)
-        if fault == fk.SLOW:
-            self._stopping.wait(fk.SLOW_SECONDS)  # stop() cuts the wait short
+        delay = self.config.latency + (fk.SLOW_SECONDS if fault == fk.SLOW else 0.0)
+        if delay > 0:
+            self._stopping.wait(delay)  # stop() cuts the wait short
         exchange.send(response, truncate=fault == fk.TRUNCATED_BODY)
 
     def _sync_config(self, *, pick_fault: bool, download: bool) -> str | None:

@@ -237,11 +237,14 @@ def test_help_summaries_match_the_commands_docstrings() -> None:
     import importlib
     import inspect
 
-    from kling_cli.app import LAZY_COMMANDS
+    from kling_cli.app import LAZY_COMMANDS, LAZY_GROUPS
 
     for name, summary in LAZY_COMMANDS.items():
         module = importlib.import_module(f"kling_cli.commands.{name}")
         assert inspect.getdoc(module.command).splitlines()[0] == summary, name
+    for name, summary in LAZY_GROUPS.items():
+        module = importlib.import_module(f"kling_cli.commands.{name}")
+        assert module.app.info.help == summary, name
 
 
 # --- a reader that stops early (issue 12, item 4) -------------------------------------------
@@ -347,11 +350,11 @@ def test_bare_kling_prints_help_on_stdout_and_exits_0(kling) -> None:
 
 
 def test_help_shows_each_command_summary_whole(kling) -> None:
-    from kling_cli.app import LAZY_COMMANDS
+    from kling_cli.app import SUMMARIES
 
     text = kling("--help").stdout.split("Commands:")[1]
     flowing = " ".join(text.split())
-    for summary in LAZY_COMMANDS.values():
+    for summary in SUMMARIES.values():
         assert summary in flowing
 
 

@@ -158,3 +158,23 @@ def test_sandbox_refuses_a_balance_that_is_no_number(kling) -> None:
     result = kling("sandbox", "--port", "0", "--balance", "nan")
     assert result.exit_code == 2
     assert result.stderr.strip() == "kling: error: balance must be a finite number, not nan"
+
+
+def test_foreground_sandbox_latency_delays_each_answer() -> None:
+    import time
+
+    server, base_url = start_sandbox("--latency", "0.25")
+    try:
+        started = time.monotonic()
+        balance_of(base_url)
+        balance_of(base_url)
+        assert time.monotonic() - started >= 0.5
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=20)
+
+
+def test_sandbox_refuses_a_negative_latency(kling) -> None:
+    result = kling("sandbox", "--port", "0", "--latency", "-1")
+    assert result.exit_code == 2
+    assert "--latency" in result.stderr
