@@ -25,10 +25,9 @@ from .errors import (
     SubmitUncertain,
     UsageError,
 )
+from .retries import DEFAULT_BACKOFF, DEFAULT_RETRIES
 from .tasks import TaskView
 from .transport import (
-    DEFAULT_BACKOFF,
-    DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
     Answer,
     NetworkError,

@@ -35,17 +35,18 @@ from urllib3.util import Timeout
 from urllib3.util.retry import Retry
 
 from .errors import ServiceUnavailable
+from .retries import (
+    DEFAULT_BACKOFF,
+    DEFAULT_RETRIES,
+    SubmitRetry,
+    retry_rules,
+    retry_seconds,
+)
 
 # (connect, read) seconds. Reads are generous: an upload of 10 MB may take a while to answer.
 DEFAULT_TIMEOUT = (10.0, 60.0)
-DEFAULT_RETRIES = 5
-DEFAULT_BACKOFF = 0.5  # seconds: 5 retries sleep 0, 1, 2, 4, 8 s (plus jitter)
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 Trace = Callable[[str], None]
-# Told of each retry about to happen: the host, what went wrong (a urllib3 error, or the answer
-# when its status is retried), and the Retry that will run the remaining tries.
-OnRetry = Callable[[str, "Exception | None", Any, Retry], None]
 
 
 class NetworkError(ServiceUnavailable):
@@ -95,99 +96,6 @@ def _describe(cause: BaseException) -> str:
     if isinstance(cause, Urllib3SSLError):
         return "TLS error"
     return "connection broken"
-
-
-# --- retry rules -------------------------------------------------------------------------------
-
-
-class _NoticedRetry(Retry):
-    """Retry that tells `on_retry` when a retry is about to happen (urllib3 retries inside
-    urlopen, so this is where the client can learn of it). What is retried does not change."""
-
-    on_retry: OnRetry | None = None
-
-    def new(self, **kw: Any) -> Any:
-        retry = super().new(**kw)
-        retry.on_retry = self.on_retry
-        return retry
-
-    def increment(  # type: ignore[override]  # urllib3's own signature, narrowed types
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: Any = None,
-        error: Exception | None = None,
-        _pool: Any = None,
-        _stacktrace: Any = None,
-    ) -> Retry:
-        retry = super().increment(method, url, response, error, _pool, _stacktrace)
-        if self.on_retry is not None:  # super() raised when no retry is left
-            self.on_retry(_netloc(_pool), error, response, retry)
-        return retry
-
-
-def _netloc(pool: Any) -> str:
-    host, port = getattr(pool, "host", None) or "the host", getattr(pool, "port", None)
-    default = {"http": 80, "https": 443}.get(getattr(pool, "scheme", ""))
-    return f"{host}:{port}" if port and port != default else str(host)
-
-
-def _retry_seconds(retry: Retry, first_wait: float | None = None, per_try: float = 0.0) -> float:
-    """At most how long the remaining tries of `retry` take: urllib3's backoff before each
-    (its formula, with the most jitter), or `first_wait` (a Retry-After) before the next one,
-    plus `per_try` for each try that may wait out a timeout."""
-    # After the n-th failure urllib3 sleeps (by n) and tries again, while `total` >= 0.
-    tries = 1 + (retry.total if isinstance(retry.total, int) else 0)
-    done = len(retry.history)
-    total = 0.0
-    for n in range(done, done + tries):
-        if n == done and first_wait is not None:
-            total += first_wait
-        elif n > 1:
-            backoff = retry.backoff_factor * 2 ** (n - 1) + retry.backoff_jitter
-            total += min(retry.backoff_max, backoff)
-    return total + tries * per_try
-
-
-class _SubmitRetry(_NoticedRetry):
-    """For a POST that must not arrive twice (the generation POST costs credits): retried only
-    where it cannot have been accepted, a connection that never opened (urllib3's connect
-    retries) or a 429 answer. GETs under the same URL prefix keep the ordinary rules."""
-
-    def _is_method_retryable(self, method: str) -> bool:
-        # Read errors on a POST are re-raised: the request may have been received.
-        return method.upper() != "POST" and super()._is_method_retryable(method)
-
-    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
-        if method.upper() == "POST":
-            return status_code == 429 and bool(self.total)
-        return super().is_retry(method, status_code, has_retry_after)
-
-
-def _retry_rules(
-    retries: int,
-    backoff: float,
-    cls: type[_NoticedRetry] = _NoticedRetry,
-    on_retry: OnRetry | None = None,
-) -> Retry:
-    rules = cls(
-        total=retries,
-        connect=retries,
-        read=retries,
-        status=retries,
-        other=0,
-        backoff_factor=backoff,
-        backoff_max=30,
-        backoff_jitter=backoff,
-        status_forcelist=RETRY_STATUSES,
-        # POST elsewhere is the image upload: safe to resend. Submits have _SubmitRetry.
-        allowed_methods=frozenset({"GET", "HEAD", "POST"}),
-        respect_retry_after_header=True,
-        raise_on_status=False,
-        raise_on_redirect=False,
-    )
-    rules.on_retry = on_retry
-    return rules
 
 
 # --- the session -------------------------------------------------------------------------------
@@ -318,7 +226,7 @@ class _Route:
 
 class Transport:
     """One Session with a connection pool per host (`pool_size`: the requests a command keeps
-    in flight), retrying by _retry_rules; POSTs under `submit_prefix` by _SubmitRetry."""
+    in flight), retrying by retry_rules; POSTs under `submit_prefix` by SubmitRetry."""
 
     def __init__(
         self,
@@ -350,9 +258,9 @@ class Transport:
         self.session = _Session()
         self.session.headers["User-Agent"] = user_agent
         for prefix, rules in (
-            ("http://", _retry_rules(retries, backoff, on_retry=on_retry)),
-            ("https://", _retry_rules(retries, backoff, on_retry=on_retry)),
-            (submit_prefix, _retry_rules(retries, backoff, _SubmitRetry, on_retry)),
+            ("http://", retry_rules(retries, backoff, on_retry=on_retry)),
+            ("https://", retry_rules(retries, backoff, on_retry=on_retry)),
+            (submit_prefix, retry_rules(retries, backoff, SubmitRetry, on_retry)),
         ):
             self.session.mount(prefix, HTTPAdapter(max_retries=rules, pool_maxsize=pool_size))
 
@@ -476,7 +384,7 @@ class Transport:
                     first_wait = retry.get_retry_after(response)
         else:
             what = f"could not reach {host} ({_describe(error or HTTPError())})"
-        seconds = _retry_seconds(retry, first_wait, per_try)
+        seconds = retry_seconds(retry, first_wait, per_try)
         self.notice(f"{what}; retrying for up to ~{max(1, round(seconds))} s")
 
     def close(self) -> None:
