@@ -46,7 +46,7 @@ Prompt markers rehearse trouble (put them anywhere in the prompt; they combine):
                     (e.g. `[status:weird_state]`) is the status while it runs, then it completes
 
 The balance: one account behind every key, starting at `SandboxConfig.balance` (100 by
-default). Each created task spends `state.task_cost`: 1 for std 5 s, twice that for 10 s, 1.5
+default). Each created task spends `prices.task_cost`: 1 for std 5 s, twice that for 10 s, 1.5
 times for pro, 1.5 times with a non-empty `video_list` ("Video"), 1.25 times with `audio: true`
 ("Sound"). `used_balance` grows, `remain_balance` shrinks and may go below 0 (tasks are never
 refused for it). `SandboxConfig.unlimited`: `unlimited_quota: true`, `remain_balance: -1`. A key

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from . import faults as fk
 from .defaults import IN_PROCESS, LOG_SIZE
-from .state import DEFAULT_BALANCE
+from .prices import DEFAULT_BALANCE
 
 
 @dataclass
@@ -29,7 +29,7 @@ class SandboxConfig:
     # For the Unix timestamps in answers (created_at, completed_at, expires_at).
     wall_clock: Callable[[], float] = time.time
     # The account behind every key: its balance at start (each task spends some; see
-    # `state.task_cost`), or no limit at all.
+    # `prices.task_cost`), or no limit at all.
     balance: float = DEFAULT_BALANCE
     unlimited: bool = False
     # Keys the balance endpoint does not know (200 with success false); other endpoints serve them.

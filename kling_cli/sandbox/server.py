@@ -22,8 +22,9 @@ from . import routes
 from .config import SandboxConfig
 from .defaults import FOREGROUND_LOG_SIZE
 from .httpd import BadBody, Exchange, FormPart, Listener, RequestLog, RequestRecord, parse_multipart
+from .prices import DEFAULT_BALANCE
 from .routes import clip as _clip
-from .state import DEFAULT_BALANCE, DELETE, SandboxState, Task
+from .state import DELETE, SandboxState, Task
 
 __all__ = [
     "DEFAULT_BALANCE",

@@ -5,8 +5,8 @@ background: queued for `queue_seconds`, then in_progress for `run_seconds` with 
 linearly to 99, then final (or, with `[stall]`, never). Prompt markers (see the package
 docstring) choose how it ends.
 
-Each created task is charged to one account (see `task_cost`); the balance only reports it, and
-never refuses a task.
+Each created task is charged to one account (see `prices.task_cost`); the balance only
+reports it, and never refuses a task.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .defaults import IN_PROCESS
+from .prices import task_cost
 from .rules import (
     DEFAULT_ASPECT_RATIO,
     PLACEHOLDER_RE,
@@ -44,12 +45,6 @@ STATUS_KINDS: Mapping[str, str] = {
     ),
 }
 
-# -- what a task costs (the sandbox's own plausible prices, in the account's unit) ------------
-DEFAULT_BALANCE = 100.0
-BASE_COST = 1.0  # std, 5 s
-PRO_FACTOR = 1.5  # 1080P
-VIDEO_FACTOR = 1.5  # a non-empty video_list: billed as "Video"
-SOUND_FACTOR = 1.25  # audio true: billed as "Sound"
 UNKNOWN_KEY_ANSWER: JsonObj = {
     "success": False,
     "message": "Failed to get token info: record not found",
@@ -139,20 +134,6 @@ def status_kind(status: object) -> str:
 
 def is_final(status: object) -> bool:
     return status_kind(status) != PENDING
-
-
-def task_cost(body: JsonObj) -> float:
-    """What a task costs: BASE_COST for std 5 s, twice that for 10 s, times PRO_FACTOR for pro,
-    times VIDEO_FACTOR with a non-empty video_list or SOUND_FACTOR with audio true."""
-    duration = body.get("duration", 5)  # validated: the integer 5 or 10
-    cost = BASE_COST * float(duration) / 5
-    if body.get("mode") == "pro":
-        cost *= PRO_FACTOR
-    if body.get("video_list"):
-        cost *= VIDEO_FACTOR
-    elif body.get("audio") is True:
-        cost *= SOUND_FACTOR
-    return cost
 
 
 def markers_of(prompt: str) -> frozenset[str]:
