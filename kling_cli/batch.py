@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -58,6 +59,40 @@ class Line(Job):
         return doc
 
 
+@dataclass(frozen=True)
+class Shard:
+    """`--shard K/N`: this run takes the lines L with (L - 1) % N == K - 1, so N runs (CI
+    jobs) share one file and no line is done twice. 1/1 is the whole file."""
+
+    k: int = 1
+    n: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+        if match is None:
+            raise UsageError(f"--shard must be K/N, e.g. 2/3 (shard 2 of 3), not {text!r}")
+        k, n = int(match[1]), int(match[2])
+        if n < 1 or not 1 <= k <= n:
+            raise UsageError(f"--shard {text}: K/N needs 1 <= K <= N (e.g. 1/{max(n, 2)})")
+        return cls(k, n)
+
+    @property
+    def whole(self) -> bool:
+        return self.n == 1
+
+    def takes(self, number: int) -> bool:
+        return (number - 1) % self.n == self.k - 1
+
+    def overlaps(self, other: Shard) -> bool:
+        """Whether the two take a line in common: with the same N only the same K does; with
+        different Ns (or the whole file) there is always one."""
+        return self.n != other.n or self.k == other.k
+
+    def __str__(self) -> str:
+        return f"{self.k}/{self.n}"
+
+
 @dataclass
 class Options:
     parallel: int = 4
@@ -67,6 +102,7 @@ class Options:
     force: bool = False
     timeout: float | None = None
     interval: float | None = None
+    shard: Shard = Shard()
 
 
 # --- reading and checking ------------------------------------------------------------------
@@ -79,14 +115,18 @@ def source_identity(path: Path | None, text: str) -> str:
     return str(path.resolve())
 
 
-def parse(text: str, source: str, base_dir: Path, env: Env) -> list[Line]:
-    """Every line checked before anything is sent: all problems at once, with line numbers."""
+def parse(text: str, source: str, base_dir: Path, env: Env, shard: Shard = Shard()) -> list[Line]:
+    """Every line checked before anything is sent: all problems at once, with line numbers.
+    Each shard checks the whole file, so a bad line stops all N runs before any pays; the
+    lines returned are the shard's."""
     lines: list[Line] = []
     problems: list[str] = []
     outputs: dict[str, int] = {}
+    seen = 0
     for number, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
+        seen += 1
         try:
             line = parse_line(number, raw, source, base_dir, env)
         except UsageError as exc:
@@ -98,7 +138,8 @@ def parse(text: str, source: str, base_dir: Path, env: Env) -> list[Line]:
                     f"line {number}: output {line.output!r} is also line {outputs[line.output]}'s"
                 )
             outputs[line.output] = number
-        lines.append(line)
+        if shard.takes(number):
+            lines.append(line)
     if problems:
         shown = problems[:20] + (
             [f"... and {len(problems) - 20} more"] if len(problems) > 20 else []
@@ -107,7 +148,7 @@ def parse(text: str, source: str, base_dir: Path, env: Env) -> list[Line]:
             f"{len(problems)} bad line{'s' if len(problems) > 1 else ''}; nothing was sent:\n  "
             + "\n  ".join(shown)
         )
-    if not lines:
+    if not seen:
         raise UsageError("the batch file has no lines")
     return lines
 
@@ -135,36 +176,81 @@ def parse_line(number: int, raw: str, source: str, base_dir: Path, env: Env) -> 
 
 
 @contextmanager
-def one_run_at_a_time(env: Env, source: str) -> Iterator[None]:
-    """One run of a batch file at a time: two would both send every line not yet recorded,
-    and pay twice. The lock is the kernel's (flock), so a killed run never leaves it held."""
+def one_run_at_a_time(env: Env, source: str, shard: Shard = Shard()) -> Iterator[None]:
+    """One run of a batch file's lines at a time: two would both send every line not yet
+    recorded, and pay twice. Shards of one file with the same N take no line in common and
+    run side by side; any other pair (the same shard, different Ns, or the whole file) is
+    refused. Each run holds a lock file of its own (`batch-HASH-K-N.lock`, the whole file's
+    is `batch-HASH.lock`); the guard file makes looking at the others and taking one's own
+    a single step. The locks are the kernel's (flock), so a killed run never leaves one held."""
     try:
         import fcntl
     except ImportError:  # not POSIX: no lock, as before
         yield
         return
     folder = config.data_dir(env.environ) / "locks"
-    name = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    name = "batch-" + hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    own = folder / (f"{name}.lock" if shard.whole else f"{name}-{shard.k}-{shard.n}.lock")
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(folder / f"batch-{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        guard = os.open(folder / f"{name}.guard", os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
         raise LocalFileError(f"cannot make the batch lock in {folder}: {exc.strerror}") from None
+    fd = -1
+    try:
+        try:
+            fcntl.flock(guard, fcntl.LOCK_EX)  # held for a moment by each run as it starts
+            for path in folder.glob(f"{name}*.lock"):
+                other = _shard_of(path.name, name)
+                if other is not None and other.overlaps(shard) and path != own:
+                    _refuse_if_held(path, other)
+            fd = os.open(own, os.O_RDWR | os.O_CREAT, 0o600)
+            _refuse_if_held(own, shard, fd)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        except OSError as exc:
+            raise LocalFileError(f"cannot take the batch lock in {folder}: {exc}") from None
+        finally:
+            os.close(guard)  # releases the guard: the next run may look
+        yield
+    finally:
+        if fd >= 0:
+            os.close(fd)  # releases the lock
+
+
+def _shard_of(file_name: str, name: str) -> Shard | None:
+    """The shard a lock file is for (`NAME.lock`: the whole file)."""
+    rest = file_name.removeprefix(name).removesuffix(".lock")
+    if not rest:
+        return Shard()
+    match = re.fullmatch(r"-(\d+)-(\d+)", rest)
+    return Shard(int(match[1]), int(match[2])) if match else None
+
+
+def _refuse_if_held(path: Path, shard: Shard, fd: int = -1) -> None:
+    """Take the lock on `path` (keeping it if `fd` is given), or refuse: another run holds it."""
+    import fcntl
+
+    mine = fd >= 0
+    if not mine:
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            what = "this batch file" if shard.whole else f"shard {shard} of this batch file"
             raise UsageError(
-                f"another kling (pid {holder}) is running this batch file; nothing was sent",
+                f"another kling (pid {holder}) is running {what}; nothing was sent",
                 hint="wait for it to finish, then run this again: it picks up where that one "
                 "stopped and sends nothing twice",
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
     finally:
-        os.close(fd)  # releases the lock
+        if not mine:
+            os.close(fd)  # only looked: its lock (if we got it) goes with it
 
 
 # --- running -------------------------------------------------------------------------------
@@ -207,7 +293,9 @@ class Runner:
     def resume(self) -> None:
         """Sort lines into: already done, to poll (sent before), unsure, and to send."""
         if self.opts.restart:
-            self.env.try_journal(partial(Journal.batch_forget_source, source=self.source))
+            shard = self.opts.shard
+            forget = partial(Journal.batch_forget_source, source=self.source, k=shard.k, n=shard.n)
+            self.env.try_journal(forget)
         engine = self.engine
         for line in self.lines:
             sent = self.env.try_journal(partial(Journal.batch_line, key=line.key))

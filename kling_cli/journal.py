@@ -297,9 +297,14 @@ class Journal:
         with self._write() as conn:
             conn.execute("DELETE FROM batch_lines WHERE key = ?", (key,))
 
-    def batch_forget_source(self, source: str) -> None:
+    def batch_forget_source(self, source: str, k: int = 1, n: int = 1) -> None:
+        """Forget the lines of `source` sent before; of shard `k`/`n` only: those with
+        (line - 1) % n == k - 1 (1/1: all of them)."""
         with self._write() as conn:
-            conn.execute("DELETE FROM batch_lines WHERE source = ?", (source,))
+            conn.execute(
+                "DELETE FROM batch_lines WHERE source = ? AND (line - 1) % ? = ?",
+                (source, n, k - 1),
+            )
 
     # --- the upload cache ----------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .. import download, progress
+from .. import completion, download, progress
 from ..balance import Balance
 from ..env import Env
 from ..errors import APIError, AuthError, ServiceUnavailable, UsageError
@@ -76,8 +76,12 @@ def run_batch(env: Env, opts: BatchOptions) -> int:
     text, path = read_source(opts.file)
     source = batch.source_identity(path, text)
     base_dir = path.parent if path else Path.cwd()
-    lines = batch.parse(text, source, base_dir, env)
-    with batch.one_run_at_a_time(env, source):
+    shard = opts.run.shard
+    lines = batch.parse(text, source, base_dir, env, shard)
+    with batch.one_run_at_a_time(env, source, shard):
+        if not lines:  # more shards than lines: this one has nothing to do
+            env.note(f"batch: shard {shard} has no lines of this file; nothing to do")
+            return 0
         return _run_lines(env, opts, lines, source)
 
 
@@ -118,7 +122,7 @@ def _run_lines(env: Env, opts: BatchOptions, lines: list[batch.Line], source: st
         runner.run()
     finally:
         display.close()
-    summarize(env, lines)
+    summarize(env, lines, opts.run.shard)
     return first_failure(line.code for line in lines)
 
 
@@ -152,11 +156,12 @@ def result_line(line: batch.Line) -> str:
     return "\t".join([str(line.number), line.task_id or "-", status, detail])
 
 
-def summarize(env: Env, lines: list[batch.Line]) -> None:
+def summarize(env: Env, lines: list[batch.Line], shard: batch.Shard) -> None:
     """Counts on stderr, and the lines that did not complete, with why."""
     completed = sum(1 for line in lines if line.code == 0)
     failed = [line for line in lines if line.code != 0]
-    env.note(f"batch: {len(lines)} lines, {completed} completed, {len(failed)} not")
+    of = "" if shard.whole else f" (shard {shard})"
+    env.note(f"batch: {len(lines)} lines{of}, {completed} completed, {len(failed)} not")
     for line in failed[:20]:
         why = line.error.message if line.error else line.view.failure_message()
         env.note(f"  line {line.number}: exit {line.code}: {why}")
@@ -207,6 +212,17 @@ def command(
             help="Forget earlier runs of this file; send every line again.",
         ),
     ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            rich_help_panel="Running",
+            metavar="K/N",
+            help="Only lines L with (L-1) % N == K-1: N runs (CI jobs) share the file.",
+            show_default=False,
+            autocompletion=completion.shards,
+        ),
+    ] = None,
     force: ForceOpt = False,
     timeout: TimeoutOpt = None,
     interval: IntervalOpt = None,
@@ -225,11 +241,13 @@ def command(
       kling batch prompts.jsonl -o videos/
       kling batch prompts.jsonl -o videos/ --parallel 8 --sidecar --json > results.jsonl
       jq -c '{prompt: .}' -R < prompts.txt | kling batch - -o out/
+      kling batch prompts.jsonl --shard 2/3 -o out-2/   # the 2nd of 3 CI jobs
     """
     from .. import batch
 
     env = env_of(ctx)
     run = batch.Options(
+        shard=batch.Shard() if shard is None else batch.Shard.parse(shard),
         parallel=parallel,
         output=output,
         sidecar=sidecar,
