@@ -118,6 +118,9 @@ class Plan(Generic[J]):
     after_send: Callable[[J], None] | None = None  # generate: "submitted ID"
     not_sent: Callable[[J], None] | None = None  # batch: the request surely made no task
     after_save: Callable[[J, Path], object] | None = None  # batch: the sidecar
+    # batch: enters more jobs as the engine wants more to send (its lines, read as it goes);
+    # False once there are no more. Called on this thread, between requests.
+    feed: Callable[[], bool] | None = None
 
 
 class Engine(Generic[J]):
@@ -147,16 +150,19 @@ class Engine(Generic[J]):
         self.backpressure = BACKPRESSURE_WAIT[0]
         self.started = env.clock()
         self._seq = 0  # ties in the poll heap go to the job scheduled first
-        self.jobs: list[J] = []  # every job entered, once
-        self._tracked: set[J] = set()
+        # The jobs entered and not done, in the order they entered: a done job is dropped,
+        # so a batch of 100,000 lines holds only those in flight.
+        self.live: dict[J, None] = {}
+        self.entered = 0
+        self.fed_all = plan.feed is None
         self.inline = False
 
     # --- entering jobs -------------------------------------------------------------------------
 
     def _track(self, job: J) -> None:
-        if job not in self._tracked:
-            self._tracked.add(job)
-            self.jobs.append(job)
+        if job not in self.live:
+            self.live[job] = None
+            self.entered += 1
 
     def send(self, job: J) -> None:
         self._track(job)
@@ -175,7 +181,9 @@ class Engine(Generic[J]):
         self.to_fetch.append(job)
 
     def finish(self, job: J) -> None:
-        self._track(job)
+        if job not in self.live:
+            self.entered += 1
+        self.live.pop(job, None)
         job.stage = Stage.DONE
         self.on_done(job)
 
@@ -186,7 +194,8 @@ class Engine(Generic[J]):
         uploads). A Ctrl-C settles the sends in flight (their ids are recorded), then raises
         KeyboardInterrupt for the command to explain. One request at a time runs on this
         thread (the cheap path: `wait ID`, `generate --wait`), more on worker threads."""
-        self.inline = self.plan.parallel == 1 or len(self.jobs) == 1
+        self._feed()
+        self.inline = self.plan.parallel == 1 or (self.entered == 1 and self.fed_all)
         pool: Executor = Inline() if self.inline else Workers(self.plan.parallel)
         interrupted = False
         with interrupts.held() as gate:
@@ -205,11 +214,17 @@ class Engine(Generic[J]):
 
     def pending(self) -> list[J]:
         """Jobs not done yet (after an interrupt: the ones to resume), in their order."""
-        return sorted((job for job in self.jobs if not job.done), key=lambda j: j.order)
+        return sorted(self.live, key=lambda j: j.order)
+
+    def _feed(self) -> None:
+        if not self.fed_all and len(self.to_send) < self.plan.parallel:
+            assert self.plan.feed is not None
+            self.fed_all = not self.plan.feed()
 
     def _loop(self, pool: Executor, gate: interrupts.Gate) -> None:
         while True:
             gate.check()
+            self._feed()
             now = self.env.clock()
             if self.plan.timeout is not None and now - self.started >= self.plan.timeout:
                 self._time_out()
@@ -223,7 +238,9 @@ class Engine(Generic[J]):
                 else:
                     self._start(pool, *work)
             if not self.inflight and not (self.to_send or self.to_fetch or self.polls):
-                return
+                if self.fed_all:
+                    return
+                continue  # every job entered so far is done: enter more
             idle = self._idle_for(now)
             if not self.inflight:  # wait() returns at once on no futures: it cannot idle
                 with gate.opened():
@@ -402,13 +419,19 @@ class Engine(Generic[J]):
         heapq.heappush(self.polls, (when, self._seq, job))
 
     def _time_out(self) -> None:
-        """Past --timeout: every job not done ends as it stands (a pending task is exit 7)."""
-        while self.polls:
-            self.finish(heapq.heappop(self.polls)[2])
-        while self.to_send:
-            job = self.to_send.popleft()
-            job.error = WaitTimeout(f"#{job.order} was not sent in time")
-            self.finish(job)
+        """Past --timeout: every job not done ends as it stands (a pending task is exit 7),
+        those not fed yet too."""
+        while True:
+            while self.polls:
+                self.finish(heapq.heappop(self.polls)[2])
+            while self.to_send:
+                job = self.to_send.popleft()
+                job.error = WaitTimeout(f"#{job.order} was not sent in time")
+                self.finish(job)
+            entered = self.entered
+            self._feed()
+            if self.fed_all or self.entered == entered:
+                return  # all of them, or the rest wait for jobs in flight to be printed
 
 
 def fetch_video(

@@ -232,115 +232,6 @@ class LiveTransfer:
         self.progress.stop()
 
 
-class BatchDisplay(Protocol):
-    def change(self, job: Job) -> None: ...
-    def done(self, job: Job) -> None: ...
-    def transfer(self, job: Job) -> None: ...
-    def close(self) -> None: ...
-
-
-def batch_display(env: Env, total: int, quiet: bool = False) -> BatchDisplay:
-    mode = env.progress_mode(quiet)
-    if mode == "json":
-        return JsonEvents(env)
-    if mode == "live":
-        return LiveBatch(env, total)
-    if mode == "plain":
-        return PlainBatch(env)
-    return NullDisplay()
-
-
-def _line_state(job: Job) -> str:
-    stage = job.stage.value
-    if stage == "done":
-        if job.error is not None:
-            return f"error: {job.error.message}"
-        detail = " ".join(str(f) for f in job.files) or job.view.video_url or ""
-        return f"{job.view.status} {detail}".rstrip()
-    if stage in ("new", "sending"):
-        return stage
-    progress = job.view.progress
-    status = "downloading" if stage in ("fetch", "downloading") else job.view.status
-    return f"{status} {progress}%" if progress is not None else status
-
-
-class PlainBatch:
-    """A line per change of a line's state, status or progress: readable in CI logs."""
-
-    def __init__(self, env: Env):
-        self.env = env
-        self.seen: dict[int, str] = {}
-
-    def _say(self, job: Job) -> None:
-        state = _line_state(job)
-        if self.seen.get(job.order) != state:
-            self.seen[job.order] = state
-            self.env.note(f"line {job.order} {job.task_id or ''} {state}".replace("  ", " "))
-
-    change = done = _say
-
-    def transfer(self, job: Job) -> None:
-        pass  # the row or line is redrawn from the job as it stands
-
-    def close(self) -> None:
-        pass
-
-
-class LiveBatch:
-    """An overall bar (done, failed, running, ETA) and a row for each line in flight."""
-
-    def __init__(self, env: Env, total: int):
-        from rich.live import Live
-
-        self.total = total
-        self.started = time.monotonic()
-        self.active: dict[int, Job] = {}
-        self.completed = self.failed = 0
-        self.live = Live(
-            get_renderable=self._render,
-            console=env.rich_console(env.stderr, terminal=True),
-            refresh_per_second=4,
-        )
-        self.live.start()
-
-    def _render(self) -> Any:
-        from rich.console import Group
-        from rich.progress_bar import ProgressBar
-        from rich.table import Table
-
-        finished = self.completed + self.failed
-        elapsed = time.monotonic() - self.started
-        # The time left, once a line has finished to measure by.
-        eta = f", ETA {(self.total - finished) * elapsed / finished:.0f}s" if finished else ""
-        head = Table.grid(padding=(0, 1))
-        head.add_row(
-            ProgressBar(total=self.total, completed=finished, width=30),
-            f"{finished}/{self.total} done, [green]{self.completed} completed[/], "
-            f"[red]{self.failed} failed[/], {len(self.active)} running{eta}",
-        )
-        rows = Table(box=None, show_header=False, pad_edge=False)
-        for job in list(self.active.values())[:12]:
-            rows.add_row(f"line {job.order}", job.task_id or "", _line_state(job))
-        return Group(head, rows)
-
-    def change(self, job: Job) -> None:
-        if job.stage.value not in ("new", "done"):
-            self.active[job.order] = job
-
-    def done(self, job: Job) -> None:
-        self.active.pop(job.order, None)
-        if job.code == 0:
-            self.completed += 1
-        else:
-            self.failed += 1
-
-    def transfer(self, job: Job) -> None:
-        pass  # the row or line is redrawn from the job as it stands
-
-    def close(self) -> None:
-        self.live.stop()
-
-
 # --- events for programs (--progress json) ----------------------------------------------------
 
 EVENT_INTERVAL = 0.25  # seconds between two `download`/`upload` events of one transfer
@@ -381,7 +272,14 @@ class JsonEvents:
         if job.error is not None and job.error.kind == "stalled":
             self.env.event("stalled", task_id=task_id)
 
-    change = done = update
+    change = update
+
+    def done(self, job: Job) -> None:
+        """Its last events; then it is forgotten (a batch of 100,000 lines keeps none)."""
+        self.update(job)
+        for seen in (self.seen, self.last_bytes):
+            seen.pop(job.order, None)
+        self.saved.discard(job.order)
 
     def transfer(self, job: Job) -> None:
         """Bytes of a video came in (on a worker thread): a `download` event, at most every

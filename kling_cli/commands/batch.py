@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -10,11 +11,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .. import completion, download, progress
+from .. import completion, download
 from ..balance import Balance
 from ..env import Env
-from ..errors import APIError, AuthError, ServiceUnavailable, UsageError
-from ..follow import InOrder, first_failure
+from ..errors import APIError, AuthError, ServiceUnavailable
+from ..follow import InOrder
 from ..output import Format, Output, choose, quiet_result
 from .common import (
     ForceOpt,
@@ -37,66 +38,53 @@ class BatchOptions:
     run: batch.Options
 
 
-def read_source(file: str) -> tuple[str, Path | None]:
-    if file == "-":
-        if sys.stdin is None or sys.stdin.isatty():
-            raise UsageError("the file is `-` but nothing is piped to stdin")
-        try:
-            return sys.stdin.buffer.read().decode("utf-8"), None
-        except UnicodeDecodeError as exc:
-            raise UsageError(f"the batch file on stdin is not UTF-8 text ({exc.reason})") from None
-    path = Path(file).expanduser()
-    try:
-        return path.read_text(encoding="utf-8"), path
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
-
-
-def check_outputs(env: Env, lines: list[batch.Line], opts: batch.Options) -> None:
-    """Named outputs that exist already (and are not this batch's own) stop the run first."""
+def named_output(env: Env, opts: batch.Options) -> Callable[[batch.Line], str | None]:
+    """A line's `output` file that exists already (and is not this batch's own) stops the
+    run first."""
     from ..journal import Journal
 
-    if opts.output is None:
-        return
-    download.check_output(Path(str(opts.output) + "/"), [], opts.force)
-    problems = []
-    for line in lines:
-        target = opts.output / line.output if line.output else None
-        if target is None or not target.exists() or opts.force:
-            continue
-        if env.try_journal(partial(Journal.batch_line, key=line.key)) is None:
-            problems.append(f"line {line.number}: {target} already exists")
-    if problems:
-        raise UsageError("; ".join(problems[:5]), hint="pass --force to overwrite")
+    def problem(line: batch.Line) -> str | None:
+        if opts.output is None or line.output is None or opts.force:
+            return None
+        target = opts.output / line.output
+        if not target.exists():
+            return None
+        if env.try_journal(partial(Journal.batch_line, key=line.key)) is not None:
+            return None  # this batch's own, from an earlier run
+        return f"{target} already exists"
+
+    return problem
 
 
 def run_batch(env: Env, opts: BatchOptions) -> int:
     from .. import batch
 
-    text, path = read_source(opts.file)
-    source = batch.source_identity(path, text)
-    base_dir = path.parent if path else Path.cwd()
-    shard = opts.run.shard
-    lines = batch.parse(text, source, base_dir, env, shard)
-    with batch.one_run_at_a_time(env, source, shard):
-        if not lines:  # more shards than lines: this one has nothing to do
-            env.note(f"batch: shard {shard} has no lines of this file; nothing to do")
-            return 0
-        return _run_lines(env, opts, lines, source)
-
-
-def _run_lines(env: Env, opts: BatchOptions, lines: list[batch.Line], source: str) -> int:
-    from .. import batch
-
-    if opts.run.output is None:  # as `download`: -o, else output_dir, else here
+    run = opts.run
+    if run.output is None:  # as `download`: -o, else output_dir, else here
         output_dir = env.setting("output_dir")
-        opts.run.output = Path(output_dir) if output_dir else Path.cwd()
-    check_outputs(env, lines, opts.run)
+        run.output = Path(output_dir) if output_dir else Path.cwd()
+    source = batch.Source(opts.file)
+    with closing(source):
+        index = source.check(env, run.shard, named_output(env, run))
+        download.check_output(Path(str(run.output) + "/"), [], run.force)
+        with batch.one_run_at_a_time(env, source.identity, run.shard):
+            if not index.numbers:  # more shards than lines: this one has nothing to do
+                env.note(f"batch: shard {run.shard} has no lines of this file; nothing to do")
+                return 0
+            return _run_lines(env, opts, source, index)
+
+
+def _run_lines(env: Env, opts: BatchOptions, source: batch.Source, index: batch.Index) -> int:
+    from .. import batch
+    from ..batch.display import batch_display
+
+    assert opts.run.output is not None
     opts.run.output.mkdir(parents=True, exist_ok=True)
     opts.run.output = opts.run.output.resolve()
     env.http_pool_size = max(10, opts.run.parallel)
     out = Output(env, opts.format)
-    display = progress.batch_display(env, len(lines), opts.format is Format.QUIET)
+    display = batch_display(env, len(index.numbers), opts.format is Format.QUIET)
+    tally = batch.Tally()
 
     def show(line: batch.Line) -> None:
         if opts.format is Format.JSON:
@@ -107,23 +95,24 @@ def _run_lines(env: Env, opts: BatchOptions, lines: list[batch.Line], source: st
                 out.value(value)
         else:
             out.value(result_line(line))
+        tally.add(line)
+        runner.shown(line)
 
-    in_order = InOrder([line.number for line in lines], show)
+    in_order = InOrder[batch.Line](index.numbers, show)
 
     def on_done(line: batch.Line) -> None:
         display.done(line)
         in_order.done(line)
 
-    runner = batch.Runner(env, lines, opts.run, source, display.change, on_done, display.transfer)
+    runner = batch.Runner(env, source, index, opts.run, display.change, on_done, display.transfer)
     try:
-        runner.resume()
-        if runner.to_send:
+        if runner.prepare():
             warn_if_no_balance(env)
         runner.run()
     finally:
         display.close()
-    summarize(env, lines, opts.run.shard)
-    return first_failure(line.code for line in lines)
+    summarize(env, tally, opts.run.shard)
+    return tally.code
 
 
 def warn_if_no_balance(env: Env) -> None:
@@ -156,19 +145,16 @@ def result_line(line: batch.Line) -> str:
     return "\t".join([str(line.number), line.task_id or "-", status, detail])
 
 
-def summarize(env: Env, lines: list[batch.Line], shard: batch.Shard) -> None:
+def summarize(env: Env, tally: batch.Tally, shard: batch.Shard) -> None:
     """Counts on stderr, and the lines that did not complete, with why."""
-    completed = sum(1 for line in lines if line.code == 0)
-    failed = [line for line in lines if line.code != 0]
     of = "" if shard.whole else f" (shard {shard})"
-    env.note(f"batch: {len(lines)} lines{of}, {completed} completed, {len(failed)} not")
-    for line in failed[:20]:
-        why = line.error.message if line.error else line.view.failure_message()
-        env.note(f"  line {line.number}: exit {line.code}: {why}")
-        if line.error and line.error.hint:
-            env.note(f"    {line.error.hint}")
-    if len(failed) > 20:
-        env.note(f"  ... and {len(failed) - 20} more (see --json)")
+    env.note(f"batch: {tally.lines} lines{of}, {tally.completed} completed, {tally.failed} not")
+    for number, code, why, hint in tally.examples:
+        env.note(f"  line {number}: exit {code}: {why}")
+        if hint:
+            env.note(f"    {hint}")
+    if tally.failed > len(tally.examples):
+        env.note(f"  ... and {tally.failed - len(tally.examples)} more (see --json)")
 
 
 def command(

@@ -34,11 +34,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import batch
 from .measure import MiB, Run, Stats, gnu_time, run
 from .servers import StaticServer, make_file
 
 ROWS = ("version", "help", "generate-help", "config-list", "list", "status", "download", "live")
-ROWS += ("wait", "batch", "complete", "list-tty")
+ROWS += ("wait", "batch", "batch-scale", "complete", "list-tty")
 WAIT_TASKS = 200
 WAIT_QUEUE, WAIT_RUN, WAIT_INTERVAL = 1.0, 4.0, 1.0
 
@@ -478,41 +479,6 @@ def wait_row(b: Bench) -> None:
     )
 
 
-# --- batch ---------------------------------------------------------------------------------
-
-BATCH_LINES = 1000
-
-
-def batch_row(b: Bench) -> None:
-    import json
-
-    source = b.work / "batch.jsonl"
-    source.write_text(
-        "".join(json.dumps({"prompt": f"scene {n}"}) + "\n" for n in range(BATCH_LINES))
-    )
-    with sandbox(1.0, 4.0) as sb:
-        env = {**b.env, "KLING_BASE_URL": sb.base_url}  # type: ignore[attr-defined]
-        argv = b.kling_argv(
-            "--no-progress", "batch", str(source), "-o", str(b.work / "batch-out"), "-p", "8", "-q"
-        )
-        r = checked(run(argv, env, memory=True, cwd=b.work, timeout=600), "kling batch")
-        log = list(sb.log)  # type: ignore[attr-defined]
-    polls = sum(1 for rec in log if rec.method == "GET" and rec.listener == "api")
-    sends = sum(1 for rec in log if rec.method == "POST")
-    peak = r.max_rss or 0
-    b.add(
-        Row(
-            f"batch of {BATCH_LINES:,} lines (sandbox, 5 s tasks, -p 8, -o DIR)",
-            f"{r.wall:.1f} s, CPU {r.cpu:.1f} s, peak {mib(peak)}",
-            "",
-            f"{len(log)} requests: {sends} sends, {polls} polls, "
-            f"{len(log) - sends - polls} downloads",
-            "peak <= 80 MiB; report wall time, requests",
-            verdict(peak <= 80 * MiB),
-        )
-    )
-
-
 # --- a long list on a terminal ------------------------------------------------------------------
 
 LIST_TASKS = 10_000
@@ -624,6 +590,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--runs", type=int, help="runs per start-up row [default: 11]")
     parser.add_argument("--size", type=int, metavar="MIB", help="download size [default: 512]")
+    parser.add_argument(
+        "--batch-lines",
+        type=int,
+        default=batch.MEMORY_LINES,
+        metavar="N",
+        help="lines of batch-scale's memory run (0: none) [default: %(default)s]",
+    )
     args = parser.parse_args(argv)
     only = set(args.only.split(",")) if args.only else set(ROWS)
     unknown = only - set(ROWS)
@@ -703,7 +676,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "wait" in only:
             wait_row(b)
         if "batch" in only:
-            batch_row(b)
+            batch.batch_row(b)
+        if "batch-scale" in only:
+            batch.scale_rows(b, args.batch_lines)
         memory_note = "GNU time %M" if gnu_time() else "/proc VmHWM polling"
         print()
         print(
