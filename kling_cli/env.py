@@ -314,6 +314,7 @@ class Env:
         if self._client is not None:
             self._client.close()
         if self._journal is not None:
+            self.try_journal(lambda journal: journal.flush())
             self._journal.close()
         if self._scratch is not None:
             self._scratch.cleanup()

@@ -110,10 +110,14 @@ class Runner:
         journal has a fresh URL), before the first send."""
         if not self.index.with_images:
             return
-        wanted = set(self.index.with_images)
+        marked = iter(self.index.with_images)  # in line order, as the lines come
+        wanted = next(marked, None)
         paths: set[Path] = set()
         for line in self._each_line():
-            if line.number in wanted and self._sent(line) is None:
+            if line.number != wanted:
+                continue
+            wanted = next(marked, None)
+            if self._sent(line) is None:
                 paths.update(line.request.local_files())
         self.urls = uploads.urls_for(self.env, paths, pool=pool)
 
@@ -121,6 +125,9 @@ class Runner:
 
     def run(self) -> None:
         self._lines = self._each_line()
+        # Status changes and saved files ride along with the two synced writes of each line
+        # (its send mark, its task id) instead of a commit each.
+        self.env.journal.defer_writes = True
         try:
             self.engine.run(before=self.upload_images)
         except KeyboardInterrupt:
@@ -128,6 +135,9 @@ class Runner:
                 "interrupted; tasks already made go on at the service",
                 hint="run the same command again: nothing is sent twice",
             ) from None
+        finally:
+            self.env.try_journal(Journal.flush)
+            self.env.journal.defer_writes = False
 
     def feed(self) -> bool:
         """Enter the next lines, while the window has room and the engine wants more to send;
@@ -179,7 +189,11 @@ class Runner:
         line.view = entry.view  # as last seen: no need to ask again what is final
         line.files = [Path(f) for f in entry.files if Path(f).exists()]
         if line.view.completed and self.opts.output and not line.files:
-            return Entry.FETCH
+            saved = self._target(line)  # saved, though the journal did not hear of it
+            if not saved.exists():
+                return Entry.FETCH
+            line.files = [saved]
+            self.env.record_file(sent[0], saved)
         return Entry.DONE if line.view.final else Entry.POLL
 
     # --- the engine's hooks --------------------------------------------------------------------
