@@ -12,7 +12,8 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
@@ -295,6 +296,18 @@ class Env:
     def record_file(self, task_id: str, path: Path) -> None:
         self.try_journal(lambda j: j.add_file(task_id, path))
 
+    @contextmanager
+    def journal_group(self) -> Iterator[None]:
+        """The journal writes made inside share one transaction and one sync (Journal.group);
+        a journal that fails is warned of, as by try_journal."""
+        from .journal import JournalError
+
+        try:
+            with self.journal.group():
+                yield
+        except JournalError as exc:
+            self._journal_failed(exc)
+
     def try_journal(self, action: Callable[[Journal], T]) -> T | None:
         """Use the journal; if it fails, warn (once) and go on with None: the journal is a
         record, and a paid task must not be abandoned because the record failed."""
@@ -303,12 +316,15 @@ class Env:
         try:
             return action(self.journal)
         except JournalError as exc:
-            if not self._journal_warned:
-                self.warn(exc.message)
-                if exc.hint:
-                    self.note(f"hint: {exc.hint}")
-                self._journal_warned = True
+            self._journal_failed(exc)
             return None
+
+    def _journal_failed(self, exc: KlingError) -> None:
+        if not self._journal_warned:
+            self.warn(exc.message)
+            if exc.hint:
+                self.note(f"hint: {exc.hint}")
+            self._journal_warned = True
 
     def close(self) -> None:
         if self._client is not None:

@@ -114,7 +114,9 @@ class Plan(Generic[J]):
     timeout: float | None = None  # for the whole run
     force: bool = False
     target: Callable[[J], Path] | None = None  # where a completed task's video goes; None: kept
-    before_send: Callable[[J], None] | None = None  # batch: its line's "sending" mark
+    # batch: its lines' "sending" marks, synced before their requests leave (one sync for all
+    # the sends started at once)
+    before_send: Callable[[J], None] | None = None
     after_send: Callable[[J], None] | None = None  # generate: "submitted ID"
     not_sent: Callable[[J], None] | None = None  # batch: the request surely made no task
     after_save: Callable[[J, Path], object] | None = None  # batch: the sidecar
@@ -228,10 +230,18 @@ class Engine(Generic[J]):
             now = self.env.clock()
             if self.plan.timeout is not None and now - self.started >= self.plan.timeout:
                 self._time_out()
-            while len(self.inflight) < self.plan.parallel:
+            works: list[tuple[Kind, J]] = []
+            while len(self.inflight) + len(works) < self.plan.parallel:
                 work = self._next(now)
                 if work is None:
                     break
+                works.append(work)
+            if self.plan.before_send is not None:  # before the requests leave: never twice
+                with self.env.journal_group():
+                    for kind, job in works:
+                        if kind is Kind.SEND:
+                            self.plan.before_send(job)
+            for work in works:
                 if self.inline and work[0] is not Kind.SEND:
                     with gate.opened():  # on this thread: a Ctrl-C may cut it short
                         self._start(pool, *work)
@@ -248,9 +258,10 @@ class Engine(Generic[J]):
                 continue
             with gate.opened():
                 done, _ = wait(self.inflight, timeout=idle, return_when=FIRST_COMPLETED)
-            for future in done:
-                kind, job = self.inflight.pop(future)
-                self._settle(kind, job, future)
+            with self.env.journal_group():  # the new task ids among them: one sync for all
+                for future in done:
+                    kind, job = self.inflight.pop(future)
+                    self._settle(kind, job, future)
 
     def _idle_for(self, now: float) -> float | None:
         """How long to wait for a request before there is other work (None: until one
@@ -279,8 +290,6 @@ class Engine(Generic[J]):
         future: Future[Any]
         if kind is Kind.SEND:
             assert job.body is not None, "a job that starts at send has a body"
-            if self.plan.before_send is not None:  # before the request leaves: never twice
-                self.plan.before_send(job)
             job.stage = Stage.SENDING
             future = pool.submit(client.create_task, job.body)
         elif kind is Kind.POLL:
