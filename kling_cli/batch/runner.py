@@ -73,6 +73,7 @@ class Runner:
         self.to_send = 0  # lines found never sent, so far
         self.entered = self.printed = 0
         self._lines: Iterator[Line] | None = None
+        self._stopped: KlingError | None = None  # why no more lines were read (file changed)
         plan = Plan[Line](
             parallel=opts.parallel,
             interval=opts.interval,
@@ -138,6 +139,8 @@ class Runner:
         finally:
             self.env.try_journal(Journal.flush)
             self.env.journal.defer_writes = False
+        if self._stopped is not None:
+            raise self._stopped
 
     def feed(self) -> bool:
         """Enter the next lines, while the window has room and the engine wants more to send;
@@ -147,7 +150,11 @@ class Runner:
         while (
             self.entered - self.printed < WINDOW and len(engine.to_send) < 2 * engine.plan.parallel
         ):
-            line = next(self._lines, None)
+            try:
+                line = next(self._lines, None)
+            except KlingError as exc:  # the file changed: the lines entered still finish
+                self._stopped = exc
+                return False
             if line is None:
                 return False
             self.entered += 1

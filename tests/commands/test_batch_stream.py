@@ -102,6 +102,9 @@ def test_a_file_changed_while_it_runs_stops_with_a_usage_error(
     assert "the batch file changed while it ran (line " in result.stderr
     assert "Traceback" not in result.stderr
     assert all(count == 1 for count in sends(against).values())  # each line read is parsed
+    # The lines read before the change were sent, followed to the end and printed.
+    assert len(result.stdout.splitlines()) == len(sends(against)) >= 3
+    assert all("\tcompleted\t" in row for row in result.stdout.splitlines())
 
 
 def test_a_video_saved_but_not_on_record_is_not_fetched_again(
