@@ -70,7 +70,6 @@ class Runner:
         self.index = index
         self.opts = opts
         self.urls: dict[Path, str] = {}  # local images, uploaded
-        self.to_send = 0  # lines found never sent, so far
         self.entered = self.printed = 0
         self._lines: Iterator[Line] | None = None
         self._stopped: KlingError | None = None  # why no more lines were read (file changed)
@@ -126,8 +125,8 @@ class Runner:
 
     def run(self) -> None:
         self._lines = self._each_line()
-        # Status changes and saved files ride along with the two synced writes of each line
-        # (its send mark, its task id) instead of a commit each.
+        # Status changes ride along with the synced writes of each line (its send mark, its
+        # task id) and the record of its saved video, instead of a commit each.
         self.env.journal.defer_writes = True
         try:
             self.engine.run(before=self.upload_images)
