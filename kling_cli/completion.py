@@ -74,3 +74,12 @@ def config_values(ctx: typer.Context, incomplete: str) -> list[str]:
     """VALUE of `config set KEY`: the key's choices (mode, duration, aspect_ratio), else none."""
     key = KEYS.get(str(ctx.params.get("name")))
     return _starting_with(key.choices, incomplete) if key else []
+
+
+SHARD_COUNTS = range(2, 9)  # N offered for --shard; any N is accepted
+
+
+def shards(incomplete: str) -> list[tuple[str, str]]:
+    """--shard K/N: 1/2 2/2 1/3 ... 8/8 (each with what it takes)."""
+    choices = [(f"{k}/{n}", f"shard {k} of {n}") for n in SHARD_COUNTS for k in range(1, n + 1)]
+    return [(value, help) for value, help in choices if value.startswith(incomplete)]

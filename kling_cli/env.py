@@ -12,7 +12,8 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, TypeVar
@@ -149,12 +150,18 @@ class Env:
 
     # --- stdin -------------------------------------------------------------------------------
 
+    def piped_stdin(self, what: str) -> BinaryIO:
+        """stdin for a `-` argument: refused when nothing is piped (a terminal would wait
+        for typing)."""
+        if self.stdin is None or self.stdin_tty:
+            raise UsageError(f"{what} is read from stdin, but nothing is piped to it")
+        return self.stdin
+
     def read_stdin(self, what: str, *, line: bool = False) -> str:
         """What was piped in for a `-` argument (or one line of it), as text: refused when
         nothing is piped (a terminal would wait for typing) or it is not UTF-8."""
-        if self.stdin is None or self.stdin_tty:
-            raise UsageError(f"{what} is read from stdin, but nothing is piped to it")
-        data = self.stdin.readline() if line else self.stdin.read()
+        stdin = self.piped_stdin(what)
+        data = stdin.readline() if line else stdin.read()
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -346,6 +353,18 @@ class Env:
     def record_file(self, task_id: str, path: Path) -> None:
         self.try_journal(lambda j: j.add_file(task_id, path))
 
+    @contextmanager
+    def journal_group(self) -> Iterator[None]:
+        """The journal writes made inside share one transaction and one sync (Journal.group);
+        a journal that fails is warned of, as by try_journal."""
+        from .journal import JournalError
+
+        try:
+            with self.journal.group():
+                yield
+        except JournalError as exc:
+            self._journal_failed(exc)
+
     def try_journal(self, action: Callable[[Journal], T]) -> T | None:
         """Use the journal; if it fails, warn (once) and go on with None: the journal is a
         record, and a paid task must not be abandoned because the record failed."""
@@ -354,17 +373,21 @@ class Env:
         try:
             return action(self.journal)
         except JournalError as exc:
-            if not self._journal_warned:
-                self.warn(exc.message)
-                if exc.hint:
-                    self.note(f"hint: {exc.hint}")
-                self._journal_warned = True
+            self._journal_failed(exc)
             return None
+
+    def _journal_failed(self, exc: KlingError) -> None:
+        if not self._journal_warned:
+            self.warn(exc.message)
+            if exc.hint:
+                self.note(f"hint: {exc.hint}")
+            self._journal_warned = True
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
         if self._journal is not None:
+            self.try_journal(lambda journal: journal.flush())
             self._journal.close()
         if self._scratch is not None:
             self._scratch.cleanup()

@@ -5,7 +5,7 @@ complete, and the exit code of the first of those."""
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -110,8 +110,8 @@ class InOrder(Generic[J]):
     """Results in the order of the jobs, whatever order they finish in, so that two runs
     print the same: a job waits for the ones before it."""
 
-    def __init__(self, orders: Iterable[int], show: Callable[[J], None]):
-        self._orders = list(orders)
+    def __init__(self, orders: Sequence[int], show: Callable[[J], None]):
+        self._orders = orders
         self._next = 0
         self._held: dict[int, J] = {}
         self._show = show

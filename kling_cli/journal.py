@@ -10,7 +10,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +54,10 @@ CREATE TABLE IF NOT EXISTS uploads (
 );
 """
 UPLOAD_FRESH_SECONDS = 6 * 3600  # the service does not say how long upload URLs live: be modest
+# Deferred writes (a batch's status changes) wait at most this long, or this many, for a
+# transaction to ride in.
+DEFER_SECONDS = 1.0
+DEFER_MAX = 500
 
 
 class JournalError(LocalFileError):
@@ -112,6 +116,60 @@ class Journal:
     def __init__(self, path: Path):
         self.path = path
         self._conn: sqlite3.Connection | None = None
+        # With `defer_writes`, a task's status changes are not a transaction (and a commit)
+        # each: they wait, in order, and go in with the next write (a batch makes two synced
+        # ones a line, and one when a video is saved), or after DEFER_SECONDS. Losing them to
+        # a crash costs a poll on resume.
+        self.defer_writes = False
+        self._deferred: list[Callable[[sqlite3.Connection], object]] = []
+        self._deferred_since = 0.0
+        self._grouping = False  # inside group(): writes share its transaction
+        self._group_open = False  # ... which has begun
+        self._group_durable = False  # ... synced (FULL) when it ends
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """Writes made inside are one transaction, committed when it ends, and synced then if
+        one of them asked to be: several sends' marks before their requests leave, or several
+        tasks' ids as their answers come back, for one sync instead of one each. A write that
+        fails is undone alone (each is a savepoint)."""
+        if self._grouping:
+            yield
+            return
+        self._grouping = True
+        try:
+            yield
+        finally:
+            self._grouping = False
+            self._end_group()
+
+    def _end_group(self) -> None:
+        if not self._group_open:
+            return
+        self._group_open = False
+        conn = self.conn
+        with self._errors():
+            try:
+                conn.execute("COMMIT")
+            finally:
+                if self._group_durable:
+                    self._group_durable = False
+                    conn.execute("PRAGMA synchronous = NORMAL")
+
+    def _join_group(self, conn: sqlite3.Connection, durable: bool) -> None:
+        """Begin the group's transaction, or go on in it. The level of syncing cannot change
+        inside a transaction: a durable write in a group begun without commits that part."""
+        if self._group_open and durable and not self._group_durable:
+            self._end_group()
+        if not self._group_open:
+            if durable:
+                conn.execute("PRAGMA synchronous = FULL")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                conn.execute("PRAGMA synchronous = NORMAL")
+                raise
+            self._group_open, self._group_durable = True, durable
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -156,14 +214,33 @@ class Journal:
 
     @contextmanager
     def _write(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
-        """A write transaction. `durable`: synced to disk before it returns (a new task id)."""
+        """A write transaction. `durable`: synced to disk before it returns (a new task id),
+        or, inside group(), when the group ends."""
         conn = self.conn
+        if self._grouping:
+            with self._errors():
+                self._join_group(conn, durable)
+                conn.execute("SAVEPOINT write")
+                try:
+                    deferred, self._deferred = self._deferred, []
+                    for write in deferred:
+                        write(conn)
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK TO write")
+                    conn.execute("RELEASE write")
+                    raise
+                conn.execute("RELEASE write")
+            return
         with self._errors():
             if durable:
                 conn.execute("PRAGMA synchronous = FULL")
             # BEGIN IMMEDIATE takes the write lock up front, so concurrent writers queue.
             conn.execute("BEGIN IMMEDIATE")
             try:
+                deferred, self._deferred = self._deferred, []
+                for write in deferred:
+                    write(conn)
                 yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -225,13 +302,33 @@ class Journal:
                 ),
             )
 
+    def _later(self) -> None:
+        """The write just queued may wait for the next transaction (see `defer_writes`)."""
+        if not self.defer_writes:
+            with self._write():
+                pass  # the transaction takes `write` with it
+        elif len(self._deferred) == 1:
+            self._deferred_since = time.monotonic()
+        elif (
+            len(self._deferred) >= DEFER_MAX
+            or time.monotonic() - self._deferred_since >= DEFER_SECONDS
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what waits (deferred writes), now."""
+        if self._deferred:
+            with self._write():
+                pass
+
     def update(self, task: tasks.TaskView) -> None:
         """Bring a known task up to date with the service's latest view (unknown ids: ignored)."""
         if not task.id:
             return
         error = task.error_text if task.failed else None
-        with self._write() as conn:
-            conn.execute(
+        now = time.time()
+        self._deferred.append(
+            lambda conn: conn.execute(
                 "UPDATE tasks SET status = ?, progress = COALESCE(?, progress),"
                 " video_url = COALESCE(?, video_url), error = ?, updated_at = ?, task = ?"
                 " WHERE id = ?",
@@ -240,14 +337,18 @@ class Journal:
                     task.progress,
                     task.video_url,
                     error,
-                    time.time(),
+                    now,
                     json.dumps(dict(task.raw), ensure_ascii=False),
                     task.id,
                 ),
             )
+        )
+        self._later()
 
     def add_file(self, task_id: str, path: Path) -> None:
-        with self._write() as conn:
+        now = time.time()
+
+        def write(conn: sqlite3.Connection) -> None:
             row = conn.execute("SELECT files FROM tasks WHERE id = ?", (task_id,)).fetchone()
             if row is None:
                 return
@@ -256,8 +357,12 @@ class Journal:
                 files.append(str(path))
             conn.execute(
                 "UPDATE tasks SET files = ?, updated_at = ? WHERE id = ?",
-                (json.dumps(files), time.time(), task_id),
+                (json.dumps(files), now, task_id),
             )
+
+        self._deferred.append(write)
+        with self._write():
+            pass  # now, with what waits: a saved video is on record as soon as it is there
 
     def entries(self, limit: int | None = None) -> list[Entry]:
         sql = "SELECT * FROM tasks ORDER BY submitted_at DESC, rowid DESC"
@@ -265,11 +370,13 @@ class Journal:
         if limit is not None:
             sql += " LIMIT ?"
             args = (limit,)
+        self.flush()
         conn = self.conn
         with self._errors():
             return [_entry(row) for row in conn.execute(sql, args)]
 
     def get(self, task_id: str) -> Entry | None:
+        self.flush()
         conn = self.conn
         with self._errors():
             row = conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
@@ -297,9 +404,14 @@ class Journal:
         with self._write() as conn:
             conn.execute("DELETE FROM batch_lines WHERE key = ?", (key,))
 
-    def batch_forget_source(self, source: str) -> None:
+    def batch_forget_source(self, source: str, k: int = 1, n: int = 1) -> None:
+        """Forget the lines of `source` sent before; of shard `k`/`n` only: those with
+        (line - 1) % n == k - 1 (1/1: all of them)."""
         with self._write() as conn:
-            conn.execute("DELETE FROM batch_lines WHERE source = ?", (source,))
+            conn.execute(
+                "DELETE FROM batch_lines WHERE source = ? AND (line - 1) % ? = ?",
+                (source, n, k - 1),
+            )
 
     # --- the upload cache ----------------------------------------------------------------------
 
@@ -320,6 +432,7 @@ class Journal:
             )
 
     def close(self) -> None:
+        """Close it; deferred writes not flushed (Env.close flushes them first) are lost."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None

@@ -127,10 +127,15 @@ class Plan(Generic[J]):
     stall_timeout: float | None = None  # for each task: its status and progress unchanged
     force: bool = False
     target: Callable[[J], Path] | None = None  # where a completed task's video goes; None: kept
-    before_send: Callable[[J], None] | None = None  # batch: its line's "sending" mark
+    # batch: its lines' "sending" marks, synced before their requests leave (one sync for all
+    # the sends started at once)
+    before_send: Callable[[J], None] | None = None
     after_send: Callable[[J], None] | None = None  # generate: "submitted ID"
     not_sent: Callable[[J], None] | None = None  # batch: the request surely made no task
     after_save: Callable[[J, Path], object] | None = None  # batch: the sidecar
+    # batch: enters more jobs as the engine wants more to send (its lines, read as it goes);
+    # False once there are no more. Called on this thread, between requests.
+    feed: Callable[[], bool] | None = None
 
 
 class Engine(Generic[J]):
@@ -158,6 +163,7 @@ class Engine(Generic[J]):
         self.polls: list[tuple[float, int, J]] = []
         self.inflight: dict[Future[Any], tuple[Kind, J]] = {}
         self.polling = 0  # how many of `inflight` are polls
+        self.unsendable: KlingError | None = None  # why no more requests may be sent
         self._finished: SimpleQueue[Future[Any]] = SimpleQueue()  # `inflight` as they end
         self.poll_limit = max(plan.parallel, plan.polls)
         # Read when the client is made (on the first request): a connection for each request
@@ -167,16 +173,19 @@ class Engine(Generic[J]):
         self.backpressure = BACKPRESSURE_WAIT[0]
         self.started = env.clock()
         self._seq = 0  # ties in the poll heap go to the job scheduled first
-        self.jobs: list[J] = []  # every job entered, once
-        self._tracked: set[J] = set()
+        # The jobs entered and not done, in the order they entered: a done job is dropped,
+        # so a batch of 100,000 lines holds only those in flight.
+        self.live: dict[J, None] = {}
+        self.entered = 0
+        self.fed_all = plan.feed is None
         self.inline = False
 
     # --- entering jobs -------------------------------------------------------------------------
 
     def _track(self, job: J) -> None:
-        if job not in self._tracked:
-            self._tracked.add(job)
-            self.jobs.append(job)
+        if job not in self.live:
+            self.live[job] = None
+            self.entered += 1
 
     def send(self, job: J) -> None:
         self._track(job)
@@ -196,7 +205,9 @@ class Engine(Generic[J]):
         self.to_fetch.append(job)
 
     def finish(self, job: J) -> None:
-        self._track(job)
+        if job not in self.live:
+            self.entered += 1
+        self.live.pop(job, None)
         job.stage = Stage.DONE
         self.on_done(job)
 
@@ -207,7 +218,10 @@ class Engine(Generic[J]):
         uploads). A Ctrl-C settles the sends in flight (their ids are recorded), then raises
         KeyboardInterrupt for the command to explain. One request at a time runs on this
         thread (the cheap path: `wait ID`, `generate --wait`), more on worker threads."""
-        self.inline = len(self.jobs) == 1 or self.plan.parallel == self.poll_limit == 1
+        self._feed()
+        self.inline = (self.entered == 1 and self.fed_all) or (
+            self.plan.parallel == self.poll_limit == 1
+        )
         pool: Executor = Inline() if self.inline else Workers(self.plan.parallel)
         pollers: Executor = pool if self.inline else Workers(self.poll_limit, "kling-poll")
         interrupted = False
@@ -229,24 +243,34 @@ class Engine(Generic[J]):
 
     def pending(self) -> list[J]:
         """Jobs not done yet (after an interrupt: the ones to resume), in their order."""
-        return sorted((job for job in self.jobs if not job.done), key=lambda j: j.order)
+        return sorted(self.live, key=lambda j: j.order)
+
+    def _feed(self) -> None:
+        if not self.fed_all and len(self.to_send) < self.plan.parallel:
+            assert self.plan.feed is not None
+            self.fed_all = not self.plan.feed()
 
     def _loop(self, pool: Executor, pollers: Executor, gate: interrupts.Gate) -> None:
         while True:
             gate.check()
+            self._feed()
             now = self.env.clock()
             if self.plan.timeout is not None and now - self.started >= self.plan.timeout:
                 self._time_out()
-            while (work := self._next(now)) is not None:
-                kind = work[0]
+            works = self._take(now)
+            if self.plan.before_send is not None:
+                works = self._mark_sends(works)
+            for kind, job in works:
                 on = pollers if kind is Kind.POLL else pool
                 if self.inline and kind is not Kind.SEND:
                     with gate.opened():  # on this thread: a Ctrl-C may cut it short
-                        self._start(on, *work)
+                        self._start(on, kind, job)
                 else:
-                    self._start(on, *work)
+                    self._start(on, kind, job)
             if not self.inflight and not (self.to_send or self.to_fetch or self.polls):
-                return
+                if self.fed_all:
+                    return
+                continue  # every job entered so far is done: enter more
             idle = self._idle_for(now)
             if not self.inflight:  # wait() returns at once on no futures: it cannot idle
                 with gate.opened():
@@ -254,11 +278,12 @@ class Engine(Generic[J]):
                 continue
             with gate.opened():
                 done = self._finished_requests(idle)
-            for future in done:
-                kind, job = self.inflight.pop(future)
-                if kind is Kind.POLL:
-                    self.polling -= 1
-                self._settle(kind, job, future)
+            with self.env.journal_group():  # the new task ids among them: one sync for all
+                for future in done:
+                    kind, job = self.inflight.pop(future)
+                    if kind is Kind.POLL:
+                        self.polling -= 1
+                    self._settle(kind, job, future)
 
     def _finished_requests(self, timeout: float | None) -> list[Future[Any]]:
         """The requests that came back, waiting up to `timeout` for the first. A queue the
@@ -286,27 +311,53 @@ class Engine(Generic[J]):
             wakes.append(self.started + self.plan.timeout)
         return max(0.0, min(wakes) - now) if wakes else None
 
-    def _next(self, now: float) -> tuple[Kind, J] | None:
-        heavy_slot = len(self.inflight) - self.polling < self.plan.parallel
-        if self.to_fetch and heavy_slot:
-            return Kind.FETCH, self.to_fetch.popleft()
-        if self.polls and self.polls[0][0] <= now and self.polling < self.poll_limit:
-            return Kind.POLL, heapq.heappop(self.polls)[2]
-        if self.to_send and now >= self.paused_until and heavy_slot:
-            return Kind.SEND, self.to_send.popleft()
-        return None
+    def _take(self, now: float) -> list[tuple[Kind, J]]:
+        """The work that can start now: fetches and sends share -p's slots, polls have their
+        own. Once sending has stopped (see _mark_sends), the sends waiting end unsent."""
+        works: list[tuple[Kind, J]] = []
+        heavy = self.plan.parallel - (len(self.inflight) - self.polling)
+        polls = self.poll_limit - self.polling
+        while True:
+            if self.to_send and self.unsendable is not None:
+                self._not_sent_for(self.to_send.popleft(), self.unsendable)
+            elif self.to_fetch and heavy > 0:
+                works.append((Kind.FETCH, self.to_fetch.popleft()))
+                heavy -= 1
+            elif self.polls and self.polls[0][0] <= now and polls > 0:
+                works.append((Kind.POLL, heapq.heappop(self.polls)[2]))
+                polls -= 1
+            elif self.to_send and now >= self.paused_until and heavy > 0:
+                works.append((Kind.SEND, self.to_send.popleft()))
+                heavy -= 1
+            else:
+                return works
+
+    def _mark_sends(self, works: list[tuple[Kind, J]]) -> list[tuple[Kind, J]]:
+        """The marks that must precede the sends among `works` (batch: each line's "sending"
+        row), written together for one sync. If they cannot be written, none of these is
+        sent, nor any later one (a request sent now could be sent again by the next run);
+        requests already out are followed to the end."""
+        sends = [job for kind, job in works if kind is Kind.SEND]
+        if not sends:
+            return works
+        assert self.plan.before_send is not None
+        try:
+            with self.env.journal.group():
+                for job in sends:
+                    self.plan.before_send(job)
+        except KlingError as exc:
+            self.unsendable = exc
+            self.env.warn(f"{exc.message}; no more requests are sent")
+            for job in sends:
+                self._not_sent_for(job, exc)
+            return [(kind, job) for kind, job in works if kind is not Kind.SEND]
+        return works
 
     def _start(self, pool: Executor, kind: Kind, job: J) -> None:
         client = self.env.client
         future: Future[Any]
         if kind is Kind.SEND:
             assert job.body is not None, "a job that starts at send has a body"
-            if self.plan.before_send is not None:  # before the request leaves: never twice
-                try:
-                    self.plan.before_send(job)
-                except KlingError as exc:
-                    self._stop_sending(job, exc)
-                    return
             job.stage = Stage.SENDING
             future = pool.submit(client.create_task, job.body)
         elif kind is Kind.POLL:
@@ -474,26 +525,24 @@ class Engine(Generic[J]):
         self._seq += 1
         heapq.heappush(self.polls, (when, self._seq, job))
 
-    def _stop_sending(self, job: J, exc: KlingError) -> None:
-        """The mark that must precede a send could not be written (batch: its journal): a
-        request sent now could be sent again by the next run, so no more are sent. Requests
-        already out are followed to the end."""
-        self.env.warn(f"{exc.message}; no more requests are sent")
-        while True:
-            job.error = type(exc)(f"not sent: {exc.message}", hint=exc.hint)
-            self.finish(job)
-            if not self.to_send:
-                return
-            job = self.to_send.popleft()
+    def _not_sent_for(self, job: J, exc: KlingError) -> None:
+        job.error = type(exc)(f"not sent: {exc.message}", hint=exc.hint)
+        self.finish(job)
 
     def _time_out(self) -> None:
-        """Past --timeout: every job not done ends as it stands (a pending task is exit 7)."""
-        while self.polls:
-            self.finish(heapq.heappop(self.polls)[2])
-        while self.to_send:
-            job = self.to_send.popleft()
-            job.error = WaitTimeout(f"#{job.order} was not sent in time")
-            self.finish(job)
+        """Past --timeout: every job not done ends as it stands (a pending task is exit 7),
+        those not fed yet too."""
+        while True:
+            while self.polls:
+                self.finish(heapq.heappop(self.polls)[2])
+            while self.to_send:
+                job = self.to_send.popleft()
+                job.error = WaitTimeout(f"#{job.order} was not sent in time")
+                self.finish(job)
+            entered = self.entered
+            self._feed()
+            if self.fed_all or self.entered == entered:
+                return  # all of them, or the rest wait for jobs in flight to be printed
 
 
 def fetch_video(

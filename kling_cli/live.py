@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from . import tasks
 from .env import Env
 from .output import Column, counted, fit_columns
-from .progress import describe, line_state
+from .progress import describe
 
 if TYPE_CHECKING:
     from .lifecycle import Job
@@ -161,77 +161,3 @@ class LiveTransfer:
 
     def close(self) -> None:
         self.progress.stop()
-
-
-class LiveBatch:
-    """An overall bar (done, failed, running, ETA) and a row for each line in flight."""
-
-    def __init__(self, env: Env, total: int):
-        from rich.live import Live
-
-        self.total = total
-        self.started = time.monotonic()
-        self.active: dict[int, Job] = {}
-        self.completed = self.failed = 0
-        self.console = env.rich_console(env.stderr, terminal=True)
-        self.live = Live(get_renderable=self._render, console=self.console, refresh_per_second=4)
-        self.live.start()
-
-    def _render(self) -> Any:
-        from rich.cells import cell_len
-        from rich.console import Group
-        from rich.progress_bar import ProgressBar
-        from rich.table import Table
-        from rich.text import Text
-
-        width = self.console.width
-        finished = self.completed + self.failed
-        elapsed = time.monotonic() - self.started
-        # The time left, once a line has finished to measure by.
-        eta = f", ETA {(self.total - finished) * elapsed / finished:.0f}s" if finished else ""
-        counts = Text.from_markup(
-            f"{finished}/{self.total} done, [green]{self.completed} completed[/], "
-            f"[red]{self.failed} failed[/], {len(self.active)} running{eta}",
-            overflow="ellipsis",
-        )
-        counts.no_wrap = True
-        bar_width = min(30, width - cell_len(counts.plain) - 1)
-        if bar_width >= 10:  # the bar and the counts on one line, as long as the bar is a bar
-            head: Any = Table.grid(padding=(0, 1))
-            head.add_row(ProgressBar(total=self.total, completed=finished, width=bar_width), counts)
-        else:
-            head = Table.grid()  # the bar above the counts
-            head.add_row(ProgressBar(total=self.total, completed=finished, width=min(30, width)))
-            head.add_row(counts)
-        active = list(self.active.values())[:12]
-        lines = [f"line {job.order}" for job in active]
-        ids = [job.task_id or "" for job in active]
-        # The ids stay whole, as in the wait table: the state gives way.
-        fixed = max(map(cell_len, lines), default=0) + max(map(cell_len, ids), default=0)
-        gap = 2 if width - fixed - 4 >= 11 else 1
-        room = width - fixed - 2 * gap
-        rows = Table(box=None, show_header=False, pad_edge=False, collapse_padding=gap == 1)
-        rows.add_column(no_wrap=True)
-        rows.add_column(no_wrap=True)
-        if room >= 3:
-            rows.add_column(no_wrap=True, overflow="ellipsis", max_width=room)
-        for job, line, task_id in zip(active, lines, ids, strict=True):
-            rows.add_row(line, task_id, *([line_state(job)] if room >= 3 else []))
-        return Group(head, rows)
-
-    def change(self, job: Job) -> None:
-        if job.stage.value not in ("new", "done"):
-            self.active[job.order] = job
-
-    def done(self, job: Job) -> None:
-        self.active.pop(job.order, None)
-        if job.code == 0:
-            self.completed += 1
-        else:
-            self.failed += 1
-
-    def transfer(self, job: Job) -> None:
-        pass  # the row or line is redrawn from the job as it stands
-
-    def close(self) -> None:
-        self.live.stop()

@@ -146,64 +146,6 @@ class PlainTransfer:
         pass
 
 
-class BatchDisplay(Protocol):
-    def change(self, job: Job) -> None: ...
-    def done(self, job: Job) -> None: ...
-    def transfer(self, job: Job) -> None: ...
-    def close(self) -> None: ...
-
-
-def batch_display(env: Env, total: int, quiet: bool = False) -> BatchDisplay:
-    mode = env.progress_mode(quiet)
-    if mode == "json":
-        return JsonEvents(env)
-    if mode == "live":
-        from .live import LiveBatch
-
-        return LiveBatch(env, total)
-    if mode == "plain":
-        return PlainBatch(env)
-    return NullDisplay()
-
-
-def line_state(job: Job) -> str:
-    stage = job.stage.value
-    if stage == "done":
-        if job.error is not None:
-            return f"error: {job.error.message}"
-        detail = " ".join(str(f) for f in job.files) or job.view.video_url or ""
-        return f"{job.view.status} {detail}".rstrip()
-    if stage in ("new", "sending"):
-        return stage
-    progress = job.view.progress
-    status = "downloading" if stage in ("fetch", "downloading") else job.view.status
-    return f"{status} {progress}%" if progress is not None else status
-
-
-class PlainBatch:
-    """A line per change of a line's state, status or progress: readable in CI logs."""
-
-    def __init__(self, env: Env):
-        self.env = env
-        self.seen: dict[int, str] = {}
-
-    def _say(self, job: Job) -> None:
-        state = line_state(job)
-        if self.seen.get(job.order) != state:
-            self.seen[job.order] = state
-            self.env.note(f"line {job.order} {job.task_id or ''} {state}".replace("  ", " "))
-
-    change = done = _say
-
-    def transfer(self, job: Job) -> None:
-        pass  # the row or line is redrawn from the job as it stands
-
-    def close(self) -> None:
-        pass
-
-
-# --- events for programs (--progress json) ----------------------------------------------------
-
 EVENT_INTERVAL = 0.25  # seconds between two `download`/`upload` events of one transfer
 
 

@@ -73,13 +73,23 @@ def test_the_live_table_keeps_every_id_whole_in_a_narrow_terminal(width: int) ->
 
 @pytest.mark.parametrize("width", [100, 50, 40])
 def test_the_batch_display_keeps_every_id_whole_too(width: int) -> None:
+    from kling_cli.batch.display import LiveBatch
+    from kling_cli.batch.lines import Line
     from kling_cli.env import Env
-    from kling_cli.live import LiveBatch
+    from kling_cli.request import Request
 
     display = LiveBatch(Env.test(environ={"COLUMNS": str(width)}), total=10)
     display.close()  # drawn below, by hand
-    for job in jobs_in_every_state()[:2]:  # the ones in flight
-        display.change(job)
+    for job in jobs_in_every_state()[:2]:  # the ones in flight, as batch lines
+        line = Line(
+            order=job.order,
+            task_id=job.task_id,
+            view=job.view,
+            stage=job.stage,
+            key=f"k{job.order}",
+            request=Request("a fox", "kling-v3-omni", "std", 5, "16:9"),
+        )
+        display.change(line)
     console = Console(file=io.StringIO(), width=width, color_system=None)
     console.print(display._render())
     lines = [line.rstrip() for line in console.file.getvalue().splitlines()]  # type: ignore[attr-defined]

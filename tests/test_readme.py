@@ -20,7 +20,7 @@ import pytest
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCK = re.compile(
-    r"(<!-- readme-test: not run: (?P<why>.+?) -->\n)?```bash\n(?P<code>.*?)```", re.S
+    r"(<!-- readme-test: not run: (?P<why>[^\n]+?) -->\n)?```bash\n(?P<code>.*?)```", re.S
 )
 
 
@@ -29,26 +29,41 @@ def snippets() -> list[tuple[str, str | None]]:
     return [(m["code"], m["why"]) for m in BLOCK.finditer(README.read_text())]
 
 
+YAML = re.compile(
+    r"(<!-- readme-test: not run: (?P<why>[^\n]+?) -->\n)?```yaml\n(?P<code>.*?)```", re.S
+)
+
+
+def workflows(run: bool = True) -> list[str]:
+    """The YAML blocks (GitHub Actions) that run here (`run=False`: the others)."""
+    return [m["code"] for m in YAML.finditer(README.read_text()) if bool(m["why"]) is not run]
+
+
+def run_steps(block: str) -> list[str]:
+    return re.findall(r"^\s*- run: (.+)$", block, re.M)
+
+
 def workflow_steps() -> list[list[str]]:
-    """The `run:` commands of each YAML block (GitHub Actions), install steps left out."""
-    blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(), re.S)
-    steps = [re.findall(r"^\s*- run: (.+)$", block, re.M) for block in blocks]
+    """The `run:` commands of each YAML block that runs, install steps left out."""
+    steps = [run_steps(block) for block in workflows()]
     return [[step for step in block if not step.startswith("pipx install")] for block in steps]
 
 
 def workflow_checkouts() -> list[list[str]]:
-    """The `path:` of each extra `actions/checkout` step of each YAML block: where it puts a
-    repository beside the user's own."""
-    blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(), re.S)
-    return [re.findall(r"with: \{repository: [^,]+, path: ([^}]+)\}", block) for block in blocks]
+    """The `path:` of each extra `actions/checkout` step of each YAML block that runs: where
+    it puts a repository beside the user's own."""
+    return [
+        re.findall(r"with: \{repository: [^,]+, path: ([^}]+)\}", block) for block in workflows()
+    ]
 
 
 def test_workflows_install_kling_from_where_they_checked_it_out() -> None:
     """A bare `actions/checkout` fetches the user's repository: `pipx install ./kling` needs a
     checkout of kling at ./kling (the README test links this repository there)."""
-    blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(), re.S)
+    blocks = workflows(run=True) + workflows(run=False)
     installing = 0
-    for block, paths in zip(blocks, workflow_checkouts(), strict=True):
+    for block in blocks:
+        paths = re.findall(r"with: \{repository: [^,]+, path: ([^}]+)\}", block)
         installs = re.findall(r"^\s*- run: pipx install (\S+)$", block, re.M)
         if "uses: OWNER/kling@" in block:  # the Action installs kling itself
             assert not installs
@@ -56,6 +71,18 @@ def test_workflows_install_kling_from_where_they_checked_it_out() -> None:
         installing += 1
         assert installs and all(Path(i).name in paths for i in installs), (installs, paths)
     assert installing >= 2
+
+
+def test_the_matrix_workflow_runs_what_its_bash_loop_runs() -> None:
+    """The matrix YAML is not run (N jobs); its kling step, with the matrix's K put in, is the
+    body of the README's loop over the shards, which is."""
+    (matrix,) = [block for block in workflows(run=False) if "matrix:" in block]
+    (step,) = [step for step in run_steps(matrix) if step.startswith("kling ")]
+    (shards,) = re.findall(r"shard: \[(.*?)\]", matrix)
+    count = len(shards.split(","))
+    loop = f"for k in {' '.join(map(str, range(1, count + 1)))}; do\n  "
+    body = step.replace("${{ matrix.shard }}", "$k")
+    assert any(loop + body + "\ndone" in code for code, why in snippets() if not why), body
 
 
 def cookbook() -> list[str]:
@@ -167,6 +194,8 @@ def test_every_readme_snippet_runs(sandbox, tmp_path: Path) -> None:
     (stall,) = [code for code in outputs if "[stall]" in code]
     assert outputs[stall].endswith("\tin_progress\t99%\t\nexit 7: it stalled\n")
     assert (work / "waving.mp4").stat().st_size > 0
+    (shards,) = [out for code, out in outputs.items() if "--shard" in code]
+    assert shards == "[1,2,3]\n"  # three shards, every line once
     assert len(list((work / "videos").glob("*.mp4"))) >= 3
     rows = (work / "tasks.csv").read_text().splitlines()
     assert rows and all(row.startswith('"video_') for row in rows)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .. import download, progress
+from .. import completion, download
 from ..balance import Balance
 from ..env import Env
-from ..errors import APIError, AuthError, ServiceUnavailable, UsageError, first_failure
+from ..errors import APIError, AuthError, ServiceUnavailable
 from ..follow import InOrder
 from ..output import Format, Output, choose, counted, quiet_result
 from .common import (
@@ -36,54 +38,51 @@ class BatchOptions:
     run: batch.Options
 
 
-def read_source(env: Env, file: str) -> tuple[str, Path | None]:
-    if file == "-":
-        return env.read_stdin("the batch file `-`"), None
-    path = Path(file).expanduser()
-    try:
-        return path.read_text(encoding="utf-8"), path
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+def named_output(env: Env, opts: batch.Options) -> Callable[[batch.Line], str | None]:
+    """A line's `output` file that exists already (and is not this batch's own) stops the
+    run first."""
 
+    def problem(line: batch.Line) -> str | None:
+        if opts.output is None or line.output is None or opts.force:
+            return None
+        target = opts.output / line.output
+        if not target.exists():
+            return None
+        if env.journal.batch_line(line.key) is not None:  # damaged: stop before sending
+            return None  # this batch's own, from an earlier run
+        return f"{target} already exists"
 
-def check_outputs(env: Env, lines: list[batch.Line], opts: batch.Options) -> None:
-    """Named outputs that exist already (and are not this batch's own) stop the run first."""
-    if opts.output is None:
-        return
-    download.check_output(Path(str(opts.output) + "/"), [], opts.force)
-    problems = []
-    for line in lines:
-        target = opts.output / line.output if line.output else None
-        if target is None or not target.exists() or opts.force:
-            continue
-        if env.journal.batch_line(line.key) is None:
-            problems.append(f"line {line.number}: {target} already exists")
-    if problems:
-        raise UsageError("; ".join(problems[:5]), hint="pass --force to overwrite")
+    return problem
 
 
 def run_batch(env: Env, opts: BatchOptions) -> int:
     from .. import batch
 
-    text, path = read_source(env, opts.file)
-    source = batch.source_identity(path, text)
-    base_dir = path.parent if path else Path.cwd()
-    lines = batch.parse(text, source, base_dir, env)
-    with batch.one_run_at_a_time(env, source):
-        return _run_lines(env, opts, lines, source)
-
-
-def _run_lines(env: Env, opts: BatchOptions, lines: list[batch.Line], source: str) -> int:
-    from .. import batch
-
-    if opts.run.output is None:  # as `download`: -o, else output_dir, else here
+    run = opts.run
+    if run.output is None:  # as `download`: -o, else output_dir, else here
         output_dir = env.setting("output_dir")
-        opts.run.output = Path(output_dir) if output_dir else Path.cwd()
-    check_outputs(env, lines, opts.run)
+        run.output = Path(output_dir) if output_dir else Path.cwd()
+    source = batch.Source(env, opts.file)
+    with closing(source):
+        index = source.check(env, run.shard, named_output(env, run))
+        download.check_output(Path(str(run.output) + "/"), [], run.force)
+        with batch.one_run_at_a_time(env, source.identity, run.shard):
+            if not index.numbers:  # more shards than lines: this one has nothing to do
+                env.note(f"batch: shard {run.shard} has no lines of this file; nothing to do")
+                return 0
+            return _run_lines(env, opts, source, index)
+
+
+def _run_lines(env: Env, opts: BatchOptions, source: batch.Source, index: batch.Index) -> int:
+    from .. import batch
+    from ..batch.display import batch_display
+
+    assert opts.run.output is not None
     opts.run.output = opts.run.output.resolve()
     env.http_pool_size = max(10, opts.run.parallel)
     out = Output(env, opts.format)
-    display = progress.batch_display(env, len(lines), opts.format is Format.QUIET)
+    display = batch_display(env, len(index.numbers), opts.format is Format.QUIET)
+    tally = batch.Tally()
 
     def show(line: batch.Line) -> None:
         if opts.format is Format.JSON:
@@ -94,24 +93,26 @@ def _run_lines(env: Env, opts: BatchOptions, lines: list[batch.Line], source: st
                 out.value(value)
         else:
             out.value(result_line(line))
+        tally.add(line)
+        runner.shown(line)
 
-    in_order = InOrder([line.number for line in lines], show)
+    in_order = InOrder[batch.Line](index.numbers, show)
 
     def on_done(line: batch.Line) -> None:
         display.done(line)
         in_order.done(line)
 
-    runner = batch.Runner(env, lines, opts.run, source, display.change, on_done, display.transfer)
+    runner = batch.Runner(env, source, index, opts.run, display.change, on_done, display.transfer)
     try:
-        runner.resume()  # first: a journal that cannot say what was sent stops us here
+        to_send = runner.prepare()  # first: a journal that cannot say what was sent stops us
         opts.run.output.mkdir(parents=True, exist_ok=True)
-        if runner.to_send:
+        if to_send:
             warn_if_no_balance(env)
         runner.run()
     finally:
         display.close()
-    summarize(env, lines)
-    return first_failure(line.code for line in lines)
+    summarize(env, tally, opts.run.shard)
+    return tally.code
 
 
 def warn_if_no_balance(env: Env) -> None:
@@ -144,17 +145,17 @@ def result_line(line: batch.Line) -> str:
     return "\t".join([str(line.number), line.task_id or "-", status, detail])
 
 
-def summarize(env: Env, lines: list[batch.Line]) -> None:
+def summarize(env: Env, tally: batch.Tally, shard: batch.Shard) -> None:
     """Counts on stderr, and the lines that did not complete, with why."""
-    completed = sum(1 for line in lines if line.code == 0)
-    failed = [line for line in lines if line.code != 0]
-    env.note(f"batch: {counted(len(lines), 'line')}, {completed} completed, {len(failed)} not")
-    for line in failed[:20]:
-        env.note(f"  line {line.number}: exit {line.code}: {line.why_not_completed()}")
-        if line.error and line.error.hint:
-            env.note(f"    {line.error.hint}")
-    if len(failed) > 20:
-        env.note(f"  ... and {len(failed) - 20} more (see --json)")
+    of = "" if shard.whole else f" (shard {shard})"
+    lines = counted(tally.lines, "line")
+    env.note(f"batch: {lines}{of}, {tally.completed} completed, {tally.failed} not")
+    for number, code, why, hint in tally.examples:
+        env.note(f"  line {number}: exit {code}: {why}")
+        if hint:
+            env.note(f"    {hint}")
+    if tally.failed > len(tally.examples):
+        env.note(f"  ... and {tally.failed - len(tally.examples)} more (see --json)")
 
 
 def command(
@@ -167,7 +168,7 @@ def command(
             "-p",
             rich_help_panel="Running",
             metavar="N",
-            help="Sends and downloads in flight at once (polls go up to 100 at once).",
+            help="Requests in flight at once.",
             min=1,
             max=64,
         ),
@@ -198,6 +199,17 @@ def command(
             help="Forget earlier runs of this file; send every line again.",
         ),
     ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            rich_help_panel="Running",
+            metavar="K/N",
+            help="Only lines L with (L-1) % N == K-1: N runs (CI jobs) share the file.",
+            show_default=False,
+            autocompletion=completion.shards,
+        ),
+    ] = None,
     force: ForceOpt = False,
     timeout: TimeoutOpt = None,
     stall_timeout: StallTimeoutOpt = None,
@@ -217,11 +229,13 @@ def command(
       kling batch prompts.jsonl -o videos/
       kling batch prompts.jsonl -o videos/ --parallel 8 --sidecar --json > results.jsonl
       jq -c '{prompt: .}' -R < prompts.txt | kling batch - -o out/
+      kling batch prompts.jsonl --shard 2/3 -o out-2/   # the 2nd of 3 CI jobs
     """
     from .. import batch
 
     env = env_of(ctx)
     run = batch.Options(
+        shard=batch.Shard() if shard is None else batch.Shard.parse(shard),
         parallel=parallel,
         output=output,
         sidecar=sidecar,

@@ -15,7 +15,9 @@ next to a reference in the same run, alternating them, and compares medians:
   without the final fsync) against `curl -s -o FILE`; kling's peak memory (RSS) meanwhile;
 - `wait` on 200 tasks at once: requests and TCP connections the sandbox saw, and kling's CPU
   time per poll against a stdlib http.client keep-alive loop making as many polls of the same
-  tasks (whole-process CPU over polls, both).
+  tasks (whole-process CPU over polls, both);
+- `batch` (tests/benchmarks/batch.py): 1,000 lines of 5 s tasks; and how batch scales, with
+  near-instant tasks: CPU per line at 10,000 lines against 1,000, peak memory at 100,000.
 """
 
 from __future__ import annotations
@@ -34,12 +36,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import waiting
+from . import batch, waiting
 from .measure import MiB, Run, Stats, gnu_time, run
 from .servers import StaticServer, make_file
 
 ROWS = ("version", "help", "generate-help", "config-list", "list", "status", "download", "live")
-ROWS += ("wait", "rounds", "saved", "batch", "complete", "list-tty")
+ROWS += ("wait", "rounds", "saved", "batch", "batch-scale", "complete", "list-tty")
 WAIT_TASKS = 200
 WAIT_QUEUE, WAIT_RUN, WAIT_INTERVAL = 1.0, 4.0, 1.0
 
@@ -508,41 +510,6 @@ def wait_row(b: Bench) -> None:
     )
 
 
-# --- batch ---------------------------------------------------------------------------------
-
-BATCH_LINES = 1000
-
-
-def batch_row(b: Bench) -> None:
-    import json
-
-    source = b.work / "batch.jsonl"
-    source.write_text(
-        "".join(json.dumps({"prompt": f"scene {n}"}) + "\n" for n in range(BATCH_LINES))
-    )
-    with sandbox(1.0, 4.0) as sb:
-        env = {**b.env, "KLING_BASE_URL": sb.base_url}  # type: ignore[attr-defined]
-        argv = b.kling_argv(
-            "--no-progress", "batch", str(source), "-o", str(b.work / "batch-out"), "-p", "8", "-q"
-        )
-        r = checked(run(argv, env, memory=True, cwd=b.work, timeout=600), "kling batch")
-        log = list(sb.log)  # type: ignore[attr-defined]
-    polls = sum(1 for rec in log if rec.method == "GET" and rec.listener == "api")
-    sends = sum(1 for rec in log if rec.method == "POST")
-    peak = r.max_rss or 0
-    b.add(
-        Row(
-            f"batch of {BATCH_LINES:,} lines (sandbox, 5 s tasks, -p 8, -o DIR)",
-            f"{r.wall:.1f} s, CPU {r.cpu:.1f} s, peak {mib(peak)}",
-            "",
-            f"{len(log)} requests: {sends} sends, {polls} polls, "
-            f"{len(log) - sends - polls} downloads",
-            "peak <= 80 MiB; report wall time, requests",
-            verdict(peak <= 80 * MiB),
-        )
-    )
-
-
 # --- a long list on a terminal ------------------------------------------------------------------
 
 LIST_TASKS = 10_000
@@ -654,6 +621,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--runs", type=int, help="runs per start-up row [default: 11]")
     parser.add_argument("--size", type=int, metavar="MIB", help="download size [default: 512]")
+    parser.add_argument(
+        "--batch-lines",
+        type=int,
+        default=batch.MEMORY_LINES,
+        metavar="N",
+        help="lines of batch-scale's memory run (0: none) [default: %(default)s]",
+    )
     args = parser.parse_args(argv)
     only = set(args.only.split(",")) if args.only else set(ROWS)
     unknown = only - set(ROWS)
@@ -734,7 +708,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             wait_row(b)
         waiting.run_rows(b, only)
         if "batch" in only:
-            batch_row(b)
+            batch.batch_row(b)
+        if "batch-scale" in only:
+            batch.scale_rows(b, args.batch_lines)
         memory_note = "GNU time %M" if gnu_time() else "/proc VmHWM polling"
         print()
         print(

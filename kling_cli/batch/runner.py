@@ -1,0 +1,254 @@
+"""Running a batch on the lifecycle engine: each line enters where the journal says it stood.
+
+The run is resumable and never pays twice: before a line's request goes out, its key (the
+file's identity, the line's number and its text) is written to the journal; the task id follows
+the moment it comes back. A re-run skips every line already sent and takes up polling and
+downloading where they stopped. The sending, polling and saving are the engine's.
+
+Lines are read from the file as the run takes them (`feed`), at most WINDOW of them entered
+and not yet printed, so a file of 100,000 lines runs in the memory of a few hundred.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from enum import Enum
+from functools import partial
+from pathlib import Path
+
+from .. import download, uploads
+from ..env import Env
+from ..errors import Interrupted, KlingError, Stalled, SubmitUncertain
+from ..journal import Journal
+from ..lifecycle import Engine, Plan
+from .lines import Index, Line, Shard, Source
+from .sidecar import write_sidecar
+
+WINDOW = 1000  # lines entered and not yet printed, at most (printing waits for earlier lines)
+RESUME_HINT = "run the same command again to keep waiting for it: nothing is sent twice"
+
+
+@dataclass
+class Options:
+    parallel: int = 4
+    output: Path | None = None
+    sidecar: bool = False
+    restart: bool = False
+    force: bool = False
+    timeout: float | None = None
+    stall_timeout: float | None = None
+    interval: float | None = None
+    shard: Shard = field(default_factory=Shard)
+
+
+class Entry(str, Enum):
+    """Where a line enters the engine, from what the journal says of it."""
+
+    SEND = "send"  # never sent
+    POLL = "poll"  # sent, its task not final when last seen
+    FETCH = "fetch"  # completed, its video not saved (or no longer there)
+    DONE = "done"  # final, as last seen: nothing to ask
+    UNSURE = "unsure"  # it was being sent when a run stopped: it may have made a task
+
+
+class Runner:
+    """A batch on the lifecycle engine. `on_done` is called for each line as it ends, in any
+    order; the caller prints them in line order and calls `shown` for each it printed."""
+
+    def __init__(
+        self,
+        env: Env,
+        source: Source,
+        index: Index,
+        opts: Options,
+        on_change: Callable[[Line], None],
+        on_done: Callable[[Line], None],
+        on_bytes: Callable[[Line], None] = lambda line: None,
+    ):
+        self.env = env
+        self.source = source
+        self.index = index
+        self.opts = opts
+        self.urls: dict[Path, str] = {}  # local images, uploaded
+        self.entered = self.printed = 0
+        self._lines: Iterator[Line] | None = None
+        self._stopped: KlingError | None = None  # why no more lines were read (file changed)
+        plan = Plan[Line](
+            parallel=opts.parallel,
+            interval=opts.interval,
+            timeout=opts.timeout,
+            stall_timeout=opts.stall_timeout,
+            force=opts.force,
+            target=self._target if opts.output is not None else None,
+            before_send=self._sending,
+            not_sent=self._not_sent,
+            after_save=write_sidecar if opts.sidecar else None,
+            feed=self.feed,
+        )
+
+        def done(line: Line) -> None:
+            if isinstance(line.error, Stalled) and not line.error.hint:
+                line.error.hint = RESUME_HINT  # it goes on at the service: a re-run waits again
+            on_done(line)
+
+        self.engine = Engine(env, plan, on_change, done, on_bytes)
+
+    def shown(self, line: Line) -> None:
+        self.printed += 1
+
+    # --- before the run ------------------------------------------------------------------------
+
+    def prepare(self) -> bool:
+        """Forget earlier runs (--restart); say whether any line is still to send (for the
+        balance warning), looking no further than the first."""
+        if self.opts.restart:
+            shard = self.opts.shard
+            self.env.journal.batch_forget_source(self.source.identity, k=shard.k, n=shard.n)
+        return any(self._sent(line) is None for line in self._each_line())
+
+    def _each_line(self) -> Iterator[Line]:
+        return self.source.lines(self.env, self.opts.shard, self.index)
+
+    def upload_images(self, pool: Executor) -> None:
+        """Each distinct local image of the lines still to send, once (or not at all, if the
+        journal has a fresh URL), before the first send."""
+        if not self.index.with_images:
+            return
+        marked = iter(self.index.with_images)  # in line order, as the lines come
+        wanted = next(marked, None)
+        paths: set[Path] = set()
+        for line in self._each_line():
+            if line.number != wanted:
+                continue
+            wanted = next(marked, None)
+            if self._sent(line) is None:
+                paths.update(line.request.local_files())
+        self.urls = uploads.urls_for(self.env, paths, pool=pool)
+
+    # --- the run -------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self._lines = self._each_line()
+        # Status changes ride along with the synced writes of each line (its send mark, its
+        # task id) and the record of its saved video, instead of a commit each.
+        self.env.journal.defer_writes = True
+        try:
+            self.engine.run(before=self.upload_images)
+        except KeyboardInterrupt:
+            raise Interrupted(
+                "interrupted; tasks already made go on at the service",
+                hint="run the same command again: nothing is sent twice",
+            ) from None
+        finally:
+            self.env.try_journal(Journal.flush)
+            self.env.journal.defer_writes = False
+        if self._stopped is not None:
+            raise self._stopped
+
+    def feed(self) -> bool:
+        """Enter the next lines, while the window has room and the engine wants more to send;
+        False once every line has entered."""
+        assert self._lines is not None, "feed runs inside run()"
+        engine = self.engine
+        while (
+            self.entered - self.printed < WINDOW and len(engine.to_send) < 2 * engine.plan.parallel
+        ):
+            try:
+                line = next(self._lines, None)
+            except KlingError as exc:  # the file changed: the lines entered still finish
+                self._stopped = exc
+                return False
+            if line is None:
+                return False
+            self.entered += 1
+            self._enter(line)
+        return True
+
+    def _enter(self, line: Line) -> None:
+        """Put a line where the journal says it stood."""
+        engine = self.engine
+        entry = self._resume(line)
+        if entry is Entry.SEND:
+            engine.send(line)
+        elif entry is Entry.POLL:
+            engine.poll(line)
+        elif entry is Entry.FETCH:
+            engine.fetch(line)
+        else:
+            if entry is Entry.UNSURE:
+                line.error = SubmitUncertain(
+                    f"line {line.number} was being sent when an earlier run stopped; "
+                    "it may have made a task, so it was not sent again",
+                    hint="look for it with `kling list`; --restart sends every line again",
+                )
+            engine.finish(line)
+
+    def _sent(self, line: Line) -> tuple[str | None] | None:
+        """The journal is read as it is, not through Env.try_journal: a batch whose journal
+        cannot say what was sent before stops, before it sends anything, rather than send
+        every line again (the error names the file and how to move it aside)."""
+        return self.env.journal.batch_line(line.key)
+
+    def _resume(self, line: Line) -> Entry:
+        sent = self._sent(line)
+        if sent is None:
+            return Entry.SEND
+        if sent[0] is None:
+            return Entry.UNSURE
+        line.task_id = sent[0]
+        entry = self.env.journal.get(sent[0])
+        if entry is None:
+            return Entry.POLL
+        line.view = entry.view  # as last seen: no need to ask again what is final
+        line.files = [Path(f) for f in entry.files if Path(f).exists()]
+        if line.view.completed and self.opts.output and not line.files:
+            saved = self._target(line)  # saved, though the journal did not hear of it
+            if not saved.exists():
+                return Entry.FETCH
+            line.files = [saved]
+            self.env.record_file(sent[0], saved)
+        return Entry.DONE if line.view.final else Entry.POLL
+
+    # --- the engine's hooks --------------------------------------------------------------------
+
+    def _sending(self, line: Line) -> None:
+        """Written (synced) before the line's request leaves: a crash from here on never
+        sends it again. Its local images are uploaded by now: their URLs go in. If the mark
+        cannot be written, the engine sends no more lines."""
+        if line.request.local_files():
+            line.body = line.request.body(self.urls)
+        self.env.journal.batch_sending(line.key, line.number, self.source.identity)
+
+    def _not_sent(self, line: Line) -> None:
+        self.env.try_journal(partial(Journal.batch_not_sent, key=line.key))
+
+    def _target(self, line: Line) -> Path:
+        assert self.opts.output is not None
+        name = line.output or f"{line.number:04d}-{download.safe_filename(str(line.task_id))}"
+        return self.opts.output / name
+
+
+@dataclass
+class Tally:
+    """The counts of the summary, and the first lines that did not complete, kept as lines
+    are printed (in line order): the exit code is that of the first of those."""
+
+    lines: int = 0
+    completed: int = 0
+    failed: int = 0
+    code: int = 0
+    examples: list[tuple[int, int, str, str | None]] = field(default_factory=list)
+    keep: int = 20
+
+    def add(self, line: Line) -> None:
+        self.lines += 1
+        if line.code == 0:
+            self.completed += 1
+            return
+        self.failed += 1
+        self.code = self.code or line.code
+        if len(self.examples) < self.keep:
+            hint = line.error.hint if line.error else None
+            self.examples.append((line.number, line.code, line.why_not_completed(), hint))
