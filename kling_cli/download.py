@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from .errors import LocalFileError, ServiceUnavailable, UsageError, VideoURLExpired
+from .errors import (
+    LocalFileError,
+    NoVideoURL,
+    ServiceUnavailable,
+    UsageError,
+    VideoURLExpired,
+)
+
+if TYPE_CHECKING:
+    from .env import Env
+    from .tasks import TaskView
 
 CHUNK = 1024 * 1024  # 1 MiB: small chunks cost throughput (see issue 6)
 WRITEBACK = 32 * CHUNK  # start writing to disk every 32 MiB, not all at the final fsync
@@ -259,3 +271,39 @@ def _expected_total(resp: Response, offset: int) -> int | None:
     if length and length.isdigit():
         return int(length) + (offset if resp.status_code == 206 else 0)
     return None
+
+
+def fetch_video(
+    env: Env,
+    task: TaskView,
+    target: Path,
+    *,
+    force: bool,
+    on_bytes: OnBytes | None = None,
+) -> tuple[Path, TaskView]:
+    """Download a completed task's video; an expired URL is fetched afresh from the service
+    once. Returns the saved path and the task as last seen. No journal, no display: it runs
+    on worker threads."""
+    for fresh in (False, True):
+        expiry = task.expires_at
+        if fresh or (expiry is not None and expiry < time.time()):
+            task = env.client.get_task(task.id)
+        url = task.video_url
+        if url is None:
+            raise no_video_url(task)
+        try:
+            path = download(url, target, env.client.open_video, force=force, on_bytes=on_bytes)
+        except VideoURLExpired:
+            if fresh:
+                raise
+            continue
+        return path, task
+    raise AssertionError("unreachable")
+
+
+def no_video_url(task: TaskView) -> NoVideoURL:
+    return NoVideoURL(
+        f"task {task.id} is completed but no http(s) video URL was found in it",
+        hint=f"the task as the service gave it: {json.dumps(dict(task.raw))[:2000]}",
+        task_id=task.id,
+    )

@@ -13,7 +13,8 @@ from typing import Generic, TypeVar
 from . import progress
 from .env import Env
 from .errors import ExitCode, Interrupted, Stalled, TaskFailed, WaitTimeout, first_failure
-from .lifecycle import Engine, Job, Plan, Stage
+from .jobs import Job, Plan, Stage
+from .lifecycle import Engine
 from .output import Output, quiet_result
 
 J = TypeVar("J", bound=Job)

@@ -17,125 +17,29 @@ all.
 from __future__ import annotations
 
 import heapq
-import json
-import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, wait
-from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from queue import Empty, SimpleQueue
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic
 
-from . import download, interrupts
-from .config import MIN_POLL_INTERVAL
+from . import download, interrupts, polling
 from .env import Env
 from .errors import (
     APIError,
-    ExitCode,
     KlingError,
-    NoVideoURL,
     ServiceUnavailable,
-    Stalled,
     SubmitUncertain,
-    VideoURLExpired,
     WaitTimeout,
 )
-from .tasks import ADVISED_INTERVAL, FIRST_INTERVAL, NOT_SEEN, TaskView
+from .jobs import J, Kind, Plan, Stage
+from .tasks import TaskView
 from .workers import Inline, Workers
 
 PARALLEL_LIMIT_CODES = {"1303", 1303}  # Kling: "parallel task over resource pack limit"
 BACKPRESSURE_WAIT = (2.0, 30.0)  # first and longest pause when the account is at its limit
 SETTLE_SENDS_SECONDS = 30.0  # after Ctrl-C, how long requests already sent may take to answer
-# Polls at once, at most (httpx's and aiohttp's connection limit too); their threads and
-# connections start only as polls need them.
-POLLS_IN_FLIGHT = 100
-
-
-class Stage(str, Enum):
-    """Where a job stands."""
-
-    NEW = "new"  # to send
-    SENDING = "sending"
-    WAITING = "waiting"  # its next poll is scheduled
-    POLLING = "polling"
-    FETCH = "fetch"  # to download
-    DOWNLOADING = "downloading"
-    DONE = "done"
-
-
-class Kind(str, Enum):
-    """The three requests a job makes."""
-
-    SEND = "send"
-    POLL = "poll"
-    FETCH = "fetch"
-
-
-@dataclass(eq=False)
-class Job:
-    """One task followed to the end. `order`: its place in the output (argument order, or
-    the batch line's number)."""
-
-    order: int
-    task_id: str | None = None
-    body: dict[str, Any] | None = None  # what to send, for a job that starts at send
-    key: str | None = None  # the batch line's journal key
-    view: TaskView = NOT_SEEN
-    stage: Stage = Stage.NEW
-    files: list[Path] = field(default_factory=list)
-    error: KlingError | None = None
-    interval: float = FIRST_INTERVAL  # the next gap between polls, when not fixed
-    received: int = 0  # bytes of the video so far, while downloading
-    total: int | None = None
-    since: float | None = None  # when this run last saw its status or progress change
-
-    @property
-    def done(self) -> bool:
-        return self.stage is Stage.DONE
-
-    @property
-    def code(self) -> ExitCode:
-        """CLI.md's exit code for how it ended."""
-        return self.error.exit_code if self.error is not None else self.view.exit_code
-
-    @property
-    def name(self) -> str:
-        return self.task_id or f"#{self.order}"
-
-    def why_not_completed(self) -> str:
-        if self.error is not None:
-            return self.error.message
-        if self.view.failed:
-            return self.view.failure_message()
-        return f"task {self.task_id} is not final yet (still {self.view.status})"
-
-
-J = TypeVar("J", bound=Job)
-
-
-@dataclass
-class Plan(Generic[J]):
-    """How the engine runs a command's jobs."""
-
-    parallel: int = 4  # sends and downloads (and batch's uploads) in flight at once
-    polls: int = POLLS_IN_FLIGHT  # polls in flight at once (never fewer than `parallel`)
-    follow: bool = True  # False: a sent job is done once its task id is recorded
-    interval: float | None = None  # fixed seconds between polls; None: as the service advises
-    timeout: float | None = None  # for the whole run
-    stall_timeout: float | None = None  # for each task: its status and progress unchanged
-    force: bool = False
-    target: Callable[[J], Path] | None = None  # where a completed task's video goes; None: kept
-    # batch: its lines' "sending" marks, synced before their requests leave (one sync for all
-    # the sends started at once)
-    before_send: Callable[[J], None] | None = None
-    after_send: Callable[[J], None] | None = None  # generate: "submitted ID"
-    not_sent: Callable[[J], None] | None = None  # batch: the request surely made no task
-    after_save: Callable[[J, Path], object] | None = None  # batch: the sidecar
-    # batch: enters more jobs as the engine wants more to send (its lines, read as it goes);
-    # False once there are no more. Called on this thread, between requests.
-    feed: Callable[[], bool] | None = None
 
 
 class Engine(Generic[J]):
@@ -196,7 +100,7 @@ class Engine(Generic[J]):
         """Poll at once, or (`now=False`, a view just heard) after the first gap."""
         self._track(job)
         at = self.env.clock()
-        self._poll_at(job, at if now else self._next_poll(job, at))
+        self._poll_at(job, at if now else polling.next_poll(self.plan, job, at))
 
     def fetch(self, job: J) -> None:
         """Download its video (a job whose view is not seen yet asks for it first)."""
@@ -385,7 +289,9 @@ class Engine(Generic[J]):
             job.received, job.total = done, total
             self.on_bytes(job)
 
-        return fetch_video(self.env, view, target, force=self.plan.force, on_bytes=on_bytes)
+        return download.fetch_video(
+            self.env, view, target, force=self.plan.force, on_bytes=on_bytes
+        )
 
     def _settle(self, kind: Kind, job: J, future: Future[Any]) -> None:
         try:
@@ -420,7 +326,7 @@ class Engine(Generic[J]):
 
     def _sent(self, job: J, task: TaskView) -> None:
         job.task_id = task.id
-        self._heard(job, task, self.env.clock())
+        polling.heard(job, task, self.env.clock())
         job.view = task
         assert job.body is not None
         if not self.env.record_submitted(task, job.body, batch_key=job.key):
@@ -437,19 +343,19 @@ class Engine(Generic[J]):
         if task.status != job.view.status:  # the journal is written when the status changes
             self.env.record_update(task)
         now = self.env.clock()
-        self._heard(job, task, now)
+        polling.heard(job, task, now)
         job.view = task
         if task.completed and self.plan.target is not None:
             self.fetch(job)
         elif task.final:
             if task.completed and task.video_url is None:
-                job.error = no_video_url(task)
+                job.error = download.no_video_url(task)
             self.finish(job)
-        elif self._stalled(job, now):
-            job.error = stalled(task, self.plan.stall_timeout or 0.0)
+        elif polling.has_stalled(self.plan, job, now):
+            job.error = polling.stalled(task, self.plan.stall_timeout or 0.0)
             self.finish(job)
         else:
-            self._poll_at(job, self._next_poll(job, now))
+            self._poll_at(job, polling.next_poll(self.plan, job, now))
 
     def _fetched(self, job: J, path: Path | None, task: TaskView) -> None:
         if task.raw is not job.view.raw:
@@ -461,7 +367,7 @@ class Engine(Generic[J]):
             if self.plan.after_save is not None:
                 self.plan.after_save(job, path)
         elif task.completed:
-            job.error = no_video_url(task) if task.video_url is None else None
+            job.error = download.no_video_url(task) if task.video_url is None else None
         self.finish(job)
 
     def _failed(self, kind: Kind, job: J, exc: KlingError) -> None:
@@ -488,38 +394,6 @@ class Engine(Generic[J]):
 
     # --- the schedule --------------------------------------------------------------------------
 
-    def _gap(self, job: J) -> float:
-        """1 s, 2 s, 4 s, ... until the service's advice for the task's status, which then
-        holds; or the fixed interval."""
-        if self.plan.interval is not None:
-            return self.plan.interval
-        advice = ADVISED_INTERVAL.get(job.view.status, ADVISED_INTERVAL["queued"])
-        gap = min(job.interval, advice)
-        job.interval = gap * 2
-        return gap
-
-    def _heard(self, job: J, task: TaskView, now: float) -> None:
-        """The stall clock: it starts when the task is first heard of in this run, and starts
-        again whenever its status or progress changes."""
-        seen = (job.view.status, job.view.progress)
-        if job.since is None or (task.status, task.progress) != seen:
-            job.since = now
-
-    def _stalled(self, job: J, now: float) -> bool:
-        """--stall-timeout: judged on an answer just heard, never on an old one, so a poll
-        that came late (every slot busy) cannot make a moving task look stalled."""
-        limit = self.plan.stall_timeout
-        return limit is not None and job.since is not None and now - job.since >= limit
-
-    def _next_poll(self, job: J, now: float) -> float:
-        """After the gap; but no later than the stall deadline, so a stall is seen on time
-        (and never sooner than a fixed --interval may poll)."""
-        when = now + self._gap(job)
-        if self.plan.stall_timeout is not None and job.since is not None:
-            deadline = job.since + self.plan.stall_timeout
-            when = max(min(when, deadline), now + MIN_POLL_INTERVAL)
-        return when
-
     def _poll_at(self, job: J, when: float) -> None:
         job.stage = Stage.WAITING
         self._seq += 1
@@ -543,50 +417,3 @@ class Engine(Generic[J]):
             self._feed()
             if self.fed_all or self.entered == entered:
                 return  # all of them, or the rest wait for jobs in flight to be printed
-
-
-def fetch_video(
-    env: Env,
-    task: TaskView,
-    target: Path,
-    *,
-    force: bool,
-    on_bytes: download.OnBytes | None = None,
-) -> tuple[Path, TaskView]:
-    """Download a completed task's video; an expired URL is fetched afresh from the service
-    once. Returns the saved path and the task as last seen. No journal, no display: it runs
-    on worker threads."""
-    for fresh in (False, True):
-        expiry = task.expires_at
-        if fresh or (expiry is not None and expiry < time.time()):
-            task = env.client.get_task(task.id)
-        url = task.video_url
-        if url is None:
-            raise no_video_url(task)
-        try:
-            path = download.download(
-                url, target, env.client.open_video, force=force, on_bytes=on_bytes
-            )
-        except VideoURLExpired:
-            if fresh:
-                raise
-            continue
-        return path, task
-    raise AssertionError("unreachable")
-
-
-def stalled(task: TaskView, seconds: float) -> Stalled:
-    """The task stood still: it lives on at the service (the command says how to go on)."""
-    last = task.status + ("" if task.progress is None else f" {task.progress}%")
-    return Stalled(
-        f"task {task.id} stalled: no change in status or progress for {seconds:g} s (last: {last})",
-        task_id=task.id,
-    )
-
-
-def no_video_url(task: TaskView) -> NoVideoURL:
-    return NoVideoURL(
-        f"task {task.id} is completed but no http(s) video URL was found in it",
-        hint=f"the task as the service gave it: {json.dumps(dict(task.raw))[:2000]}",
-        task_id=task.id,
-    )

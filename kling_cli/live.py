@@ -13,7 +13,7 @@ from .output import Column, counted, fit_columns
 from .progress import describe
 
 if TYPE_CHECKING:
-    from .lifecycle import Job
+    from .jobs import Job
 
 
 STATE_STYLES = {

@@ -11,7 +11,7 @@ from .env import Env
 from .output import counted
 
 if TYPE_CHECKING:
-    from .lifecycle import Job
+    from .jobs import Job
 
 
 class WaitDisplay(Protocol):

@@ -12,7 +12,8 @@ import pytest
 from kling_cli.env import Env
 from kling_cli.errors import APIError, ServiceUnavailable
 from kling_cli.follow import first_failure
-from kling_cli.lifecycle import Engine, Job, Plan
+from kling_cli.jobs import Job, Plan
+from kling_cli.lifecycle import Engine
 from kling_cli.tasks import TaskView
 
 

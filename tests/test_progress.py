@@ -10,7 +10,7 @@ from rich.console import Console
 
 from kling_cli import tasks
 from kling_cli.errors import APIError
-from kling_cli.lifecycle import Job, Stage
+from kling_cli.jobs import Job, Stage
 from kling_cli.live import rows_that_fit, wait_table
 
 

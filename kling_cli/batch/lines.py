@@ -22,7 +22,7 @@ from typing import IO, Any
 from .. import download, request
 from ..env import Env
 from ..errors import UsageError
-from ..lifecycle import Job, Stage
+from ..jobs import Job, Stage
 from ..output import counted
 
 FIELDS = (*request.LINE_KEYS, "output")

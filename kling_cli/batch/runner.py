@@ -21,8 +21,9 @@ from pathlib import Path
 from .. import download, uploads
 from ..env import Env
 from ..errors import Interrupted, KlingError, Stalled, SubmitUncertain
+from ..jobs import Plan
 from ..journal import Journal
-from ..lifecycle import Engine, Plan
+from ..lifecycle import Engine
 from .lines import Index, Line, Shard, Source
 from .sidecar import write_sidecar
 

@@ -11,7 +11,8 @@ from .. import completion, download, request, uploads
 from ..env import Env
 from ..follow import run_tasks, save_to
 from ..images import classify_image
-from ..lifecycle import Engine, Job, Plan
+from ..jobs import Job, Plan
+from ..lifecycle import Engine
 from ..output import Format, Output, choose
 from ..request import Image, Request, classify_video, parse_assignments
 from .common import (

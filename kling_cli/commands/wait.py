@@ -9,7 +9,8 @@ import typer
 from .. import download
 from ..env import Env
 from ..follow import run_tasks, save_to
-from ..lifecycle import Engine, Job, Plan
+from ..jobs import Job, Plan
+from ..lifecycle import Engine
 from ..output import Format, Output, choose
 from .common import (
     ForceOpt,

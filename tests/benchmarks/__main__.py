@@ -458,7 +458,7 @@ def wait_row(b: Bench) -> None:
             ref_small = checked(run([*small_argv, *ids], env, cwd=b.work), "the http.client loop")
             kling_small = checked(run(argv, env, cwd=b.work), "kling wait (completed tasks)")
             smalls.append((kling_small, ref_small))
-    from kling_cli.lifecycle import POLLS_IN_FLIGHT
+    from kling_cli.jobs import POLLS_IN_FLIGHT
 
     duration = WAIT_QUEUE + WAIT_RUN
     bound = WAIT_TASKS * (duration / WAIT_INTERVAL) + WAIT_TASKS
