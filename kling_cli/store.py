@@ -1,0 +1,205 @@
+"""A SQLite file several kling processes share (parallel CI jobs): WAL mode and a busy
+timeout; write transactions, synced to disk when they must survive a power cut; groups of
+writes that share one transaction and one sync; writes that may wait for the next transaction;
+and its failures as one-line errors that say what to do (JournalError, JournalDamaged)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import ExitCode, LocalFileError
+
+# Deferred writes (a batch's status changes) wait at most this long, or this many, for a
+# transaction to ride in.
+DEFER_SECONDS = 1.0
+DEFER_MAX = 500
+
+
+class JournalError(LocalFileError):
+    kind = "journal"
+
+
+class JournalDamaged(JournalError):
+    """The file is not a database, or a damaged one: only the user can move it aside. Like a
+    config file that does not parse, a local file to fix (exit 2), not a bug."""
+
+    exit_code = ExitCode.USAGE
+
+
+# SQLITE_CORRUPT and SQLITE_NOTADB; their messages for Pythons without `sqlite_errorcode`
+DAMAGED_CODES = (11, 26)
+DAMAGED_MESSAGES = ("file is not a database", "database disk image is malformed")
+
+
+class Store:
+    """The file, opened on first use with `schema` (and `migrate` for older files)."""
+
+    schema = ""
+
+    def migrate(self, conn: sqlite3.Connection) -> None:
+        """Bring a file made by an earlier kling up to `schema`."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        # With `defer_writes`, a task's status changes are not a transaction (and a commit)
+        # each: they wait, in order, and go in with the next write (a batch makes two synced
+        # ones a line, and one when a video is saved), or after DEFER_SECONDS. Losing them to
+        # a crash costs a poll on resume.
+        self.defer_writes = False
+        self._deferred: list[Callable[[sqlite3.Connection], object]] = []
+        self._deferred_since = 0.0
+        self._grouping = False  # inside group(): writes share its transaction
+        self._group_open = False  # ... which has begun
+        self._group_durable = False  # ... synced (FULL) when it ends
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """Writes made inside are one transaction, committed when it ends, and synced then if
+        one of them asked to be: several sends' marks before their requests leave, or several
+        tasks' ids as their answers come back, for one sync instead of one each. A write that
+        fails is undone alone (each is a savepoint)."""
+        if self._grouping:
+            yield
+            return
+        self._grouping = True
+        try:
+            yield
+        finally:
+            self._grouping = False
+            self._end_group()
+
+    def _end_group(self) -> None:
+        if not self._group_open:
+            return
+        self._group_open = False
+        conn = self.conn
+        with self._errors():
+            try:
+                conn.execute("COMMIT")
+            finally:
+                if self._group_durable:
+                    self._group_durable = False
+                    conn.execute("PRAGMA synchronous = NORMAL")
+
+    def _join_group(self, conn: sqlite3.Connection, durable: bool) -> None:
+        """Begin the group's transaction, or go on in it. The level of syncing cannot change
+        inside a transaction: a durable write in a group begun without commits that part."""
+        if self._group_open and durable and not self._group_durable:
+            self._end_group()
+        if not self._group_open:
+            if durable:
+                conn.execute("PRAGMA synchronous = FULL")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                conn.execute("PRAGMA synchronous = NORMAL")
+                raise
+            self._group_open, self._group_durable = True, durable
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            with self._errors():
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                try:
+                    conn.execute("PRAGMA busy_timeout = 30000")
+                    conn.execute("PRAGMA journal_mode = WAL")
+                    # NORMAL: a commit survives a crash of kling (SIGKILL included) without an
+                    # fsync per poll; writes that must also survive a power cut ask for FULL.
+                    conn.execute("PRAGMA synchronous = NORMAL")
+                    conn.executescript(self.schema)
+                    self.migrate(conn)
+                except BaseException:
+                    conn.close()  # a damaged file: the next use tries afresh
+                    raise
+                self._conn = conn
+        return self._conn
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            code = getattr(exc, "sqlite_errorcode", None)
+            if code in DAMAGED_CODES or str(exc) in DAMAGED_MESSAGES:
+                raise JournalDamaged(
+                    f"the task journal {self.path} is damaged ({exc})",
+                    hint=f"move it aside and kling starts a new one: {self._move_aside()}",
+                ) from None
+            raise JournalError(f"the task journal {self.path} failed: {exc}") from None
+        except (sqlite3.Error, OSError) as exc:
+            raise JournalError(f"the task journal {self.path} failed: {exc}") from None
+
+    def _move_aside(self) -> str:
+        """The command that moves the journal aside, its WAL files too: a WAL left behind
+        would be replayed into the new journal."""
+        files = [self.path, *(Path(f"{self.path}{end}") for end in ("-wal", "-shm"))]
+        return "; ".join(f"mv {f} {f}.damaged" for f in files if f == self.path or f.exists())
+
+    @contextmanager
+    def _write(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """A write transaction. `durable`: synced to disk before it returns (a new task id),
+        or, inside group(), when the group ends."""
+        conn = self.conn
+        if self._grouping:
+            with self._errors():
+                self._join_group(conn, durable)
+                conn.execute("SAVEPOINT write")
+                try:
+                    deferred, self._deferred = self._deferred, []
+                    for write in deferred:
+                        write(conn)
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK TO write")
+                    conn.execute("RELEASE write")
+                    raise
+                conn.execute("RELEASE write")
+            return
+        with self._errors():
+            if durable:
+                conn.execute("PRAGMA synchronous = FULL")
+            # BEGIN IMMEDIATE takes the write lock up front, so concurrent writers queue.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                deferred, self._deferred = self._deferred, []
+                for write in deferred:
+                    write(conn)
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            if durable:
+                conn.execute("PRAGMA synchronous = NORMAL")
+
+    def _later(self) -> None:
+        """The write just queued may wait for the next transaction (see `defer_writes`)."""
+        if not self.defer_writes:
+            with self._write():
+                pass  # the transaction takes `write` with it
+        elif len(self._deferred) == 1:
+            self._deferred_since = time.monotonic()
+        elif (
+            len(self._deferred) >= DEFER_MAX
+            or time.monotonic() - self._deferred_since >= DEFER_SECONDS
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what waits (deferred writes), now."""
+        if self._deferred:
+            with self._write():
+                pass
+
+    def close(self) -> None:
+        """Close it; deferred writes not flushed (Env.close flushes them first) are lost."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
