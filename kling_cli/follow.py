@@ -70,7 +70,7 @@ def run_tasks(
                 hint="look for it with `kling list` or on the provider's dashboard "
                 "before submitting again",
             ) from None
-        raise interrupted([job.task_id for job in pending if job.task_id], output) from None
+        raise interrupted(env, [job.task_id for job in pending if job.task_id], output) from None
     finally:
         for job in held:
             show(job)
@@ -92,7 +92,7 @@ def describe(env: Env, job: Job, output: str | None = None) -> None:
         job.error.task_id = job.error.task_id or job.task_id
         if isinstance(job.error, Stalled) and job.task_id and not job.error.hint:
             # As a timeout: the task goes on at the service, and waiting for it can resume.
-            job.error.hint = f"wait for it with: {resume_command([job.task_id], output)}"
+            job.error.hint = resume_hint(env, [job.task_id], output, "wait for it with")
         env.error(job.error)
     elif job.view.failed:
         if not env.json_errors:  # with --json the failed task itself is the answer
@@ -101,7 +101,7 @@ def describe(env: Env, job: Job, output: str | None = None) -> None:
         env.error(
             WaitTimeout(
                 job.why_not_completed(),
-                hint=f"wait for it with: {resume_command([job.task_id], output)}",
+                hint=resume_hint(env, [job.task_id], output, "wait for it with"),
                 task_id=job.task_id,
             )
         )
@@ -130,7 +130,18 @@ def resume_command(task_ids: Iterable[str], output: str | Path | None) -> str:
     return " ".join(shlex.quote(w) for w in words)
 
 
-def interrupted(task_ids: list[str], output: str | Path | None = None) -> Interrupted:
+def resume_hint(env: Env, task_ids: list[str], output: str | Path | None, lead: str) -> str:
+    """How to take the job up again; never a command that cannot work (a --sandbox run's
+    tasks end with its own sandbox)."""
+    if env.use_sandbox:
+        return (
+            "this command's own sandbox stopped with it, and its tasks with it: "
+            "run `kling sandbox` for one that stays"
+        )
+    return f"{lead}: {resume_command(task_ids, output)}"
+
+
+def interrupted(env: Env, task_ids: list[str], output: str | Path | None = None) -> Interrupted:
     """Ctrl-C: what goes on at the service, and how to pick it up."""
     if not task_ids:
         return Interrupted("interrupted; nothing was submitted")
@@ -138,5 +149,5 @@ def interrupted(task_ids: list[str], output: str | Path | None = None) -> Interr
     return Interrupted(
         f"interrupted; {'the tasks go' if many else 'the task goes'} on at the service: "
         + " ".join(task_ids),
-        hint=f"resume with: {resume_command(task_ids, output)}",
+        hint=resume_hint(env, task_ids, output, "resume with"),
     )

@@ -275,6 +275,19 @@ def test_sandbox_tasks_stay_out_of_the_journal_and_the_hint_is_true(kling) -> No
 
 
 @pytest.mark.parametrize(
+    ("prompt", "limit", "code"),
+    [("[slow] a fox", ("--timeout", "0.2"), 7), ("[stall] a fox", ("--stall-timeout", "0.2"), 7)],
+)
+def test_a_sandbox_task_left_unfinished_gets_no_resume_command_that_cannot_work(
+    kling, prompt: str, limit: tuple[str, str], code: int
+) -> None:
+    result = kling("--sandbox", "generate", prompt, "-o", "fox.mp4", "--interval", "0.05", *limit)
+    assert result.exit_code == code
+    assert "kling wait" not in result.stderr  # that sandbox is gone with the command
+    assert "hint: this command's own sandbox stopped with it" in result.stderr
+
+
+@pytest.mark.parametrize(
     ("argv", "stdin"),
     [
         ([b"generate", b"caf\xe9 au lait", b"-o", b"latin.mp4"], b""),
