@@ -18,7 +18,7 @@ from typer.models import CommandInfo
 
 from . import __version__
 from .commands import config as config_cmd
-from .env import Env
+from .env import Env, FakeClock
 from .errors import ExitCode, KlingError, UsageError
 
 
@@ -335,10 +335,13 @@ def root(
     Exit codes: 0 ok, 2 usage, 3 auth, 4 rejected, 5 unreachable, 6 task failed, 7 timeout,
     130 interrupted.
     """
+    # A test hands the app its fake clock: CliRunner().invoke(app, args, obj=clock).
+    clock = ctx.obj if isinstance(ctx.obj, FakeClock) else None
     env = Env.system(
         flags={"api_key": api_key, "base_url": base_url},
         verbose=verbose,
         no_progress=no_progress,
+        **({"clock": clock.now, "sleep": clock.sleep} if clock else {}),
     )
     env.profile = profile or env.environ.get("KLING_PROFILE") or None
     env.progress = (progress or env.environ.get("KLING_PROGRESS") or "auto").strip().lower()

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -62,6 +63,29 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
+class FakeClock:
+    """Time for tests: `sleep` moves it forward at once, nothing else does. Shared by an Env
+    (`Env.test(clock=...)`, or `CliRunner().invoke(app, args, obj=clock)`) and a sandbox
+    (`SandboxConfig(clock=clock.now)`), a wait of minutes takes no time and sees the same
+    task states as a real one."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()  # the sandbox reads it from its server threads
+        self.slept: list[float] = []  # every sleep asked for, in order
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def sleep(self, seconds: float) -> None:
+        if seconds <= 0:  # time would never move: a loop that waits so would spin for ever
+            raise ValueError(f"a sleep of {seconds} s on a fake clock")
+        with self._lock:
+            self.slept.append(seconds)
+            self._now += seconds
+
+
 @dataclass
 class Env:
     stdout: TextIO
@@ -98,14 +122,20 @@ class Env:
         )
 
     @classmethod
-    def test(cls, environ: Mapping[str, str] | None = None, **kw: Any) -> Env:
-        """Buffers for streams, every TTY flag false."""
+    def test(
+        cls, environ: Mapping[str, str] | None = None, clock: FakeClock | None = None, **kw: Any
+    ) -> Env:
+        """Buffers for streams, every TTY flag false, and a fake clock (a fresh one unless
+        given: pass the sandbox's to share its time)."""
+        clock = clock or FakeClock()
         return cls(
             stdout=io.StringIO(),
             stderr=io.StringIO(),
             stdout_tty=False,
             stderr_tty=False,
             environ=dict(environ or {}),
+            clock=clock.now,
+            sleep=clock.sleep,
             **kw,
         )
 
@@ -228,7 +258,8 @@ class Env:
         if self._sandbox is None:
             from .sandbox.server import Sandbox, SandboxConfig
 
-            self._sandbox = Sandbox(config=SandboxConfig())  # sandbox.defaults.IN_PROCESS
+            # sandbox.defaults.IN_PROCESS, on this run's clock: a test's fake clock runs both
+            self._sandbox = Sandbox(config=SandboxConfig(clock=self.clock))
             self._sandbox.start()
             self.note(
                 f"using the built-in sandbox at {self._sandbox.base_url} (no key, no credits)"
@@ -253,7 +284,12 @@ class Env:
             # No trace without --verbose: a trace turns on urllib3's debug log on every request.
             trace = self.trace if self.verbose else None
             self._client = Client(
-                self.base_url, key, trace=trace, notice=self.note, pool_size=self.http_pool_size
+                self.base_url,
+                key,
+                trace=trace,
+                notice=self.note,
+                pool_size=self.http_pool_size,
+                sleep=self.sleep,
             )
         return self._client
 

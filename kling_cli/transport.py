@@ -14,6 +14,7 @@ import contextlib
 import io
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -105,11 +106,24 @@ class _NoticedRetry(Retry):
     urlopen, so this is where the client can learn of it). What is retried does not change."""
 
     on_retry: OnRetry | None = None
+    pause: Callable[[float], None] = staticmethod(time.sleep)  # the Env's sleep: a test's is fake
 
     def new(self, **kw: Any) -> Any:
         retry = super().new(**kw)
         retry.on_retry = self.on_retry
+        retry.pause = self.pause
         return retry
+
+    def sleep(self, response: Any = None) -> None:
+        """urllib3's wait before a retry (a Retry-After, else the backoff), on `pause`."""
+        if self.respect_retry_after_header and response:
+            retry_after = self.get_retry_after(response)
+            if retry_after:
+                self.pause(retry_after)
+                return
+        backoff = self.get_backoff_time()
+        if backoff > 0:
+            self.pause(backoff)
 
     def increment(  # type: ignore[override]  # urllib3's own signature, narrowed types
         self,
@@ -169,6 +183,7 @@ def _retry_rules(
     backoff: float,
     cls: type[_NoticedRetry] = _NoticedRetry,
     on_retry: OnRetry | None = None,
+    pause: Callable[[float], None] = time.sleep,
 ) -> Retry:
     rules = cls(
         total=retries,
@@ -187,6 +202,7 @@ def _retry_rules(
         raise_on_redirect=False,
     )
     rules.on_retry = on_retry
+    rules.pause = pause
     return rules
 
 
@@ -319,6 +335,7 @@ class Transport:
         pool_size: int = 10,
         trace: Trace | None = None,
         notice: Trace | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.timeout = timeout
         # The first retry of a run is told once (`notice`): without it an unreachable host
@@ -337,9 +354,9 @@ class Transport:
         self.session = _Session()
         self.session.headers["User-Agent"] = user_agent
         for prefix, rules in (
-            ("http://", _retry_rules(retries, backoff, on_retry=on_retry)),
-            ("https://", _retry_rules(retries, backoff, on_retry=on_retry)),
-            (submit_prefix, _retry_rules(retries, backoff, _SubmitRetry, on_retry)),
+            ("http://", _retry_rules(retries, backoff, on_retry=on_retry, pause=sleep)),
+            ("https://", _retry_rules(retries, backoff, on_retry=on_retry, pause=sleep)),
+            (submit_prefix, _retry_rules(retries, backoff, _SubmitRetry, on_retry, sleep)),
         ):
             self.session.mount(prefix, HTTPAdapter(max_retries=rules, pool_maxsize=pool_size))
 

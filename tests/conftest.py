@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kling_cli.app import app
+from kling_cli.env import FakeClock
 
 if TYPE_CHECKING:
     from kling_cli.sandbox.server import Sandbox
@@ -31,7 +32,27 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
+def clock() -> FakeClock:
+    """The test's time: the sandbox fixture and the `kling` fixture's runs share it, so a
+    command's poll interval moves the sandbox's tasks along instead of sleeping."""
+    return FakeClock()
+
+
+@pytest.fixture
+def sandbox(clock: FakeClock) -> Iterator[Sandbox]:
+    """The sandbox on the test's fake clock: its tasks move only when this process's runs
+    sleep (the `kling` fixture, Env.test(clock=clock)). To another process they stand still:
+    a test whose kling subprocess must see a task finish uses `live_sandbox`."""
+    from kling_cli.sandbox.defaults import QUICK
+    from kling_cli.sandbox.server import Sandbox, SandboxConfig
+
+    with Sandbox(config=SandboxConfig(**QUICK._asdict(), clock=clock.now)) as sb:
+        yield sb
+
+
+@pytest.fixture
+def live_sandbox() -> Iterator[Sandbox]:
+    """The sandbox on the real clock, for kling run as a subprocess."""
     from kling_cli.sandbox.defaults import QUICK
     from kling_cli.sandbox.server import Sandbox, SandboxConfig
 
@@ -47,13 +68,14 @@ class Result:
 
 
 @pytest.fixture
-def kling(monkeypatch: pytest.MonkeyPatch):
-    """Run the CLI in-process through its entry point: kling(*args, input=..., env=...)."""
+def kling(monkeypatch: pytest.MonkeyPatch, clock: FakeClock):
+    """Run the CLI in-process through its entry point, on the test's fake clock:
+    kling(*args, input=..., env=...)."""
 
     def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
         for name, value in (env or {}).items():
             monkeypatch.setenv(name, value)
-        result = CliRunner().invoke(app, list(args), input=input, catch_exceptions=False)
+        result = CliRunner().invoke(app, list(args), input=input, catch_exceptions=False, obj=clock)
         return Result(result.exit_code, result.stdout, result.stderr)
 
     return run

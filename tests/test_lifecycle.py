@@ -8,35 +8,23 @@ from pathlib import Path
 
 import pytest
 
-from kling_cli.env import Env
+from kling_cli.env import Env, FakeClock
 from kling_cli.errors import APIError, ServiceUnavailable
 from kling_cli.lifecycle import Engine, Job, Plan
 from kling_cli.tasks import TaskView
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds > 0
-        self.now += seconds
-
-
 class ScriptedClient:
     """get_task answers each id's statuses in turn (the last one repeats); errors raise."""
 
-    def __init__(self, statuses: dict[str, list[str | Exception]], time: FakeTime):
+    def __init__(self, statuses: dict[str, list[str | Exception]], time: FakeClock):
         self.statuses = statuses
         self.time = time
         self.log: list[tuple[float, str]] = []
         self.url: str | None = "https://files.example/v.mp4"
 
     def get_task(self, task_id: str) -> TaskView:
-        self.log.append((self.time.now, task_id))
+        self.log.append((self.time.now(), task_id))
         queue = self.statuses[task_id]
         status = queue.pop(0) if len(queue) > 1 else queue[0]
         if isinstance(status, Exception):
@@ -52,8 +40,8 @@ def run(
     url: str | None = "https://v.example/a.mp4",
     **plan: object,
 ) -> tuple[list[Job], list]:
-    time = FakeTime()
-    env = Env.test(clock=time.clock, sleep=time.sleep)
+    time = FakeClock(start=0.0)
+    env = Env.test(clock=time)
     client = ScriptedClient(statuses, time)
     client.url = url
     env._client = client  # type: ignore[assignment]  # a scripted stand-in for the HTTP client
@@ -106,8 +94,8 @@ def test_service_trouble_ends_that_task_with_exit_5_and_the_others_go_on() -> No
 
 
 def test_a_task_just_heard_from_is_not_asked_again_at_once() -> None:
-    time = FakeTime()
-    env = Env.test(clock=time.clock, sleep=time.sleep)
+    time = FakeClock(start=0.0)
+    env = Env.test(clock=time)
     client = ScriptedClient({"a": ["completed"]}, time)
     env._client = client  # type: ignore[assignment]  # a scripted stand-in
     job = Job(0, "a", view=TaskView.of({"id": "a", "status": "queued"}))

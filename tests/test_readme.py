@@ -14,11 +14,24 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from kling_cli.sandbox.server import Sandbox, SandboxConfig
+
 README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """The snippets run kling in other processes: a sandbox on real time, and quick (no
+    snippet watches a task's states go by; each command waits for its tasks to end)."""
+    with Sandbox(config=SandboxConfig(queue_seconds=0.05, run_seconds=0.1)) as sb:
+        yield sb
+
+
 BLOCK = re.compile(
     r"(<!-- readme-test: not run: (?P<why>.+?) -->\n)?```bash\n(?P<code>.*?)```", re.S
 )

@@ -13,6 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from kling_cli.sandbox.server import Sandbox
+
+
+@pytest.fixture
+def sandbox(live_sandbox: Sandbox) -> Sandbox:
+    """Kling runs in a pseudo-terminal, in another process: the sandbox keeps real time."""
+    return live_sandbox
+
+
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 KLING = [sys.executable, "-m", "kling_cli"]
 

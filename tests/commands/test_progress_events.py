@@ -91,8 +91,13 @@ def test_batch_lines_as_events(kling, against, tmp_path: Path) -> None:
     assert "batch:" not in result.stderr  # the summary is a note: not in the event stream
 
 
-def test_events_on_a_real_pipe_from_a_subprocess(against, tmp_path: Path) -> None:
-    env = {**os.environ, "KLING_PROGRESS": "json"}
+def test_events_on_a_real_pipe_from_a_subprocess(live_sandbox: Sandbox, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "KLING_PROGRESS": "json",
+        "KLING_BASE_URL": live_sandbox.base_url,
+        "KLING_API_KEY": "sk-test-0123456789abcdef",
+    }
     result = subprocess.run(
         [sys.executable, "-m", "kling_cli", "generate", "a fox", "--wait", *FAST],
         capture_output=True, text=True, env=env, timeout=60,
