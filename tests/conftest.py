@@ -18,6 +18,12 @@ if TYPE_CHECKING:
     from kling_cli.sandbox.server import Sandbox
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first: pytest-xdist (--dist loadgroup, pyproject.toml) hands tests out
+    in this order as workers come free, so no worker starts a long one near the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in list(os.environ):

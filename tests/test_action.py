@@ -21,6 +21,8 @@ import pytest
 
 from kling_cli.sandbox.server import Sandbox
 
+pytestmark = pytest.mark.slow  # each test runs the action's steps as a runner would
+
 
 @pytest.fixture
 def sandbox(live_sandbox: Sandbox) -> Sandbox:

@@ -167,6 +167,7 @@ def test_committed_scripts_are_what_the_generator_writes(tmp_path: Path) -> None
     assert sorted(committed) == sorted(fresh), "completions/ holds files the generator does not"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_scripts_are_what_show_completion_prints_in_that_shell(
     shell: str, env: dict[str, str]
@@ -280,6 +281,7 @@ def bash_complete_lines(cases: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+@pytest.mark.slow
 def test_bash(env: dict[str, str]) -> None:
     todo = cases()
     script = (
@@ -321,6 +323,7 @@ done
 """
 
 
+@pytest.mark.slow
 def test_zsh(env: dict[str, str], tmp_path: Path) -> None:
     zsh = need("zsh")
     harness = tmp_path / "harness.zsh"
@@ -336,6 +339,7 @@ def test_zsh(env: dict[str, str], tmp_path: Path) -> None:
         assert sorted(offered) == sorted(expected), line
 
 
+@pytest.mark.slow
 def test_fish(env: dict[str, str]) -> None:
     fish = need("fish")
     todo = cases()
@@ -372,6 +376,7 @@ def test_powershell(env: dict[str, str]) -> None:
 # --- kling --install-completion ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_install_completion_for_bash(env: dict[str, str]) -> None:
     home = Path(env["HOME"])
     env["SHELL"] = "/bin/bash"
@@ -387,6 +392,7 @@ def test_install_completion_for_bash(env: dict[str, str]) -> None:
     assert split_cases(result.stdout, 2) == [["generate"], NEWEST_FIRST], result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("shell", "installed"),
     [("zsh", ".zfunc/_kling"), ("fish", ".config/fish/completions/kling.fish")],
@@ -478,6 +484,7 @@ def slow_path(env: dict[str, str]) -> tuple[str, int]:
     return result.stdout, result.exit_code
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish-get-args", "fish-is-args", "powershell"])
 def test_the_fast_path_prints_what_the_app_prints(
     shell: str, venv_bin: Path, assorted_home: Path, tmp_path: Path

@@ -42,7 +42,6 @@ WRITER = """
 import sys
 from pathlib import Path
 
-import pytest
 from kling_cli.journal import Journal
 from kling_cli.tasks import TaskView
 j = Journal(Path(sys.argv[1]))
@@ -53,6 +52,7 @@ for n in range(40):
 """
 
 
+@pytest.mark.slow
 def test_eight_processes_lose_no_record(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite3"
     procs = [

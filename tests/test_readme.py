@@ -133,6 +133,7 @@ def test_the_sandbox_block_runs_twice_at_once(tmp_path: Path) -> None:
     assert len(urls) == 2  # each on a free port of its own
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
 def test_every_readme_snippet_runs(sandbox, tmp_path: Path) -> None:
     stubs = tmp_path / "stubs"

@@ -231,6 +231,7 @@ def test_ctrl_c_during_download_leaves_no_file(api: ScriptedServer, tmp_path: Pa
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_submit_waits_for_the_id_and_keeps_it(
     api: ScriptedServer, tmp_path: Path
 ) -> None:

@@ -22,7 +22,10 @@ def sandbox(live_sandbox: Sandbox) -> Sandbox:
     return live_sandbox
 
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
 KLING = [sys.executable, "-m", "kling_cli"]
 
 

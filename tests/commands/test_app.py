@@ -200,6 +200,7 @@ def _journal_with_rows(home, count: int) -> None:
     journal.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("output", [[], ["-q"], ["--json"]])
 def test_a_reader_that_stops_early_ends_kling_quietly(isolated, output: list[str]) -> None:
     """`kling list -q | head -1`: no message, the status of SIGPIPE (141), as `seq` gives."""

@@ -148,6 +148,7 @@ def run_batch(sb: Sandbox, home: Path, src: Path, out: Path) -> subprocess.Popen
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_fifty_lines_with_faults_killed_and_rerun(flaky_sandbox: Sandbox, tmp_path: Path) -> None:
     ratios = ["16:9", "9:16", "1:1"]
     rows = [{"prompt": f"scene {n}", "aspect_ratio": ratios[n % 3]} for n in range(50)]
@@ -187,6 +188,7 @@ def test_fifty_lines_with_faults_killed_and_rerun(flaky_sandbox: Sandbox, tmp_pa
     assert second.returncode in (0, 4, 5, 6), stderr
 
 
+@pytest.mark.slow
 def test_sigkill_while_sending_never_sends_that_line_again(tmp_path: Path) -> None:
     with Sandbox(
         config=SandboxConfig(queue_seconds=0.1, run_seconds=0.2, faults=1.0, fault_kinds=["slow"])
@@ -216,6 +218,7 @@ def test_plain_progress_lines_in_ci_change_only(kling, against, tmp_path: Path) 
     assert "2 completed" in result.stderr
 
 
+@pytest.mark.slow
 def test_ctrl_c_then_rerun_sends_nothing_twice(tmp_path: Path) -> None:
     with Sandbox(config=SandboxConfig(queue_seconds=0.2, run_seconds=1.5)) as sb:
         rows = [{"prompt": f"scene {n}"} for n in range(8)]
@@ -246,6 +249,7 @@ def test_batch_sleeps_between_polls(kling, against, clock: FakeClock, tmp_path: 
     assert clock.slept == [2.0]  # sent, then one sleep until the poll that finds it completed
 
 
+@pytest.mark.slow
 def test_two_runs_of_one_file_at_once_never_pay_twice(tmp_path: Path) -> None:
     """The second run refuses while the first holds the file; a killed run holds nothing."""
     with Sandbox(config=SandboxConfig(queue_seconds=0.2, run_seconds=30)) as sb:
