@@ -15,12 +15,13 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
-from kling_cli import completion
+from kling_cli import completion, quick_completion
 from kling_cli.app import app
 from kling_cli.config import KEYS
 from kling_cli.journal import JOURNAL_FILE, Journal
@@ -487,7 +488,11 @@ def slow_path(env: dict[str, str]) -> tuple[str, int]:
 @pytest.mark.slow
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish-get-args", "fish-is-args", "powershell"])
 def test_the_fast_path_prints_what_the_app_prints(
-    shell: str, venv_bin: Path, assorted_home: Path, tmp_path: Path
+    shell: str,
+    venv_bin: Path,
+    assorted_home: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     base = shell_env(venv_bin, assorted_home, tmp_path / "user")
     python = str(venv_bin / "python")
@@ -498,11 +503,17 @@ def test_the_fast_path_prints_what_the_app_prints(
         env = completion_env(shell, line, base)
         if (line, fast) == narrow:
             env["COLUMNS"] = "12"
-        quick = run([python, "-c", FAST], env)
         slow = slow_path(env)
+        if not fast:  # it declines, writing nothing: main() hands the TAB to the app (`slow`)
+            capsys.readouterr()
+            with mock.patch.dict(os.environ, env, clear=True):  # its journal: env's KLING_HOME
+                assert quick_completion.quick(env) is None, (shell, line)
+            assert capsys.readouterr().out == "", (shell, line)
+            continue
+        quick = run([python, "-c", FAST], env)
         assert (quick.stdout, quick.returncode) == slow, (shell, line)
         imported = quick.stderr.strip().splitlines()[-1:]
-        assert (imported == []) is fast, (shell, line, quick.stderr)
+        assert imported == [], (shell, line, quick.stderr)
     # and the fast path did offer ids: newest first, without the hostile one
     env = completion_env(shell, "kling wait video_", base)
     offered = run([python, "-c", FAST], env)
