@@ -372,7 +372,7 @@ def test_second_ctrl_c_exits_at_once(api: ScriptedServer, tmp_path: Path) -> Non
     proc.send_signal(signal.SIGINT)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=20)
-    assert proc.returncode == 130 and time.monotonic() - started < 3
+    assert proc.returncode == 130 and time.monotonic() - started < 6  # the download takes 10
     assert not (tmp_path / "v.mp4").exists()
 
 
