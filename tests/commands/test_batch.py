@@ -266,8 +266,12 @@ def test_two_runs_of_one_file_at_once_never_pay_twice(tmp_path: Path) -> None:
         assert len(sends(sb)) == 5
         first.kill()  # SIGKILL: the kernel drops its lock
         first.communicate(timeout=30)
+        polled = len(sb.log)
         third = run_batch(sb, home, src, tmp_path / "out-a")
-        time.sleep(0.5)  # it polls (nothing to send): let it get going, then stop it
+        # It polls (nothing to send): stop it once it does (not while Python still starts).
+        deadline = time.monotonic() + 30
+        while len(sb.log) == polled and time.monotonic() < deadline:
+            time.sleep(0.02)
         third.send_signal(signal.SIGINT)
         _, err = third.communicate(timeout=30)
         assert third.returncode == 130 and "another kling" not in err
