@@ -278,8 +278,11 @@ def test_two_runs_of_one_file_at_once_never_pay_twice(tmp_path: Path) -> None:
         assert len(sends(sb)) == 5
 
 
-def test_results_print_in_line_order_whatever_finishes_first(kling, tmp_path: Path) -> None:
-    with Sandbox(config=SandboxConfig(queue_seconds=0.02, run_seconds=0.15)) as sb:
+def test_results_print_in_line_order_whatever_finishes_first(
+    kling, clock: FakeClock, tmp_path: Path
+) -> None:
+    config = SandboxConfig(queue_seconds=0.02, run_seconds=0.15, clock=clock.now)
+    with Sandbox(config=config) as sb:
         rows = [{"prompt": "[slow] the first line takes longest"}, {"prompt": "quick"}]
         src = write_jsonl(tmp_path / "in.jsonl", rows)
         result = kling(
