@@ -66,7 +66,7 @@ def _isatty(stream: TextIO) -> bool:
 class FakeClock:
     """Time for tests: `sleep` moves it forward at once, nothing else does. Shared by an Env
     (`Env.test(clock=...)`, or `CliRunner().invoke(app, args, obj=clock)`) and a sandbox
-    (`SandboxConfig(clock=clock.now)`), a wait of minutes takes no time and sees the same
+    (`SandboxConfig(clock=clock.now)`): a wait of minutes takes no time and sees the same
     task states as a real one."""
 
     def __init__(self, start: float = 1000.0) -> None:

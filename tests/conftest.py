@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,14 @@ from kling_cli.env import FakeClock
 
 if TYPE_CHECKING:
     from kling_cli.sandbox.server import Sandbox
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Started as a script's background job, pytest inherits SIGINT ignored, and so would every
+    kling the tests start: their Ctrl-C tests would see no Ctrl-C. Python's own handler here
+    means the default in the children (an ignored signal stays ignored across exec)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
