@@ -372,7 +372,10 @@ def test_second_ctrl_c_exits_at_once(api: ScriptedServer, tmp_path: Path) -> Non
     proc.send_signal(signal.SIGINT)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=20)
-    assert proc.returncode == 130 and time.monotonic() - started < 6  # the download takes 10
+    # Both may land at once (one Ctrl-C: exit 130), or the second while Python shuts down,
+    # which then ends by the signal itself: a shell shows that as 130 too.
+    assert proc.returncode in (130, -signal.SIGINT)
+    assert time.monotonic() - started < 6  # the download takes 10 s
     assert not (tmp_path / "v.mp4").exists()
 
 
