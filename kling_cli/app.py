@@ -17,7 +17,7 @@ from typer.models import CommandInfo
 
 from . import __version__
 from .commands.common import KlingCommand
-from .env import PROGRESS_MODES, Env
+from .env import PROGRESS_MODES, Env, FakeClock
 from .errors import ExitCode, KlingError, UsageError
 
 JSON_RUN = "kling.json"  # ctx.meta key: the command line asked for --json
@@ -337,6 +337,8 @@ def root(
     Exit codes: 0 ok, 2 usage, 3 auth, 4 rejected, 5 unreachable, 6 task failed, 7 timeout,
     130 interrupted.
     """
+    # A test hands the app its fake clock: CliRunner().invoke(app, args, obj=clock).
+    clock = ctx.obj if isinstance(ctx.obj, FakeClock) else None
     env = Env.for_run(
         api_key=api_key,
         base_url=base_url,
@@ -345,5 +347,6 @@ def root(
         verbose=verbose,
         progress=progress,
         no_progress=no_progress,
+        clock=clock,
     )
     ctx.obj = env

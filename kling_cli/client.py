@@ -117,6 +117,7 @@ class Client:
         trace: Trace | None = None,
         notice: Trace | None = None,
         pool_size: int = 10,
+        sleep: Callable[[float], None] = time.sleep,  # between retries: the Env's
     ):
         self.api = api_root(base_url)
         self.api_key = api_key
@@ -139,6 +140,7 @@ class Client:
             pool_size=pool_size,
             trace=trace,
             notice=notice,
+            sleep=sleep,
         )
 
     # --- the endpoints -----------------------------------------------------------------------

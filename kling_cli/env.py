@@ -11,6 +11,7 @@ import io
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -64,6 +65,34 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
+class FakeClock:
+    """Time for tests: `sleep` moves it forward at once, nothing else does. Shared by an Env
+    (`Env.test(clock=...)`, or `CliRunner().invoke(app, args, obj=clock)`) and a sandbox
+    (`SandboxConfig(clock=clock.now)`): a wait of minutes takes no time and sees the same
+    task states as a real one."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()  # the sandbox reads it from its server threads
+        self.slept: list[float] = []  # every sleep asked for, in order
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def sleep(self, seconds: float) -> None:
+        if seconds <= 0:  # time would never move: a loop that waits so would spin for ever
+            raise ValueError(f"a sleep of {seconds} s on a fake clock")
+        with self._lock:
+            self.slept.append(seconds)
+        self.advance(seconds)
+
+    def advance(self, seconds: float) -> None:
+        """Time that passes outside a sleep: a slow answer, a test's own step."""
+        with self._lock:
+            self._now += seconds
+
+
 @dataclass
 class Env:
     stdout: TextIO
@@ -115,13 +144,16 @@ class Env:
         verbose: bool = False,
         progress: str | None = None,
         no_progress: bool = False,
+        clock: FakeClock | None = None,
     ) -> Env:
         """The Env of one run, from the global options and their environment variables: every
-        run-wide choice is made here, once (the output format is each command's, --json)."""
+        run-wide choice is made here, once (the output format is each command's, --json).
+        `clock`: a test's fake one (the real clock otherwise)."""
         env = cls.system(
             flags={"api_key": api_key, "base_url": base_url},
             verbose=verbose,
             no_progress=no_progress,
+            **({"clock": clock.now, "sleep": clock.sleep} if clock else {}),
         )
         environ = env.environ
         env.profile = profile or environ.get("KLING_PROFILE") or None
@@ -135,9 +167,15 @@ class Env:
 
     @classmethod
     def test(
-        cls, environ: Mapping[str, str] | None = None, stdin: bytes | None = None, **kw: Any
+        cls,
+        environ: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
+        clock: FakeClock | None = None,
+        **kw: Any,
     ) -> Env:
-        """Buffers for streams (stdin holds `stdin`, or is absent), every TTY flag false."""
+        """Buffers for streams (stdin holds `stdin`, or is absent), every TTY flag false, and
+        a fake clock (a fresh one unless given: pass the sandbox's to share its time)."""
+        clock = clock or FakeClock()
         return cls(
             stdout=io.StringIO(),
             stderr=io.StringIO(),
@@ -145,6 +183,8 @@ class Env:
             stderr_tty=False,
             environ=dict(environ or {}),
             stdin=io.BytesIO(stdin) if stdin is not None else None,
+            clock=clock.now,
+            sleep=clock.sleep,
             **kw,
         )
 
@@ -286,7 +326,8 @@ class Env:
         if self._sandbox is None:
             from .sandbox.server import Sandbox, SandboxConfig
 
-            self._sandbox = Sandbox(config=SandboxConfig())  # sandbox.defaults.IN_PROCESS
+            # sandbox.defaults.IN_PROCESS, on this run's clock: a test's fake clock runs both
+            self._sandbox = Sandbox(config=SandboxConfig(clock=self.clock))
             self._sandbox.start()
             self.note(
                 f"using the built-in sandbox at {self._sandbox.base_url} (no key, no credits)"
@@ -311,7 +352,12 @@ class Env:
             # No trace without --verbose: a trace turns on urllib3's debug log on every request.
             trace = self.trace if self.verbose else None
             self._client = Client(
-                self.base_url, key, trace=trace, notice=self.note, pool_size=self.http_pool_size
+                self.base_url,
+                key,
+                trace=trace,
+                notice=self.note,
+                pool_size=self.http_pool_size,
+                sleep=self.sleep,
             )
         return self._client
 

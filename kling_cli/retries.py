@@ -4,6 +4,7 @@ client of each retry (for its one notice on stderr)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,11 +24,24 @@ class NoticedRetry(Retry):
     urlopen, so this is where the client can learn of it). What is retried does not change."""
 
     on_retry: OnRetry | None = None
+    pause: Callable[[float], None] = staticmethod(time.sleep)  # the Env's sleep: a test's is fake
 
     def new(self, **kw: Any) -> Any:
         retry = super().new(**kw)
         retry.on_retry = self.on_retry
+        retry.pause = self.pause
         return retry
+
+    def sleep(self, response: Any = None) -> None:
+        """urllib3's wait before a retry (a Retry-After, else the backoff), on `pause`."""
+        if self.respect_retry_after_header and response:
+            retry_after = self.get_retry_after(response)
+            if retry_after:
+                self.pause(retry_after)
+                return
+        backoff = self.get_backoff_time()
+        if backoff > 0:
+            self.pause(backoff)
 
     def increment(  # type: ignore[override]  # urllib3's own signature, narrowed types
         self,
@@ -87,6 +101,7 @@ def retry_rules(
     backoff: float,
     cls: type[NoticedRetry] = NoticedRetry,
     on_retry: OnRetry | None = None,
+    pause: Callable[[float], None] = time.sleep,
 ) -> Retry:
     rules = cls(
         total=retries,
@@ -105,4 +120,5 @@ def retry_rules(
         raise_on_redirect=False,
     )
     rules.on_retry = on_retry
+    rules.pause = pause
     return rules

@@ -14,6 +14,7 @@ import contextlib
 import io
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -239,6 +240,7 @@ class Transport:
         pool_size: int = 10,
         trace: Trace | None = None,
         notice: Trace | None = None,
+        sleep: Callable[[float], None] = time.sleep,  # between retries: a test's is fake
     ):
         self.timeout = timeout
         # The first retry of a run is told once (`notice`): without it an unreachable host
@@ -258,9 +260,9 @@ class Transport:
         self.session = _Session()
         self.session.headers["User-Agent"] = user_agent
         for prefix, rules in (
-            ("http://", retry_rules(retries, backoff, on_retry=on_retry)),
-            ("https://", retry_rules(retries, backoff, on_retry=on_retry)),
-            (submit_prefix, retry_rules(retries, backoff, SubmitRetry, on_retry)),
+            ("http://", retry_rules(retries, backoff, on_retry=on_retry, pause=sleep)),
+            ("https://", retry_rules(retries, backoff, on_retry=on_retry, pause=sleep)),
+            (submit_prefix, retry_rules(retries, backoff, SubmitRetry, on_retry, sleep)),
         ):
             self.session.mount(prefix, HTTPAdapter(max_retries=rules, pool_maxsize=pool_size))
 

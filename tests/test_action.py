@@ -21,6 +21,15 @@ import pytest
 
 from kling_cli.sandbox.server import Sandbox
 
+pytestmark = pytest.mark.slow  # each test runs the action's steps as a runner would
+
+
+@pytest.fixture
+def sandbox(live_sandbox: Sandbox) -> Sandbox:
+    """The action runs kling in other processes: the sandbox keeps real time."""
+    return live_sandbox
+
+
 ROOT = Path(__file__).resolve().parent.parent
 ACTION = ROOT / "action.yml"
 README = ROOT / "README.md"

@@ -11,6 +11,7 @@ import pytest
 from urllib3.exceptions import NewConnectionError
 
 from kling_cli.client import Client, api_root, error_message
+from kling_cli.env import FakeClock
 from kling_cli.errors import (
     APIError,
     ExitCode,
@@ -101,19 +102,19 @@ def test_retry_after_seconds_is_honoured(server: ScriptedServer) -> None:
         Reply(429, {"error": "slow down"}, {"Retry-After": "1"}),
         Reply(200, TASK),
     )
-    started = time.monotonic()
-    client_for(server).get_task("t")
-    assert time.monotonic() - started >= 0.9
+    clock = FakeClock()
+    client_for(server, sleep=clock.sleep).get_task("t")
+    assert clock.slept == [1.0]  # the advised wait, not the backoff's
 
 
 def test_retry_after_http_date_is_honoured(server: ScriptedServer) -> None:
-    when = formatdate(time.time() + 2, usegmt=True)  # second resolution: waits 1-2 s
+    when = formatdate(time.time() + 2, usegmt=True)  # second resolution: 1-2 s from now
     server.add(
         "GET", f"{SUBMIT}/t", Reply(429, {"error": "x"}, {"Retry-After": when}), Reply(200, TASK)
     )
-    started = time.monotonic()
-    client_for(server).get_task("t")
-    assert time.monotonic() - started >= 0.9
+    clock = FakeClock()
+    client_for(server, sleep=clock.sleep).get_task("t")
+    assert len(clock.slept) == 1 and 0.9 <= clock.slept[0] <= 2.0, clock.slept
 
 
 def test_submit_is_retried_on_429(server: ScriptedServer) -> None:
@@ -154,7 +155,7 @@ def test_submit_read_timeout_is_not_resent(server: ScriptedServer) -> None:
     server.add("POST", SUBMIT, Reply(200, TASK, delay=1.5), Reply(200, TASK))
     with pytest.raises(SubmitUncertain):
         client_for(server, timeout=(2.0, 0.5)).create_task({"prompt": "x"})
-    time.sleep(1.2)  # let the slow handler finish before counting
+    # Counted on arrival; a resend would have come before create_task gave up.
     assert len(server.seen("POST", SUBMIT)) == 1
 
 

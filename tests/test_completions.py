@@ -15,11 +15,13 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import typer
+from typer.testing import CliRunner
 
-from kling_cli import completion
+from kling_cli import completion, quick_completion
 from kling_cli.app import app
 from kling_cli.config import KEYS
 from kling_cli.journal import JOURNAL_FILE, Journal
@@ -33,7 +35,7 @@ SCRIPTS = {"bash": "kling.bash", "zsh": "_kling", "fish": "kling.fish", "powersh
 # shell or a query that sorts would show.
 SUBMITTED = ["video_bbb111", "video_ccc222", "video_aaa333"]
 NEWEST_FIRST = ["video_aaa333", "video_ccc222", "video_bbb111"]
-TIMEOUT = 30
+TIMEOUT = 120  # a hang guard only: a loaded CI machine may take a while to start a shell
 
 # (command line up to the cursor, what TAB must offer); a trailing space: a new empty word
 OPTION_CASES: list[tuple[str, list[str]]] = [
@@ -166,6 +168,7 @@ def test_committed_scripts_are_what_the_generator_writes(tmp_path: Path) -> None
     assert sorted(committed) == sorted(fresh), "completions/ holds files the generator does not"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_scripts_are_what_show_completion_prints_in_that_shell(
     shell: str, env: dict[str, str]
@@ -279,6 +282,7 @@ def bash_complete_lines(cases: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+@pytest.mark.slow
 def test_bash(env: dict[str, str]) -> None:
     todo = cases()
     script = (
@@ -320,6 +324,7 @@ done
 """
 
 
+@pytest.mark.slow
 def test_zsh(env: dict[str, str], tmp_path: Path) -> None:
     zsh = need("zsh")
     harness = tmp_path / "harness.zsh"
@@ -335,6 +340,7 @@ def test_zsh(env: dict[str, str], tmp_path: Path) -> None:
         assert sorted(offered) == sorted(expected), line
 
 
+@pytest.mark.slow
 def test_fish(env: dict[str, str]) -> None:
     fish = need("fish")
     todo = cases()
@@ -371,6 +377,7 @@ def test_powershell(env: dict[str, str]) -> None:
 # --- kling --install-completion ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_install_completion_for_bash(env: dict[str, str]) -> None:
     home = Path(env["HOME"])
     env["SHELL"] = "/bin/bash"
@@ -386,6 +393,7 @@ def test_install_completion_for_bash(env: dict[str, str]) -> None:
     assert split_cases(result.stdout, 2) == [["generate"], NEWEST_FIRST], result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("shell", "installed"),
     [("zsh", ".zfunc/_kling"), ("fish", ".config/fish/completions/kling.fish")],
@@ -406,8 +414,6 @@ def test_install_completion_for_zsh_and_fish(
 
 # --- the fast path: a TAB on a task id without typer (kling_cli.quick_completion) --------------
 
-# The app itself, as the console script ran it before the fast path: the slow path to compare.
-SLOW = "from kling_cli.app import app; app(prog_name='kling')"
 # The console script's entry point, reporting on stderr which heavy modules it imported.
 FAST = """
 import sys
@@ -471,9 +477,22 @@ def assorted_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
+def slow_path(env: dict[str, str]) -> tuple[str, int]:
+    """The app itself, as the console script ran it before the fast path (in this process: the
+    completion reads only the environment, and the fast path's own runs are the subprocesses)."""
+    unset: dict[str, str | None] = {name: None for name in os.environ if name not in env}
+    result = CliRunner().invoke(app, [], env={**unset, **env}, prog_name="kling")
+    return result.stdout, result.exit_code
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish-get-args", "fish-is-args", "powershell"])
 def test_the_fast_path_prints_what_the_app_prints(
-    shell: str, venv_bin: Path, assorted_home: Path, tmp_path: Path
+    shell: str,
+    venv_bin: Path,
+    assorted_home: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     base = shell_env(venv_bin, assorted_home, tmp_path / "user")
     python = str(venv_bin / "python")
@@ -484,11 +503,17 @@ def test_the_fast_path_prints_what_the_app_prints(
         env = completion_env(shell, line, base)
         if (line, fast) == narrow:
             env["COLUMNS"] = "12"
+        slow = slow_path(env)
+        if not fast:  # it declines, writing nothing: main() hands the TAB to the app (`slow`)
+            capsys.readouterr()
+            with mock.patch.dict(os.environ, env, clear=True):  # its journal: env's KLING_HOME
+                assert quick_completion.quick(env) is None, (shell, line)
+            assert capsys.readouterr().out == "", (shell, line)
+            continue
         quick = run([python, "-c", FAST], env)
-        slow = run([python, "-c", SLOW], env)
-        assert (quick.stdout, quick.returncode) == (slow.stdout, slow.returncode), (shell, line)
+        assert (quick.stdout, quick.returncode) == slow, (shell, line)
         imported = quick.stderr.strip().splitlines()[-1:]
-        assert (imported == []) is fast, (shell, line, quick.stderr)
+        assert imported == [], (shell, line, quick.stderr)
     # and the fast path did offer ids: newest first, without the hostile one
     env = completion_env(shell, "kling wait video_", base)
     offered = run([python, "-c", FAST], env)

@@ -43,7 +43,6 @@ WRITER = """
 import sys
 from pathlib import Path
 
-import pytest
 from kling_cli.journal import Journal
 from kling_cli.tasks import TaskView
 j = Journal(Path(sys.argv[1]))
@@ -92,6 +91,7 @@ def test_a_group_of_writes_is_one_transaction_and_a_failed_one_is_undone_alone(
     assert [entry.id for entry in other.entries()] == ["t2", "t1"]
 
 
+@pytest.mark.slow
 def test_eight_processes_lose_no_record(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite3"
     procs = [

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kling_cli.env import Env
+from kling_cli.env import Env, FakeClock
 from kling_cli.errors import APIError, ServiceUnavailable
 from kling_cli.follow import first_failure
 from kling_cli.jobs import Job, Plan
@@ -17,23 +17,11 @@ from kling_cli.lifecycle import Engine
 from kling_cli.tasks import TaskView
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds > 0
-        self.now += seconds
-
-
 class ScriptedClient:
     """get_task answers each id's statuses in turn (the last one repeats); errors raise.
     `in_progress:40` is status in_progress at 40%. Each answer takes `delay` seconds."""
 
-    def __init__(self, statuses: dict[str, list[str | Exception]], time: FakeTime):
+    def __init__(self, statuses: dict[str, list[str | Exception]], time: FakeClock):
         self.statuses = statuses
         self.time = time
         self.log: list[tuple[float, str]] = []
@@ -41,8 +29,8 @@ class ScriptedClient:
         self.delay = 0.0
 
     def get_task(self, task_id: str) -> TaskView:
-        self.log.append((self.time.now, task_id))
-        self.time.now += self.delay
+        self.log.append((self.time.now(), task_id))
+        self.time.advance(self.delay)
         queue = self.statuses[task_id]
         status = queue.pop(0) if len(queue) > 1 else queue[0]
         if isinstance(status, Exception):
@@ -61,8 +49,8 @@ def run(
     delay: float = 0.0,
     **plan: object,
 ) -> tuple[list[Job], list]:
-    time = FakeTime()
-    env = Env.test(clock=time.clock, sleep=time.sleep)
+    time = FakeClock(start=0.0)
+    env = Env.test(clock=time)
     client = ScriptedClient(statuses, time)
     client.url, client.delay = url, delay
     env._client = client  # type: ignore[assignment]  # a scripted stand-in for the HTTP client
@@ -115,8 +103,8 @@ def test_service_trouble_ends_that_task_with_exit_5_and_the_others_go_on() -> No
 
 
 def test_a_task_just_heard_from_is_not_asked_again_at_once() -> None:
-    time = FakeTime()
-    env = Env.test(clock=time.clock, sleep=time.sleep)
+    time = FakeClock(start=0.0)
+    env = Env.test(clock=time)
     client = ScriptedClient({"a": ["completed"]}, time)
     env._client = client  # type: ignore[assignment]  # a scripted stand-in
     job = Job(0, "a", view=TaskView.of({"id": "a", "status": "queued"}))
@@ -143,7 +131,7 @@ class MeetingClient(ScriptedClient):
     that breaks fails the test), and the most ever in flight is kept."""
 
     def __init__(self, statuses: dict[str, list[str | Exception]], parties: int):
-        super().__init__(statuses, FakeTime())
+        super().__init__(statuses, FakeClock(start=0.0))
         self._barrier = threading.Barrier(parties, timeout=10)
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -169,7 +157,7 @@ def test_polls_go_out_together_beyond_parallel_up_to_their_own_limit(
     (which bounds sends and downloads)."""
     limit = max(parallel, polls)
     client = MeetingClient({f"t{n}": ["completed"] for n in range(8)}, parties=limit)
-    env = Env.test(clock=client.time.clock, sleep=client.time.sleep)
+    env = Env.test(clock=client.time)
     env._client = client  # type: ignore[assignment]  # a scripted stand-in
     jobs = [Job(order, f"t{order}") for order in range(8)]
     engine: Engine[Job] = Engine(env, Plan[Job](parallel=parallel, polls=polls))

@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("build")
+pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
 COMPLETIONS = ["kling.bash", "_kling", "kling.fish", "kling.ps1"]
 
 
-@pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
+def build(out: Path) -> Path:
+    """The sdist and the wheel, as .ci/run builds them. One build at a time: setuptools writes
+    its egg-info into this checkout, so two at once break each other (one test builds)."""
     subprocess.run(
         [sys.executable, "-m", "build", "--outdir", str(out), str(REPO)],
         check=True, capture_output=True, timeout=300,
@@ -26,7 +27,15 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_the_sdist_holds_the_whole_test_suite_the_completions_and_the_license(dist: Path) -> None:
+def test_the_sdist_and_the_wheel_hold_the_tests_the_completions_and_the_license(
+    tmp_path: Path,
+) -> None:
+    dist = build(tmp_path / "dist")
+    sdist_holds_the_whole_test_suite_the_completions_and_the_license(dist)
+    wheel_installs_the_completions_and_the_license(dist)
+
+
+def sdist_holds_the_whole_test_suite_the_completions_and_the_license(dist: Path) -> None:
     (sdist,) = dist.glob("*.tar.gz")
     with tarfile.open(sdist) as tar:
         names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
@@ -43,7 +52,7 @@ def test_the_sdist_holds_the_whole_test_suite_the_completions_and_the_license(di
     assert not expected - names, sorted(expected - names)
 
 
-def test_the_wheel_installs_the_completions_and_the_license(dist: Path) -> None:
+def wheel_installs_the_completions_and_the_license(dist: Path) -> None:
     (wheel,) = dist.glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     data = next(name.split("/", 1)[0] for name in names if ".data/" in name)

@@ -97,3 +97,4 @@ def test_the_batch_display_keeps_every_id_whole_too(width: int) -> None:
     rows = [line for line in lines if line.startswith("line ")]
     assert [row.split()[2] for row in rows] == LONG_IDS[:2]
     assert any(line.startswith("0/10 done") or " 0/10 done" in line for line in lines)
+    assert "?" not in "\n".join(lines)  # no `ETA ?` before a line is done

@@ -1,4 +1,5 @@
-"""Every bash snippet of the README runs, in order, against the sandbox, exactly as written.
+"""Every bash snippet of the README runs, in order, against the sandbox, exactly as written
+(the one that starts its own sandbox runs beside the others, in a folder of its own).
 
 A snippet that cannot run here says why in a `<!-- readme-test: not run: ... -->` line above it
 (it installs, or its paths are the reader's). The GitHub Actions workflows run their `run:`
@@ -14,11 +15,24 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from kling_cli.sandbox.server import Sandbox, SandboxConfig
+
 README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """The snippets run kling in other processes: a sandbox on real time, and quick (no
+    snippet watches a task's states go by; each command waits for its tasks to end)."""
+    with Sandbox(config=SandboxConfig(queue_seconds=0.05, run_seconds=0.1)) as sb:
+        yield sb
+
+
 BLOCK = re.compile(
     r"(<!-- readme-test: not run: (?P<why>[^\n]+?) -->\n)?```bash\n(?P<code>.*?)```", re.S
 )
@@ -146,6 +160,7 @@ def test_the_sandbox_block_runs_twice_at_once(tmp_path: Path) -> None:
     assert len(urls) == 2  # each on a free port of its own
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
 def test_every_readme_snippet_runs(sandbox, tmp_path: Path) -> None:
     stubs = tmp_path / "stubs"
@@ -160,9 +175,17 @@ def test_every_readme_snippet_runs(sandbox, tmp_path: Path) -> None:
     (work / "photo.jpg").write_bytes(jpeg)
     (work / "me.jpg").write_bytes(jpeg)
     env = environment(tmp_path, sandbox.base_url, stubs)
+    # The block that starts its own sandbox depends on no other (test_the_sandbox_block_runs_
+    # twice_at_once): it runs beside the others, in a folder and KLING_HOME of its own.
+    own = tmp_path / "sandbox-block"
+    own.mkdir()
+    beside = subprocess.Popen(
+        ["bash", "-eu", "-c", sandbox_block()], cwd=own, env=environment(own, sandbox.base_url),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
     outputs = {}
     for code, why in snippets():
-        if why:
+        if why or code == sandbox_block():
             continue
         result = subprocess.run(
             ["bash", "-eu", "-c", code],
@@ -185,6 +208,10 @@ def test_every_readme_snippet_runs(sandbox, tmp_path: Path) -> None:
                 timeout=120,
             )  # fmt: skip
             assert result.returncode == 0, f"{step}\n{result.stderr}"
+    out, err = beside.communicate(timeout=120)
+    assert beside.returncode == 0, f"{sandbox_block()}\n{out}\n{err}"
+    assert "Traceback" not in err
+    outputs[sandbox_block()] = out
     assert (tmp_path / "workflow-0" / "results.jsonl").read_text().count("\n") == 3
     assert (tmp_path / "workflow-1" / "fox.mp4").exists()
     # A few results a reader would look for.
@@ -199,9 +226,9 @@ def test_every_readme_snippet_runs(sandbox, tmp_path: Path) -> None:
     assert len(list((work / "videos").glob("*.mp4"))) >= 3
     rows = (work / "tasks.csv").read_text().splitlines()
     assert rows and all(row.startswith('"video_') for row in rows)
-    assert (work / "sandbox-fox.mp4").exists() and (work / "work-fox.mp4").exists()
+    assert (own / "sandbox-fox.mp4").exists() and (work / "work-fox.mp4").exists()
     # The foreground sandbox answered (10 to start, 2 tasks spent), not the test's own one.
     balance = json.loads(outputs[sandbox_block()].splitlines()[-1])
     assert (balance["used_balance"], balance["remain_balance"]) == (2.0, 8.0)
-    assert (work / "sandbox.url").read_text().strip() != sandbox.base_url
+    assert (own / "sandbox.url").read_text().strip() != sandbox.base_url
     assert (tmp_path / "user" / ".bash_completions" / "kling.sh").exists()

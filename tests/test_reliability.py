@@ -231,6 +231,7 @@ def test_ctrl_c_during_download_leaves_no_file(api: ScriptedServer, tmp_path: Pa
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_submit_waits_for_the_id_and_keeps_it(
     api: ScriptedServer, tmp_path: Path
 ) -> None:
@@ -259,7 +260,7 @@ def test_a_second_ctrl_c_during_submit_says_the_task_may_exist(
         time.sleep(0.02)
     time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
-    time.sleep(0.2)
+    time.sleep(1)  # two Ctrl-C, not one: a busy machine may be slow to run Python's handler
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130
@@ -371,7 +372,10 @@ def test_second_ctrl_c_exits_at_once(api: ScriptedServer, tmp_path: Path) -> Non
     proc.send_signal(signal.SIGINT)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=20)
-    assert proc.returncode == 130 and time.monotonic() - started < 3
+    # Both may land at once (one Ctrl-C: exit 130), or the second while Python shuts down,
+    # which then ends by the signal itself: a shell shows that as 130 too.
+    assert proc.returncode in (130, -signal.SIGINT)
+    assert time.monotonic() - started < 6  # the download takes 10 s
     assert not (tmp_path / "v.mp4").exists()
 
 

@@ -20,6 +20,7 @@ import pytest
 from kling_cli.journal import JOURNAL_FILE, Journal
 from kling_cli.sandbox.server import Sandbox, SandboxConfig
 
+pytestmark = pytest.mark.slow
 RUNS = int(os.environ.get("KLING_SOAK_RUNS", "24"))
 FAULT_RATE = 0.2
 PARALLEL = 6

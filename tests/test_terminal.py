@@ -13,7 +13,19 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+from kling_cli.sandbox.server import Sandbox
+
+
+@pytest.fixture
+def sandbox(live_sandbox: Sandbox) -> Sandbox:
+    """Kling runs in a pseudo-terminal, in another process: the sandbox keeps real time."""
+    return live_sandbox
+
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
 KLING = [sys.executable, "-m", "kling_cli"]
 
 
@@ -87,10 +99,10 @@ def test_wait_draws_a_live_table_then_the_result(sandbox, tmp_path: Path) -> Non
     assert "EXIT=0" in screen
 
 
-def test_a_stalled_task_keeps_its_row_saying_stalled(stalling, tmp_path: Path) -> None:
-    task_id = submit(stalling, tmp_path, "[stall] a fox")
+def test_a_stalled_task_keeps_its_row_saying_stalled(live_stalling, tmp_path: Path) -> None:
+    task_id = submit(live_stalling, tmp_path, "[stall] a fox")
     args = [*KLING, "wait", task_id, "--interval", "0.05", "--stall-timeout", "0.3"]
-    screen = screen_of(" ".join(map(shlex.quote, args)), base_env(stalling, tmp_path))
+    screen = screen_of(" ".join(map(shlex.quote, args)), base_env(live_stalling, tmp_path))
     row = next(line for line in screen.splitlines() if line.startswith(task_id))
     assert row.split()[1:3] == ["stalled", "99%"]  # the message itself is the error line
     assert f"kling: error: task {task_id} stalled: no change" in screen

@@ -265,6 +265,7 @@ def _journal_with_rows(home, count: int) -> None:
     journal.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("output", [[], ["-q"], ["--json"]])
 def test_a_reader_that_stops_early_ends_kling_quietly(isolated, output: list[str]) -> None:
     """`kling list -q | head -1`: no message, the status of SIGPIPE (141), as `seq` gives."""
@@ -281,8 +282,8 @@ def test_a_reader_that_stops_early_ends_kling_quietly(isolated, output: list[str
     assert err == ""
 
 
-def test_a_closed_pipe_after_saving_leaves_the_file_whole(sandbox, isolated, tmp_path) -> None:
-    env = {**os.environ, "KLING_BASE_URL": sandbox.base_url, "KLING_API_KEY": "k" * 20}
+def test_a_closed_pipe_after_saving_leaves_the_file_whole(live_sandbox, isolated, tmp_path) -> None:
+    env = {**os.environ, "KLING_BASE_URL": live_sandbox.base_url, "KLING_API_KEY": "k" * 20}
     target = tmp_path / "fox.mp4"
     proc = subprocess.Popen(
         [sys.executable, "-m", "kling_cli", "generate", "a fox", "-o", str(target), "--json"],

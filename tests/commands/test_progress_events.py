@@ -110,8 +110,13 @@ def test_a_stalled_task_is_a_stalled_event_then_its_error(kling, stalling, tmp_p
     assert names(evs).count("stalled") == 1 and names(evs).count("saved") == 1
 
 
-def test_events_on_a_real_pipe_from_a_subprocess(against, tmp_path: Path) -> None:
-    env = {**os.environ, "KLING_PROGRESS": "json"}
+def test_events_on_a_real_pipe_from_a_subprocess(live_sandbox: Sandbox, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "KLING_PROGRESS": "json",
+        "KLING_BASE_URL": live_sandbox.base_url,
+        "KLING_API_KEY": "sk-test-0123456789abcdef",
+    }
     result = subprocess.run(
         [sys.executable, "-m", "kling_cli", "generate", "a fox", "--wait", *FAST],
         capture_output=True, text=True, env=env, timeout=60,
