@@ -7,12 +7,9 @@ from typing import Annotated
 
 import typer
 
-from .. import completion, download, request, uploads
+from .. import completion, request
 from ..env import Env
-from ..follow import run_tasks, save_to
 from ..images import classify_image
-from ..jobs import Job, Plan
-from ..lifecycle import Engine
 from ..output import Format, Output, choose
 from ..request import Image, Request, classify_video, parse_assignments
 from .common import (
@@ -87,6 +84,12 @@ def build_request(env: Env, opts: GenerateOptions) -> Request:
 
 
 def run_generate(env: Env, opts: GenerateOptions) -> int:
+    # The engine and its kin are imported here, not at the top: `generate --help` skips them.
+    from .. import download, uploads
+    from ..follow import run_tasks, save_to
+    from ..jobs import Job, Plan
+    from ..lifecycle import Engine
+
     quiet = opts.format is Format.QUIET
     wanted = build_request(env, opts)
     # Everything is checked before the first byte is sent: local paths stand in for their URLs.
