@@ -4,6 +4,7 @@ anything heavy."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 from . import __version__
@@ -22,7 +23,14 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(code)
     from .app import app
 
-    app(args=args, prog_name="kling")
+    try:
+        app(args=args, prog_name="kling")
+    except KeyboardInterrupt:  # a Ctrl-C outside any command's own handling
+        raise SystemExit(130) from None
+    finally:
+        # The run is over and its outcome said: a Ctrl-C from here on, while Python shuts
+        # down, would end the process by the signal instead of with the run's exit code.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

@@ -372,11 +372,38 @@ def test_second_ctrl_c_exits_at_once(api: ScriptedServer, tmp_path: Path) -> Non
     proc.send_signal(signal.SIGINT)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=20)
-    # Both may land at once (one Ctrl-C: exit 130), or the second while Python shuts down,
-    # which then ends by the signal itself: a shell shows that as 130 too.
+    # Both may land at once (one Ctrl-C: exit 130). Once the run is over, Ctrl-C is ignored
+    # (test below); in the few instructions before that a second one ends Python by the
+    # signal itself, which a shell shows as 130 too.
     assert proc.returncode in (130, -signal.SIGINT)
     assert time.monotonic() - started < 6  # the download takes 10 s
     assert not (tmp_path / "v.mp4").exists()
+
+
+AFTER_THE_RUN = """
+import os, signal, sys, time
+from kling_cli.main import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+os.kill(os.getpid(), signal.SIGINT)  # a late Ctrl-C, while Python would be shutting down
+time.sleep(0.1)
+print("exit", code)
+"""
+
+
+def test_a_ctrl_c_after_the_run_leaves_its_exit_code_alone(tmp_path: Path) -> None:
+    """A second Ctrl-C that lands after kling said how the run ended must not turn its exit
+    code (130 after a first Ctrl-C, or any other) into death by SIGINT."""
+    argv = ["--sandbox", "generate", "a fox", "--dry-run"]
+    env = {**os.environ, "KLING_HOME": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-c", AFTER_THE_RUN, *argv],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "exit 0"
 
 
 NO_PERMISSION = """
