@@ -17,7 +17,7 @@ from typer.models import CommandInfo
 
 from . import __version__
 from .commands.common import KlingCommand
-from .env import PROGRESS_MODES, Env, FakeClock
+from .env import PROGRESS_MODES, Env, FakeClock, progress_choice
 from .errors import ExitCode, KlingError, UsageError
 
 JSON_RUN = "kling.json"  # ctx.meta key: the command line asked for --json
@@ -27,12 +27,15 @@ EVENTS_RUN = "kling.events"  # ctx.meta key: --progress json (or KLING_PROGRESS=
 def asks_for_events(args: list[str]) -> bool:
     """Whether this run reports in JSON events, decided before options are parsed (a usage
     error is reported before the root callback runs)."""
+    flag = None
     for i, arg in enumerate(args):
         if arg == "--":
             break
-        if arg == "--progress=json" or (arg == "--progress" and args[i + 1 : i + 2] == ["json"]):
-            return True
-    return os.environ.get("KLING_PROGRESS", "").strip().lower() == "json"
+        if arg.startswith("--progress="):
+            flag = arg.partition("=")[2]
+        elif arg == "--progress" and i + 1 < len(args):
+            flag = args[i + 1]
+    return progress_choice(flag, os.environ) == "json"
 
 
 class KlingGroup(TyperGroup):

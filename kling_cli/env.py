@@ -58,6 +58,12 @@ class _AsciiStream:
         return self._stream.fileno()
 
 
+def progress_choice(flag: str | None, environ: Mapping[str, str]) -> str:
+    """The progress mode asked for: --progress, else KLING_PROGRESS, else auto (checked
+    against PROGRESS_MODES by Env.for_run)."""
+    return (flag or environ.get("KLING_PROGRESS") or "auto").strip().lower()
+
+
 def _isatty(stream: TextIO) -> bool:
     try:
         return stream.isatty()
@@ -158,7 +164,7 @@ class Env:
         environ = env.environ
         env.profile = profile or environ.get("KLING_PROFILE") or None
         env.use_sandbox = sandbox or environ.get("KLING_SANDBOX", "") not in ("", "0", "false")
-        mode = (progress or environ.get("KLING_PROGRESS") or "auto").strip().lower()
+        mode = progress_choice(progress, environ)
         if mode not in PROGRESS_MODES:
             where = "--progress" if progress else "KLING_PROGRESS"
             raise UsageError(f"{where} must be one of {', '.join(PROGRESS_MODES)}")

@@ -184,7 +184,15 @@ class JsonEvents:
         if job.error is not None and job.error.kind == "stalled":
             self.env.event("stalled", task_id=task_id)
 
-    change = done = update
+    change = update
+
+    def done(self, job: Job) -> None:
+        """A batch line ended: said, then forgotten, so a long batch keeps only lines in
+        flight."""
+        self.update(job)
+        for seen in (self.seen, self.last_bytes):
+            seen.pop(job.order, None)
+        self.saved.discard(job.order)
 
     def transfer(self, job: Job) -> None:
         """Bytes of a video came in (on a worker thread): a `download` event, at most every

@@ -152,9 +152,7 @@ class Store:
                 self._join_group(conn, durable)
                 conn.execute("SAVEPOINT write")
                 try:
-                    deferred, self._deferred = self._deferred, []
-                    for write in deferred:
-                        write(conn)
+                    self._write_deferred(conn)
                     yield conn
                 except BaseException:
                     conn.execute("ROLLBACK TO write")
@@ -168,9 +166,7 @@ class Store:
             # BEGIN IMMEDIATE takes the write lock up front, so concurrent writers queue.
             conn.execute("BEGIN IMMEDIATE")
             try:
-                deferred, self._deferred = self._deferred, []
-                for write in deferred:
-                    write(conn)
+                self._write_deferred(conn)
                 yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -178,6 +174,12 @@ class Store:
             conn.execute("COMMIT")
             if durable:
                 conn.execute("PRAGMA synchronous = NORMAL")
+
+    def _write_deferred(self, conn: sqlite3.Connection) -> None:
+        """The writes that waited (see `defer_writes`) go first, in this transaction."""
+        deferred, self._deferred = self._deferred, []
+        for write in deferred:
+            write(conn)
 
     def _later(self) -> None:
         """The write just queued may wait for the next transaction (see `defer_writes`)."""
