@@ -51,7 +51,7 @@ class Entry(str, Enum):
     POLL = "poll"  # sent, its task not final when last seen
     FETCH = "fetch"  # completed, its video not saved (or no longer there)
     DONE = "done"  # final, as last seen: nothing to ask
-    UNSURE = "unsure"  # it was being sent when a run stopped: it may have made a task
+    UNSURE = "unsure"  # sent, and no answer heard (a run stopped, or it was lost)
 
 
 class Runner:
@@ -180,8 +180,9 @@ class Runner:
         else:
             if entry is Entry.UNSURE:
                 line.error = SubmitUncertain(
-                    f"line {line.number} was being sent when an earlier run stopped; "
-                    "it may have made a task, so it was not sent again",
+                    f"line {line.number} was sent by an earlier run that never heard back "
+                    "(it stopped, or the answer was lost); it may have made a task, so it was "
+                    "not sent again",
                     hint="look for it with `kling list`; --restart sends every line again",
                 )
             engine.finish(line)
