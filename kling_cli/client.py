@@ -1,5 +1,7 @@
 """A thin client for the endpoints of the service (API.md), and its errors: answers and
-network failures become the typed exceptions of errors.py. The HTTP itself is transport.py's.
+network failures become the typed exceptions of errors.py. The HTTP itself is transport.py's,
+and direct.py's for the API's GETs (polls) where it may: transport, and requests with it, is
+then made only when a request needs it.
 
 No terminal code here: callers get dicts back or a typed exception from errors.py.
 """
@@ -9,13 +11,16 @@ from __future__ import annotations
 import ipaddress
 import json
 import mimetypes
+import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from . import __version__
+from .direct import Direct, Handover, usable
 from .errors import (
     APIError,
     AuthError,
@@ -25,16 +30,20 @@ from .errors import (
     SubmitUncertain,
     UsageError,
 )
-from .retries import DEFAULT_BACKOFF, DEFAULT_RETRIES
 from .tasks import TaskView
-from .transport import (
+from .wire import (
+    DEFAULT_BACKOFF,
+    DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
     Answer,
+    Failed,
+    Heard,
     NetworkError,
-    Stream,
     Trace,
-    Transport,
 )
+
+if TYPE_CHECKING:
+    from .transport import Stream, Transport
 
 SUBMIT_PATH = "/videos/generations"
 UNCERTAIN_HINT = (
@@ -130,8 +139,18 @@ class Client:
                 hint="use an https:// base URL (plain http is allowed only for loopback hosts)",
             )
         self.trace = trace
-        self.transport = Transport(
-            user_agent=f"kling-cli/{__version__}",
+        user_agent = f"kling-cli/{__version__}"
+        self._api_path = parts.path
+        # No direct GETs with a trace: --verbose shows urllib3's own lines for every request.
+        self._direct = (
+            Direct(f"{parts.scheme}://{parts.netloc}", user_agent, timeout)
+            if trace is None and usable(self.api, os.environ)
+            else None
+        )
+        self._transport: Transport | None = None
+        self._transport_lock = threading.Lock()
+        self._transport_settings: dict[str, Any] = dict(
+            user_agent=user_agent,
             # The generation POST costs credits: it is never resent once it may have arrived.
             submit_prefix=self.api + SUBMIT_PATH,
             timeout=timeout,
@@ -142,6 +161,17 @@ class Client:
             notice=notice,
             sleep=sleep,
         )
+
+    @property
+    def transport(self) -> Transport:
+        """requests' Session and urllib3's pools, made on first use: a command that only polls
+        never imports them."""
+        with self._transport_lock:
+            if self._transport is None:
+                from .transport import Transport
+
+                self._transport = Transport(**self._transport_settings)
+            return self._transport
 
     # --- the endpoints -----------------------------------------------------------------------
 
@@ -232,7 +262,7 @@ class Client:
         started = time.monotonic()
         try:
             if method == "GET":
-                answer = self.transport.get(url, headers, retry=retry)
+                answer = self._get(path, url, headers, retry)
             else:
                 answer = self.transport.post(url, headers, **kw)
         except NetworkError as exc:
@@ -259,6 +289,15 @@ class Client:
             raise APIError(answer.status, message, code=code, task_id=task_id)
         return answer
 
+    def _get(self, path: str, url: str, headers: Mapping[str, str], retry: bool) -> Answer:
+        tried: Failed | Heard | None = None
+        if self._direct is not None:
+            try:
+                return self._direct.get(self._api_path + path, headers)
+            except Handover as handover:
+                tried = handover.tried
+        return self.transport.get(url, headers, retry=retry, tried=tried)
+
     def _json_object(self, answer: Answer, task_id: str | None = None) -> dict[str, Any]:
         try:
             data = json.loads(answer.body)
@@ -277,4 +316,7 @@ class Client:
             self.trace(line)
 
     def close(self) -> None:
-        self.transport.close()
+        if self._direct is not None:
+            self._direct.close()
+        if self._transport is not None:
+            self._transport.close()

@@ -20,6 +20,7 @@ from .errors import (
     UsageError,
     VideoURLExpired,
 )
+from .wire import NetworkError
 
 if TYPE_CHECKING:
     from .env import Env
@@ -199,8 +200,6 @@ def ordinary_file_mode() -> int:
 
 
 def _fetch_into(url: str, fh: BinaryIO, open_url: Opener, on_bytes: OnBytes | None) -> None:
-    from .transport import NetworkError  # here, not at the top: it imports requests
-
     received = 0
     total: int | None = None
     last_problem = ""

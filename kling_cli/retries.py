@@ -10,9 +10,7 @@ from typing import Any
 
 from urllib3.util.retry import Retry
 
-DEFAULT_RETRIES = 5
-DEFAULT_BACKOFF = 0.5  # seconds: 5 retries sleep 0, 1, 2, 4, 8 s (plus jitter)
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+from .wire import RETRY_STATUSES
 
 # Told of each retry about to happen: the host, what went wrong (a urllib3 error, or the answer
 # when its status is retried), and the Retry that will run the remaining tries.

@@ -28,40 +28,26 @@ from urllib3.exceptions import (
     HTTPError,
     MaxRetryError,
     NewConnectionError,
+    ProtocolError,
     ReadTimeoutError,
 )
 from urllib3.exceptions import SSLError as Urllib3SSLError
 from urllib3.filepost import encode_multipart_formdata
+from urllib3.response import BaseHTTPResponse, HTTPResponse
 from urllib3.util import Timeout
 from urllib3.util.retry import Retry
 
-from .errors import ServiceUnavailable
-from .retries import (
+from .retries import SubmitRetry, retry_rules, retry_seconds
+from .wire import (
     DEFAULT_BACKOFF,
     DEFAULT_RETRIES,
-    SubmitRetry,
-    retry_rules,
-    retry_seconds,
+    DEFAULT_TIMEOUT,
+    Answer,
+    Failed,
+    Heard,
+    NetworkError,
+    Trace,
 )
-
-# (connect, read) seconds. Reads are generous: an upload of 10 MB may take a while to answer.
-DEFAULT_TIMEOUT = (10.0, 60.0)
-
-Trace = Callable[[str], None]
-
-
-class NetworkError(ServiceUnavailable):
-    """A request that got no complete answer: refused, timed out, cut off, TLS. Callers map it
-    to their own words; it is a ServiceUnavailable (exit 5) so that one that is not mapped
-    still reads as what it is."""
-
-    def __init__(self, host: str, description: str, *, surely_not_sent: bool):
-        super().__init__(f"could not reach {host}: {description}")
-        self.host = host
-        self.description = description
-        # True when the connection never opened, so the request cannot have reached the host.
-        self.surely_not_sent = surely_not_sent
-
 
 # What a failed request can raise: requests' exceptions, or urllib3's on the pooled GET path.
 _FAILURES = (requests.RequestException, HTTPError, OSError)
@@ -89,14 +75,27 @@ def _cause(exc: BaseException) -> BaseException:
 def _describe(cause: BaseException) -> str:
     # requests' ConnectTimeout, ReadTimeout and SSLError wrap these urllib3 causes.
     if isinstance(cause, NewConnectionError):  # a subclass of ConnectTimeoutError
-        return "connection refused or host unreachable"
+        return Failed.REFUSED.value
     if isinstance(cause, ConnectTimeoutError):
-        return "connection timed out"
+        return Failed.CONNECT_TIMEOUT.value
     if isinstance(cause, ReadTimeoutError):
-        return "no answer in time (read timeout)"
+        return Failed.READ_TIMEOUT.value
     if isinstance(cause, Urllib3SSLError):
-        return "TLS error"
-    return "connection broken"
+        return Failed.TLS.value
+    return Failed.BROKEN.value
+
+
+def _urllib3_error(failed: Failed, pool: HTTPConnectionPool, url: str) -> Exception:
+    """The urllib3 error that means what a try on direct.py's path met."""
+    if failed is Failed.REFUSED:
+        return NewConnectionError(pool, failed.value)  # type: ignore[arg-type]  # a pool for its connection: only read for its name
+    if failed is Failed.CONNECT_TIMEOUT:
+        return ConnectTimeoutError(failed.value)
+    if failed is Failed.READ_TIMEOUT:
+        return ReadTimeoutError(pool, url, failed.value)
+    if failed is Failed.TLS:
+        return Urllib3SSLError(failed.value)
+    return ProtocolError(failed.value)
 
 
 # --- the session -------------------------------------------------------------------------------
@@ -167,23 +166,9 @@ class ProgressReader(io.BytesIO):
         return chunk
 
 
-@dataclass(frozen=True)
-class Answer:
-    """An answer read whole (the API's are small JSON documents)."""
-
-    status: int
-    reason: str
-    content_type: str
-    body: bytes
-
-    @classmethod
-    def of(cls, resp: requests.Response) -> Answer:
-        content_type = resp.headers.get("Content-Type", "")
-        return cls(resp.status_code, resp.reason or "", content_type, resp.content)
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
+def _answer(resp: requests.Response) -> Answer:
+    content_type = resp.headers.get("Content-Type", "")
+    return Answer(resp.status_code, resp.reason or "", content_type, resp.content)
 
 
 class Stream:
@@ -266,10 +251,19 @@ class Transport:
         ):
             self.session.mount(prefix, HTTPAdapter(max_retries=rules, pool_maxsize=pool_size))
 
-    def get(self, url: str, headers: Mapping[str, str], *, retry: bool = True) -> Answer:
-        """A GET read whole; `retry=False`: one try."""
+    def get(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        *,
+        retry: bool = True,
+        tried: Failed | Heard | None = None,
+    ) -> Answer:
+        """A GET read whole; `retry=False`: one try. `tried`: a first try made elsewhere
+        (direct.py), how it failed or the answer of a retried status; it counts as one of the
+        tries, told and waited for as such."""
         try:
-            return self._pooled_get(url, headers, retry)
+            return self._pooled_get(url, headers, retry, tried)
         except _FAILURES as exc:
             raise _network_error(url, exc) from None
 
@@ -292,7 +286,7 @@ class Transport:
             kw = {"data": ProgressReader(body, on_bytes)}
         try:
             resp = self.session.post(url, headers=dict(headers), timeout=self.timeout, **kw)
-            return Answer.of(resp)
+            return _answer(resp)
         except _FAILURES as exc:
             raise _network_error(url, exc) from None
 
@@ -304,7 +298,9 @@ class Transport:
             raise _network_error(url, exc) from None
         return Stream(url, resp)
 
-    def _pooled_get(self, url: str, headers: Mapping[str, str], retry: bool = True) -> Answer:
+    def _pooled_get(
+        self, url: str, headers: Mapping[str, str], retry: bool, tried: Failed | Heard | None
+    ) -> Answer:
         """A GET through the urllib3 pool that requests keeps for this host: the same
         connection, TLS settings, proxy and retry rules as every other request, without the
         work a Session does per request (preparing it, cookies, hooks, redirects), which
@@ -312,24 +308,44 @@ class Transport:
         tasks polls thousands of times. The calls are requests' own HTTPAdapter.send's, made
         once per origin and set of headers (`_route`)."""
         route = self._route(url, headers)
-        got = route.pool.urlopen(
-            "GET",
-            url if route.full_url else url[route.origin_length :] or "/",
-            headers=route.headers,
-            redirect=False,
-            assert_same_host=False,
-            preload_content=True,  # read inside urlopen, so a broken body is retried too
-            decode_content=True,
-            retries=route.retries if retry else Retry(0, read=False, redirect=False),
-            timeout=self._pool_timeout,
-        )
+        retries = route.retries if retry else Retry(0, read=False, redirect=False)
+        got: BaseHTTPResponse | None = None
+        if isinstance(tried, Failed):  # as urlopen does after a failed try: count it, wait
+            error = _urllib3_error(tried, route.pool, url)
+            retries = retries.increment("GET", url, error=error, _pool=route.pool)
+            retries.sleep()
+        elif isinstance(tried, Heard):  # decided here as if urlopen had heard it
+            got = HTTPResponse(
+                body=io.BytesIO(tried.body),
+                headers=tried.headers,
+                status=tried.status,
+                reason=tried.reason,
+                preload_content=False,
+            )
+            if retries.is_retry("GET", got.status, "Retry-After" in got.headers):
+                with contextlib.suppress(MaxRetryError):  # none left: this answer stands
+                    retries = retries.increment("GET", url, response=got, _pool=route.pool)
+                    retries.sleep(got)
+                    got = None
+        if got is None:
+            got = route.pool.urlopen(
+                "GET",
+                url if route.full_url else url[route.origin_length :] or "/",
+                headers=route.headers,
+                redirect=False,
+                assert_same_host=False,
+                preload_content=True,  # read inside urlopen, so a broken body is retried too
+                decode_content=True,
+                retries=retries,
+                timeout=self._pool_timeout,
+            )
         if got.get_redirect_location():  # rare: the Session follows it, keeping the key at home
             session = self.session
             settings = session.merge_environment_settings(url, {}, None, None, None)
             prepared = session.prepare_request(requests.Request("GET", url, headers=headers))
             first = route.adapter.build_response(prepared, got)
             *_, resp = session.resolve_redirects(first, prepared, timeout=self.timeout, **settings)
-            return Answer.of(resp)
+            return _answer(resp)
         return Answer(got.status, got.reason or "", got.headers.get("Content-Type", ""), got.data)
 
     def _route(self, url: str, headers: Mapping[str, str]) -> _Route:
