@@ -12,9 +12,10 @@ from typing import Any, Generic, TypeVar
 from .errors import ExitCode, KlingError
 from .tasks import FIRST_INTERVAL, NOT_SEEN, TaskView
 
-# Polls at once, at most (httpx's and aiohttp's connection limit too); their threads and
-# connections start only as polls need them.
-POLLS_IN_FLIGHT = 100
+# Polls at once, at most (twice httpx's and aiohttp's connection limit): 1,000 tasks 50 ms away
+# are polled in a quarter second. Their threads and connections start only as polls need them
+# (lifecycle.POLL_PATIENCE): a fast service gets a few.
+POLLS_IN_FLIGHT = 200
 
 
 class Stage(str, Enum):
