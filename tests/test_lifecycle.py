@@ -15,6 +15,7 @@ from kling_cli.follow import first_failure
 from kling_cli.jobs import Job, Plan
 from kling_cli.lifecycle import Engine
 from kling_cli.tasks import TaskView
+from kling_cli.workers import Workers
 
 
 class ScriptedClient:
@@ -166,6 +167,27 @@ def test_polls_go_out_together_beyond_parallel_up_to_their_own_limit(
     engine.run()
     assert all(job.code == 0 for job in jobs)
     assert client.most == limit
+
+
+def test_waiting_polls_get_threads_when_every_thread_is_held_by_a_slow_answer() -> None:
+    """Poll threads beyond -p start only for slow answers: with the first two polls stuck
+    (a service that does not answer), the four behind them still go out and come back."""
+    stuck = threading.Event()
+
+    def poll(n: int) -> int:
+        if n < 2:
+            stuck.wait(30)
+        return n
+
+    workers = Workers(8, "test-poll", patience=0.02, floor=2)
+    try:
+        futures = [workers.submit(poll, n) for n in range(6)]
+        assert [f.result(timeout=30) for f in futures[2:]] == [2, 3, 4, 5]
+        assert not futures[0].done() and not futures[1].done()
+    finally:
+        stuck.set()
+        workers.shutdown()
+    assert [f.result() for f in futures[:2]] == [0, 1]
 
 
 def test_a_target_fetches_as_soon_as_a_task_completes(tmp_path: Path) -> None:
