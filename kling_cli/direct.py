@@ -80,7 +80,8 @@ class Direct:
         self.host = parts.hostname or ""
         self.port = parts.port or (443 if self.tls else 80)
         self.timeout = timeout
-        self._head = f"Host: {parts.netloc}\r\nUser-Agent: {user_agent}\r\n"
+        host = parts.netloc.rpartition("@")[2]  # a base URL's user:password@ is no host
+        self._head = f"Host: {host}\r\nUser-Agent: {user_agent}\r\n"
         self._local = threading.local()
         self._open: set[_Connection] = set()
         self._lock = threading.Lock()
