@@ -16,8 +16,9 @@ from typer.main import get_command_from_info
 from typer.models import CommandInfo
 
 from . import __version__
+from .clock import FakeClock
 from .commands.common import KlingCommand
-from .env import PROGRESS_MODES, Env, FakeClock, progress_choice
+from .env import PROGRESS_MODES, Env, progress_choice
 from .errors import ExitCode, KlingError, UsageError
 
 JSON_RUN = "kling.json"  # ctx.meta key: the command line asked for --json

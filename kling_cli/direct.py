@@ -17,6 +17,7 @@ own path. TLS is verified against certifi's bundle, as requests does.
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 from collections.abc import Mapping
 from io import BufferedReader
@@ -55,7 +56,17 @@ def usable(api: str, environ: Mapping[str, str]) -> bool:
     names = {f"{scheme}_proxy", *PROXY_VARIABLES}
     if any(value and name.lower() in names for name, value in environ.items()):
         return False
+    if sys.platform in ("darwin", "win32") and _system_proxy(scheme):
+        return False
     return scheme == "http" or not any(environ.get(name) for name in CA_VARIABLES)
+
+
+def _system_proxy(scheme: str) -> bool:
+    """A proxy in macOS's or Windows' own settings, which requests reads there too."""
+    import urllib.request  # only there: elsewhere its getproxies() is the environment's
+
+    proxies = urllib.request.getproxies()
+    return bool(proxies.get(scheme) or proxies.get("all"))
 
 
 class _Connection:

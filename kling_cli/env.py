@@ -11,7 +11,6 @@ import io
 import json
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, TypeVar
 
 from . import config
+from .clock import FakeClock
 from .errors import KlingError, MissingKeyError, UsageError
 
 if TYPE_CHECKING:
@@ -69,34 +69,6 @@ def _isatty(stream: TextIO) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
-
-
-class FakeClock:
-    """Time for tests: `sleep` moves it forward at once, nothing else does. Shared by an Env
-    (`Env.test(clock=...)`, or `CliRunner().invoke(app, args, obj=clock)`) and a sandbox
-    (`SandboxConfig(clock=clock.now)`): a wait of minutes takes no time and sees the same
-    task states as a real one."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self._now = start
-        self._lock = threading.Lock()  # the sandbox reads it from its server threads
-        self.slept: list[float] = []  # every sleep asked for, in order
-
-    def now(self) -> float:
-        with self._lock:
-            return self._now
-
-    def sleep(self, seconds: float) -> None:
-        if seconds <= 0:  # time would never move: a loop that waits so would spin for ever
-            raise ValueError(f"a sleep of {seconds} s on a fake clock")
-        with self._lock:
-            self.slept.append(seconds)
-        self.advance(seconds)
-
-    def advance(self, seconds: float) -> None:
-        """Time that passes outside a sleep: a slow answer, a test's own step."""
-        with self._lock:
-            self._now += seconds
 
 
 @dataclass

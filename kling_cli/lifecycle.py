@@ -2,7 +2,7 @@
 scheduler with at most `parallel` sends and downloads in flight, and beside them at most
 `polls` polls (cheap GETs: with 1,000 tasks and a service 50 ms away, one round of polls takes
 50 s one at a time, 12.5 s four at a time, a quarter second at 200). Their threads start as the
-polls need them: on a fast service a few do every poll (see POLL_PATIENCE).
+polls need them: on a fast service a few do every poll (see jobs.POLL_PATIENCE).
 
 `generate` enters one job at send (and `--wait` follows it), `wait` enters N jobs at poll,
 `download` N jobs at fetch, `batch` a job per line wherever its journal says it stood.
@@ -34,17 +34,13 @@ from .errors import (
     SubmitUncertain,
     WaitTimeout,
 )
-from .jobs import J, Kind, Plan, Stage
+from .jobs import POLL_PATIENCE, J, Kind, Plan, Stage
 from .tasks import TaskView
 from .workers import Inline, Workers
 
 PARALLEL_LIMIT_CODES = {"1303", 1303}  # Kling: "parallel task over resource pack limit"
 BACKPRESSURE_WAIT = (2.0, 30.0)  # first and longest pause when the account is at its limit
 SETTLE_SENDS_SECONDS = 30.0  # after Ctrl-C, how long requests already sent may take to answer
-# How often poll threads are looked at while polls wait for one (see Workers): more start only
-# when all are held by slow answers. On loopback 4 threads do 200 polls queued at once in
-# ~25 ms, going from one to the next: a thread woken for each poll cost more CPU than the poll.
-POLL_PATIENCE = 0.02
 
 
 class Engine(Generic[J]):

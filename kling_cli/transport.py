@@ -406,6 +406,9 @@ class Transport:
         self.notice(f"{what}; retrying for up to ~{max(1, round(seconds))} s")
 
     def close(self) -> None:
+        for route in self._routes.values():  # clearing requests' pool managers leaves them open
+            route.pool.close()
+        self._routes.clear()
         self.session.close()
         if self._log_handler is not None:
             logging.getLogger("urllib3").removeHandler(self._log_handler)

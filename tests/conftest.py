@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kling_cli.app import app
-from kling_cli.env import FakeClock
+from kling_cli.clock import FakeClock
 
 if TYPE_CHECKING:
     from kling_cli.sandbox.server import Sandbox

@@ -11,7 +11,7 @@ import pytest
 from urllib3.exceptions import NewConnectionError
 
 from kling_cli.client import Client, api_root, error_message
-from kling_cli.env import FakeClock
+from kling_cli.clock import FakeClock
 from kling_cli.errors import (
     APIError,
     ExitCode,

@@ -24,8 +24,8 @@ import pytest
 
 from kling_cli import __version__
 from kling_cli.client import Client
+from kling_cli.clock import FakeClock
 from kling_cli.direct import usable
-from kling_cli.env import FakeClock
 from kling_cli.errors import ServiceUnavailable
 from kling_cli.sandbox.server import Sandbox, SandboxConfig
 from tests.forward_proxy import ForwardProxy
@@ -301,6 +301,20 @@ def test_only_broken_answers_end_as_connection_broken(bad: Raw) -> None:
 )
 def test_usable(api: str, environ: dict[str, str], expected: bool) -> None:
     assert usable(api, environ) is expected
+
+
+@pytest.mark.parametrize("platform", ["darwin", "win32"])
+def test_a_proxy_in_the_systems_settings_turns_it_off(
+    platform: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On macOS and Windows requests also uses the system's proxy settings (urllib's
+    getproxies): so does the choice of path there."""
+    import urllib.request
+
+    monkeypatch.setattr("sys.platform", platform)
+    monkeypatch.setattr(urllib.request, "getproxies", lambda: {"https": "http://p:1"})
+    assert usable("https://api.example/v1", {}) is False
+    assert usable("http://127.0.0.1:1/v1", {}) is True  # that proxy is for https only
 
 
 def test_with_http_proxy_set_polls_go_through_the_proxy(

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kling_cli.env import Env, FakeClock
+from kling_cli.clock import FakeClock
+from kling_cli.env import Env
 from kling_cli.errors import APIError, ServiceUnavailable
 from kling_cli.follow import first_failure
 from kling_cli.jobs import Job, Plan

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from kling_cli.env import FakeClock
+from kling_cli.clock import FakeClock
 from kling_cli.sandbox import faults as fk
 from kling_cli.sandbox.defaults import FOREGROUND_LOG_SIZE, IN_PROCESS, LOG_SIZE, QUICK
 from kling_cli.sandbox.server import DELETE, Sandbox, SandboxConfig, parse_multipart, run

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kling_cli.env import FakeClock
+from kling_cli.clock import FakeClock
 from kling_cli.sandbox.server import Sandbox, SandboxConfig
 
 
