@@ -17,6 +17,7 @@ all.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 from collections import deque
 from collections.abc import Callable
@@ -66,10 +67,12 @@ class Engine(Generic[J]):
         self.to_send: deque[J] = deque()
         self.to_fetch: deque[J] = deque()
         self.polls: list[tuple[float, int, J]] = []
-        self.inflight: dict[Future[Any], tuple[Kind, J]] = {}
-        self.polling = 0  # how many of `inflight` are polls
+        self.inflight: dict[Future[Any], tuple[Kind, J]] = {}  # sends and fetches
+        self.poll_calls: dict[Future[Any], list[J]] = {}  # calls on poll threads
+        self.polling = 0  # the jobs in `poll_calls`
+        self.seconds_a_poll: float | None = None  # as measured: a moving average
         self.unsendable: KlingError | None = None  # why no more requests may be sent
-        self._finished: SimpleQueue[Future[Any]] = SimpleQueue()  # `inflight` as they end
+        self._finished: SimpleQueue[Future[Any]] = SimpleQueue()  # requests as they end
         self.poll_limit = max(plan.parallel, plan.polls)
         # Read when the client is made (on the first request): a connection for each request
         # in flight, so that none is opened and thrown away.
@@ -171,19 +174,25 @@ class Engine(Generic[J]):
             works = self._take(now)
             if self.plan.before_send is not None:
                 works = self._mark_sends(works)
+            due = [job for kind, job in works if kind is Kind.POLL]
             for kind, job in works:
-                on = pollers if kind is Kind.POLL else pool
+                if kind is Kind.POLL:
+                    continue
                 if self.inline and kind is not Kind.SEND:
                     with gate.opened():  # on this thread: a Ctrl-C may cut it short
-                        self._start(on, kind, job)
+                        self._start(pool, kind, job)
                 else:
-                    self._start(on, kind, job)
-            if not self.inflight and not (self.to_send or self.to_fetch or self.polls):
+                    self._start(pool, kind, job)
+            if due:
+                with gate.opened() if self.inline else contextlib.nullcontext():
+                    self._start_polls(pollers, due)
+            busy = self.inflight or self.poll_calls
+            if not busy and not (self.to_send or self.to_fetch or self.polls):
                 if self.fed_all:
                     return
                 continue  # every job entered so far is done: enter more
             idle = self._idle_for(now)
-            if not self.inflight:  # wait() returns at once on no futures: it cannot idle
+            if not busy:  # nothing will come back to wake us: sleep
                 with gate.opened():
                     self.env.sleep(idle or 0.0)
                 continue
@@ -191,10 +200,11 @@ class Engine(Generic[J]):
                 done = self._finished_requests(idle)
             with self.env.journal_group():  # the new task ids among them: one sync for all
                 for future in done:
-                    kind, job = self.inflight.pop(future)
-                    if kind is Kind.POLL:
-                        self.polling -= 1
-                    self._settle(kind, job, future)
+                    if future in self.poll_calls:
+                        self._settle_polls(future, self.poll_calls.pop(future))
+                    else:
+                        kind, job = self.inflight.pop(future)
+                        self._settle(kind, job, future)
 
     def _finished_requests(self, timeout: float | None) -> list[Future[Any]]:
         """The requests that came back, waiting up to `timeout` for the first. A queue the
@@ -216,7 +226,7 @@ class Engine(Generic[J]):
         wakes = []
         if self.polls and self.polling < self.poll_limit:
             wakes.append(self.polls[0][0])
-        if self.to_send and len(self.inflight) - self.polling < self.plan.parallel:
+        if self.to_send and len(self.inflight) < self.plan.parallel:
             wakes.append(self.paused_until)
         if self.plan.timeout is not None and self.started + self.plan.timeout > now:
             wakes.append(self.started + self.plan.timeout)
@@ -226,7 +236,7 @@ class Engine(Generic[J]):
         """The work that can start now: fetches and sends share -p's slots, polls have their
         own. Once sending has stopped (see _mark_sends), the sends waiting end unsent."""
         works: list[tuple[Kind, J]] = []
-        heavy = self.plan.parallel - (len(self.inflight) - self.polling)
+        heavy = self.plan.parallel - len(self.inflight)
         polls = self.poll_limit - self.polling
         while True:
             if self.to_send and self.unsendable is not None:
@@ -271,10 +281,6 @@ class Engine(Generic[J]):
             assert job.body is not None, "a job that starts at send has a body"
             job.stage = Stage.SENDING
             future = pool.submit(client.create_task, job.body)
-        elif kind is Kind.POLL:
-            job.stage = Stage.POLLING
-            self.polling += 1
-            future = pool.submit(client.get_task, str(job.task_id))
         else:
             job.stage = Stage.DOWNLOADING
             target = self.plan.target(job) if self.plan.target is not None else None
@@ -282,6 +288,33 @@ class Engine(Generic[J]):
         self.inflight[future] = (kind, job)
         future.add_done_callback(self._finished.put)
         self.on_change(job)
+
+    def _start_polls(self, pollers: Executor, due: list[J]) -> None:
+        client = self.env.client
+        for calls in polling.chunks(due, self.seconds_a_poll):
+            for job in calls:
+                job.stage = Stage.POLLING
+                self.on_change(job)
+            self.polling += len(calls)
+            ids = [str(job.task_id) for job in calls]
+            future = pollers.submit(polling.poll_each, client, ids, self.env.clock)
+            self.poll_calls[future] = calls
+            future.add_done_callback(self._finished.put)
+
+    def _settle_polls(self, future: Future[Any], calls: list[J]) -> None:
+        self.polling -= len(calls)
+        answers, seconds = future.result()
+        average = self.seconds_a_poll
+        self.seconds_a_poll = seconds if average is None else 0.8 * average + 0.2 * seconds
+        for job, answer in zip(calls, answers, strict=False):  # the rest: see below
+            if isinstance(answer, KlingError):
+                self._failed(Kind.POLL, job, answer)
+            else:
+                self._polled(job, answer)
+            if not job.done:
+                self.on_change(job)
+        for job in calls[len(answers) :]:  # behind a slow answer: due still
+            self._poll_at(job, self.env.clock())
 
     def _fetch_work(
         self, job: J, view: TaskView, target: Path | None
@@ -308,8 +341,6 @@ class Engine(Generic[J]):
         else:
             if kind is Kind.SEND:
                 self._sent(job, result)
-            elif kind is Kind.POLL:
-                self._polled(job, result)
             else:
                 self._fetched(job, *result)
         if not job.done:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from kling_cli import polling
 from kling_cli.clock import FakeClock
 from kling_cli.env import Env
 from kling_cli.errors import APIError, ServiceUnavailable
@@ -155,10 +156,11 @@ class MeetingClient(ScriptedClient):
 def test_polls_go_out_together_beyond_parallel_up_to_their_own_limit(
     parallel: int, polls: int
 ) -> None:
-    """Polls are cheap GETs: `polls` of them in flight at once, never fewer than `parallel`
-    (which bounds sends and downloads)."""
+    """Polls of a service far away go out together: `polls` of them in flight at once,
+    never fewer than `parallel` (which bounds sends and downloads)."""
     limit = max(parallel, polls)
     client = MeetingClient({f"t{n}": ["completed"] for n in range(8)}, parties=limit)
+    client.delay = 0.05  # each answer 50 ms away
     env = Env.test(clock=client.time)
     env._client = client  # type: ignore[assignment]  # a scripted stand-in
     jobs = [Job(order, f"t{order}") for order in range(8)]
@@ -168,6 +170,49 @@ def test_polls_go_out_together_beyond_parallel_up_to_their_own_limit(
     engine.run()
     assert all(job.code == 0 for job in jobs)
     assert client.most == limit
+
+
+@pytest.mark.parametrize(
+    ("seconds_a_poll", "sizes"),
+    [(None, [1] * 20), (0.05, [1] * 20), (0.002, [5] * 4), (0.0001, [16, 4]), (0.0, [16, 4])],
+)
+def test_polls_due_together_share_calls_while_answers_are_fast(
+    seconds_a_poll: float | None, sizes: list[int]
+) -> None:
+    """Not measured yet, or 50 ms away: a call a poll; fast: about 10 ms of polls a call."""
+    calls = polling.chunks(list(range(20)), seconds_a_poll)
+    assert [len(call) for call in calls] == sizes
+    assert [n for call in calls for n in call] == list(range(20))  # each once, in order
+
+
+class SlowFirstB(ScriptedClient):
+    """b's first answer takes 3 s; every other answer comes at once."""
+
+    def get_task(self, task_id: str) -> TaskView:
+        self.delay = 3.0 if task_id == "b" and all(t != "b" for _, t in self.log) else 0.0
+        return super().get_task(task_id)
+
+
+def test_a_slow_answer_ends_its_call_and_the_polls_behind_it_go_again_at_once() -> None:
+    time = FakeClock(start=0.0)
+    client = SlowFirstB({tid: ["completed"] for tid in "abcd"}, time)
+    answers, seconds = polling.poll_each(client, list("abcd"), time.now)
+    assert [a.id for a in answers if isinstance(a, TaskView)] == ["a", "b"]  # not c, d
+    assert seconds == 1.5  # 3 s over the two answers
+    # In the engine: c and d are polled as soon as b has answered, not a round later.
+    time = FakeClock(start=0.0)
+    env = Env.test(clock=time)
+    client = SlowFirstB({tid: ["completed"] for tid in "abcd"}, time)
+    env._client = client  # type: ignore[assignment]  # a scripted stand-in
+    jobs = [Job(order, tid) for order, tid in enumerate("abcd")]
+    engine: Engine[Job] = Engine(env, Plan[Job](interval=5, parallel=1, polls=1))
+    engine.seconds_a_poll = 0.0001  # measured fast: all four due in one call
+    for job in jobs:
+        engine.poll(job)
+    engine.run()
+    assert all(job.code == 0 for job in jobs)
+    assert client.log == [(0.0, "a"), (0.0, "b"), (3.0, "c"), (3.0, "d")]
+    assert engine.seconds_a_poll > polling.CHUNK_SECONDS  # so the next calls are one poll
 
 
 def test_waiting_polls_get_threads_when_every_thread_is_held_by_a_slow_answer() -> None:
