@@ -8,11 +8,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .env import Env
 from .errors import UsageError
-from .tasks import TaskView
+
+if TYPE_CHECKING:
+    from .tasks import TaskView
 
 
 def counted(n: int, noun: str, plural: str | None = None) -> str:

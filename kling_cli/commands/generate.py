@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .. import completion, request
+from .. import completion
 from ..env import Env
-from ..images import classify_image
-from ..output import Format, Output, choose
-from ..request import Image, Request, classify_video, parse_assignments
+from ..output import Format, choose
 from .common import (
     ForceOpt,
     IntervalOpt,
@@ -23,6 +21,9 @@ from .common import (
     env_of,
     setting_or,
 )
+
+if TYPE_CHECKING:
+    from ..request import Image, Request
 
 
 @dataclass
@@ -59,6 +60,8 @@ def read_prompt(env: Env, prompt: str) -> str:
 
 def build_request(env: Env, opts: GenerateOptions) -> Request:
     """The options as a request model: every check it makes happens here, before sending."""
+    from ..images import classify_image
+    from ..request import Request, classify_video, parse_assignments
 
     def image(ref: str | None) -> Image | None:
         return classify_image(ref) if ref is not None else None
@@ -85,10 +88,11 @@ def build_request(env: Env, opts: GenerateOptions) -> Request:
 
 def run_generate(env: Env, opts: GenerateOptions) -> int:
     # The engine and its kin are imported here, not at the top: `generate --help` skips them.
-    from .. import download, uploads
+    from .. import download, request, uploads
     from ..follow import run_tasks, save_to
     from ..jobs import Job, Plan
     from ..lifecycle import Engine
+    from ..output import Output
 
     quiet = opts.format is Format.QUIET
     wanted = build_request(env, opts)
