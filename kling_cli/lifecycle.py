@@ -18,7 +18,6 @@ all.
 from __future__ import annotations
 
 import contextlib
-import heapq
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, wait
@@ -66,21 +65,17 @@ class Engine(Generic[J]):
         self.on_bytes = on_bytes  # called on the thread that downloads
         self.to_send: deque[J] = deque()
         self.to_fetch: deque[J] = deque()
-        self.polls: list[tuple[float, int, J]] = []
         self.inflight: dict[Future[Any], tuple[Kind, J]] = {}  # sends and fetches
-        self.poll_calls: dict[Future[Any], list[J]] = {}  # calls on poll threads
-        self.polling = 0  # the jobs in `poll_calls`
-        self.seconds_a_poll: float | None = None  # as measured: a moving average
         self.unsendable: KlingError | None = None  # why no more requests may be sent
         self._finished: SimpleQueue[Future[Any]] = SimpleQueue()  # requests as they end
         self.poll_limit = max(plan.parallel, plan.polls)
+        self.polls = polling.Polls[J](self.poll_limit, on_change, self._finished.put)
         # Read when the client is made (on the first request): a connection for each request
         # in flight, so that none is opened and thrown away.
         env.http_pool_size = max(env.http_pool_size, plan.parallel + self.poll_limit)
         self.paused_until = 0.0
         self.backpressure = BACKPRESSURE_WAIT[0]
         self.started = env.clock()
-        self._seq = 0  # ties in the poll heap go to the job scheduled first
         # The jobs entered and not done, in the order they entered: a done job is dropped,
         # so a batch of 100,000 lines holds only those in flight.
         self.live: dict[J, None] = {}
@@ -104,7 +99,7 @@ class Engine(Generic[J]):
         """Poll at once, or (`now=False`, a view just heard) after the first gap."""
         self._track(job)
         at = self.env.clock()
-        self._poll_at(job, at if now else polling.next_poll(self.plan, job, at))
+        self.polls.at(job, at if now else polling.next_poll(self.plan, job, at))
 
     def fetch(self, job: J) -> None:
         """Download its video (a job whose view is not seen yet asks for it first)."""
@@ -174,20 +169,18 @@ class Engine(Generic[J]):
             works = self._take(now)
             if self.plan.before_send is not None:
                 works = self._mark_sends(works)
-            due = [job for kind, job in works if kind is Kind.POLL]
             for kind, job in works:
-                if kind is Kind.POLL:
-                    continue
                 if self.inline and kind is not Kind.SEND:
                     with gate.opened():  # on this thread: a Ctrl-C may cut it short
                         self._start(pool, kind, job)
                 else:
                     self._start(pool, kind, job)
+            due = self.polls.take_due(now)
             if due:
                 with gate.opened() if self.inline else contextlib.nullcontext():
-                    self._start_polls(pollers, due)
-            busy = self.inflight or self.poll_calls
-            if not busy and not (self.to_send or self.to_fetch or self.polls):
+                    self.polls.start(due, pollers, self.env.client, self.env.clock)
+            busy = self.inflight or self.polls.calls
+            if not busy and not (self.to_send or self.to_fetch or self.polls.waiting):
                 if self.fed_all:
                     return
                 continue  # every job entered so far is done: enter more
@@ -200,8 +193,8 @@ class Engine(Generic[J]):
                 done = self._finished_requests(idle)
             with self.env.journal_group():  # the new task ids among them: one sync for all
                 for future in done:
-                    if future in self.poll_calls:
-                        self._settle_polls(future, self.poll_calls.pop(future))
+                    if future in self.polls.calls:
+                        self._settle_polls(future)
                     else:
                         kind, job = self.inflight.pop(future)
                         self._settle(kind, job, future)
@@ -224,8 +217,8 @@ class Engine(Generic[J]):
         """How long to wait for a request before there is other work (None: until one
         finishes). With every slot taken, a due poll is no reason to wake up."""
         wakes = []
-        if self.polls and self.polling < self.poll_limit:
-            wakes.append(self.polls[0][0])
+        if (due := self.polls.next_due()) is not None:
+            wakes.append(due)
         if self.to_send and len(self.inflight) < self.plan.parallel:
             wakes.append(self.paused_until)
         if self.plan.timeout is not None and self.started + self.plan.timeout > now:
@@ -233,20 +226,17 @@ class Engine(Generic[J]):
         return max(0.0, min(wakes) - now) if wakes else None
 
     def _take(self, now: float) -> list[tuple[Kind, J]]:
-        """The work that can start now: fetches and sends share -p's slots, polls have their
-        own. Once sending has stopped (see _mark_sends), the sends waiting end unsent."""
+        """The fetches and sends that can start now, fetches first: they share -p's slots
+        (polls have their own, see Polls). Once sending has stopped (see _mark_sends), the
+        sends waiting end unsent."""
         works: list[tuple[Kind, J]] = []
         heavy = self.plan.parallel - len(self.inflight)
-        polls = self.poll_limit - self.polling
         while True:
             if self.to_send and self.unsendable is not None:
                 self._not_sent_for(self.to_send.popleft(), self.unsendable)
             elif self.to_fetch and heavy > 0:
                 works.append((Kind.FETCH, self.to_fetch.popleft()))
                 heavy -= 1
-            elif self.polls and self.polls[0][0] <= now and polls > 0:
-                works.append((Kind.POLL, heapq.heappop(self.polls)[2]))
-                polls -= 1
             elif self.to_send and now >= self.paused_until and heavy > 0:
                 works.append((Kind.SEND, self.to_send.popleft()))
                 heavy -= 1
@@ -289,32 +279,14 @@ class Engine(Generic[J]):
         future.add_done_callback(self._finished.put)
         self.on_change(job)
 
-    def _start_polls(self, pollers: Executor, due: list[J]) -> None:
-        client = self.env.client
-        for calls in polling.chunks(due, self.seconds_a_poll):
-            for job in calls:
-                job.stage = Stage.POLLING
-                self.on_change(job)
-            self.polling += len(calls)
-            ids = [str(job.task_id) for job in calls]
-            future = pollers.submit(polling.poll_each, client, ids, self.env.clock)
-            self.poll_calls[future] = calls
-            future.add_done_callback(self._finished.put)
-
-    def _settle_polls(self, future: Future[Any], calls: list[J]) -> None:
-        self.polling -= len(calls)
-        answers, seconds = future.result()
-        average = self.seconds_a_poll
-        self.seconds_a_poll = seconds if average is None else 0.8 * average + 0.2 * seconds
-        for job, answer in zip(calls, answers, strict=False):  # the rest: see below
+    def _settle_polls(self, future: Future[Any]) -> None:
+        for job, answer in self.polls.settle(future, self.env.clock()):
             if isinstance(answer, KlingError):
                 self._failed(Kind.POLL, job, answer)
             else:
                 self._polled(job, answer)
             if not job.done:
                 self.on_change(job)
-        for job in calls[len(answers) :]:  # behind a slow answer: due still
-            self._poll_at(job, self.env.clock())
 
     def _fetch_work(
         self, job: J, view: TaskView, target: Path | None
@@ -393,7 +365,7 @@ class Engine(Generic[J]):
             job.error = polling.stalled(task, self.plan.stall_timeout or 0.0)
             self.finish(job)
         else:
-            self._poll_at(job, polling.next_poll(self.plan, job, now))
+            self.polls.at(job, polling.next_poll(self.plan, job, now))
 
     def _fetched(self, job: J, path: Path | None, task: TaskView) -> None:
         if task.raw is not job.view.raw:
@@ -432,11 +404,6 @@ class Engine(Generic[J]):
 
     # --- the schedule --------------------------------------------------------------------------
 
-    def _poll_at(self, job: J, when: float) -> None:
-        job.stage = Stage.WAITING
-        self._seq += 1
-        heapq.heappush(self.polls, (when, self._seq, job))
-
     def _not_sent_for(self, job: J, exc: KlingError) -> None:
         job.error = type(exc)(f"not sent: {exc.message}", hint=exc.hint)
         self.finish(job)
@@ -445,8 +412,8 @@ class Engine(Generic[J]):
         """Past --timeout: every job not done ends as it stands (a pending task is exit 7),
         those not fed yet too."""
         while True:
-            while self.polls:
-                self.finish(heapq.heappop(self.polls)[2])
+            for job in self.polls.drain():
+                self.finish(job)
             while self.to_send:
                 job = self.to_send.popleft()
                 job.error = WaitTimeout(f"#{job.order} was not sent in time")

@@ -206,13 +206,13 @@ def test_a_slow_answer_ends_its_call_and_the_polls_behind_it_go_again_at_once() 
     env._client = client  # type: ignore[assignment]  # a scripted stand-in
     jobs = [Job(order, tid) for order, tid in enumerate("abcd")]
     engine: Engine[Job] = Engine(env, Plan[Job](interval=5, parallel=1, polls=1))
-    engine.seconds_a_poll = 0.0001  # measured fast: all four due in one call
+    engine.polls.seconds_a_poll = 0.0001  # measured fast: all four due in one call
     for job in jobs:
         engine.poll(job)
     engine.run()
     assert all(job.code == 0 for job in jobs)
     assert client.log == [(0.0, "a"), (0.0, "b"), (3.0, "c"), (3.0, "d")]
-    assert engine.seconds_a_poll > polling.CHUNK_SECONDS  # so the next calls are one poll
+    assert engine.polls.seconds_a_poll > polling.CHUNK_SECONDS  # so the next calls are one poll
 
 
 def test_waiting_polls_get_threads_when_every_thread_is_held_by_a_slow_answer() -> None:
