@@ -35,7 +35,7 @@ class Inline(Executor):
 
 class Workers(Executor):
     """At most `count` daemon threads taking calls from one queue, each started when a call
-    finds no thread idle: `wait` on 3 tasks starts 3, not the 100 its polls may use.
+    finds no thread idle: `batch -p 8` on 3 lines starts 3 threads, not 8.
 
     With `patience` (seconds), only `floor` threads start that way. While calls wait, a look
     every `patience` gives each waiting call a thread if every thread is held by one call for
@@ -126,8 +126,9 @@ class Workers(Executor):
 
     def _free(self) -> None:
         # Before the result is handed over: the caller's next call finds this thread idle.
-        with self._lock:
-            self._idle += 1
+        if self._patience is None:
+            with self._lock:
+                self._idle += 1
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
