@@ -202,7 +202,7 @@ class Engine(Generic[J]):
     def _finished_requests(self, timeout: float | None) -> list[Future[Any]]:
         """The requests that came back, waiting up to `timeout` for the first. A queue the
         futures put themselves in: concurrent.futures.wait() would hook into every future in
-        flight on each call, up to 100 of them for each of 1,000 polls."""
+        flight on each call, up to 200 of them for each of 1,000 polls."""
         try:
             done = [self._finished.get(timeout=timeout)]
         except Empty:

@@ -154,7 +154,7 @@ ParallelOpt = Annotated[
         "-p",
         metavar="N",
         rich_help_panel="Waiting",
-        help="Downloads in flight at once (polls, cheap GETs, go up to 100 at once).",
+        help="Downloads in flight at once (polls, cheap GETs, go up to 200 at once).",
         min=1,
         max=64,
     ),
