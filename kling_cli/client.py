@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from . import __version__
-from .direct import Direct, Handover, usable
+from .direct import Direct, Handover, ca_bundle, usable
 from .errors import (
     APIError,
     AuthError,
@@ -143,7 +143,7 @@ class Client:
         self._api_path = parts.path
         # No direct GETs with a trace: --verbose shows urllib3's own lines for every request.
         self._direct = (
-            Direct(f"{parts.scheme}://{parts.netloc}", user_agent, timeout)
+            Direct(f"{parts.scheme}://{parts.netloc}", user_agent, timeout, ca_bundle(os.environ))
             if trace is None and usable(self.api, os.environ)
             else None
         )

@@ -6,16 +6,18 @@ here, and a command that only polls never imports requests (~60 ms of start-up).
 
 It speaks only what the API's answers need: HTTP/1.1 GET on a keep-alive connection per thread,
 bodies by Content-Length, chunked, or to the close. Everything else is transport.py's, which has
-the rules for it. Not used at all (`usable`) with a proxy in the environment, a CA bundle of the
-user's (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE) or --verbose's trace. An answer for transport's
-rules (a redirect, a status it retries, a compressed body) is handed over as heard
+the rules for it. Not used at all (`usable`) with a proxy in the environment (or in macOS's or
+Windows' settings), a CA bundle variable naming nothing, or --verbose's trace. An answer for
+transport's rules (a redirect, a status it retries, a compressed body) is handed over as heard
 (`Handover.tried`), and so is a try that got no complete answer: either counts as one of
 transport's tries, so its retries, their notice and the error's words are the same as on its
-own path. TLS is verified against certifi's bundle, as requests does.
+own path. TLS is verified as requests verifies it: against REQUESTS_CA_BUNDLE or
+CURL_CA_BUNDLE (a file, or a folder of certificates) when set, else certifi's bundle.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import threading
@@ -50,15 +52,22 @@ class _Stale(Exception):
 
 
 def usable(api: str, environ: Mapping[str, str]) -> bool:
-    """Whether the GETs to `api` may take this path: requests would use no proxy and no CA
-    bundle of the user's for them (NO_PROXY is not read: any proxy variable means transport)."""
+    """Whether the GETs to `api` may take this path: requests would use no proxy for them
+    (NO_PROXY is not read: any proxy variable means transport), and a CA bundle the user
+    names is there (else transport says what is wrong with it)."""
     scheme = urlsplit(api).scheme
     names = {f"{scheme}_proxy", *PROXY_VARIABLES}
     if any(value and name.lower() in names for name, value in environ.items()):
         return False
     if sys.platform in ("darwin", "win32") and _system_proxy(scheme):
         return False
-    return scheme == "http" or not any(environ.get(name) for name in CA_VARIABLES)
+    bundle = ca_bundle(environ)
+    return scheme == "http" or bundle is None or os.path.exists(bundle)
+
+
+def ca_bundle(environ: Mapping[str, str]) -> str | None:
+    """The CA bundle requests verifies against instead of certifi's, if the user names one."""
+    return next((environ[name] for name in CA_VARIABLES if environ.get(name)), None)
 
 
 def _system_proxy(scheme: str) -> bool:
@@ -84,9 +93,14 @@ class Direct:
     """GETs to one origin (`scheme://host[:port]`), a connection for each thread that asks."""
 
     def __init__(
-        self, origin: str, user_agent: str, timeout: tuple[float, float] = DEFAULT_TIMEOUT
+        self,
+        origin: str,
+        user_agent: str,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        ca: str | None = None,  # a CA bundle file or folder; None: certifi's
     ):
         parts = urlsplit(origin)
+        self.ca = ca
         self.tls = parts.scheme == "https"
         self.host = parts.hostname or ""
         self.port = parts.port or (443 if self.tls else 80)
@@ -189,9 +203,12 @@ class Direct:
 
         with self._lock:
             if self._context is None:
-                import certifi  # requests' own trust store: the same CAs on both paths
+                if self.ca is not None and os.path.isdir(self.ca):
+                    self._context = ssl.create_default_context(capath=self.ca)
+                else:
+                    import certifi  # requests' own trust store: the same CAs on both paths
 
-                self._context = ssl.create_default_context(cafile=certifi.where())
+                    self._context = ssl.create_default_context(cafile=self.ca or certifi.where())
         return self._context.wrap_socket(sock, server_hostname=self.host)
 
 

@@ -82,6 +82,8 @@ def _describe(cause: BaseException) -> str:
         return Failed.READ_TIMEOUT.value
     if isinstance(cause, Urllib3SSLError):
         return Failed.TLS.value
+    if "CA certificate bundle" in str(cause):  # requests' words for a REQUESTS_CA_BUNDLE not there
+        return f"{Failed.TLS.value} ({cause})"
     return Failed.BROKEN.value
 
 

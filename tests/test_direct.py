@@ -291,12 +291,13 @@ def test_only_broken_answers_end_as_connection_broken(bad: Raw) -> None:
         ("https://api.example/v1", {"ALL_PROXY": "socks5://p:1"}, False),
         ("https://api.example/v1", {"HTTP_PROXY": "http://p:1"}, True),  # not for https
         ("https://api.example/v1", {"HTTPS_PROXY": ""}, True),
-        ("https://api.example/v1", {"REQUESTS_CA_BUNDLE": "/ca.pem"}, False),
-        ("https://api.example/v1", {"CURL_CA_BUNDLE": "/ca.pem"}, False),
+        ("https://api.example/v1", {"REQUESTS_CA_BUNDLE": "/no/such/ca.pem"}, False),
+        ("https://api.example/v1", {"CURL_CA_BUNDLE": "/no/such/ca.pem"}, False),
+        ("https://api.example/v1", {"REQUESTS_CA_BUNDLE": "/"}, True),  # a folder is one
         ("http://127.0.0.1:1/v1", {"HTTP_PROXY": "http://p:1"}, False),
         ("http://127.0.0.1:1/v1", {"http_proxy": "http://p:1"}, False),
         ("http://127.0.0.1:1/v1", {"HTTPS_PROXY": "http://p:1"}, True),  # not for http
-        ("http://127.0.0.1:1/v1", {"REQUESTS_CA_BUNDLE": "/ca.pem"}, True),  # no TLS to check
+        ("http://127.0.0.1:1/v1", {"REQUESTS_CA_BUNDLE": "/no/such/ca.pem"}, True),  # no TLS
     ],
 )
 def test_usable(api: str, environ: dict[str, str], expected: bool) -> None:
@@ -344,13 +345,23 @@ def test_https_refuses_a_self_signed_certificate_unless_it_is_the_ca_bundle(
     tls: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with ScriptedServer(tls=tls) as api:
-        api.add("GET", POLL, Reply(200, TASK))
+        api.add("GET", POLL, Reply(200, TASK), Reply(200, TASK))
         with pytest.raises(ServiceUnavailable, match="TLS error"):
             client_for(api.url).get_task("t")
         assert api.requests == []
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls[0]))  # transport's path then
-        assert client_for(api.url).get_task("t").id == "t"
-    assert not went_direct(api.requests[0].headers)
+        for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # as requests reads them
+            with monkeypatch.context() as patched:
+                patched.setenv(variable, str(tls[0]))
+                assert client_for(api.url).get_task("t").id == "t"
+    assert all(went_direct(request.headers) for request in api.requests)
+
+
+def test_a_ca_bundle_that_is_not_there_is_transports_to_explain(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "missing.pem"))
+    with pytest.raises(ServiceUnavailable, match=r"TLS error \(.*missing\.pem"):
+        client_for("https://127.0.0.1:9").get_task("t")
 
 
 def test_https_polls_go_direct_checked_against_certifi(
