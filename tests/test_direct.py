@@ -39,8 +39,9 @@ BODY = json.dumps(TASK).encode()
 
 @pytest.fixture(autouse=True)
 def no_proxy_or_ca_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The direct path is off with a proxy or a CA bundle in the environment (CI machines
-    often set REQUESTS_CA_BUNDLE): the tests here set them only where they mean to."""
+    """The direct path is off with a proxy in the environment, and checks certificates
+    against a CA bundle named there (CI machines often set REQUESTS_CA_BUNDLE): the tests
+    here set them only where they mean to."""
     for name in list(os.environ):
         if name.lower().endswith("_proxy") or name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
             monkeypatch.delenv(name)
