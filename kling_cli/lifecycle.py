@@ -68,11 +68,11 @@ class Engine(Generic[J]):
         self.inflight: dict[Future[Any], tuple[Kind, J]] = {}  # sends and fetches
         self.unsendable: KlingError | None = None  # why no more requests may be sent
         self._finished: SimpleQueue[Future[Any]] = SimpleQueue()  # requests as they end
-        self.poll_limit = max(plan.parallel, plan.polls)
-        self.polls = polling.Polls[J](self.poll_limit, on_change, self._finished.put)
+        limit = max(plan.parallel, plan.polls)  # polls in flight: never fewer than -p
+        self.polls = polling.Polls[J](limit, on_change, self._finished.put)
         # Read when the client is made (on the first request): a connection for each request
         # in flight, so that none is opened and thrown away.
-        env.http_pool_size = max(env.http_pool_size, plan.parallel + self.poll_limit)
+        env.http_pool_size = max(env.http_pool_size, plan.parallel + limit)
         self.paused_until = 0.0
         self.backpressure = BACKPRESSURE_WAIT[0]
         self.started = env.clock()
@@ -123,14 +123,14 @@ class Engine(Generic[J]):
         thread (the cheap path: `wait ID`, `generate --wait`), more on worker threads."""
         self._feed()
         self.inline = (self.entered == 1 and self.fed_all) or (
-            self.plan.parallel == self.poll_limit == 1
+            self.plan.parallel == self.polls.limit == 1
         )
         pool: Executor = Inline() if self.inline else Workers(self.plan.parallel)
         pollers: Executor = (
             pool
             if self.inline
             else Workers(
-                self.poll_limit, "kling-poll", patience=POLL_PATIENCE, floor=self.plan.parallel
+                self.polls.limit, "kling-poll", patience=POLL_PATIENCE, floor=self.plan.parallel
             )
         )
         interrupted = False
