@@ -18,7 +18,8 @@ from typer.models import CommandInfo
 from . import __version__
 from .clock import FakeClock
 from .commands.common import KlingCommand
-from .env import PROGRESS_MODES, Env, progress_choice
+from .context import PROGRESS_MODES, Ui, progress_choice
+from .env import Env
 from .errors import ExitCode, KlingError, UsageError
 
 JSON_RUN = "kling.json"  # ctx.meta key: the command line asked for --json
@@ -84,7 +85,7 @@ class KlingGroup(TyperGroup):
             print(ctx.get_help(), file=sys.stdout)
             ctx.exit(0)
         args = hoist_global_options(self, ctx, args)
-        ctx.meta[JSON_RUN] = "--json" in args
+        ctx.meta[JSON_RUN] = "--json" in args[: args.index("--") if "--" in args else None]
         ctx.meta[EVENTS_RUN] = asks_for_events(args)
         return super().parse_args(ctx, args)
 
@@ -102,7 +103,7 @@ class KlingGroup(TyperGroup):
             usage_failed(exc)
         except Exception as exc:  # a bug: one line, the traceback only with --verbose
             env = ctx.obj if isinstance(ctx.obj, Env) else None
-            if env is not None and env.verbose:
+            if env is not None and env.ui.verbose:
                 traceback.print_exc()
             print(f"kling: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
             print("kling: hint: run again with --verbose for the traceback", file=sys.stderr)
@@ -200,12 +201,13 @@ def value_taking(params: list[Any], skip: Collection[str] = ()) -> dict[str, boo
 def report(
     exc: KlingError, env: Env | None, *, json_run: bool = False, events_run: bool = False
 ) -> None:
-    """An error on stderr through Env.error, the one place for its forms; before the root
-    callback has made this run's Env (an error in the root's own options), a plain one
-    made for the report, in the form the command line asked for."""
-    if env is None:
-        env = Env.system(progress="json" if events_run else "auto", json_errors=json_run)
-    env.error(exc)
+    """An error on stderr through Ui.error, the one place for its forms; before the root
+    callback has made this run's Env (an error in the root's own options), a plain Ui made
+    for the report, in the form the command line asked for."""
+    if env is not None:
+        env.ui.error(exc)
+        return
+    Ui.system(progress="json" if events_run else "off", json_errors=json_run).error(exc)
 
 
 def usage_failed(exc: typer.TyperException) -> NoReturn:
@@ -351,6 +353,8 @@ def root(
         verbose=verbose,
         progress=progress,
         no_progress=no_progress,
-        clock=clock,
+        json_errors=bool(ctx.meta.get(JSON_RUN)),
     )
+    if clock is not None:
+        env.clock, env.sleep = clock.now, clock.sleep
     ctx.obj = env

@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 from .errors import (
     LocalFileError,
     NoVideoURL,
+    RequestFailed,
     ServiceUnavailable,
     UsageError,
     VideoURLExpired,
 )
-from .wire import NetworkError
 
 if TYPE_CHECKING:
-    from .env import Env
-    from .tasks import TaskView
+    from .api.client import Client
+    from .api.tasks import TaskView
 
 CHUNK = 1024 * 1024  # 1 MiB: small chunks cost throughput (see issue 6)
 WRITEBACK = 32 * CHUNK  # start writing to disk every 32 MiB, not all at the final fsync
@@ -94,7 +94,7 @@ def _check_folder(folder: Path, create_ok: bool) -> None:
 
 
 class Response(Protocol):
-    """A streamed answer, such as transport.Stream: a read that breaks raises NetworkError."""
+    """A streamed answer, such as api.http.Stream: a read that breaks raises RequestFailed."""
 
     status_code: int
 
@@ -229,7 +229,14 @@ def _fetch_into(url: str, fh: BinaryIO, open_url: Opener, on_bytes: OnBytes | No
                         written_back = received
                     if on_bytes:
                         on_bytes(received, total)
-            except NetworkError:
+            except RequestFailed as exc:
+                if exc.out_of_time:  # --timeout: no more tries
+                    raise RequestFailed(
+                        exc.host,
+                        f"the download of {url} took longer than --timeout allows",
+                        sent=True,
+                        out_of_time=True,
+                    ) from None
                 # A broken transfer (not a local write error): resume or start over.
                 last_problem = "the connection broke"
                 continue
@@ -273,25 +280,30 @@ def _expected_total(resp: Response, offset: int) -> int | None:
 
 
 def fetch_video(
-    env: Env,
+    client: Client,
     task: TaskView,
     target: Path,
     *,
     force: bool,
     on_bytes: OnBytes | None = None,
+    deadline: float | None = None,
 ) -> tuple[Path, TaskView]:
     """Download a completed task's video; an expired URL is fetched afresh from the service
     once. Returns the saved path and the task as last seen. No journal, no display: it runs
     on worker threads."""
+
+    def open_url(url: str, headers: dict[str, str]) -> Response:
+        return client.open_video(url, headers, deadline)
+
     for fresh in (False, True):
         expiry = task.expires_at
         if fresh or (expiry is not None and expiry < time.time()):
-            task = env.client.get_task(task.id)
+            task = client.get_task(task.id, deadline=deadline)
         url = task.video_url
         if url is None:
             raise no_video_url(task)
         try:
-            path = download(url, target, env.client.open_video, force=force, on_bytes=on_bytes)
+            path = download(url, target, open_url, force=force, on_bytes=on_bytes)
         except VideoURLExpired:
             if fresh:
                 raise

@@ -32,11 +32,19 @@ class KlingError(Exception):
     exit_code: ExitCode = ExitCode.INTERNAL
     kind = "error"
 
-    def __init__(self, message: str, *, hint: str | None = None, task_id: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        task_id: str | None = None,
+        details: list[str] | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.task_id = task_id
+        self.details = details or []  # more lines under the message (each bad batch line)
 
     def document(self) -> dict[str, object]:
         """The error as --json (and --progress json) report it: `{"type", "message",
@@ -46,6 +54,8 @@ class KlingError(Exception):
             "message": self.message,
             "exit_code": int(self.exit_code),
         }
+        if self.details:
+            doc["details"] = self.details
         if self.hint:
             doc["hint"] = self.hint
         if self.task_id:
@@ -115,6 +125,34 @@ class ServiceUnavailable(KlingError):
 
     exit_code = ExitCode.UNAVAILABLE
     kind = "network"
+
+
+class RequestFailed(ServiceUnavailable):
+    """A request that got no complete, readable answer. `sent`: it may have reached the host
+    (a generation POST must then not be sent again); `out_of_time`: the caller's deadline
+    (--timeout) came first, which is a timeout (exit 7), not an unreachable service."""
+
+    def __init__(
+        self,
+        host: str,
+        description: str,
+        *,
+        sent: bool,
+        out_of_time: bool = False,
+        lasting: bool = False,
+        per_try: float = 0.0,
+    ):
+        super().__init__(f"could not reach {host}: {description}")
+        self.host = host
+        self.description = description
+        self.sent = sent
+        self.out_of_time = out_of_time
+        self.lasting = lasting  # trying again would meet it again (a certificate)
+        self.per_try = per_try  # seconds another try may take to fail the same way
+
+    @property
+    def exit_code(self) -> ExitCode:  # type: ignore[override]  # read-only: follows out_of_time
+        return ExitCode.TIMEOUT if self.out_of_time else ExitCode.UNAVAILABLE
 
 
 class SubmitUncertain(ServiceUnavailable):

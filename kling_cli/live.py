@@ -1,45 +1,98 @@
 """The live displays on a terminal, drawn with rich (imported only here): the wait table, the
-batch bar and a transfer's byte bar. progress.py chooses them."""
+batch bar with a row per line in flight, and a transfer's byte bar. progress.py chooses them.
+
+A live display is redrawn in place on stderr. A result for stdout is written with the display
+out of the way (`above`): it is taken down, the result written, and drawn again below it, so a
+result never lands inside the area that the next redraw overwrites.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import tasks
-from .env import Env
+from . import present
+from .api.tasks import State
 from .output import Column, counted, fit_columns
-from .progress import describe
+from .text import printable
 
 if TYPE_CHECKING:
-    from .jobs import Job
+    from rich.console import RenderableType
+    from rich.live import Live
+    from rich.table import Table
+
+    from .context import Ui
+    from .engine.jobs import Job
 
 
-STATE_STYLES = {
-    tasks.State.COMPLETED: "green",
-    tasks.State.FAILED: "red",
-    tasks.State.PENDING: "yellow",
-}
+STATE_STYLES = {State.COMPLETED: "green", State.FAILED: "red", State.PENDING: "yellow", None: "red"}
+MAX_BATCH_ROWS = 12  # lines in flight shown under the batch bar
 
 
-class LiveWait:
-    """A row per task (status, progress, elapsed), redrawn in place on the terminal."""
+class _Live:
+    """What both live displays share: rich's Live on stderr, taken down for each result and
+    drawn afresh below it (a new Live each time: one knows nothing of what came between)."""
 
     live = True
 
-    def __init__(self, env: Env):
+    def __init__(self, ui: Ui):
+        self.started = time.monotonic()
+        self.console = ui.rich_console(ui.stderr, terminal=True)
+        self._lock = threading.RLock()
+        self._aside = False  # taken down for a result: what it writes needs no more
+        self.display = self._start()
+
+    def _start(self) -> Live:
         from rich.live import Live
 
-        self.started = time.monotonic()
-        self.rows: dict[int, Job] = {}
-        self.console = env.rich_console(env.stderr, terminal=True)
-        self.display = Live(
-            get_renderable=self._render, console=self.console, refresh_per_second=4, transient=False
+        display = Live(
+            get_renderable=self.render,
+            console=self.console,
+            refresh_per_second=4,
+            transient=True,  # taken down for each result (close() leaves the last frame)
+            redirect_stdout=False,
+            redirect_stderr=False,
         )
-        self.display.start()
+        display.start()
+        return display
 
-    def _render(self) -> Any:
+    def render(self) -> RenderableType:
+        raise NotImplementedError
+
+    def above(self, write: Callable[[], None]) -> None:
+        with self._lock:
+            if self._aside or not self.display.is_started:
+                write()
+                return
+            self._aside = True
+            self.display.stop()
+            try:
+                write()
+            finally:
+                self.display = self._start()
+                self._aside = False
+
+    def transfer(self, job: Job) -> None:
+        pass  # the row is redrawn from the job as it stands
+
+    def close(self) -> None:
+        """The last frame stays on the screen, below the results: how everything ended."""
+        with self._lock:
+            self.display.transient = False
+            self.display.stop()
+
+
+class LiveWait(_Live):
+    """A row per task (status, progress, elapsed), redrawn in place on the terminal."""
+
+    def __init__(self, ui: Ui):
+        self.rows: dict[int, Job] = {}
+        super().__init__(ui)
+
+    def render(self) -> RenderableType:
         elapsed = f"{int(time.monotonic() - self.started)}s"
         everything = list(self.rows.values())
         # The header, a summary line and the cursor take three lines; the rest holds tasks.
@@ -49,39 +102,30 @@ class LiveWait:
             return table
         from rich.console import Group
 
-        counts = Counter(describe(job)[0] for job in everything)
+        counts = Counter(present.job(job).status for job in everything)
         summary = ", ".join(f"{n} {status}" for status, n in counts.most_common())
         hidden = len(everything) - len(shown)
         return Group(table, f"{counted(len(everything), 'task')}: {summary} ({hidden} not shown)")
 
-    def update(self, job: Job) -> None:
+    def change(self, job: Job) -> None:
         self.rows[job.order] = job
 
-    def transfer(self, job: Job) -> None:
-        pass  # the row or line is redrawn from the job as it stands
-
-    def close(self) -> None:
-        self.display.stop()
+    done = change
 
 
-def wait_table(jobs: list[Job], width: int, elapsed: str) -> Any:
+def wait_table(jobs: list[Job], width: int, elapsed: str) -> Table:
     """A row per task, each on one line of `width` columns. The ids stay whole, for copying:
     in a narrow terminal the elapsed time goes first, then the gaps narrow, then the progress
     and the status give way (cut with an ellipsis)."""
     from rich.cells import cell_len
     from rich.table import Table
+    from rich.text import Text
 
-    rows = []
-    for job in jobs:
-        status, detail = describe(job)
-        if status == "error":
-            detail = ""  # the command says why, once, below the table (a stall keeps its %)
-        style = STATE_STYLES[job.view.state] if job.error is None else "red"
-        rows.append((job.name, status, style, detail))
-    ids = max([cell_len("task"), *(cell_len(row[0]) for row in rows)])
+    rows = [(printable(job.name), present.job(job)) for job in jobs]
+    ids = max([cell_len("task"), *(cell_len(name) for name, _ in rows)])
     # The status keeps room for "in_progress", so rows do not jump as it changes.
-    state = max([11, *(cell_len(row[1]) for row in rows)])
-    progress = max([cell_len("progress"), *(cell_len(row[3]) for row in rows)])
+    state = max([11, *(cell_len(shown.status) for _, shown in rows)])
+    progress = max([cell_len("progress"), *(cell_len(shown.progress) for _, shown in rows)])
     clock = max(cell_len("elapsed"), cell_len(elapsed))
     gap, widths = fit_columns(
         width - ids,
@@ -103,9 +147,13 @@ def wait_table(jobs: list[Job], width: int, elapsed: str) -> Any:
             overflow="ellipsis",
             justify="left" if name == "status" else "right",
         )
-    for name, status, style, detail in rows:
-        cells = {"status": f"[{style}]{status}[/]", "progress": detail, "elapsed": elapsed}
-        table.add_row(name, *(cells[column] for column in widths))
+    for name, shown in rows:
+        cells = {
+            "status": Text(shown.status, style=STATE_STYLES[shown.state]),
+            "progress": Text(shown.progress),
+            "elapsed": Text(elapsed),
+        }
+        table.add_row(Text(name), *(cells[column] for column in widths))
     return table
 
 
@@ -119,10 +167,81 @@ def rows_that_fit(rows: list[Job], room: int) -> list[Job]:
     return [rows[i] for i in sorted((running + finished)[:room])]
 
 
+class LiveBatch(_Live):
+    """An overall bar (done, failed, running, ETA) and a row for each line in flight."""
+
+    def __init__(self, ui: Ui, total: int):
+        self.total = total
+        self.active: dict[int, Job] = {}
+        self.completed = self.failed = 0
+        super().__init__(ui)
+
+    def render(self) -> RenderableType:
+        from rich.cells import cell_len
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+        from rich.text import Text
+
+        width = self.console.width
+        finished = self.completed + self.failed
+        elapsed = time.monotonic() - self.started
+        # The time left, once a line has finished to measure by.
+        eta = f", ETA {(self.total - finished) * elapsed / finished:.0f}s" if finished else ""
+        counts = Text.assemble(
+            f"{finished}/{self.total} done, ",
+            (f"{self.completed} completed", "green"),
+            ", ",
+            (f"{self.failed} failed", "red"),
+            f", {len(self.active)} running{eta}",
+            overflow="ellipsis",
+            no_wrap=True,
+        )
+        bar_width = min(30, width - cell_len(counts.plain) - 1)
+        head = Table.grid(padding=(0, 1) if bar_width >= 10 else 0)
+        if bar_width >= 10:  # the bar and the counts on one line, as long as the bar is a bar
+            head.add_row(ProgressBar(total=self.total, completed=finished, width=bar_width), counts)
+        else:  # the bar above the counts
+            head.add_row(ProgressBar(total=self.total, completed=finished, width=min(30, width)))
+            head.add_row(counts)
+        active = list(self.active.values())
+        shown = active[:MAX_BATCH_ROWS]
+        names = [f"line {job.order}" for job in shown]
+        ids = [printable(job.task_id or "") for job in shown]
+        # The ids stay whole, as in the wait table: the state gives way.
+        fixed = max(map(cell_len, names), default=0) + max(map(cell_len, ids), default=0)
+        gap = 2 if width - fixed - 4 >= 11 else 1
+        room = width - fixed - 2 * gap
+        rows = Table(box=None, show_header=False, pad_edge=False, collapse_padding=gap == 1)
+        rows.add_column(no_wrap=True)
+        rows.add_column(no_wrap=True)
+        if room >= 3:
+            rows.add_column(no_wrap=True, overflow="ellipsis", max_width=room)
+        for job, name, task_id in zip(shown, names, ids, strict=True):
+            words = present.job(job)
+            state = Text(f"{words.status} {words.progress}".rstrip())
+            rows.add_row(name, Text(task_id), *([state] if room >= 3 else []))
+        parts: list[Any] = [head, rows]
+        if len(active) > len(shown):
+            parts.append(Text(f"({len(active) - len(shown)} more running)", style="dim"))
+        return Group(*parts)
+
+    def change(self, job: Job) -> None:
+        if job.stage.value not in ("new", "done"):
+            self.active[job.order] = job
+
+    def done(self, job: Job) -> None:
+        self.active.pop(job.order, None)
+        if job.code == 0:
+            self.completed += 1
+        else:
+            self.failed += 1
+
+
 class LiveTransfer:
     """A byte bar with speed; rich redraws it at most 10 times a second."""
 
-    def __init__(self, env: Env, label: str, total: int | None = None):
+    def __init__(self, ui: Ui, label: str, total: int | None = None):
         from rich.progress import (
             BarColumn,
             DownloadColumn,
@@ -140,9 +259,9 @@ class LiveTransfer:
                     return Text("")
                 return super().render(task)
 
-        console = env.rich_console(env.stderr, terminal=True)
+        console = ui.rich_console(ui.stderr, terminal=True)
         self.progress = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             DownloadColumn(),
             Speed(),

@@ -10,11 +10,14 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .env import Env
+from . import present
+from .context import C1, json_line
 from .errors import UsageError
+from .text import printable
 
 if TYPE_CHECKING:
-    from .tasks import TaskView
+    from .api.tasks import TaskView
+    from .context import Ui
 
 
 def counted(n: int, noun: str, plural: str | None = None) -> str:
@@ -66,9 +69,8 @@ class Format(str, Enum):
     QUIET = "quiet"
 
 
-def choose(env: Env, json_flag: bool, quiet: bool) -> Format:
-    """The output format of a command; with --json, errors are reported as JSON too."""
-    env.json_errors = json_flag
+def choose(json_flag: bool, quiet: bool) -> Format:
+    """The output format of a command (--json's errors are the Ui's, decided at start)."""
     if json_flag and quiet:  # one would silently win over the other
         raise UsageError("--json and -q cannot be used together")
     return Format.JSON if json_flag else Format.QUIET if quiet else Format.HUMAN
@@ -76,56 +78,65 @@ def choose(env: Env, json_flag: bool, quiet: bool) -> Format:
 
 @dataclass
 class Output:
-    env: Env
+    ui: Ui
     format: Format
 
     def _line(self, text: str) -> None:
-        print(text, file=self.env.stdout, flush=True)
+        self.ui.stdout.write(text + "\n")
+        self.ui.stdout.flush()
 
     def json(self, document: Any) -> None:
         """Pretty (and coloured, where colour is welcome) on a terminal; one line when piped."""
-        if self.env.stdout_tty and self.env.color:
-            console = self.env.rich_console(self.env.stdout, terminal=True)
-            console.print_json(data=document, ensure_ascii=self.env.ascii_only)
-        elif self.env.stdout_tty:
-            self._line(json.dumps(document, indent=2, ensure_ascii=self.env.ascii_only))
-        else:
-            self._line(json.dumps(document, ensure_ascii=False, separators=(",", ":")))
+        if not self.ui.stdout_tty:
+            self._line(json_line(document))
+            return
+        text = json.dumps(document, indent=2, ensure_ascii=self.ui.ascii_only).translate(C1)
+        if not self.ui.color:
+            self._line(text)
+            return
+        from rich.highlighter import JSONHighlighter
+        from rich.text import Text
 
-    def task(self, task: TaskView, files: Sequence[Path] = (), quiet_value: str = "") -> None:
-        """One task. `quiet_value` is what -q prints for this command (CLI.md)."""
+        console = self.ui.rich_console(self.ui.stdout, terminal=True)
+        coloured = JSONHighlighter()(Text(text))
+        console.print(coloured, soft_wrap=True)
+
+    def task(
+        self, task: TaskView, files: Sequence[Path] = (), quiet_value: Sequence[str] = ()
+    ) -> None:
+        """One task. `quiet_value`: what -q prints for this command (CLI.md), a line each."""
         if self.format is Format.JSON:
             document = dict(task.raw)  # the status as it came
             if files:
                 document["output_files"] = [str(Path(f).resolve()) for f in files]
             self.json(document)
         elif self.format is Format.QUIET:
-            if quiet_value:
-                self._line(quiet_value)
+            for value in quiet_value:
+                self.value(value)
         else:
-            self._line(task_line(task, files, self.env.stdout_tty))
+            self._line(task_line(task, files, self.ui.stdout_tty))
 
     def value(self, text: str) -> None:
-        self._line(text)
+        """One value of -q (or a plain line): printable, one line."""
+        self._line(printable(text))
+
+    def row(self, *fields: str) -> None:
+        """One row of fields: tab-separated, each printable (no tab or newline inside one)."""
+        self._line(present.tsv(*fields))
 
 
 def task_line(task: TaskView, files: Sequence[Path], tty: bool) -> str:
     """`ID  STATUS  PROGRESS  DETAIL`: tab-separated when piped, aligned on a terminal."""
-    task_id, status, progress = task.id or "?", task.status, task.progress
-    if files:
-        detail = " ".join(str(f) for f in files)
-    elif task.failed:
-        detail = task.error_text
-    else:
-        detail = task.video_url or ""
-    fields = [task_id, status, "-" if progress is None else f"{progress}%", detail]
+    shown = present.task(task, files)
+    task_id = printable(task.id or "?")
+    progress = shown.progress or "-"
     if tty:
-        return f"{task_id}  {status:<11} {fields[2]:>4}  {detail}".rstrip()
-    return "\t".join(fields)
+        return f"{task_id}  {shown.status:<11} {progress:>4}  {shown.detail}".rstrip()
+    return present.tsv(task_id, shown.status, progress, shown.detail)
 
 
-def quiet_result(task: TaskView, files: Sequence[Path]) -> str:
-    """What -q prints once a task is done: the saved path, else the video URL."""
+def quiet_result(task: TaskView, files: Sequence[Path]) -> list[str]:
+    """What -q prints once a task is done: the saved paths, else the video URL."""
     if files:
-        return "\n".join(str(Path(f).resolve()) for f in files)
-    return task.video_url or ""
+        return [str(Path(f).resolve()) for f in files]
+    return [task.video_url] if task.video_url else []

@@ -1,6 +1,6 @@
 """Where kling keeps its files, and the journal's file name: stdlib only and nothing else, so
 that a TAB (kling_cli.quick_completion) can find the journal without loading the config or the
-journal's machinery. kling_cli.config and kling_cli.journal re-export these names."""
+journal's machinery. kling_cli.config and kling_cli.store.journal re-export these names."""
 
 from __future__ import annotations
 

@@ -7,17 +7,21 @@ from collections.abc import Iterable
 from concurrent.futures import Executor
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import progress
-from .env import Env
 from .errors import Interrupted
 
+if TYPE_CHECKING:
+    from .api.client import Client
+    from .context import Ui
+    from .store.records import Records
 
-def upload(env: Env, path: Path, quiet: bool = False) -> dict[str, Any]:
+
+def upload(client: Client, ui: Ui, path: Path, quiet: bool = False) -> dict[str, Any]:
     """One upload with a byte bar: the service's `data` object."""
     size = path.stat().st_size
-    display = progress.transfer_display(env, f"uploading {path.name}", quiet, str(path), size)
+    display = progress.transfer_display(ui, f"uploading {path.name}", quiet, str(path), size)
     sent = 0
 
     def on_bytes(n: int) -> None:
@@ -27,7 +31,7 @@ def upload(env: Env, path: Path, quiet: bool = False) -> dict[str, Any]:
 
     try:
         with closing(display):
-            data = env.client.upload_image(path, on_bytes=on_bytes)
+            data = client.upload_image(path, on_bytes=on_bytes)
             display.finish()
             return data
     except KeyboardInterrupt:
@@ -35,7 +39,13 @@ def upload(env: Env, path: Path, quiet: bool = False) -> dict[str, Any]:
 
 
 def urls_for(
-    env: Env, paths: Iterable[Path], *, quiet: bool = False, pool: Executor | None = None
+    client: Client,
+    records: Records,
+    ui: Ui,
+    paths: Iterable[Path],
+    *,
+    quiet: bool = False,
+    pool: Executor | None = None,
 ) -> dict[Path, str]:
     """The URL of each distinct local image. Uploads run one by one with a byte bar, or
     side by side on `pool` (batch)."""
@@ -43,29 +53,21 @@ def urls_for(
     todo: list[tuple[Path, str]] = []
     for path in sorted(set(paths)):
         digest = file_sha256(path)
-        cached = _cached(env, digest)
+        cached = records.attempt(lambda j, d=digest: j.cached_upload(d))  # type: ignore[misc]
         if cached:
             urls[path] = cached
         else:
             todo.append((path, digest))
     if pool is None:
-        answers = ((path, digest, upload(env, path, quiet)) for path, digest in todo)
+        answers = ((path, digest, upload(client, ui, path, quiet)) for path, digest in todo)
     else:
-        futures = [(path, d, pool.submit(env.client.upload_image, path)) for path, d in todo]
+        futures = [(path, d, pool.submit(client.upload_image, path)) for path, d in todo]
         answers = ((path, digest, future.result()) for path, digest, future in futures)
     for path, digest, data in answers:
         url = str(data["url"])
-        _remember(env, digest, url)
+        records.attempt(lambda j, d=digest, u=url: j.remember_upload(d, u))  # type: ignore[misc]
         urls[path] = url
     return urls
-
-
-def _cached(env: Env, digest: str) -> str | None:
-    return env.try_journal(lambda j: j.cached_upload(digest))
-
-
-def _remember(env: Env, digest: str, url: str) -> None:
-    env.try_journal(lambda j: j.remember_upload(digest, url))
 
 
 def file_sha256(path: Path) -> str:

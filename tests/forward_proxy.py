@@ -12,8 +12,13 @@ from tests.scripted_server import LoopbackServer
 
 
 class ForwardProxy(LoopbackServer):
-    def __init__(self) -> None:
+    """`hosts`: names the proxy resolves itself (name -> address), as a proxy with its own DNS
+    does: kling, which never reaches loopback through a proxy, needs a name that is not."""
+
+    def __init__(self, hosts: dict[str, str] | None = None) -> None:
         self.seen: list[str] = []  # "METHOD URL" of every proxied request
+        self.headers: list[dict[str, str]] = []  # the headers of each
+        self.hosts = hosts or {}
         self._lock = threading.Lock()
         super().__init__(self._handler())
 
@@ -29,11 +34,13 @@ class ForwardProxy(LoopbackServer):
             def _forward(self) -> None:
                 with proxy._lock:
                     proxy.seen.append(f"{self.command} {self.path}")
+                    proxy.headers.append(dict(self.headers.items()))
                 target = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "proxy-connection"}
-                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+                host = proxy.hosts.get(target.hostname or "", target.hostname)
+                conn = http.client.HTTPConnection(host, target.port, timeout=30)
                 path = target.path + (f"?{target.query}" if target.query else "")
                 conn.request(self.command, path, body=body, headers=headers)
                 resp = conn.getresponse()

@@ -8,9 +8,9 @@ from email.utils import formatdate
 from pathlib import Path
 
 import pytest
-from urllib3.exceptions import NewConnectionError
 
-from kling_cli.client import Client, api_root, error_message
+from kling_cli.api.client import Client, error_message
+from kling_cli.api.urls import api_root
 from kling_cli.clock import FakeClock
 from kling_cli.errors import (
     APIError,
@@ -282,7 +282,7 @@ def test_verbose_trace_shows_retries(server: ScriptedServer) -> None:
     client = client_for(server, trace=lines.append)
     client.get_task("t")
     client.close()
-    assert any(line.startswith("urllib3: ") and "Retry" in line for line in lines), lines
+    assert any(line.startswith("  retry 1 of 5") and "503" in line for line in lines), lines
     assert KEY not in "\n".join(lines)
 
 
@@ -295,39 +295,38 @@ def closed_port() -> int:
         return s.getsockname()[1]  # closed again: nothing listens there
 
 
-def test_an_unreachable_host_is_told_once_while_kling_retries(kling, monkeypatch) -> None:
-    from kling_cli import client as client_module
-
-    monkeypatch.setattr(client_module, "DEFAULT_BACKOFF", 0.001)  # the 5 retries, quickly
-    port = closed_port()
+def test_an_unreachable_host_is_told_once_while_kling_retries(kling) -> None:
+    port = closed_port()  # the `kling` fixture's runs wait on a fake clock: no real backoff
     env = {"KLING_BASE_URL": f"http://127.0.0.1:{port}", "KLING_API_KEY": KEY}
     result = kling("status", "task_1", env=env)
     assert result.exit_code == ExitCode.UNAVAILABLE
     assert result.stderr.splitlines() == [
         f"kling: could not reach 127.0.0.1:{port} (connection refused or host unreachable); "
-        "retrying for up to ~1 s",
+        "retrying for up to ~18 s",
         f"kling: error: could not reach 127.0.0.1:{port}: connection refused or host unreachable",
     ]
     # --verbose keeps every retry's details.
     verbose = kling("--verbose", "status", "task_1", env=env)
     assert verbose.stderr.count("retrying for up to") == 1
-    assert verbose.stderr.count("Retrying (") == 5, verbose.stderr
+    assert verbose.stderr.count("kling:   retry ") == 5, verbose.stderr
 
 
 def test_the_notice_says_how_long_the_default_retries_last() -> None:
-    """5 retries with the default backoff sleep 0, 1, 2, 4 and 8 s, each plus at most 0.5 s
-    of jitter: about 16 s measured, ~17 s at most."""
+    """5 retries with the default backoff sleep 0.5, 1, 2, 4 and 8 s, each plus at most 0.5 s
+    of jitter: ~18 s at most, and the notice says so."""
     port = closed_port()
     notes: list[str] = []
-    client = Client(f"http://127.0.0.1:{port}", KEY, notice=notes.append)
-    session = client.transport.session
-    rules = session.get_adapter(client.api).max_retries
-    pool = session.get_adapter(client.api).poolmanager.connection_from_url(client.api)
-    rules.increment("GET", "/v1/x", error=NewConnectionError(None, "refused"), _pool=pool)
+    clock = FakeClock()
+    client = Client(
+        f"http://127.0.0.1:{port}", KEY, notice=notes.append, sleep=clock.sleep, clock=clock.now
+    )
+    with pytest.raises(ServiceUnavailable):
+        client.get_task("t")
     assert notes == [
         f"could not reach 127.0.0.1:{port} (connection refused or host unreachable); "
-        "retrying for up to ~17 s"
+        "retrying for up to ~18 s"
     ]
+    assert len(clock.slept) == 5 and 15.5 <= sum(clock.slept) <= 18
 
 
 def test_a_retried_answer_is_told_once_and_the_request_still_succeeds(

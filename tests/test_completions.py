@@ -22,10 +22,10 @@ import typer
 from typer.testing import CliRunner
 
 from kling_cli import completion, quick_completion
+from kling_cli.api.tasks import TaskView
 from kling_cli.app import app
 from kling_cli.config import KEYS
-from kling_cli.journal import JOURNAL_FILE, Journal
-from kling_cli.tasks import TaskView
+from kling_cli.store.journal import JOURNAL_FILE, Journal
 
 REPO = Path(__file__).resolve().parent.parent
 COMPLETIONS = REPO / "completions"

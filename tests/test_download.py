@@ -9,19 +9,17 @@ from pathlib import Path
 import pytest
 
 from kling_cli import download
+from kling_cli.api.client import Client
 from kling_cli.errors import ServiceUnavailable, UsageError, VideoURLExpired
-from kling_cli.transport import Transport
 from tests.scripted_server import Reply, ScriptedServer
 
 VIDEO = bytes(range(256)) * 4096 * 3  # 3 MiB of known bytes
 
 
 def opener():
-    """The transport's streamed GET, as the client's open_video uses it."""
-    transport = Transport(
-        user_agent="test", submit_prefix="http://nowhere.invalid/", timeout=(5, 5)
-    )
-    return transport.stream
+    """The client's streamed GET of a video."""
+    client = Client("http://127.0.0.1:9/", "sk-test", timeout=(5, 5))
+    return client.open_video
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kling_cli import images
+from kling_cli.api import images
 from kling_cli.errors import UsageError
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kling_cli.journal import Journal
-from kling_cli.tasks import TaskView
+from kling_cli.api.tasks import TaskView
+from kling_cli.store.journal import Journal
 
 view = TaskView.of
 
@@ -43,8 +43,8 @@ WRITER = """
 import sys
 from pathlib import Path
 
-from kling_cli.journal import Journal
-from kling_cli.tasks import TaskView
+from kling_cli.store.journal import Journal
+from kling_cli.api.tasks import TaskView
 j = Journal(Path(sys.argv[1]))
 for n in range(40):
     tid = f"{sys.argv[2]}-{n}"
@@ -137,7 +137,7 @@ DAMAGED = {
 
 @pytest.mark.parametrize("content", DAMAGED.values(), ids=DAMAGED.keys())
 def test_a_damaged_journal_says_where_it_is_and_what_to_do(kling, isolated, content) -> None:
-    from kling_cli.journal import JOURNAL_FILE
+    from kling_cli.store.journal import JOURNAL_FILE
 
     isolated.mkdir()
     path = isolated / JOURNAL_FILE
@@ -157,7 +157,7 @@ def test_a_damaged_journal_says_where_it_is_and_what_to_do(kling, isolated, cont
 def test_a_damaged_journal_does_not_stop_a_generation(kling, isolated, against) -> None:
     """The task id is what matters most: it is printed, and the warning says why it is not
     recorded and what to do."""
-    from kling_cli.journal import JOURNAL_FILE
+    from kling_cli.store.journal import JOURNAL_FILE
 
     isolated.mkdir()
     path = isolated / JOURNAL_FILE
@@ -173,7 +173,7 @@ def test_a_damaged_journal_does_not_stop_a_generation(kling, isolated, against) 
 
 
 def test_the_hint_moves_a_left_over_wal_file_too(kling, isolated) -> None:
-    from kling_cli.journal import JOURNAL_FILE
+    from kling_cli.store.journal import JOURNAL_FILE
 
     isolated.mkdir()
     path = isolated / JOURNAL_FILE
@@ -189,7 +189,7 @@ def test_a_journal_write_that_fails_after_the_post_still_gives_the_id(
 ) -> None:
     """The journal opens, then the write of the new task fails (disk full): the task is paid
     for, so its id is printed whatever the output, and the command goes on."""
-    from kling_cli.journal import Journal, JournalError
+    from kling_cli.store.journal import Journal, JournalError
 
     def disk_full(self: Journal, *args: object, **kwargs: object) -> None:
         raise JournalError(f"the task journal {self.path} failed: database or disk is full")

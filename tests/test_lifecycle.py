@@ -9,15 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from kling_cli import polling
+from kling_cli.api.tasks import TaskView
 from kling_cli.clock import FakeClock
+from kling_cli.engine.jobs import POLL_THREADS, Job, Plan
+from kling_cli.engine.run import engine_for, first_failure
+from kling_cli.engine.scheduler import Engine
 from kling_cli.env import Env
 from kling_cli.errors import APIError, ServiceUnavailable
-from kling_cli.follow import first_failure
-from kling_cli.jobs import Job, Plan
-from kling_cli.lifecycle import Engine
-from kling_cli.tasks import TaskView
-from kling_cli.workers import Workers
+from kling_cli.progress import NullDisplay
 
 
 class ScriptedClient:
@@ -31,7 +30,7 @@ class ScriptedClient:
         self.url: str | None = "https://files.example/v.mp4"
         self.delay = 0.0
 
-    def get_task(self, task_id: str) -> TaskView:
+    def get_task(self, task_id: str, deadline: float | None = None) -> TaskView:
         self.log.append((self.time.now(), task_id))
         self.time.advance(self.delay)
         queue = self.statuses[task_id]
@@ -58,7 +57,7 @@ def run(
     client.url, client.delay = url, delay
     env._client = client  # type: ignore[assignment]  # a scripted stand-in for the HTTP client
     jobs = [Job(order, task_id) for order, task_id in enumerate(statuses)]
-    engine: Engine[Job] = Engine(env, Plan[Job](**plan))  # type: ignore[arg-type]
+    engine: Engine[Job] = engine_for(env, Plan[Job](**plan), NullDisplay(), lambda job: None)
     for job in jobs:
         engine.poll(job)
     engine.run()
@@ -111,7 +110,7 @@ def test_a_task_just_heard_from_is_not_asked_again_at_once() -> None:
     client = ScriptedClient({"a": ["completed"]}, time)
     env._client = client  # type: ignore[assignment]  # a scripted stand-in
     job = Job(0, "a", view=TaskView.of({"id": "a", "status": "queued"}))
-    engine: Engine[Job] = Engine(env, Plan[Job](interval=2))
+    engine: Engine[Job] = engine_for(env, Plan[Job](interval=2), NullDisplay(), lambda job: None)
     engine.poll(job, now=False)
     engine.run()
     assert client.log == [(2, "a")]
@@ -140,7 +139,7 @@ class MeetingClient(ScriptedClient):
         self._in_flight = 0
         self.most = 0
 
-    def get_task(self, task_id: str) -> TaskView:
+    def get_task(self, task_id: str, deadline: float | None = None) -> TaskView:
         with self._lock:
             self._in_flight += 1
             self.most = max(self.most, self._in_flight)
@@ -149,91 +148,28 @@ class MeetingClient(ScriptedClient):
         finally:
             with self._lock:
                 self._in_flight -= 1
-        return super().get_task(task_id)
+        return super().get_task(task_id, deadline)
 
 
-@pytest.mark.parametrize(("parallel", "polls"), [(1, 8), (1, 2), (4, 2)])
-def test_polls_go_out_together_beyond_parallel_up_to_their_own_limit(
-    parallel: int, polls: int
-) -> None:
-    """Polls of a service far away go out together: `polls` of them in flight at once,
-    never fewer than `parallel` (which bounds sends and downloads)."""
-    limit = max(parallel, polls)
+@pytest.mark.parametrize("parallel", [1, 4])
+def test_polls_go_out_together_beyond_parallel(parallel: int) -> None:
+    """Polls of a service far away go out together on their own threads, whatever -p (which
+    bounds sends and downloads): the 8 due at once are all in flight at once."""
+    limit = 8
+    assert limit <= POLL_THREADS
     client = MeetingClient({f"t{n}": ["completed"] for n in range(8)}, parties=limit)
     client.delay = 0.05  # each answer 50 ms away
     env = Env.test(clock=client.time)
     env._client = client  # type: ignore[assignment]  # a scripted stand-in
     jobs = [Job(order, f"t{order}") for order in range(8)]
-    engine: Engine[Job] = Engine(env, Plan[Job](parallel=parallel, polls=polls))
+    engine: Engine[Job] = engine_for(
+        env, Plan[Job](parallel=parallel), NullDisplay(), lambda job: None
+    )
     for job in jobs:
         engine.poll(job)
     engine.run()
     assert all(job.code == 0 for job in jobs)
     assert client.most == limit
-
-
-@pytest.mark.parametrize(
-    ("seconds_a_poll", "sizes"),
-    [(None, [1] * 20), (0.05, [1] * 20), (0.002, [5] * 4), (0.0001, [16, 4]), (0.0, [16, 4])],
-)
-def test_polls_due_together_share_calls_while_answers_are_fast(
-    seconds_a_poll: float | None, sizes: list[int]
-) -> None:
-    """Not measured yet, or 50 ms away: a call a poll; fast: about 10 ms of polls a call."""
-    calls = polling.chunks(list(range(20)), seconds_a_poll)
-    assert [len(call) for call in calls] == sizes
-    assert [n for call in calls for n in call] == list(range(20))  # each once, in order
-
-
-class SlowFirstB(ScriptedClient):
-    """b's first answer takes 3 s; every other answer comes at once."""
-
-    def get_task(self, task_id: str) -> TaskView:
-        self.delay = 3.0 if task_id == "b" and all(t != "b" for _, t in self.log) else 0.0
-        return super().get_task(task_id)
-
-
-def test_a_slow_answer_ends_its_call_and_the_polls_behind_it_go_again_at_once() -> None:
-    time = FakeClock(start=0.0)
-    client = SlowFirstB({tid: ["completed"] for tid in "abcd"}, time)
-    answers, seconds = polling.poll_each(client, list("abcd"), time.now)
-    assert [a.id for a in answers if isinstance(a, TaskView)] == ["a", "b"]  # not c, d
-    assert seconds == 1.5  # 3 s over the two answers
-    # In the engine: c and d are polled as soon as b has answered, not a round later.
-    time = FakeClock(start=0.0)
-    env = Env.test(clock=time)
-    client = SlowFirstB({tid: ["completed"] for tid in "abcd"}, time)
-    env._client = client  # type: ignore[assignment]  # a scripted stand-in
-    jobs = [Job(order, tid) for order, tid in enumerate("abcd")]
-    engine: Engine[Job] = Engine(env, Plan[Job](interval=5, parallel=1, polls=1))
-    engine.polls.seconds_a_poll = 0.0001  # measured fast: all four due in one call
-    for job in jobs:
-        engine.poll(job)
-    engine.run()
-    assert all(job.code == 0 for job in jobs)
-    assert client.log == [(0.0, "a"), (0.0, "b"), (3.0, "c"), (3.0, "d")]
-    assert engine.polls.seconds_a_poll > polling.CHUNK_SECONDS  # so the next calls are one poll
-
-
-def test_waiting_polls_get_threads_when_every_thread_is_held_by_a_slow_answer() -> None:
-    """Poll threads beyond -p start only for slow answers: with the first two polls stuck
-    (a service that does not answer), the four behind them still go out and come back."""
-    stuck = threading.Event()
-
-    def poll(n: int) -> int:
-        if n < 2:
-            stuck.wait(30)
-        return n
-
-    workers = Workers(8, "test-poll", patience=0.02, floor=2)
-    try:
-        futures = [workers.submit(poll, n) for n in range(6)]
-        assert [f.result(timeout=30) for f in futures[2:]] == [2, 3, 4, 5]
-        assert not futures[0].done() and not futures[1].done()
-    finally:
-        stuck.set()
-        workers.shutdown()
-    assert [f.result() for f in futures[:2]] == [0, 1]
 
 
 def test_a_target_fetches_as_soon_as_a_task_completes(tmp_path: Path) -> None:

@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kling_cli import download
-from kling_cli.client import error_message
-from kling_cli.journal import JOURNAL_FILE, Journal
+from kling_cli.api.client import error_message
+from kling_cli.store.journal import JOURNAL_FILE, Journal
 from tests.scripted_server import Reply, ScriptedServer, self_signed_certificate
 
 KEY = "sk-reliable-0123456789abcdef"
@@ -314,25 +314,37 @@ def test_unwritable_journal_never_loses_the_task_id(kling, against, isolated: Pa
 # --- proxies -------------------------------------------------------------------------------
 
 
-def test_proxy_carries_api_and_video_traffic(kling, against, tmp_path: Path, monkeypatch) -> None:
+def test_a_loopback_api_is_never_reached_through_a_proxy(kling, against, monkeypatch) -> None:
+    """The key goes over plain http only to this machine: no proxy variable sends it (or the
+    prompt) anywhere else, as NO_PROXY would have it for loopback."""
     from tests.forward_proxy import ForwardProxy
 
     with ForwardProxy() as proxy:
-        monkeypatch.setenv("HTTP_PROXY", proxy.url)
-        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
-        result = kling("generate", "a fox", "-o", str(tmp_path / "f.mp4"), "--interval", "0.1")
-        assert result.exit_code == 0, result.stderr
-        assert (tmp_path / "f.mp4").read_bytes() == against.clip_bytes()
-        assert any(
-            s.startswith(f"POST {against.base_url}/v1/videos/generations") for s in proxy.seen
-        )
-        assert any(s.startswith(f"GET {against.file_base_url}/videos/") for s in proxy.seen)
-        assert len(proxy.seen) == len(against.log)
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy"):
+            monkeypatch.setenv(name, proxy.url)
+        task_id = kling("generate", "a fox", "-q").stdout.strip()
+        assert kling("status", task_id).exit_code == 0
+        assert kling("wait", task_id, "-o", "fox.mp4", "--interval", "0.1").exit_code == 0
+        assert proxy.seen == []
+    assert next(r.method for r in against.log if r.listener == "api") == "POST"
 
-        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-        before = len(proxy.seen)
-        assert kling("generate", "a fox", "-q").exit_code == 0
-        assert len(proxy.seen) == before
+
+def test_a_proxy_carries_the_video_from_another_host_without_the_key(
+    kling, api: ScriptedServer, tmp_path: Path, monkeypatch
+) -> None:
+    from tests.forward_proxy import ForwardProxy
+
+    with ScriptedServer() as videos, ForwardProxy(hosts={"videos.example": "127.0.0.1"}) as proxy:
+        port = videos.url.rsplit(":", 1)[1]
+        url = f"http://videos.example:{port}/v.mp4"
+        api.add("GET", f"{TASKS}/t", Reply(200, completed("t", url)))
+        videos.add("GET", "/v.mp4", Reply(200, CLIP))
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        result = kling("download", "t", "-o", str(tmp_path / "t.mp4"))
+        assert result.exit_code == 0, result.stderr
+        assert (tmp_path / "t.mp4").read_bytes() == CLIP
+        assert proxy.seen == [f"GET {url}"]
+        assert "Authorization" not in proxy.headers[0]
 
 
 def test_https_certificate_is_checked_against_requests_ca_bundle(

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kling_cli import request
+from kling_cli.api import request
+from kling_cli.api.request import Request
 from kling_cli.errors import UsageError
-from kling_cli.request import Request
 
 A, B = "https://x.example/a.png", "https://x.example/b.png"
 CLIP = "https://x.example/clip.mp4"

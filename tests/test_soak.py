@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from kling_cli.journal import JOURNAL_FILE, Journal
 from kling_cli.sandbox.server import Sandbox, SandboxConfig
+from kling_cli.store.journal import JOURNAL_FILE, Journal
 
 pytestmark = pytest.mark.slow
 RUNS = int(os.environ.get("KLING_SOAK_RUNS", "24"))

@@ -44,8 +44,8 @@ def test_version_does_not_import_typer() -> None:
 
 
 def test_a_tab_on_a_task_id_imports_neither_typer_rich_nor_requests(tmp_path: Path) -> None:
-    from kling_cli.journal import JOURNAL_FILE, Journal
-    from kling_cli.tasks import TaskView
+    from kling_cli.api.tasks import TaskView
+    from kling_cli.store.journal import JOURNAL_FILE, Journal
 
     journal = Journal(tmp_path / JOURNAL_FILE)
     journal.record_submitted(TaskView.of({"id": "video_abc", "status": "queued"}), "u", {})
@@ -71,7 +71,9 @@ def test_status_imports_neither_the_engine_nor_the_config_commands(tmp_path: Pat
     `config` or a live display need."""
     from kling_cli.sandbox.server import Sandbox, SandboxConfig
 
-    heavy = '("kling_cli.lifecycle", "concurrent.futures", "kling_cli.commands.config", "rich")'
+    heavy = (
+        '("kling_cli.engine.scheduler", "concurrent.futures", "kling_cli.commands.config", "rich")'
+    )
     probe = PROBE.replace(PROBE.split("heavy = ", 1)[1].split("\n", 1)[0], heavy)
     with Sandbox(config=SandboxConfig()) as sb:
         task_id = sb.state.create_task({"model": "kling-v3-omni", "prompt": "a fox"})["id"]

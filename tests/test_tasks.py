@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kling_cli.tasks import State, TaskView
+from kling_cli.api.tasks import State, TaskView
 
 URL = "https://cdn.example/v.mp4"
 

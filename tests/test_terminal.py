@@ -103,7 +103,7 @@ def test_a_stalled_task_keeps_its_row_saying_stalled(live_stalling, tmp_path: Pa
     task_id = submit(live_stalling, tmp_path, "[stall] a fox")
     args = [*KLING, "wait", task_id, "--interval", "0.05", "--stall-timeout", "0.3"]
     screen = screen_of(" ".join(map(shlex.quote, args)), base_env(live_stalling, tmp_path))
-    row = next(line for line in screen.splitlines() if line.startswith(task_id))
+    *_, row = (line for line in screen.splitlines() if line.startswith(task_id))  # the table's
     assert row.split()[1:3] == ["stalled", "99%"]  # the message itself is the error line
     assert f"kling: error: task {task_id} stalled: no change" in screen
     assert "EXIT=7" in screen
@@ -255,8 +255,8 @@ def test_list_in_a_narrow_terminal_keeps_every_id_whole(
 def test_a_long_list_on_a_terminal_is_aligned_lines_with_every_id_whole(tmp_path: Path) -> None:
     """More tasks than fit on the screen: plain aligned lines (a rich table of thousands of rows
     took seconds to draw), one per task, every id whole and in order, nothing wrapped."""
-    from kling_cli.journal import JOURNAL_FILE, Journal
-    from kling_cli.tasks import TaskView
+    from kling_cli.api.tasks import TaskView
+    from kling_cli.store.journal import JOURNAL_FILE, Journal
 
     journal = Journal(tmp_path / JOURNAL_FILE)
     ids = []
@@ -284,9 +284,9 @@ def test_a_long_list_on_a_terminal_is_aligned_lines_with_every_id_whole(tmp_path
 
 
 def test_a_tall_terminal_still_gets_lines_past_a_few_hundred_tasks(tmp_path: Path) -> None:
+    from kling_cli.api.tasks import TaskView
     from kling_cli.commands.list import MAX_TABLE_ROWS
-    from kling_cli.journal import JOURNAL_FILE, Journal
-    from kling_cli.tasks import TaskView
+    from kling_cli.store.journal import JOURNAL_FILE, Journal
 
     journal = Journal(tmp_path / JOURNAL_FILE)
     count = MAX_TABLE_ROWS + 1

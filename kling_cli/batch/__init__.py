@@ -1,11 +1,11 @@
 """Batch generation from a JSON Lines file: its lines (`lines`: reading and checking them),
-one run of them at a time (`lock`), the run on the lifecycle engine (`runner`), its progress
-on stderr (`display`) and the files beside the videos (`sidecar`). `kling batch` is
+one run of them at a time (`lock`), the run on the engine (`runner`) and the files beside the
+videos (`sidecar`). `kling batch` is
 kling_cli.commands.batch; this package is imported only when a batch runs."""
 
 from __future__ import annotations
 
-from .lines import Index, Line, LineState, Shard, Source
+from .lines import Index, Line, Shard, Source
 from .lock import one_run_at_a_time
 from .runner import Entry, Options, Runner, Tally
 
@@ -13,7 +13,6 @@ __all__ = [
     "Entry",
     "Index",
     "Line",
-    "LineState",
     "Options",
     "Runner",
     "Shard",

@@ -15,43 +15,18 @@ import tempfile
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import IO, Any
 
-from .. import download, request
+from .. import download
+from ..api import request
+from ..engine.jobs import Job
 from ..env import Env
 from ..errors import UsageError
-from ..jobs import Job, Stage
 from ..output import counted
 
 FIELDS = (*request.LINE_KEYS, "output")
 MAX_PROBLEMS = 20  # bad lines listed; the rest are counted
-
-
-class LineState(str, Enum):
-    """Where a line stands, as the displays show it."""
-
-    TO_SEND = "new"
-    SENDING = "sending"
-    FOLLOWING = "following"  # sent: shown by the task's status and progress
-    DOWNLOADING = "downloading"
-    DONE = "done"
-
-    @classmethod
-    def of(cls, stage: Stage) -> LineState:
-        return _STATES[stage]
-
-
-_STATES = {
-    Stage.NEW: LineState.TO_SEND,
-    Stage.SENDING: LineState.SENDING,
-    Stage.WAITING: LineState.FOLLOWING,
-    Stage.POLLING: LineState.FOLLOWING,
-    Stage.FETCH: LineState.DOWNLOADING,
-    Stage.DOWNLOADING: LineState.DOWNLOADING,
-    Stage.DONE: LineState.DONE,
-}
 
 
 @dataclass(eq=False, kw_only=True)
@@ -65,10 +40,6 @@ class Line(Job):
     @property
     def number(self) -> int:
         return self.order
-
-    @property
-    def state(self) -> LineState:
-        return LineState.of(self.stage)
 
     def document(self) -> dict[str, Any]:
         """What --json prints for the line: the task as the service gave it, or the error."""
@@ -140,7 +111,7 @@ class Source:
     def __init__(self, env: Env, file: str):
         self.fh: IO[bytes]
         if file == "-":
-            stdin = env.piped_stdin("the batch file `-`")
+            stdin = env.ui.piped_stdin("the batch file `-`")
             self.fh = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
             digest = hashlib.sha256()
             while chunk := stdin.read(1 << 16):

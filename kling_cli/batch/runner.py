@@ -19,11 +19,12 @@ from functools import partial
 from pathlib import Path
 
 from .. import download, uploads
+from ..engine.jobs import Plan
+from ..engine.run import engine_for
 from ..env import Env
 from ..errors import Interrupted, KlingError, Stalled, SubmitUncertain
-from ..jobs import Plan
-from ..journal import Journal
-from ..lifecycle import Engine
+from ..progress import Display
+from ..store.journal import Journal
 from .lines import Index, Line, Shard, Source
 from .sidecar import write_sidecar
 
@@ -64,9 +65,8 @@ class Runner:
         source: Source,
         index: Index,
         opts: Options,
-        on_change: Callable[[Line], None],
+        display: Display,
         on_done: Callable[[Line], None],
-        on_bytes: Callable[[Line], None] = lambda line: None,
     ):
         self.env = env
         self.source = source
@@ -94,7 +94,7 @@ class Runner:
                 line.error.hint = RESUME_HINT  # it goes on at the service: a re-run waits again
             on_done(line)
 
-        self.engine = Engine(env, plan, on_change, done, on_bytes)
+        self.engine = engine_for(env, plan, display, done)
 
     def shown(self, line: Line) -> None:
         self.printed += 1
@@ -126,7 +126,9 @@ class Runner:
             wanted = next(marked, None)
             if self._sent(line) is None:
                 paths.update(line.request.local_files())
-        self.urls = uploads.urls_for(self.env, paths, pool=pool)
+        self.urls = uploads.urls_for(
+            self.env.client, self.env.records, self.env.ui, paths, pool=pool
+        )
 
     # --- the run -------------------------------------------------------------------------------
 
@@ -143,7 +145,7 @@ class Runner:
                 hint="run the same command again: nothing is sent twice",
             ) from None
         finally:
-            self.env.try_journal(Journal.flush)
+            self.env.records.flush()
             self.env.journal.defer_writes = False
         if self._stopped is not None:
             raise self._stopped
@@ -210,21 +212,23 @@ class Runner:
             if not saved.exists():
                 return Entry.FETCH
             line.files = [saved]
-            self.env.record_file(sent[0], saved)
+            self.env.records.file(sent[0], saved)
         return Entry.DONE if line.view.final else Entry.POLL
 
     # --- the engine's hooks --------------------------------------------------------------------
 
-    def _sending(self, line: Line) -> None:
-        """Written (synced) before the line's request leaves: a crash from here on never
-        sends it again. Its local images are uploaded by now: their URLs go in. If the mark
-        cannot be written, the engine sends no more lines."""
-        if line.request.local_files():
-            line.body = line.request.body(self.urls)
-        self.env.journal.batch_sending(line.key, line.number, self.source.identity)
+    def _sending(self, lines: list[Line]) -> None:
+        """Written (synced, together) before the lines' requests leave: a crash from here on
+        never sends them again. Their local images are uploaded by now: their URLs go in. If
+        the marks cannot be written, the engine sends no more lines."""
+        with self.env.journal.group():
+            for line in lines:
+                if line.request.local_files():
+                    line.body = line.request.body(self.urls)
+                self.env.journal.batch_sending(line.key, line.number, self.source.identity)
 
     def _not_sent(self, line: Line) -> None:
-        self.env.try_journal(partial(Journal.batch_not_sent, key=line.key))
+        self.env.records.attempt(partial(Journal.batch_not_sent, key=line.key))
 
     def _target(self, line: Line) -> Path:
         assert self.opts.output is not None

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import typer
 
-from ..balance import Balance
+from ..api.balance import Balance
 from ..env import Env
 from ..output import Format, Output, choose
 from .common import JsonOpt, QuietOpt, env_of
@@ -19,14 +19,14 @@ class BalanceOptions:
 
 def run_balance(env: Env, opts: BalanceOptions) -> int:
     answer = env.client.get_balance()
-    out = Output(env, opts.format)
+    out = Output(env.ui, opts.format)
     balance = Balance.of(answer)
     if opts.format is Format.JSON:
         out.json(answer)  # as it came
     elif opts.format is Format.QUIET:
         out.value(balance.remaining_text)
     else:
-        out.value(f"{balance.remaining_text}\t{balance.used_text}")
+        out.row(balance.remaining_text, balance.used_text)
     return 0
 
 
@@ -43,4 +43,4 @@ def command(ctx: typer.Context, json: JsonOpt = False, quiet: QuietOpt = False) 
       kling balance --json | jq .used_balance
     """
     env = env_of(ctx)
-    raise typer.Exit(run_balance(env, BalanceOptions(choose(env, json, quiet))))
+    raise typer.Exit(run_balance(env, BalanceOptions(choose(json, quiet))))

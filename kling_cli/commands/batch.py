@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .. import completion, download
-from ..balance import Balance
+from .. import completion, download, present, progress
+from ..api.balance import Balance
+from ..engine.run import InOrder
 from ..env import Env
 from ..errors import APIError, AuthError, ServiceUnavailable
-from ..follow import InOrder
 from ..output import Format, Output, choose, counted, quiet_result
 from .common import (
     ForceOpt,
@@ -68,41 +68,34 @@ def run_batch(env: Env, opts: BatchOptions) -> int:
         download.check_output(Path(str(run.output) + "/"), [], run.force)
         with batch.one_run_at_a_time(env, source.identity, run.shard):
             if not index.numbers:  # more shards than lines: this one has nothing to do
-                env.note(f"batch: shard {run.shard} has no lines of this file; nothing to do")
+                env.ui.note(f"batch: shard {run.shard} has no lines of this file; nothing to do")
                 return 0
             return _run_lines(env, opts, source, index)
 
 
 def _run_lines(env: Env, opts: BatchOptions, source: batch.Source, index: batch.Index) -> int:
     from .. import batch
-    from ..batch.display import batch_display
 
     assert opts.run.output is not None
     opts.run.output = opts.run.output.resolve()
-    env.http_pool_size = max(10, opts.run.parallel)
-    out = Output(env, opts.format)
-    display = batch_display(env, len(index.numbers), opts.format is Format.QUIET)
+    quiet = opts.format is Format.QUIET
+    display = progress.display(env.ui, quiet, lines=len(index.numbers))
+    out = Output(env.ui, opts.format)
     tally = batch.Tally()
 
     def show(line: batch.Line) -> None:
         if opts.format is Format.JSON:
             out.json(line.document())
         elif opts.format is Format.QUIET:
-            value = quiet_result(line.view, line.files) if line.error is None else ""
-            if value:
+            for value in quiet_result(line.view, line.files) if line.error is None else []:
                 out.value(value)
         else:
-            out.value(result_line(line))
+            out.row(*result_fields(line))
         tally.add(line)
         runner.shown(line)
 
-    in_order = InOrder[batch.Line](index.numbers, show)
-
-    def on_done(line: batch.Line) -> None:
-        display.done(line)
-        in_order.done(line)
-
-    runner = batch.Runner(env, source, index, opts.run, display.change, on_done, display.transfer)
+    in_order = InOrder[batch.Line](index.numbers, lambda line: display.above(lambda: show(line)))
+    runner = batch.Runner(env, source, index, opts.run, display, in_order.done)
     try:
         to_send = runner.prepare()  # first: a journal that cannot say what was sent stops us
         opts.run.output.mkdir(parents=True, exist_ok=True)
@@ -122,40 +115,33 @@ def warn_if_no_balance(env: Env) -> None:
     try:
         balance = Balance.of(env.client.get_balance(retry=False))
     except (APIError, ServiceUnavailable, AuthError) as exc:
-        env.trace(f"balance not checked: {exc.message}")
+        env.ui.trace(f"balance not checked: {exc.message}")
         return
     if balance.exhausted:
-        env.warn(
+        env.ui.warn(
             f"the balance of this API key reads {balance.remaining_text} "
             f"(used {balance.used_text}): the service may refuse the tasks"
         )
 
 
-def result_line(line: batch.Line) -> str:
-    """`LINE  ID  STATUS  DETAIL`, tab-separated: one per input line."""
+def result_fields(line: batch.Line) -> list[str]:
+    """`LINE  ID  STATUS  DETAIL`: one row per input line."""
+    shown = present.task(line.view, line.files, line.error)
     status = "error" if line.error is not None and not line.view else line.view.status
-    if line.error is not None:
-        detail = line.error.message
-    elif line.files:
-        detail = " ".join(str(f) for f in line.files)
-    elif line.view.failed:
-        detail = line.view.error_text
-    else:
-        detail = line.view.video_url or ""
-    return "\t".join([str(line.number), line.task_id or "-", status, detail])
+    return [str(line.number), line.task_id or "-", status, shown.detail]
 
 
 def summarize(env: Env, tally: batch.Tally, shard: batch.Shard) -> None:
     """Counts on stderr, and the lines that did not complete, with why."""
     of = "" if shard.whole else f" (shard {shard})"
     lines = counted(tally.lines, "line")
-    env.note(f"batch: {lines}{of}, {tally.completed} completed, {tally.failed} not")
+    env.ui.note(f"batch: {lines}{of}, {tally.completed} completed, {tally.failed} not")
     for number, code, why, hint in tally.examples:
-        env.note(f"  line {number}: exit {code}: {why}")
+        env.ui.note(f"  line {number}: exit {code}: {why}")
         if hint:
-            env.note(f"    {hint}")
+            env.ui.note(f"    {hint}")
     if tally.failed > len(tally.examples):
-        env.note(f"  ... and {tally.failed - len(tally.examples)} more (see --json)")
+        env.ui.note(f"  ... and {tally.failed - len(tally.examples)} more (see --json)")
 
 
 def command(
@@ -245,4 +231,4 @@ def command(
         stall_timeout=setting_or(env, stall_timeout, "stall_timeout"),
         interval=setting_or(env, interval, "poll_interval"),
     )
-    raise typer.Exit(run_batch(env, BatchOptions(file, choose(env, json, quiet), run)))
+    raise typer.Exit(run_batch(env, BatchOptions(file, choose(json, quiet), run)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Annotated, Any
 
@@ -47,7 +48,7 @@ def env_for(ctx: typer.Context, profile: str | None) -> Env:
     """The Env, with the command's --profile (if given) taking over the global one."""
     env = env_of(ctx)
     if profile is not None:
-        env.profile = profile
+        env = dataclasses.replace(env, profile=profile)
     config.check_profile(env.profile)
     return env
 
@@ -60,11 +61,11 @@ def shown(name: str, value: object) -> str:
 
 def read_secret(env: Env, name: str) -> str:
     """A secret from a hidden prompt, or from stdin when piped: never from the command line."""
-    if env.stdin_tty:
+    if env.ui.stdin_tty:
         import getpass
 
-        return getpass.getpass(f"{name}: ", stream=env.stderr)
-    return env.read_stdin(f"the value of {name}", line=True).strip()
+        return getpass.getpass(f"{name}: ", stream=env.ui.stderr)
+    return env.ui.read_stdin(f"the value of {name}", line=True).strip()
 
 
 def run_set(env: Env, name: str, value: str | None) -> int:
@@ -74,13 +75,13 @@ def run_set(env: Env, name: str, value: str | None) -> int:
             raise UsageError(f"config set {name} needs a value")
         value = read_secret(env, name)
     elif k.secret:
-        env.warn(
+        env.ui.warn(
             f"the {name} given on the command line may stay in your shell history; "
             f"`kling config set {name}` with no value asks for it instead"
         )
     stored = config.set_value(env.config_path, name, value, env.profile)
     where = f"profile {env.profile} in " if env.profile else ""
-    env.note(f"{name} = {shown(name, stored)} ({where}{env.config_path})")
+    env.ui.note(f"{name} = {shown(name, stored)} ({where}{env.config_path})")
     return 0
 
 
@@ -151,7 +152,7 @@ def get_command(ctx: typer.Context, name: KeyArg, profile: ProfileOpt = None) ->
     config.key(name)
     value = env.setting(name)
     if value is not None:
-        Output(env, Format.HUMAN).value(shown(name, value))
+        Output(env.ui, Format.HUMAN).value(shown(name, value))
 
 
 @app.command("unset", cls=KlingCommand)
@@ -165,9 +166,9 @@ def unset_command(ctx: typer.Context, name: KeyArg, profile: ProfileOpt = None) 
     env = env_for(ctx, profile)
     where = f"profile {env.profile} in {env.config_path}" if env.profile else env.config_path
     if config.unset_value(env.config_path, name, env.profile):
-        env.note(f"{name} removed from {where}")
+        env.ui.note(f"{name} removed from {where}")
     else:
-        env.note(f"{name} was not set in {where}")
+        env.ui.note(f"{name} was not set in {where}")
 
 
 @app.command("list", cls=KlingCommand)
@@ -180,7 +181,7 @@ def list_command(ctx: typer.Context, json: JsonOpt = False, profile: ProfileOpt 
       kling config list --json | jq -r .base_url.value
     """
     env = env_for(ctx, profile)
-    out = Output(env, Format.JSON if json else Format.HUMAN)
+    out = Output(env.ui, Format.JSON if json else Format.HUMAN)
     settings = env.settings
     if json:
         out.json(
@@ -193,7 +194,7 @@ def list_command(ctx: typer.Context, json: JsonOpt = False, profile: ProfileOpt 
         out.value(f"{name:<{width}}  {value}  ({setting.source})")
     profiles = config.profile_names(env.config_path)
     if profiles:
-        env.note(f"profiles: {', '.join(profiles)} (use one with --profile NAME)")
+        env.ui.note(f"profiles: {', '.join(profiles)} (use one with --profile NAME)")
 
 
 def _json_value(name: str, value: object) -> object:
@@ -209,4 +210,4 @@ def path_command(ctx: typer.Context) -> None:
       $EDITOR "$(kling config path)"
     """
     env = env_of(ctx)
-    Output(env, Format.HUMAN).value(str(env.config_path))
+    Output(env.ui, Format.HUMAN).value(str(env.config_path))

@@ -44,12 +44,11 @@ def run_doctor(env: Env, fmt: Format) -> int:
 def _balance(env: Env, base_url: str, key: str | None) -> Callable[[], Mapping[str, Any]] | None:
     if not key:
         return None
-    from ..client import Client
+    from ..api.client import Client
 
     def ask() -> Mapping[str, Any]:
-        client = Client(
-            base_url, key, timeout=doctor.PROBE_TIMEOUT, trace=env.trace if env.verbose else None
-        )
+        trace = env.ui.trace if env.ui.verbose else None
+        client = Client(base_url, key, trace=trace, timeout=doctor.PROBE_TIMEOUT)
         try:
             return client.get_balance(retry=False)
         finally:
@@ -59,21 +58,21 @@ def _balance(env: Env, base_url: str, key: str | None) -> Callable[[], Mapping[s
 
 
 def _show(env: Env, fmt: Format, checks: list[doctor.Check]) -> None:
-    out = Output(env, fmt)
+    out = Output(env.ui, fmt)
     problems = sum(c.status is doctor.Status.PROBLEM for c in checks)
     if fmt is Format.JSON:
         out.json({"checks": [c.as_json() for c in checks], "ok": problems == 0})
         return
     width = max(len(c.name) for c in checks)
     for check in checks:
-        if env.stdout_tty:
+        if env.ui.stdout_tty:
             out.value(f"{check.status.value:<8} {check.name:<{width}}  {check.detail}")
             if check.hint:
                 out.value(f"{'':<8} {'':<{width}}  -> {check.hint}")
         else:  # stable for scripts: STATUS, NAME, DETAIL, HINT
-            out.value("\t".join((check.status.value, check.name, check.detail, check.hint)))
+            out.row(check.status.value, check.name, check.detail, check.hint)
     warnings = sum(c.status is doctor.Status.WARNING for c in checks)
-    env.note(
+    env.ui.note(
         f"{problems} problem{'s' * (problems != 1)}, {warnings} warning{'s' * (warnings != 1)}"
     )
 
@@ -92,4 +91,4 @@ def command(ctx: typer.Context, json: JsonOpt = False) -> None:
       kling doctor --json | jq -r '.checks[] | select(.status != "ok") | .hint'
     """
     env = env_of(ctx)
-    raise typer.Exit(run_doctor(env, choose(env, json, False)))
+    raise typer.Exit(run_doctor(env, choose(json, False)))

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import typer
 
 from .. import download
+from ..engine.jobs import Job, Plan
+from ..engine.run import run_tasks, save_to
+from ..engine.scheduler import Engine
 from ..env import Env
-from ..follow import run_tasks, save_to
-from ..jobs import Job, Plan
-from ..lifecycle import Engine
-from ..output import Format, Output, choose
+from ..output import Format, choose
 from .common import ForceOpt, JsonOpt, OutputOpt, ParallelOpt, QuietOpt, TaskIdsArg, env_of
 
 
@@ -29,15 +29,7 @@ def run_download(env: Env, opts: DownloadOptions) -> int:
         download.check_output(opts.output, opts.task_ids, opts.force)
     jobs = [Job(order, task_id) for order, task_id in enumerate(opts.task_ids)]
     plan = Plan[Job](parallel=opts.parallel, force=opts.force, target=save_to(env, opts.output))
-    return run_tasks(
-        env,
-        jobs,
-        plan,
-        Engine.fetch,
-        Output(env, opts.format),
-        quiet=opts.format is Format.QUIET,
-        output=opts.output,
-    )
+    return run_tasks(env, jobs, plan, Engine.fetch, opts.format, opts.output)
 
 
 def command(
@@ -58,6 +50,6 @@ def command(
       kling download -q $(kling list -q --limit 5) -o videos/
     """
     opts = DownloadOptions(
-        list(dict.fromkeys(task_ids)), output, force, choose(env_of(ctx), json, quiet), parallel
+        list(dict.fromkeys(task_ids)), output, force, choose(json, quiet), parallel
     )
     raise typer.Exit(run_download(env_of(ctx), opts))

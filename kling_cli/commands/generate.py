@@ -23,7 +23,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..request import Image, Request
+    from ..api.request import Image, Request
 
 
 @dataclass
@@ -55,13 +55,13 @@ class GenerateOptions:
 
 
 def read_prompt(env: Env, prompt: str) -> str:
-    return env.read_stdin("the prompt `-`").strip() if prompt == "-" else prompt
+    return env.ui.read_stdin("the prompt `-`").strip() if prompt == "-" else prompt
 
 
 def build_request(env: Env, opts: GenerateOptions) -> Request:
     """The options as a request model: every check it makes happens here, before sending."""
-    from ..images import classify_image
-    from ..request import Request, classify_video, parse_assignments
+    from ..api.images import classify_image
+    from ..api.request import Request, classify_video, parse_assignments
 
     def image(ref: str | None) -> Image | None:
         return classify_image(ref) if ref is not None else None
@@ -88,10 +88,11 @@ def build_request(env: Env, opts: GenerateOptions) -> Request:
 
 def run_generate(env: Env, opts: GenerateOptions) -> int:
     # The engine and its kin are imported here, not at the top: `generate --help` skips them.
-    from .. import download, request, uploads
-    from ..follow import run_tasks, save_to
-    from ..jobs import Job, Plan
-    from ..lifecycle import Engine
+    from .. import download, uploads
+    from ..api import request
+    from ..engine.jobs import Job, Plan
+    from ..engine.run import run_tasks, save_to
+    from ..engine.scheduler import Engine
     from ..output import Output
 
     quiet = opts.format is Format.QUIET
@@ -103,18 +104,18 @@ def run_generate(env: Env, opts: GenerateOptions) -> int:
     waits = opts.wait or opts.output is not None
     given = [opts.timeout, opts.stall_timeout, opts.interval]
     if not waits and any(value is not None for value in given):
-        env.warn("--timeout, --stall-timeout and --interval apply only with --wait or -o")
+        env.ui.warn("--timeout, --stall-timeout and --interval apply only with --wait or -o")
     for note in request.notes(body):
-        env.note(note)
+        env.ui.note(note)
     for warning in request.warnings(body):
-        env.warn(warning)
+        env.ui.warn(warning)
     if opts.dry_run:
         if wanted.local_files():
-            env.note("local images would be uploaded first; their paths stand in for URLs here")
-        Output(env, Format.JSON).json(body)
+            env.ui.note("local images would be uploaded first; their paths stand in for URLs here")
+        Output(env.ui, Format.JSON).json(body)
         return 0
 
-    urls = uploads.urls_for(env, wanted.local_files(), quiet=quiet)
+    urls = uploads.urls_for(env.client, env.records, env.ui, wanted.local_files(), quiet=quiet)
     job = Job(0, body=wanted.body(urls))
     plan = Plan[Job](
         parallel=1,
@@ -124,19 +125,19 @@ def run_generate(env: Env, opts: GenerateOptions) -> int:
         stall_timeout=setting_or(env, opts.stall_timeout, "stall_timeout"),
         force=opts.force,
         target=save_to(env, opts.output) if opts.output is not None else None,
-        after_send=None if quiet or not waits else lambda job: env.note(f"submitted {job.task_id}"),
+        after_send=None
+        if quiet or not waits
+        else lambda job: env.ui.note(f"submitted {job.task_id}"),
     )
-    code = run_tasks(
-        env, [job], plan, Engine.send, Output(env, opts.format), quiet=quiet, output=opts.output
-    )
+    code = run_tasks(env, [job], plan, Engine.send, opts.format, opts.output)
     if job.task_id and not waits:
         if env.use_sandbox:  # its sandbox ends with this command: `kling wait` could not
-            env.note(
+            env.ui.note(
                 "submitted to this command's own sandbox, which stops with it: add --wait or "
                 "-o to see a task through, or run `kling sandbox` for one that stays"
             )
         elif opts.format is Format.HUMAN:
-            env.note(f"submitted; follow it with: kling wait {job.task_id}")
+            env.ui.note(f"submitted; follow it with: kling wait {job.task_id}")
     return code
 
 
@@ -338,6 +339,6 @@ def command(
         output=output,
         force=force,
         dry_run=dry_run,
-        format=choose(env_of(ctx), json_, quiet),
+        format=choose(json_, quiet),
     )
     raise typer.Exit(run_generate(env_of(ctx), opts))

@@ -13,7 +13,7 @@ from ..output import Column, Format, Output, choose, fit_columns
 from .common import JsonOpt, QuietOpt, env_of
 
 if TYPE_CHECKING:
-    from ..journal import Entry
+    from ..store.journal import Entry
 
 
 @dataclass
@@ -23,7 +23,7 @@ class ListOptions:
 
 
 def run_list(env: Env, opts: ListOptions) -> int:
-    out = Output(env, opts.format)
+    out = Output(env.ui, opts.format)
     entries = env.journal.entries(opts.limit)
     if opts.format is Format.JSON:
         for entry in entries:
@@ -31,16 +31,16 @@ def run_list(env: Env, opts: ListOptions) -> int:
     elif opts.format is Format.QUIET:
         for entry in entries:
             out.value(entry.id)
-    elif env.stdout_tty:
+    elif env.ui.stdout_tty:
         if entries and len(entries) > _table_rows(env):
             _aligned(env, entries)
         elif entries:
             _table(env, entries)
         else:
-            env.note("no tasks yet: submit one with `kling generate`")
+            env.ui.note("no tasks yet: submit one with `kling generate`")
     else:
         for entry in entries:
-            out.value("\t".join(_fields(entry)))
+            out.row(*_fields(entry))
     return 0
 
 
@@ -71,7 +71,7 @@ def _terminal_size(env: Env) -> tuple[int, int]:
 
     size = (80, 24)
     with suppress(AttributeError, ValueError, OSError):  # not a real terminal (a test's buffer)
-        size = os.get_terminal_size(env.stdout.fileno())
+        size = os.get_terminal_size(env.ui.stdout.fileno())
     columns, lines = (env.environ.get(name, "") for name in ("COLUMNS", "LINES"))
     return (
         int(columns) if columns.isdigit() else size[0] or 80,
@@ -86,7 +86,7 @@ def _aligned(env: Env, entries: list[Entry]) -> None:
 
     width = _terminal_size(env)[0]
     wide, wider = width >= WIDE, width >= WIDER
-    ascii_only = env.ascii_only
+    ascii_only = env.ui.ascii_only
 
     def shown(text: str) -> str:  # what an ASCII-only terminal gets, as the table's stream does
         return text.encode("ascii", "replace").decode("ascii") if ascii_only else text
@@ -120,9 +120,11 @@ def _aligned(env: Env, entries: list[Entry]) -> None:
         )
         return text.rstrip()
 
-    out = env.stdout
+    out = env.ui.stdout
     header = line(head, "prompt", "saved / url")
-    out.write((f"\x1b[1m{header}\x1b[0m" if env.color else header) + "\n")  # bold, as the table's
+    out.write(
+        (f"\x1b[1m{header}\x1b[0m" if env.ui.color else header) + "\n"
+    )  # bold, as the table's
     chunk: list[str] = []  # a terminal's stream flushes every line: write a screenful at a time
     for cells, prompt, detail in zip(rows, prompts, details, strict=True):
         chunk.append(line(cells, prompt, detail) + "\n")
@@ -139,7 +141,7 @@ def _table(env: Env, entries: list[Entry]) -> None:
     from rich.cells import cell_len
     from rich.table import Table
 
-    console = env.rich_console(env.stdout, terminal=False)
+    console = env.ui.rich_console(env.ui.stdout, terminal=False)
     ids = max(cell_len("task"), *(cell_len(entry.id) for entry in entries))
     if console.width < ids + 2 + 11 + 2 + 8 + 2 + 12:  # the columns below would cut the ids
         _narrow_table(console, entries, ids)
@@ -219,4 +221,4 @@ def command(
       kling list --json | jq -r 'select(.state == "pending") | .id'
       kling wait $(kling list -q -n 3)
     """
-    raise typer.Exit(run_list(env_of(ctx), ListOptions(limit, choose(env_of(ctx), json, quiet))))
+    raise typer.Exit(run_list(env_of(ctx), ListOptions(limit, choose(json, quiet))))

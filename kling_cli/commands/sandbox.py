@@ -34,10 +34,10 @@ def run_sandbox(
         nonlocal listening
         listening = True
         base_url = sandbox.base_url
-        print(base_url, file=env.stdout, flush=True)  # a script may read the port from stdout
-        env.note(f"sandbox serving the API at {base_url} (Ctrl-C stops it)")
-        env.note(f"try: export KLING_BASE_URL={base_url} KLING_API_KEY={SANDBOX_KEY}")
-        env.note('     kling generate "a red fox in the snow" -o fox.mp4')
+        print(base_url, file=env.ui.stdout, flush=True)  # a script may read the port from stdout
+        env.ui.note(f"sandbox serving the API at {base_url} (Ctrl-C stops it)")
+        env.ui.note(f"try: export KLING_BASE_URL={base_url} KLING_API_KEY={SANDBOX_KEY}")
+        env.ui.note('     kling generate "a red fox in the snow" -o fox.mp4')
 
     try:
         cfg = SandboxConfig(

@@ -19,7 +19,7 @@ class StatusOptions:
 
 
 def run_status(env: Env, opts: StatusOptions) -> int:
-    out = Output(env, opts.format)
+    out = Output(env.ui, opts.format)
     codes: list[int] = []
     for task_id in opts.task_ids:
         try:
@@ -27,11 +27,11 @@ def run_status(env: Env, opts: StatusOptions) -> int:
         except APIError as exc:
             if not exc.concerns_one_task:
                 raise
-            env.error(exc)
+            env.ui.error(exc)
             codes.append(exc.exit_code)
             continue
-        env.record_update(task)
-        out.task(task, quiet_value=task.status)
+        env.records.update(task)
+        out.task(task, quiet_value=[task.status])
         codes.append(ExitCode.TASK_FAILED if task.failed else ExitCode.OK)
     return first_failure(codes)
 
@@ -47,5 +47,5 @@ def command(
       kling status -q $(kling list -q --limit 3)
       kling status --json ID | jq -r .status
     """
-    code = run_status(env_of(ctx), StatusOptions(task_ids, choose(env_of(ctx), json, quiet)))
+    code = run_status(env_of(ctx), StatusOptions(task_ids, choose(json, quiet)))
     raise typer.Exit(code)

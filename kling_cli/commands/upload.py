@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from .. import images, uploads
+from .. import uploads
+from ..api import images
 from ..env import Env
 from ..errors import UsageError
 from ..output import Format, Output, choose
@@ -34,12 +35,12 @@ def local_file(name: str) -> Path:
 
 def run_upload(env: Env, opts: UploadOptions) -> int:
     paths = [local_file(name) for name in opts.files]  # all checked first
-    out = Output(env, opts.format)
+    out = Output(env.ui, opts.format)
     for path in paths:
-        data = uploads.upload(env, path, quiet=opts.format is Format.QUIET)
+        data = uploads.upload(env.client, env.ui, path, quiet=opts.format is Format.QUIET)
         if opts.format is Format.JSON:
             out.json({**data, "file": str(path.resolve())})
-        elif opts.format is Format.HUMAN and env.stdout_tty:
+        elif opts.format is Format.HUMAN and env.ui.stdout_tty:
             out.value(f"{path}  {data['url']}")
         else:
             out.value(str(data["url"]))
@@ -63,6 +64,4 @@ def command(
       kling generate "<<<image_1>>> smiles" -i "$(kling upload photo.jpg)"
       kling upload --json *.png | jq -r .url
     """
-    raise typer.Exit(
-        run_upload(env_of(ctx), UploadOptions(files, choose(env_of(ctx), json, quiet)))
-    )
+    raise typer.Exit(run_upload(env_of(ctx), UploadOptions(files, choose(json, quiet))))

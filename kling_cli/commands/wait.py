@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import typer
 
 from .. import download
+from ..engine.jobs import Job, Plan
+from ..engine.run import run_tasks, save_to
+from ..engine.scheduler import Engine
 from ..env import Env
-from ..follow import run_tasks, save_to
-from ..jobs import Job, Plan
-from ..lifecycle import Engine
-from ..output import Format, Output, choose
+from ..output import Format, choose
 from .common import (
     ForceOpt,
     IntervalOpt,
@@ -51,15 +51,7 @@ def run_wait(env: Env, opts: WaitOptions) -> int:
         force=opts.force,
         target=save_to(env, opts.output) if opts.output is not None else None,
     )
-    return run_tasks(
-        env,
-        jobs,
-        plan,
-        Engine.poll,
-        Output(env, opts.format),
-        quiet=opts.format is Format.QUIET,
-        output=opts.output,
-    )
+    return run_tasks(env, jobs, plan, Engine.poll, opts.format, opts.output)
 
 
 def command(
@@ -89,7 +81,7 @@ def command(
         force,
         timeout,
         interval,
-        choose(env_of(ctx), json, quiet),
+        choose(json, quiet),
         parallel,
         stall_timeout,
     )

@@ -118,7 +118,7 @@ def key_source(setting: config.Setting, profile: str | None, document: Mapping[s
 
 def check_journal(path: Path) -> Check:
     """Opened read-only: doctor must not make or migrate a journal it only looks at."""
-    from ..journal import Journal
+    from ..store.journal import Journal
 
     name = "journal"
     if not path.exists():

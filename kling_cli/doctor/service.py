@@ -67,7 +67,7 @@ def check_key(
         return warning(name, f"{shown}; not checked: {exc.message}")
     except ServiceUnavailable as exc:
         return warning(name, f"{shown}; not checked: {exc.message}")
-    from ..balance import Balance
+    from ..api.balance import Balance
 
     quota = Balance.of(answer)
     detail = f"{shown}, accepted by the service (remaining {quota.remaining_text})"
@@ -137,7 +137,7 @@ def check_base_url(base_url: str, *, sandbox: bool = False) -> Reach:
     service can be reached; the time it took is reported."""
     import requests
 
-    from ..client import api_root, is_loopback
+    from ..api.urls import api_root, is_loopback
 
     name = "base_url"
     parts = urlsplit(api_root(base_url))

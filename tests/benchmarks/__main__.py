@@ -167,8 +167,8 @@ def status_row(b: Bench, task_id: str) -> None:
 
 def seed_journal(home: Path, base_url: str, count: int) -> None:
     """Some history for `kling list`, as kling itself records it."""
-    from kling_cli.journal import JOURNAL_FILE, Journal
-    from kling_cli.tasks import TaskView
+    from kling_cli.api.tasks import TaskView
+    from kling_cli.store.journal import JOURNAL_FILE, Journal
 
     journal = Journal(home / JOURNAL_FILE)
     for i in range(count):
@@ -209,7 +209,7 @@ def completed_task(sb: object, video_url: str) -> str:
 LOOP_HARNESS = """
 import sys, time
 from pathlib import Path
-from kling_cli.client import Client
+from kling_cli.api.client import Client
 from kling_cli.download import download
 url, target = sys.argv[1], Path(sys.argv[2])
 client = Client("http://127.0.0.1:9", None)  # the video host needs no key
@@ -414,8 +414,8 @@ for n in range(count):
 
 
 def wait_row(b: Bench) -> None:
-    from kling_cli.journal import JOURNAL_FILE, Journal
-    from kling_cli.tasks import TaskView
+    from kling_cli.api.tasks import TaskView
+    from kling_cli.store.journal import JOURNAL_FILE, Journal
 
     with sandbox(WAIT_QUEUE, WAIT_RUN) as sb:
         connections = [0]
@@ -466,7 +466,7 @@ def wait_row(b: Bench) -> None:
             ref_small = checked(run([*small_argv, *ids], env, cwd=b.work), "the http.client loop")
             kling_small = checked(run(argv, env, cwd=b.work), "kling wait (completed tasks)")
             smalls.append((kling_small, ref_small))
-    from kling_cli.jobs import POLLS_IN_FLIGHT
+    from kling_cli.engine.jobs import POLLS_IN_FLIGHT
 
     duration = WAIT_QUEUE + WAIT_RUN
     bound = WAIT_TASKS * (duration / WAIT_INTERVAL) + WAIT_TASKS

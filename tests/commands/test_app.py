@@ -254,7 +254,7 @@ def _journal_with_rows(home, count: int) -> None:
     """`count` tasks in the journal at KLING_HOME, written in one transaction (fast)."""
     import time
 
-    from kling_cli.journal import JOURNAL_FILE, Journal
+    from kling_cli.store.journal import JOURNAL_FILE, Journal
 
     journal = Journal(home / JOURNAL_FILE)
     journal.conn.executemany(

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from kling_cli.journal import JOURNAL_FILE, Journal, JournalError
 from kling_cli.sandbox.server import Sandbox
+from kling_cli.store.journal import JOURNAL_FILE, Journal, JournalError
 
 DAMAGED = b"\x00\x01 not sqlite at all " * 200
 

@@ -114,7 +114,7 @@ def test_a_video_saved_but_not_on_record_is_not_fetched_again(
     saved instead of refusing to overwrite it."""
     import sqlite3
 
-    from kling_cli.journal import JOURNAL_FILE
+    from kling_cli.store.journal import JOURNAL_FILE
 
     src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "a fox"}, {"prompt": "a cat"}])
     out = tmp_path / "out"

@@ -120,10 +120,14 @@ def test_bad_value_in_file_names_its_source(kling, isolated: Path) -> None:
     assert result.exit_code == 2 and "config file" in result.stderr
 
 
-def test_world_readable_file_warns(kling, isolated: Path) -> None:
+def test_world_readable_file_warns_when_it_holds_the_key(kling, isolated: Path) -> None:
     kling("config", "set", "mode", "pro")
     (isolated / "config.toml").chmod(0o644)
-    assert "can be read by other users" in kling("config", "get", "mode").stderr
+    assert kling("config", "get", "mode").stderr == ""  # nothing secret in it
+    kling("config", "set", "api_key", input="sk-test-0123456789abcdef\n")
+    (isolated / "config.toml").chmod(0o644)
+    warned = kling("config", "get", "mode").stderr
+    assert "holds the key and can be read by other users" in warned and "chmod 600" in warned
 
 
 def test_profiles_override_the_top_level_keys(kling, isolated: Path) -> None:

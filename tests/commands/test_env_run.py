@@ -1,4 +1,4 @@
-"""The run-wide choices (Env.for_run) and stdin (Env.read_stdin), each decided in one place."""
+"""The run-wide choices (Env.for_run) and stdin (Ui.read_stdin), each decided in one place."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def test_global_options_beat_their_environment_variables(
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
     env = Env.for_run(**options)
-    assert (env.profile, env.use_sandbox, env.progress) == expected
+    assert (env.profile, env.use_sandbox, env.ui.progress) == expected
 
 
 def test_an_unknown_progress_mode_names_where_it_came_from(kling, against) -> None:
@@ -56,7 +56,7 @@ def test_a_key_from_stdin_is_one_line_and_must_be_utf8(tmp_path: Path) -> None:
     environ = {"KLING_HOME": str(tmp_path)}
     env = Env.test(environ, stdin=b"sk-from-a-pipe-0123456789\nsecond line\n")
     assert run_set(env, "api_key", None) == 0
-    assert "sk-from-a-pipe" not in env.stderr.getvalue()  # masked
+    assert "sk-from-a-pipe" not in env.ui.stderr.getvalue()  # masked
     assert "sk-from-a-pipe-0123456789" in (tmp_path / "config.toml").read_text()
     assert "second line" not in (tmp_path / "config.toml").read_text()
     with pytest.raises(UsageError, match="api_key on stdin is not UTF-8 text"):

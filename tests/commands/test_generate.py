@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kling_cli.journal import JOURNAL_FILE, Journal
+from kling_cli.store.journal import JOURNAL_FILE, Journal
 from tests.scripted_server import Reply, ScriptedServer
 
 FAST = ("--interval", "0.1")

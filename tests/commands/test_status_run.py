@@ -19,8 +19,8 @@ def test_run_status_writes_exactly_the_status(sandbox, tmp_path) -> None:
     code = run_status(env, StatusOptions([task.id, "video_GONE"], Format.QUIET))
     env.close()
     assert code == 4  # the second id is unknown
-    assert env.stdout.getvalue() in ("queued\n", "in_progress\n")
+    assert env.ui.stdout.getvalue() in ("queued\n", "in_progress\n")
     assert (
-        env.stderr.getvalue()
+        env.ui.stderr.getvalue()
         == "kling: error: video_GONE: the service answered 404: task not found\n"
     )

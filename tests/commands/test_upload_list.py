@@ -120,8 +120,8 @@ def test_upload_of_a_url_says_it_takes_local_files(kling, against, tmp_path: Pat
 
 def test_a_long_list_piped_stays_tab_separated(kling, isolated: Path) -> None:
     """Only a terminal gets the aligned lines of a long list: a pipe gets ID<TAB>STATUS<TAB>..."""
-    from kling_cli.journal import JOURNAL_FILE, Journal
-    from kling_cli.tasks import TaskView
+    from kling_cli.api.tasks import TaskView
+    from kling_cli.store.journal import JOURNAL_FILE, Journal
 
     journal = Journal(isolated / JOURNAL_FILE)
     for n in range(300):

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import ExitCode, LocalFileError
+from ..errors import ExitCode, LocalFileError
 
 # Deferred writes (a batch's status changes) wait at most this long, or this many, for a
 # transaction to ride in.

@@ -9,17 +9,13 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from .errors import ExitCode, KlingError
-from .tasks import FIRST_INTERVAL, NOT_SEEN, TaskView
+from ..api.tasks import FIRST_INTERVAL, NOT_SEEN, TaskView
+from ..errors import ExitCode, KlingError
 
-# Polls at once, at most (twice httpx's and aiohttp's connection limit): 1,000 tasks 50 ms away
-# are polled in a quarter second. Their threads and connections start only as polls need them
-# (POLL_PATIENCE): a fast service gets a few.
-POLLS_IN_FLIGHT = 200
-# How often poll threads are looked at while polls wait for one (see Workers): more start only
-# when all are held by slow answers. On loopback 4 threads do 200 polls queued at once in
-# ~25 ms, going from one to the next: a thread woken for each poll cost more CPU than the poll.
-POLL_PATIENCE = 0.02
+# Poll threads, each making one poll at a time: a round of polls of 1,000 tasks 50 ms away
+# takes about 1.6 s, well inside the shortest gap the service advises between polls (5 s);
+# more at once is what earns a 429 from a gateway.
+POLL_THREADS = 32
 
 
 class Stage(str, Enum):
@@ -89,7 +85,6 @@ class Plan(Generic[J]):
     """How the engine runs a command's jobs."""
 
     parallel: int = 4  # sends and downloads (and batch's uploads) in flight at once
-    polls: int = POLLS_IN_FLIGHT  # polls in flight at once (never fewer than `parallel`)
     follow: bool = True  # False: a sent job is done once its task id is recorded
     interval: float | None = None  # fixed seconds between polls; None: as the service advises
     timeout: float | None = None  # for the whole run
@@ -97,8 +92,8 @@ class Plan(Generic[J]):
     force: bool = False
     target: Callable[[J], Path] | None = None  # where a completed task's video goes; None: kept
     # batch: its lines' "sending" marks, synced before their requests leave (one sync for all
-    # the sends started at once)
-    before_send: Callable[[J], None] | None = None
+    # the sends started at once); a KlingError if they cannot be written
+    before_send: Callable[[list[J]], None] | None = None
     after_send: Callable[[J], None] | None = None  # generate: "submitted ID"
     not_sent: Callable[[J], None] | None = None  # batch: the request surely made no task
     after_save: Callable[[J, Path], object] | None = None  # batch: the sidecar

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import ASPECT_RATIOS, DURATIONS, MODES, VIDEO_REFERS
-from .errors import UsageError
+from ..config import ASPECT_RATIOS, DURATIONS, MODES, VIDEO_REFERS
+from ..errors import UsageError
 from .images import classify_image
 
 PLACEHOLDER = re.compile(r"<<<(image|video|element)_(-?\d+)>>>")

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import tasks
-from .paths import JOURNAL_FILE as JOURNAL_FILE  # re-exported: their home is kling_cli.paths
-from .paths import UNCERTAIN as UNCERTAIN
-from .store import JournalDamaged as JournalDamaged  # re-exported: their home is store.py
-from .store import JournalError as JournalError
-from .store import Store
+from ..api import tasks
+from ..paths import JOURNAL_FILE as JOURNAL_FILE  # re-exported: their home is kling_cli.paths
+from ..paths import UNCERTAIN as UNCERTAIN
+from .sqlite import JournalDamaged as JournalDamaged  # re-exported: their home is store.py
+from .sqlite import JournalError as JournalError
+from .sqlite import Store
 
 ATTEMPT_PREFIX = "attempt-"
 SCHEMA = """

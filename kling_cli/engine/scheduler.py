@@ -1,8 +1,6 @@
-"""The lifecycle engine: every task kling follows, from send, poll or fetch to done, over one
-scheduler with at most `parallel` sends and downloads in flight, and beside them at most
-`polls` polls (cheap GETs: with 1,000 tasks and a service 50 ms away, one round of polls takes
-50 s one at a time, 12.5 s four at a time, a quarter second at 200). Their threads start as the
-polls need them: on a fast service a few do every poll (see jobs.POLL_PATIENCE).
+"""The engine: every task kling follows, from send, poll or fetch to done. Sends and downloads
+run on `parallel` threads, polls on POLL_THREADS more, one request a thread; which poll is due
+next is a heap of (when, order, job).
 
 `generate` enters one job at send (and `--wait` follows it), `wait` enters N jobs at poll,
 `download` N jobs at fetch, `batch` a job per line wherever its journal says it stood.
@@ -11,32 +9,38 @@ client's retries ends that task with its error (exit 5) and the others go on; a 
 video is fetched as soon as it is seen completed; a task whose status and progress stand still
 for the stall timeout ends stalled (exit 7) and the others go on. Everything that changes a job
 happens on the calling (main) thread; worker threads only talk HTTP. A Ctrl-C lands only while
-the scheduler waits, so a request's outcome (a paid task's id) is settled whole or not taken at
-all.
+the engine waits, so a request's outcome (a paid task's id) is settled whole or not taken.
 """
 
 from __future__ import annotations
 
-import contextlib
+import copy
+import heapq
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, wait
 from pathlib import Path
 from queue import Empty, SimpleQueue
-from typing import Any, Generic
+from typing import TYPE_CHECKING, Any, Generic
 
-from . import download, interrupts, polling
-from .env import Env
-from .errors import (
+from .. import download, interrupts
+from ..errors import (
     APIError,
     KlingError,
+    RequestFailed,
     ServiceUnavailable,
     SubmitUncertain,
     WaitTimeout,
 )
-from .jobs import POLL_PATIENCE, J, Kind, Plan, Stage
-from .tasks import TaskView
-from .workers import Inline, Workers
+from . import policy
+from .jobs import POLL_THREADS, J, Kind, Plan, Stage
+from .workers import Workers
+
+if TYPE_CHECKING:
+    from ..api.client import Client
+    from ..api.tasks import TaskView
+    from ..context import Ui
+    from ..store.records import Records
 
 PARALLEL_LIMIT_CODES = {"1303", 1303}  # Kling: "parallel task over resource pack limit"
 BACKPRESSURE_WAIT = (2.0, 30.0)  # first and longest pause when the account is at its limit
@@ -44,44 +48,53 @@ SETTLE_SENDS_SECONDS = 30.0  # after Ctrl-C, how long requests already sent may 
 
 
 class Engine(Generic[J]):
-    """Keeps at most `parallel` sends and downloads in flight, and at most `polls` polls:
-    downloads first, then due polls, then new sends. Each kind of work has its own queue, so
-    picking the next job costs the same for 10,000 jobs as for 10: `to_fetch` and `to_send` in
-    order, and `polls`, a heap of (next poll, order, job) holding exactly the jobs in stage
-    WAITING."""
+    """Runs a plan's jobs with the client, the records and the clock it is handed. Each kind
+    of work has its own queue, so picking the next job costs the same for 10,000 jobs as for
+    10: `to_fetch` and `to_send` in order, and `waiting`, the heap of due polls, holding
+    exactly the jobs in stage WAITING."""
 
     def __init__(
         self,
-        env: Env,
         plan: Plan[J],
+        *,
+        client: Callable[[], Client],  # made on the first request
+        records: Records,
+        ui: Ui,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
         on_change: Callable[[J], None] = lambda job: None,
         on_done: Callable[[J], None] = lambda job: None,
         on_bytes: Callable[[J], None] = lambda job: None,
     ):
-        self.env = env
         self.plan = plan
+        self._client = client
+        self.records = records
+        self.ui = ui
+        self.clock = clock
+        self.sleep = sleep
         self.on_change = on_change
         self.on_done = on_done
         self.on_bytes = on_bytes  # called on the thread that downloads
         self.to_send: deque[J] = deque()
         self.to_fetch: deque[J] = deque()
-        self.inflight: dict[Future[Any], tuple[Kind, J]] = {}  # sends and fetches
+        self.waiting: list[tuple[float, int, J]] = []
+        self._seq = 0  # ties in `waiting` go to the job scheduled first
+        self.inflight: dict[Future[Any], tuple[Kind, J]] = {}
         self.unsendable: KlingError | None = None  # why no more requests may be sent
         self._finished: SimpleQueue[Future[Any]] = SimpleQueue()  # requests as they end
-        limit = max(plan.parallel, plan.polls)  # polls in flight: never fewer than -p
-        self.polls = polling.Polls[J](limit, on_change, self._finished.put)
-        # Read when the client is made (on the first request): a connection for each request
-        # in flight, so that none is opened and thrown away.
-        env.http_pool_size = max(env.http_pool_size, plan.parallel + limit)
         self.paused_until = 0.0
         self.backpressure = BACKPRESSURE_WAIT[0]
-        self.started = env.clock()
+        self.started = clock()
+        self.deadline = None if plan.timeout is None else self.started + plan.timeout
         # The jobs entered and not done, in the order they entered: a done job is dropped,
         # so a batch of 100,000 lines holds only those in flight.
         self.live: dict[J, None] = {}
         self.entered = 0
         self.fed_all = plan.feed is None
-        self.inline = False
+
+    @property
+    def client(self) -> Client:
+        return self._client()
 
     # --- entering jobs -------------------------------------------------------------------------
 
@@ -98,8 +111,13 @@ class Engine(Generic[J]):
     def poll(self, job: J, now: bool = True) -> None:
         """Poll at once, or (`now=False`, a view just heard) after the first gap."""
         self._track(job)
-        at = self.env.clock()
-        self.polls.at(job, at if now else polling.next_poll(self.plan, job, at))
+        at = self.clock()
+        self._poll_at(job, at if now else policy.next_poll(self.plan, job, at))
+
+    def _poll_at(self, job: J, when: float) -> None:
+        job.stage = Stage.WAITING
+        self._seq += 1
+        heapq.heappush(self.waiting, (when, self._seq, job))
 
     def fetch(self, job: J) -> None:
         """Download its video (a job whose view is not seen yet asks for it first)."""
@@ -119,20 +137,10 @@ class Engine(Generic[J]):
     def run(self, before: Callable[[Executor], None] | None = None) -> None:
         """Until every job is done. `before(pool)`: work that may be interrupted at will (batch's
         uploads). A Ctrl-C settles the sends in flight (their ids are recorded), then raises
-        KeyboardInterrupt for the command to explain. One request at a time runs on this
-        thread (the cheap path: `wait ID`, `generate --wait`), more on worker threads."""
+        KeyboardInterrupt for the command to explain."""
         self._feed()
-        self.inline = (self.entered == 1 and self.fed_all) or (
-            self.plan.parallel == self.polls.limit == 1
-        )
-        pool: Executor = Inline() if self.inline else Workers(self.plan.parallel)
-        pollers: Executor = (
-            pool
-            if self.inline
-            else Workers(
-                self.polls.limit, "kling-poll", patience=POLL_PATIENCE, floor=self.plan.parallel
-            )
-        )
+        pool = Workers(self.plan.parallel)
+        pollers = Workers(POLL_THREADS, "kling-poll")
         interrupted = False
         with interrupts.held() as gate:
             try:
@@ -147,8 +155,7 @@ class Engine(Generic[J]):
                 raise
             finally:
                 pool.shutdown(wait=not interrupted)
-                if pollers is not pool:
-                    pollers.shutdown(wait=not interrupted)
+                pollers.shutdown(wait=not interrupted)
 
     def pending(self) -> list[J]:
         """Jobs not done yet (after an interrupt: the ones to resume), in their order."""
@@ -163,46 +170,31 @@ class Engine(Generic[J]):
         while True:
             gate.check()
             self._feed()
-            now = self.env.clock()
-            if self.plan.timeout is not None and now - self.started >= self.plan.timeout:
+            now = self.clock()
+            if self.deadline is not None and now >= self.deadline:
                 self._time_out()
-            works = self._take(now)
-            if self.plan.before_send is not None:
-                works = self._mark_sends(works)
-            for kind, job in works:
-                if self.inline and kind is not Kind.SEND:
-                    with gate.opened():  # on this thread: a Ctrl-C may cut it short
-                        self._start(pool, kind, job)
-                else:
-                    self._start(pool, kind, job)
-            due = self.polls.take_due(now)
-            if due:
-                with gate.opened() if self.inline else contextlib.nullcontext():
-                    self.polls.start(due, pollers, self.env.client, self.env.clock)
-            busy = self.inflight or self.polls.calls
-            if not busy and not (self.to_send or self.to_fetch or self.polls.waiting):
+            for kind, job in self._mark_sends(self._take(now)):
+                self._start(pool, kind, job)
+            while self.waiting and self.waiting[0][0] <= now:
+                self._start(pollers, Kind.POLL, heapq.heappop(self.waiting)[2])
+            if not self.inflight and not (self.to_send or self.to_fetch or self.waiting):
                 if self.fed_all:
                     return
                 continue  # every job entered so far is done: enter more
             idle = self._idle_for(now)
-            if not busy:  # nothing will come back to wake us: sleep
+            if not self.inflight:  # nothing will come back to wake us: sleep
                 with gate.opened():
-                    self.env.sleep(idle or 0.0)
+                    self.sleep(idle or 0.0)
                 continue
             with gate.opened():
                 done = self._finished_requests(idle)
-            with self.env.journal_group():  # the new task ids among them: one sync for all
+            with self.records.group():  # the new task ids among them: one sync for all
                 for future in done:
-                    if future in self.polls.calls:
-                        self._settle_polls(future)
-                    else:
-                        kind, job = self.inflight.pop(future)
-                        self._settle(kind, job, future)
+                    kind, job = self.inflight.pop(future)
+                    self._settle(kind, job, future)
 
     def _finished_requests(self, timeout: float | None) -> list[Future[Any]]:
-        """The requests that came back, waiting up to `timeout` for the first. A queue the
-        futures put themselves in: concurrent.futures.wait() would hook into every future in
-        flight on each call, up to 200 of them for each of 1,000 polls."""
+        """The requests that came back, waiting up to `timeout` for the first."""
         try:
             done = [self._finished.get(timeout=timeout)]
         except Empty:
@@ -214,23 +206,20 @@ class Engine(Generic[J]):
                 return done
 
     def _idle_for(self, now: float) -> float | None:
-        """How long to wait for a request before there is other work (None: until one
-        finishes). With every slot taken, a due poll is no reason to wake up."""
-        wakes = []
-        if (due := self.polls.next_due()) is not None:
-            wakes.append(due)
-        if self.to_send and len(self.inflight) < self.plan.parallel:
+        """How long to wait for a request before there is other work (None: until one ends)."""
+        wakes = [self.waiting[0][0]] if self.waiting else []
+        sending = sum(kind is not Kind.POLL for kind, _ in self.inflight.values())
+        if self.to_send and sending < self.plan.parallel:
             wakes.append(self.paused_until)
-        if self.plan.timeout is not None and self.started + self.plan.timeout > now:
-            wakes.append(self.started + self.plan.timeout)
+        if self.deadline is not None and self.deadline > now:
+            wakes.append(self.deadline)
         return max(0.0, min(wakes) - now) if wakes else None
 
     def _take(self, now: float) -> list[tuple[Kind, J]]:
-        """The fetches and sends that can start now, fetches first: they share -p's slots
-        (polls have their own, see Polls). Once sending has stopped (see _mark_sends), the
-        sends waiting end unsent."""
+        """The fetches and sends that can start now, fetches first: they share -p's threads.
+        Once sending has stopped (see _mark_sends), the sends waiting end unsent."""
         works: list[tuple[Kind, J]] = []
-        heavy = self.plan.parallel - len(self.inflight)
+        heavy = self.plan.parallel - sum(k is not Kind.POLL for k, _ in self.inflight.values())
         while True:
             if self.to_send and self.unsendable is not None:
                 self._not_sent_for(self.to_send.popleft(), self.unsendable)
@@ -249,28 +238,27 @@ class Engine(Generic[J]):
         sent, nor any later one (a request sent now could be sent again by the next run);
         requests already out are followed to the end."""
         sends = [job for kind, job in works if kind is Kind.SEND]
-        if not sends:
+        if not sends or self.plan.before_send is None:
             return works
-        assert self.plan.before_send is not None
         try:
-            with self.env.journal.group():
-                for job in sends:
-                    self.plan.before_send(job)
+            self.plan.before_send(sends)
         except KlingError as exc:
             self.unsendable = exc
-            self.env.warn(f"{exc.message}; no more requests are sent")
+            self.ui.warn(f"{exc.message}; no more requests are sent")
             for job in sends:
                 self._not_sent_for(job, exc)
             return [(kind, job) for kind, job in works if kind is not Kind.SEND]
         return works
 
     def _start(self, pool: Executor, kind: Kind, job: J) -> None:
-        client = self.env.client
         future: Future[Any]
         if kind is Kind.SEND:
             assert job.body is not None, "a job that starts at send has a body"
             job.stage = Stage.SENDING
-            future = pool.submit(client.create_task, job.body)
+            future = pool.submit(self.client.create_task, job.body, deadline=self.deadline)
+        elif kind is Kind.POLL:
+            job.stage = Stage.POLLING
+            future = pool.submit(self.client.get_task, str(job.task_id), deadline=self.deadline)
         else:
             job.stage = Stage.DOWNLOADING
             target = self.plan.target(job) if self.plan.target is not None else None
@@ -279,21 +267,12 @@ class Engine(Generic[J]):
         future.add_done_callback(self._finished.put)
         self.on_change(job)
 
-    def _settle_polls(self, future: Future[Any]) -> None:
-        for job, answer in self.polls.settle(future, self.env.clock()):
-            if isinstance(answer, KlingError):
-                self._failed(Kind.POLL, job, answer)
-            else:
-                self._polled(job, answer)
-            if not job.done:
-                self.on_change(job)
-
     def _fetch_work(
         self, job: J, view: TaskView, target: Path | None
     ) -> tuple[Path | None, TaskView]:
         """On a worker thread: the task (when not seen yet) and, if it completed, its video."""
         if not view:
-            view = self.env.client.get_task(str(job.task_id))
+            view = self.client.get_task(str(job.task_id), deadline=self.deadline)
         if not view.completed or target is None:
             return None, view
 
@@ -302,7 +281,12 @@ class Engine(Generic[J]):
             self.on_bytes(job)
 
         return download.fetch_video(
-            self.env, view, target, force=self.plan.force, on_bytes=on_bytes
+            self.client,
+            view,
+            target,
+            force=self.plan.force,
+            on_bytes=on_bytes,
+            deadline=self.deadline,
         )
 
     def _settle(self, kind: Kind, job: J, future: Future[Any]) -> None:
@@ -313,6 +297,8 @@ class Engine(Generic[J]):
         else:
             if kind is Kind.SEND:
                 self._sent(job, result)
+            elif kind is Kind.POLL:
+                self._polled(job, result)
             else:
                 self._fetched(job, *result)
         if not job.done:
@@ -323,7 +309,7 @@ class Engine(Generic[J]):
         sends = {f: job for f, (kind, job) in self.inflight.items() if kind is Kind.SEND}
         if not sends:
             return
-        self.env.note(
+        self.ui.note(
             "waiting for the answer to the generation request already sent, so that its task "
             "id is kept (Ctrl-C again to stop at once)"
         )
@@ -336,11 +322,11 @@ class Engine(Generic[J]):
 
     def _sent(self, job: J, task: TaskView) -> None:
         job.task_id = task.id
-        polling.heard(job, task, self.env.clock())
+        policy.heard(job, task, self.clock())
         job.view = task
         assert job.body is not None
-        if not self.env.record_submitted(task, job.body, batch_key=job.key):
-            self.env.warn(f"task {task.id} was submitted but not recorded: keep its id")
+        if not self.records.submitted(task, job.body, batch_key=job.key):
+            self.ui.warn(f"task {task.id} was submitted but not recorded: keep its id")
         if self.plan.after_send is not None:
             self.plan.after_send(job)
         self.backpressure = BACKPRESSURE_WAIT[0]
@@ -351,9 +337,9 @@ class Engine(Generic[J]):
 
     def _polled(self, job: J, task: TaskView) -> None:
         if task.status != job.view.status:  # the journal is written when the status changes
-            self.env.record_update(task)
-        now = self.env.clock()
-        polling.heard(job, task, now)
+            self.records.update(task)
+        now = self.clock()
+        policy.heard(job, task, now)
         job.view = task
         if task.completed and self.plan.target is not None:
             self.fetch(job)
@@ -361,19 +347,19 @@ class Engine(Generic[J]):
             if task.completed and task.video_url is None:
                 job.error = download.no_video_url(task)
             self.finish(job)
-        elif polling.has_stalled(self.plan, job, now):
-            job.error = polling.stalled(task, self.plan.stall_timeout or 0.0)
+        elif policy.has_stalled(self.plan, job, now):
+            job.error = policy.stalled(task, self.plan.stall_timeout or 0.0)
             self.finish(job)
         else:
-            self.polls.at(job, polling.next_poll(self.plan, job, now))
+            self._poll_at(job, policy.next_poll(self.plan, job, now))
 
     def _fetched(self, job: J, path: Path | None, task: TaskView) -> None:
         if task.raw is not job.view.raw:
-            self.env.record_update(task)
+            self.records.update(task)
         job.view = task
         if path is not None:
             job.files = [path]
-            self.env.record_file(str(job.task_id), path)
+            self.records.file(str(job.task_id), path)
             if self.plan.after_save is not None:
                 self.plan.after_save(job, path)
         elif task.completed:
@@ -381,6 +367,9 @@ class Engine(Generic[J]):
         self.finish(job)
 
     def _failed(self, kind: Kind, job: J, exc: KlingError) -> None:
+        if kind is Kind.POLL and isinstance(exc, RequestFailed) and exc.out_of_time and job.view:
+            self.finish(job)  # --timeout came: the task ends as it stands (exit 7)
+            return
         if kind is Kind.SEND:
             if isinstance(exc, APIError) and (
                 exc.code in PARALLEL_LIMIT_CODES or exc.status == 429
@@ -388,14 +377,14 @@ class Engine(Generic[J]):
                 # Not accepted: the account is at its limit. Everyone waits, then it goes again.
                 if self.plan.not_sent is not None:
                     self.plan.not_sent(job)
-                self.paused_until = self.env.clock() + (exc.retry_after or self.backpressure)
+                self.paused_until = self.clock() + (exc.retry_after or self.backpressure)
                 self.backpressure = min(self.backpressure * 2, BACKPRESSURE_WAIT[1])
                 job.stage = Stage.NEW
                 self.to_send.appendleft(job)
                 return
             if isinstance(exc, SubmitUncertain):
                 assert job.body is not None
-                self.env.record_attempt(job.body, exc.message)  # `kling list` shows it
+                self.records.uncertain(job.body, exc.message)  # `kling list` shows it
             elif isinstance(exc, (APIError, ServiceUnavailable)) and self.plan.not_sent:
                 self.plan.not_sent(job)  # refused (4xx), or it never reached the service
         exc.task_id = exc.task_id or job.task_id
@@ -405,15 +394,16 @@ class Engine(Generic[J]):
     # --- the schedule --------------------------------------------------------------------------
 
     def _not_sent_for(self, job: J, exc: KlingError) -> None:
-        job.error = type(exc)(f"not sent: {exc.message}", hint=exc.hint)
+        job.error = copy.copy(exc)  # the same kind of error (and exit code), for this job
+        job.error.message = f"not sent: {exc.message}"
         self.finish(job)
 
     def _time_out(self) -> None:
         """Past --timeout: every job not done ends as it stands (a pending task is exit 7),
         those not fed yet too."""
         while True:
-            for job in self.polls.drain():
-                self.finish(job)
+            while self.waiting:
+                self.finish(heapq.heappop(self.waiting)[2])
             while self.to_send:
                 job = self.to_send.popleft()
                 job.error = WaitTimeout(f"#{job.order} was not sent in time")

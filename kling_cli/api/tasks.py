@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .errors import ExitCode
+from ..errors import ExitCode
 
 
 class State(str, Enum):

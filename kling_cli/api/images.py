@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .errors import UsageError
+from ..errors import UsageError
 
 HEAD = 64  # bytes: enough for every signature below
 

@@ -1,6 +1,7 @@
-"""Following tasks for `generate`, `wait` and `download`: the engine's jobs with a display on
-stderr, each result on stdout in the order of the tasks, a reason for each that did not
-complete, and the exit code of the first of those."""
+"""Running the engine for a command: `generate`, `wait` and `download` (run_tasks) and `batch`
+(batch/runner.py) alike. The engine is handed what it works with, a display shows progress on
+stderr, each result goes to stdout in the order of the tasks, a reason is given for each that
+did not complete, and the exit code is that of the first of those."""
 
 from __future__ import annotations
 
@@ -8,16 +9,41 @@ import shlex
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from . import progress
-from .env import Env
-from .errors import ExitCode, Interrupted, Stalled, TaskFailed, WaitTimeout, first_failure
+from .. import progress
+from ..errors import ExitCode, Interrupted, Stalled, TaskFailed, WaitTimeout, first_failure
+from ..output import Format, Output, quiet_result
 from .jobs import Job, Plan, Stage
-from .lifecycle import Engine
-from .output import Output, quiet_result
+from .scheduler import Engine
+
+if TYPE_CHECKING:
+    from ..env import Env
 
 J = TypeVar("J", bound=Job)
+
+
+def engine_for(
+    env: Env, plan: Plan[J], display: progress.Display, on_done: Callable[[J], None]
+) -> Engine[J]:
+    """An engine with the client, records and clock of this run, reporting to `display` (and
+    saying anything else out of its way)."""
+
+    def done(job: J) -> None:
+        display.done(job)
+        on_done(job)
+
+    return Engine(
+        plan,
+        client=lambda: env.client,
+        records=env.records,
+        ui=env.ui.beside(display.above),
+        clock=env.clock,
+        sleep=env.sleep,
+        on_change=display.change,
+        on_done=done,
+        on_bytes=display.transfer,
+    )
 
 
 def run_tasks(
@@ -25,14 +51,13 @@ def run_tasks(
     jobs: list[Job],
     plan: Plan[Job],
     enter: Callable[[Engine[Job], Job], None],
-    out: Output,
-    *,
-    quiet: bool,
+    fmt: Format,
     output: str | None,
 ) -> int:
     """Run `jobs` (each put in by `enter`) until done; print each in order; the exit code."""
-    display = progress.wait_display(env, quiet or not plan.follow)
-    held: list[Job] = []  # a live display owns the terminal: results wait until it is gone
+    quiet = fmt is Format.QUIET
+    display = progress.display(env.ui, quiet or not plan.follow)
+    out = Output(env.ui, fmt)
 
     def code(job: Job) -> int:
         if not plan.follow and job.error is None:
@@ -47,15 +72,12 @@ def run_tasks(
         if job.task_id and plan.follow:
             out.task(job.view, job.files, quiet_value=quiet_result(job.view, job.files))
         elif job.task_id:  # sent, not followed: -q prints the id
-            out.task(job.view, quiet_value=job.task_id)
+            out.task(job.view, quiet_value=[job.task_id])
 
-    in_order = InOrder([job.order for job in jobs], held.append if display.live else show)
-
-    def on_done(job: Job) -> None:
-        display.update(job)
-        in_order.done(job)
-
-    engine = Engine(env, plan, on_change=display.update, on_done=on_done, on_bytes=display.transfer)
+    in_order = InOrder[Job](
+        [job.order for job in jobs], lambda job: display.above(lambda: show(job))
+    )
+    engine = engine_for(env, plan, display, in_order.done)
     for job in jobs:
         enter(engine, job)
     try:
@@ -71,15 +93,12 @@ def run_tasks(
                 "before submitting again",
             ) from None
         raise interrupted(env, [job.task_id for job in pending if job.task_id], output) from None
-    finally:
-        for job in held:
-            show(job)
     return first_failure(code(job) for job in jobs)
 
 
 def save_to(env: Env, output: str | None) -> Callable[[Job], Path]:
     """Where each task's video goes: `-o` (a file, or a folder), else output_dir, else here."""
-    from . import download
+    from .. import download
 
     output_dir = env.setting("output_dir")
     folder = Path(output_dir) if output_dir else None
@@ -93,12 +112,12 @@ def describe(env: Env, job: Job, output: str | None = None) -> None:
         if isinstance(job.error, Stalled) and job.task_id and not job.error.hint:
             # As a timeout: the task goes on at the service, and waiting for it can resume.
             job.error.hint = resume_hint(env, [job.task_id], output, "wait for it with")
-        env.error(job.error)
+        env.ui.error(job.error)
     elif job.view.failed:
-        if not env.json_errors:  # with --json the failed task itself is the answer
-            env.error(TaskFailed(job.view.failure_message()))
+        if not env.ui.json_errors:  # with --json the failed task itself is the answer
+            env.ui.error(TaskFailed(job.view.failure_message()))
     elif not job.view.final and job.task_id:
-        env.error(
+        env.ui.error(
             WaitTimeout(
                 job.why_not_completed(),
                 hint=resume_hint(env, [job.task_id], output, "wait for it with"),

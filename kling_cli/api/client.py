@@ -1,0 +1,200 @@
+"""The service's endpoints (API.md) and its error documents: answers become task views and
+dicts, failures the typed errors of errors.py. The HTTP is api/http.py's.
+
+No terminal code here: callers get values back or a typed exception.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from ..errors import (
+    APIError,
+    AuthError,
+    LocalFileError,
+    MissingKeyError,
+    RequestFailed,
+    ServiceUnavailable,
+    SubmitUncertain,
+    UsageError,
+)
+from ..text import one_line
+from .http import Answer, Http, Retry, Stream
+from .tasks import TaskView
+
+SUBMIT_PATH = "/videos/generations"
+UNCERTAIN_HINT = (
+    "`kling list` shows the request as `uncertain`; look for the task on the provider's "
+    "dashboard before submitting again"
+)
+
+
+def error_message(body: bytes | str, content_type: str = "", reason: str = "") -> tuple[str, Any]:
+    """The service's own words from an error body of any shape seen (API.md), and its code."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = text.strip()
+    try:
+        data = json.loads(text) if text else None
+    except (ValueError, RecursionError):
+        data = None
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict):
+            msg = err.get("message") or err.get("msg") or err.get("type")
+            if msg:
+                return one_line(str(msg)), err.get("code")
+        elif isinstance(err, str) and err.strip():
+            return one_line(err), data.get("code")
+        for field in ("message", "msg", "detail"):
+            if isinstance(data.get(field), str) and data[field].strip():
+                return one_line(data[field]), data.get("code")
+    if "html" in content_type.lower() or text[:200].lower().lstrip().startswith(
+        ("<!doctype", "<html")
+    ):
+        title = _html_title(text)
+        return (
+            f"{title} (an HTML page, probably from a proxy)" if title else "an HTML error page"
+        ), None
+    if text:
+        return one_line(text), None
+    return reason or "no message", None
+
+
+def _html_title(text: str) -> str:
+    lower = text.lower()
+    start = lower.find("<title>")
+    end = lower.find("</title>", start)
+    if start == -1 or end == -1:
+        return ""
+    return one_line(text[start + len("<title>") : end])
+
+
+class Client:
+    """The endpoints, over one Http (its options: `Http`'s)."""
+
+    def __init__(self, base_url: str, key: str | None, **http: Any):
+        self.http = Http(base_url, key, **http)
+        self.api = self.http.api
+        self._key = key  # only to keep it out of the service's messages
+
+    # --- the endpoints -----------------------------------------------------------------------
+
+    def create_task(self, body: Mapping[str, Any], *, deadline: float | None = None) -> TaskView:
+        """The generation POST: sent once, and never again once it may have arrived."""
+        try:
+            answer = self._api(
+                "POST", SUBMIT_PATH, retry=Retry.SUBMIT, json=dict(body), deadline=deadline
+            )
+        except RequestFailed as exc:
+            if not exc.sent:
+                raise
+            raise SubmitUncertain(
+                f"the generation request may have reached {exc.host} ({exc.description}); "
+                "it was not sent again, so no second task was made",
+                hint=UNCERTAIN_HINT,
+            ) from None
+        except APIError as exc:
+            if exc.status < 500:
+                raise
+            raise SubmitUncertain(  # a gateway may fail after passing the request on
+                f"the service answered {exc.status}: {exc.service_message}; the generation "
+                "request may still have made a task, so it was not sent again",
+                hint=UNCERTAIN_HINT,
+            ) from None
+        try:
+            task = TaskView.of(self._json_object(answer))
+        except ServiceUnavailable as exc:  # answered 2xx: it may well have made the task
+            raise SubmitUncertain(exc.message, hint=UNCERTAIN_HINT) from None
+        if not task.id:
+            raise SubmitUncertain(
+                "the service accepted the request but returned no task id: "
+                + one_line(answer.text, 200),
+                hint=UNCERTAIN_HINT,
+            )
+        return task
+
+    def get_task(self, task_id: str, *, deadline: float | None = None) -> TaskView:
+        if task_id.strip(".") == "":  # "", "." and ".." would name another path
+            raise UsageError(f"{task_id!r} is not a task id")
+        path = f"{SUBMIT_PATH}/{quote(task_id, safe='')}"
+        answer = self._api("GET", path, task_id=task_id, deadline=deadline)
+        return TaskView.of(self._json_object(answer, task_id=task_id))
+
+    def get_balance(self, *, retry: bool = True) -> dict[str, Any]:
+        """The key's quota (API.md section 4). A key the service does not know comes back as
+        200 with `success: false`: that is an authentication problem (exit 3). `retry=False`:
+        one try, for a look that is only advice (batch's check before sending)."""
+        answer = self._json_object(
+            self._api("GET", "/balance", retry=Retry.READ if retry else Retry.ONCE)
+        )
+        if answer.get("success") is False:
+            message = answer.get("message") or "the service does not know this API key"
+            raise AuthError(
+                f"the service does not know this API key: {self._words(str(message))}",
+                hint="check the key with `kling config get api_key` or KLING_API_KEY",
+            )
+        return answer
+
+    def upload_image(
+        self, path: Path, purpose: str = "generation", on_bytes: Callable[[int], None] | None = None
+    ) -> dict[str, Any]:
+        try:
+            content = path.read_bytes()  # images are at most 10 MB
+        except OSError as exc:
+            raise LocalFileError(f"cannot read {path}: {exc.strerror}") from None
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        form = {"purpose": purpose, "file": (path.name, content, mime)}
+        answer = self._json_object(
+            self._api("POST", "/uploads/images", form=form, on_bytes=on_bytes)
+        )
+        data = answer.get("data")
+        if answer.get("success") is False or not isinstance(data, dict) or not data.get("url"):
+            message = answer.get("message") or "the upload returned no URL"
+            raise APIError(400, self._words(str(message)))
+        return data
+
+    def open_video(
+        self, url: str, headers: Mapping[str, str] | None = None, deadline: float | None = None
+    ) -> Stream:
+        """A streamed GET of a video (the video host never gets the key: http.py's rule)."""
+        try:
+            return self.http.stream(url, headers or {}, deadline)
+        except RequestFailed as exc:
+            exc.message = f"could not download {url}: {exc.description}"
+            raise
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _api(self, method: str, path: str, *, task_id: str | None = None, **kw: Any) -> Answer:
+        if not self._key:
+            raise MissingKeyError("no API key")
+        answer = self.http.call(method, self.api + path, **kw)
+        if answer.status >= 400:
+            message, code = error_message(answer.body, answer.content_type, answer.reason)
+            raise APIError(answer.status, self._words(message), code=code, task_id=task_id)
+        return answer
+
+    def _words(self, text: str) -> str:
+        """The service's words, without the key if it echoed it back."""
+        return text.replace(self._key, "<redacted>") if self._key else text
+
+    def _json_object(self, answer: Answer, task_id: str | None = None) -> dict[str, Any]:
+        try:
+            data = json.loads(answer.body)
+        except (ValueError, RecursionError):
+            data = None
+        if not isinstance(data, dict):
+            raise ServiceUnavailable(
+                f"the service answered something unreadable (HTTP {answer.status}): "
+                + one_line(answer.text or "an empty body", 200),
+                task_id=task_id,
+            )
+        return data
+
+    def close(self) -> None:
+        self.http.close()

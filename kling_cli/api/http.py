@@ -1,0 +1,465 @@
+"""Every HTTP request kling makes, on one path: one requests.Session, one retry loop in plain
+sight, redirects followed by kling's own rules, the hosts the key may go to, --verbose's trace
+of that same path, and every failure of a request turned into one error of kling's.
+
+Which requests are tried again (`Retry`):
+- READ (polls, the balance, videos, image uploads): after a connection that failed or timed
+  out, and after 429 and 5xx answers;
+- SUBMIT (the generation POST, which costs credits): only where it cannot have been accepted,
+  a connection that never opened or a 429 answer;
+- ONCE: one try, for a look that is only advice.
+Between tries: the answer's Retry-After (seconds or an HTTP date; at most RETRY_AFTER_MAX),
+else exponential backoff with jitter. Nothing waits or reads past the caller's `deadline`
+(`--timeout`): the time left bounds each read and is checked between reads.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import io
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError, ProtocolError, ReadTimeoutError
+from urllib3.exceptions import SSLError as TLSError
+from urllib3.filepost import encode_multipart_formdata
+
+from .. import __version__
+from ..errors import RequestFailed
+from .urls import check_base_url, is_loopback, origin
+
+TIMEOUT = (10.0, 60.0)  # (connect, read) seconds: an upload of 10 MB may take a while to answer
+RETRIES = 5
+BACKOFF = 0.5  # seconds before the first retry, doubling (0.5, 1, 2, 4, 8) plus jitter
+BACKOFF_MAX = 30.0
+RETRY_AFTER_MAX = 60.0  # a Retry-After of a day is not a wait anyone asked for
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 10
+ANSWER_LIMIT = 16 * 1024 * 1024  # an API answer is a few KB: more is not one
+READ_SIZE = 64 * 1024
+# Connections kept per host: the poll threads and the sends and downloads beside them.
+POOL_SIZE = 100
+
+Trace = Callable[[str], None]
+
+
+class Retry(Enum):
+    READ = "read"
+    SUBMIT = "submit"
+    ONCE = "once"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer read whole (the API's are small JSON documents)."""
+
+    url: str
+    status: int
+    reason: str
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("Content-Type", "")
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+class _NoNetrc:
+    """Session-wide auth that does nothing, so requests never reads ~/.netrc: a netrc entry
+    would replace the bearer key."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
+class Http:
+    """HTTP for one command run. The API key goes only to the API's own origin (scheme, host
+    and port of `api`): never to the video host, never across a redirect to another origin."""
+
+    def __init__(
+        self,
+        api: str,
+        key: str | None,
+        *,
+        trace: Trace | None = None,
+        notice: Trace | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        timeout: tuple[float, float] = TIMEOUT,
+        retries: int = RETRIES,
+        backoff: float = BACKOFF,
+    ):
+        self.api = check_base_url(api)
+        self._api_origin = origin(self.api)
+        self._key = key
+        self.trace = trace
+        self._notice = notice
+        self._noticed = threading.Event()  # the first retry of a run is told once
+        self.sleep = sleep
+        self.clock = clock
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.session = requests.Session()
+        self.session.auth = _NoNetrc()
+        self.session.headers["User-Agent"] = f"kling-cli/{__version__}"
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    # --- requests --------------------------------------------------------------------------------
+
+    def call(
+        self,
+        method: str,
+        url: str,
+        *,
+        retry: Retry = Retry.READ,
+        json: Any = None,
+        form: Mapping[str, Any] | None = None,
+        on_bytes: Callable[[int], None] | None = None,
+        deadline: float | None = None,
+    ) -> Answer:
+        """A request whose answer is read whole: the last answer heard (a retried status
+        when the tries ran out), or RequestFailed. `form`: multipart fields, a file as
+        (name, bytes, MIME type); `on_bytes` is told of its bytes as they go."""
+        body, content_type = None, None
+        if form is not None:
+            body, content_type = encode_multipart_formdata(dict(form))
+        for tries in range(self.retries + 1):
+            last = tries >= self.retries or retry is Retry.ONCE
+            try:
+                answer = self._follow(method, url, json, body, content_type, on_bytes, deadline)
+            except RequestFailed as exc:
+                may_retry = not exc.sent or retry is Retry.READ
+                if last or not may_retry or exc.out_of_time or exc.lasting:
+                    raise
+                wait, per_try = self._backoff(tries), exc.per_try
+                why = f"could not reach {exc.host} ({exc.description})"
+            else:
+                status_retried = answer.status in RETRY_STATUSES and (
+                    retry is Retry.READ or answer.status == 429
+                )
+                if last or not status_retried:
+                    return answer
+                asked = _retry_after(answer.headers.get("Retry-After"))
+                wait = self._backoff(tries) if asked is None else asked
+                per_try = 0.0
+                host = urlsplit(answer.url).netloc
+                why = f"{host} answered {answer.status} {answer.reason}".rstrip()
+            if deadline is not None and self.clock() + wait >= deadline:
+                wait = max(0.0, deadline - self.clock())
+                if wait <= 0:  # the try before was not accepted, or it would not be retried
+                    raise _out_of_time(url, sent=False)
+            self._tell_retry(why, tries, wait, per_try, deadline)
+            if wait > 0:
+                self.sleep(wait)
+        raise AssertionError("unreachable: the last try returns or raises")
+
+    def stream(self, url: str, headers: Mapping[str, str], deadline: float | None = None) -> Stream:
+        """A GET whose body is read as it comes (a video), one try: the caller resumes."""
+        resp = self._send("GET", url, headers=headers, deadline=deadline, key=False)
+        return Stream(self, url, resp, deadline)
+
+    # --- one request, and the redirects it meets ---------------------------------------------
+
+    def _follow(
+        self,
+        method: str,
+        url: str,
+        json: Any,
+        body: bytes | None,
+        content_type: str | None,
+        on_bytes: Callable[[int], None] | None,
+        deadline: float | None,
+    ) -> Answer:
+        """One try, following redirects by our rules: a GET anywhere (the key only to the
+        API's origin); a POST only with 307 or 308 on the same origin (a paid request is never
+        posted to another host); anything else that redirects is an unusable answer."""
+        for _hop in range(MAX_REDIRECTS + 1):
+            headers = {"Accept": "application/json"}
+            if content_type is not None:
+                headers["Content-Type"] = content_type
+            data = None if body is None else _Counting(body, on_bytes)
+            resp = self._send(method, url, headers=headers, json=json, data=data, deadline=deadline)
+            try:
+                answer = Answer(
+                    url,
+                    resp.status_code,
+                    resp.reason or "",
+                    resp.headers,
+                    self._read(resp, url, deadline),
+                )
+            finally:
+                resp.close()
+            if answer.status not in REDIRECTS or "Location" not in answer.headers:
+                return answer
+            target = self._redirect_target(url, answer.headers["Location"], method != "GET")
+            if method != "GET" and (
+                answer.status not in (307, 308) or origin(target) != origin(url)
+            ):
+                raise RequestFailed(
+                    urlsplit(url).netloc,
+                    f"it answered {answer.status} with a redirect to {target}; a {method} is "
+                    "never sent on to another address",
+                    sent=True,
+                )
+            self._trace(f"  redirected ({answer.status}) to {target}")
+            url = target
+        raise RequestFailed(urlsplit(url).netloc, "too many redirects", sent=True)
+
+    def _redirect_target(self, url: str, location: str, sent: bool) -> str:
+        try:
+            if not location.isascii() or not location.isprintable():
+                raise ValueError("not a plain address")
+            target = urljoin(url, location.strip())
+            origin(target)  # an http(s) URL with a usable host and port
+        except ValueError:
+            raise RequestFailed(
+                urlsplit(url).netloc,
+                f"it answered a redirect to an unusable address ({location!r:.100})",
+                sent=sent,
+            ) from None
+        return target
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        json: Any = None,
+        data: Any = None,
+        deadline: float | None,
+        key: bool = True,
+    ) -> requests.Response:
+        """One request, its answer's headers read; the key only to the API's own origin (and
+        never with a video, whatever its host)."""
+        headers = dict(headers)
+        to_api = key and _origin_or_none(url) == self._api_origin
+        if to_api and self._key:
+            headers["Authorization"] = f"Bearer {self._key}"
+        connect, read = self.timeout
+        if deadline is not None:
+            left = deadline - self.clock()
+            if left <= 0:
+                raise _out_of_time(url, sent=False)
+            connect, read = min(connect, left), min(read, left)
+        self._trace(f"> {method} {url}" + (" (Authorization: Bearer <redacted>)" if to_api else ""))
+        started = time.monotonic()
+        try:
+            resp = self.session.request(
+                method,
+                url,
+                headers=headers,
+                json=json,
+                data=data,
+                timeout=(connect, read),
+                allow_redirects=False,
+                stream=True,
+                proxies=_no_proxy_for(url),
+            )
+        except Exception as exc:  # whatever the libraries raise, the request failed: say how
+            raise _failure(url, exc, deadline, self.clock, self.timeout) from None
+        self._trace(f"< {resp.status_code} {resp.reason or ''} ({time.monotonic() - started:.2f}s)")
+        return resp
+
+    def _read(self, resp: requests.Response, url: str, deadline: float | None) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in self._chunks(resp, url, deadline):
+            size += len(chunk)
+            if size > ANSWER_LIMIT:
+                raise RequestFailed(
+                    urlsplit(url).netloc, "an answer larger than any the API gives", sent=True
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _chunks(self, resp: requests.Response, url: str, deadline: float | None) -> Iterator[bytes]:
+        """The body as it comes, each read bounded by the time left: a server that sends a
+        byte a second is stopped at the deadline, not when it is done."""
+        while True:
+            if deadline is not None and self.clock() >= deadline:
+                raise _out_of_time(url, sent=True)
+            try:
+                chunk = resp.raw.read1(READ_SIZE, decode_content=True)
+            except Exception as exc:  # a broken or garbled body: the request failed
+                raise _failure(url, exc, deadline, self.clock, self.timeout) from None
+            if not chunk:
+                return
+            yield chunk
+
+    # --- retries ----------------------------------------------------------------------------------
+
+    def _backoff(self, tries: int) -> float:
+        return min(BACKOFF_MAX, self.backoff * 2.0**tries) + random.uniform(0, self.backoff)
+
+    def _tell_retry(
+        self, why: str, tries: int, wait: float, per_try: float, deadline: float | None
+    ) -> None:
+        self._trace(f"  retry {tries + 1} of {self.retries} in {wait:.1f}s: {why}")
+        if self._notice is None or self._noticed.is_set():
+            return
+        self._noticed.set()
+        # At most: this wait, the backoffs of the tries after it, and a timeout each.
+        later = sum(
+            min(BACKOFF_MAX, self.backoff * 2**n) + self.backoff
+            for n in range(tries + 1, self.retries)
+        )
+        seconds = wait + later + per_try * (self.retries - tries)
+        if deadline is not None:
+            seconds = min(seconds, max(0.0, deadline - self.clock()))
+        self._notice(f"{why}; retrying for up to ~{max(1, round(seconds))} s")
+
+    def _trace(self, line: str) -> None:
+        if self.trace is not None:
+            self.trace(line)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+class Stream:
+    """A streamed answer (a video): `iter_content` yields its bytes as they come, bounded by
+    the deadline; a read that breaks raises RequestFailed."""
+
+    def __init__(self, http: Http, url: str, resp: requests.Response, deadline: float | None):
+        self._http = http
+        self.url = url
+        self._resp = resp
+        self._deadline = deadline
+        self.status_code = resp.status_code
+        self.reason = resp.reason or ""
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._resp.headers
+
+    def iter_content(self, chunk_size: int) -> Iterator[bytes]:
+        """The body in pieces of `chunk_size` (the last one shorter)."""
+        buffer = bytearray()
+        for chunk in self._http._chunks(self._resp, self.url, self._deadline):
+            buffer += chunk
+            while len(buffer) >= chunk_size:
+                yield bytes(buffer[:chunk_size])
+                del buffer[:chunk_size]
+        if buffer:
+            yield bytes(buffer)
+
+    def close(self) -> None:
+        self._resp.close()
+
+
+class _Counting(io.BytesIO):
+    """A body read from memory that reports its bytes as they are sent."""
+
+    def __init__(self, data: bytes, on_bytes: Callable[[int], None] | None):
+        super().__init__(data)
+        self._on_bytes = on_bytes
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        if self._on_bytes is not None and chunk:
+            self._on_bytes(len(chunk))
+        return chunk
+
+
+def _origin_or_none(url: str) -> tuple[str, str, int] | None:
+    try:
+        return origin(url)
+    except ValueError:
+        return None
+
+
+def _no_proxy_for(url: str) -> dict[str, str] | None:
+    """A loopback host is reached directly, whatever the proxy variables say (as NO_PROXY
+    would have it): a proxy cannot reach this machine's loopback, and the key sent there over
+    plain http must not leave the machine."""
+    host = urlsplit(url).hostname or ""
+    return {"no_proxy": host} if is_loopback(host) else None
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds, or as an HTTP date; at most RETRY_AFTER_MAX."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - time.time()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, min(seconds, RETRY_AFTER_MAX))
+
+
+def _out_of_time(url: str, *, sent: bool) -> RequestFailed:
+    return RequestFailed(
+        urlsplit(url).netloc,
+        "no answer before the time given (--timeout)",
+        sent=sent,
+        out_of_time=True,
+    )
+
+
+def _failure(
+    url: str,
+    exc: BaseException,
+    deadline: float | None,
+    clock: Callable[[], float],
+    timeout: tuple[float, float],
+) -> RequestFailed:
+    """What went wrong with a request, in words, and whether it may have reached the host."""
+    host = urlsplit(url).netloc
+    timed_out = isinstance(exc, (requests.Timeout, ReadTimeoutError))
+    if deadline is not None and clock() >= deadline and timed_out:
+        return _out_of_time(url, sent=not isinstance(exc, requests.ConnectTimeout))
+    cause = exc.args[0] if isinstance(exc, requests.RequestException) and exc.args else None
+    reason = getattr(cause, "reason", cause)
+    if isinstance(exc, (requests.exceptions.SSLError, TLSError)) or (
+        "CA certificate bundle" in str(exc)  # requests' words for a REQUESTS_CA_BUNDLE not there
+    ):
+        return RequestFailed(host, f"TLS error ({_short(exc)})", sent=False, lasting=True)
+    if isinstance(exc, requests.ConnectTimeout):
+        return RequestFailed(host, "connection timed out", sent=False, per_try=timeout[0])
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return RequestFailed(host, f"the proxy failed ({_short(exc)})", sent=False)
+    if isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError):
+        return RequestFailed(host, "connection refused or host unreachable", sent=False)
+    if timed_out:
+        return RequestFailed(
+            host, "no answer in time (read timeout)", sent=True, per_try=timeout[1]
+        )
+    broken = (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, ProtocolError)
+    if isinstance(exc, broken):
+        return RequestFailed(host, "connection broken", sent=True)
+    # Anything else a library raised on what came back: an answer that is not HTTP we can use
+    # (a length too large for any integer, a negative chunk size, undecodable bytes).
+    return RequestFailed(
+        host, f"an unreadable answer ({type(exc).__name__}: {_short(exc)})", sent=True
+    )
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 160 else text[:157] + "..."

@@ -1,0 +1,258 @@
+"""Ui: what a command talks to the user through. The streams and whether each is a terminal,
+stdin for a `-` argument, the progress mode, colour and the locale's manners, and the messages
+on stderr (notes, warnings, errors, JSON events, --verbose's trace). Decided once, when the
+command starts (`Ui.system`); `Ui.test()` gives one over buffers, every TTY flag false.
+
+Every line it writes to stderr goes through `printable`: text from users or the service
+(prompts, file names, error messages) can never move the cursor, set a colour or forge a line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
+
+from .errors import KlingError, UsageError
+from .text import printable
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+PROGRESS_MODES = ("auto", "live", "plain", "json", "off")
+
+
+def progress_choice(flag: str | None, environ: Mapping[str, str]) -> str:
+    """The progress mode asked for: --progress, else KLING_PROGRESS, else auto."""
+    return (flag or environ.get("KLING_PROGRESS") or "auto").strip().lower()
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class _AsciiStream:
+    """A stream that rich sees as ASCII-only, so it draws bars and boxes with ASCII."""
+
+    encoding = "ascii"
+
+    def __init__(self, stream: TextIO):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(text.encode("ascii", "replace").decode("ascii"))
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return _isatty(self._stream)
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+
+@dataclass(frozen=True)
+class Ui:
+    stdout: TextIO
+    stderr: TextIO
+    stdout_tty: bool = False
+    stderr_tty: bool = False
+    environ: Mapping[str, str] = field(default_factory=dict)
+    stdin: BinaryIO | None = None  # bytes: a prompt or batch file piped in is checked as UTF-8
+    stdin_tty: bool = False
+    progress: str = "auto"  # auto, live, plain, json or off (--progress, --no-progress)
+    verbose: bool = False
+    json_errors: bool = False  # --json: errors too are JSON documents
+
+    @classmethod
+    def system(
+        cls,
+        *,
+        progress: str | None = None,
+        no_progress: bool = False,
+        verbose: bool = False,
+        json_errors: bool = False,
+    ) -> Ui:
+        """The process's own streams and environment. `progress`: --progress (else
+        KLING_PROGRESS, else auto)."""
+        mode = progress_choice(progress, os.environ)
+        if mode not in PROGRESS_MODES:
+            where = "--progress" if progress else "KLING_PROGRESS"
+            raise UsageError(f"{where} must be one of {', '.join(PROGRESS_MODES)}")
+        stdin = getattr(sys.stdin, "buffer", None)
+        return cls(
+            stdout=sys.stdout,
+            stderr=sys.stderr,
+            stdout_tty=_isatty(sys.stdout),
+            stderr_tty=_isatty(sys.stderr),
+            environ=os.environ,
+            stdin=stdin,
+            stdin_tty=stdin is not None and _isatty(sys.stdin),
+            progress="off" if no_progress else mode,
+            verbose=verbose,
+            json_errors=json_errors,
+        )
+
+    @classmethod
+    def test(
+        cls, environ: Mapping[str, str] | None = None, stdin: bytes | None = None, **kw: Any
+    ) -> Ui:
+        """Buffers for streams (stdin holds `stdin`, or is absent), every TTY flag false."""
+        return cls(
+            stdout=io.StringIO(),
+            stderr=io.StringIO(),
+            environ=dict(environ or {}),
+            stdin=io.BytesIO(stdin) if stdin is not None else None,
+            **kw,
+        )
+
+    def beside(self, above: Callable[[Callable[[], None]], None]) -> Ui:
+        """This Ui, its messages written through `above`: out of the way of a live display."""
+        return dataclasses.replace(self, stderr=_Beside(self.stderr, above))  # type: ignore[arg-type]  # a stream for our writes
+
+    # --- stdin -------------------------------------------------------------------------------
+
+    def piped_stdin(self, what: str) -> BinaryIO:
+        """stdin for a `-` argument: refused when nothing is piped (a terminal would wait)."""
+        if self.stdin is None or self.stdin_tty:
+            raise UsageError(f"{what} is read from stdin, but nothing is piped to it")
+        return self.stdin
+
+    def read_stdin(self, what: str, *, line: bool = False) -> str:
+        """What was piped in for a `-` argument (or its first line), as text: refused when it
+        is not UTF-8."""
+        stdin = self.piped_stdin(what)
+        data = stdin.readline() if line else stdin.read()
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{what} on stdin is not UTF-8 text ({exc.reason})") from None
+
+    # --- messages on stderr ------------------------------------------------------------------
+
+    def _say(self, text: str) -> None:
+        self.stderr.write(f"kling: {printable(text)}\n")  # one write: workers speak too
+        self.stderr.flush()
+
+    def note(self, message: str) -> None:
+        if not self.events:  # --progress json: stderr carries events and errors only
+            self._say(message)
+
+    def warn(self, message: str) -> None:
+        if not self.events:
+            self._say(f"warning: {message}")
+
+    def event(self, name: str, **fields: Any) -> None:
+        """One line of --progress json (CLI.md "Progress for machines")."""
+        event = {"event": name, "time": round(time.time(), 3), **fields}
+        self.stderr.write(json_line(event) + "\n")
+        self.stderr.flush()
+
+    def error(self, exc: KlingError) -> None:
+        """An error on stderr: one line and a hint, a line each of its details; with --json one
+        JSON document; with --progress json an `error` event carrying that document."""
+        if self.events:
+            self.event("error", error=exc.document())
+            return
+        if self.json_errors:
+            self.stderr.write(json_line({"error": exc.document()}) + "\n")
+            self.stderr.flush()
+            return
+        where = f"{exc.task_id}: " if exc.task_id and exc.task_id not in exc.message else ""
+        self._say(f"error: {where}{exc.message}")
+        for detail in exc.details:
+            self._say(f"  {detail}")
+        if exc.hint:
+            self._say(f"hint: {exc.hint}")
+
+    def trace(self, line: str) -> None:
+        if self.verbose:
+            self._say(line)
+
+    @property
+    def events(self) -> bool:
+        """--progress json: every progress event a JSON line on stderr, and nothing else there
+        but errors (as `error` events)."""
+        return self.progress == "json"
+
+    def progress_mode(self, quiet: bool = False) -> str:
+        """'live' (rich, on a terminal), 'plain' (a line per change, for CI logs), 'json'
+        (events for programs) or 'off'. `auto` is live on a terminal and plain elsewhere, and
+        off with -q (an explicit --progress holds with -q too)."""
+        if self.progress != "auto":
+            return self.progress
+        if quiet:
+            return "off"
+        if self.stderr_tty and self.environ.get("TERM") != "dumb":
+            return "live"
+        return "plain"
+
+    # --- terminal manners ----------------------------------------------------------------------
+
+    @property
+    def ascii_only(self) -> bool:
+        """A C/POSIX or non-UTF-8 locale: no box-drawing or bar glyphs, plain ASCII."""
+        for name in ("LC_ALL", "LC_CTYPE", "LANG"):
+            value = self.environ.get(name)
+            if value:
+                return "utf-8" not in value.lower().replace("utf8", "utf-8")
+        return False
+
+    @property
+    def color(self) -> bool:
+        """Colour on stdout: only on a terminal, and never with NO_COLOR (https://no-color.org).
+        FORCE_COLOR colours stderr only: piped stdout must stay parseable."""
+        return (
+            self.stdout_tty
+            and not self.environ.get("NO_COLOR")
+            and self.environ.get("TERM") != "dumb"
+        )
+
+    def rich_console(self, stream: TextIO, *, terminal: bool) -> Console:
+        """A rich Console on one of our streams that honours NO_COLOR, FORCE_COLOR, TERM and
+        the locale of this run's environment."""
+        from rich.console import Console
+
+        return Console(
+            file=_AsciiStream(stream) if self.ascii_only else stream,  # type: ignore[arg-type]  # rich needs only write, flush, isatty, encoding
+            force_terminal=True if terminal else None,
+            _environ=dict(self.environ),
+        )
+
+
+class _Beside:
+    """A stream whose writes are made through `above` (a live display steps aside for each)."""
+
+    def __init__(self, stream: TextIO, above: Callable[[Callable[[], None]], None]):
+        self._stream = stream
+        self._above = above
+
+    def write(self, text: str) -> int:
+        def write() -> None:
+            self._stream.write(text)
+            self._stream.flush()
+
+        self._above(write)
+        return len(text)
+
+    def flush(self) -> None:
+        pass  # each write was flushed
+
+
+# C1 controls: valid inside a JSON string, but some terminals obey them. Written escaped.
+C1 = {code: f"\\u{code:04x}" for code in range(0x80, 0xA0)}
+
+
+def json_line(document: Any) -> str:
+    """A JSON document on one line, text kept as UTF-8 (C1 controls escaped)."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).translate(C1)

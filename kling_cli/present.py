@@ -1,0 +1,65 @@
+"""How a task is shown, in one place: its status word, its progress and its detail (the saved
+files, else why it did not complete, else the video URL), for every display on stderr and for
+the lines on stdout. Every piece of text from the user or the service comes out printable."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from .api.tasks import State, TaskView
+from .text import printable
+
+if TYPE_CHECKING:
+    from .engine.jobs import Job
+    from .errors import KlingError
+
+# Where a job stands, in words, while it is not the task's own status that says it.
+STAGE_WORDS = {
+    "new": "new",
+    "sending": "sending",
+    "downloading": "downloading",
+}
+
+
+class Shown(NamedTuple):
+    status: (
+        str  # the service's spelling, or kling's word: new, sending, downloading, stalled, error
+    )
+    progress: str  # "40%" (bytes so far while downloading), "" when there is none
+    detail: str  # the saved files, else why it did not complete, else the video URL
+    state: State | None  # for a colour: completed, failed, pending; None for an error of kling's
+
+
+def task(view: TaskView, files: Sequence[Path] = (), error: KlingError | None = None) -> Shown:
+    """A task as last heard of, with what this run saved or why it ended."""
+    percent = "" if view.progress is None else f"{view.progress}%"
+    if error is not None:
+        word = "stalled" if error.kind == "stalled" else "error"
+        return Shown(word, percent if word == "stalled" else "", printable(error.message), None)
+    if files:
+        detail = " ".join(str(f) for f in files)
+    elif view.failed:
+        detail = view.error_text
+    else:
+        detail = view.video_url or ""
+    return Shown(printable(view.status), percent, printable(detail), view.state)
+
+
+def job(job: Job) -> Shown:
+    """A job of the engine: its task, or where the job stands before the task says."""
+    shown = task(job.view, job.files, job.error)
+    word = STAGE_WORDS.get(job.stage.value)
+    if word is None or job.error is not None:
+        return shown
+    if word == "downloading":
+        total = f"/{job.total / 1e6:.1f}" if job.total else ""
+        done = f"{job.received / 1e6:.1f}{total} MB" if job.received else ""
+        return Shown(word, done, shown.detail, State.PENDING)
+    return Shown(word, "", "", State.PENDING)
+
+
+def tsv(*fields: str) -> str:
+    """A tab-separated line of stdout: fields made printable, so none holds a tab or a newline."""
+    return "\t".join(printable(field) for field in fields)

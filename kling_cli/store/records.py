@@ -1,0 +1,74 @@
+"""The journal as the record kept beside the work: a write that fails is warned of (once) and
+the work goes on, since a paid task must never be abandoned because its record failed. What
+must not go on without the journal (a batch deciding what it already sent) uses the Journal
+itself, whose errors stop the run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .sqlite import JournalError
+
+if TYPE_CHECKING:
+    from ..api.tasks import TaskView
+    from ..context import Ui
+    from .journal import Journal
+
+T = TypeVar("T")
+
+
+class Records:
+    def __init__(self, journal: Callable[[], Journal], base_url: Callable[[], str], ui: Ui):
+        self._journal = journal  # opened on first use
+        self._base_url = base_url  # where the tasks are sent: asked when one is recorded
+        self._ui = ui
+        self._warned = False
+
+    def attempt(self, action: Callable[[Journal], T]) -> T | None:
+        """`action` on the journal; None (and a warning, once) if the journal fails."""
+        try:
+            return action(self._journal())
+        except JournalError as exc:
+            self._failed(exc)
+            return None
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """The writes made inside share one transaction and one sync (Journal.group)."""
+        try:
+            with self._journal().group():
+                yield
+        except JournalError as exc:
+            self._failed(exc)
+
+    def submitted(self, task: TaskView, body: Mapping[str, Any], batch_key: str | None) -> bool:
+        """A new task (and the batch line that made it); False when it could not be kept."""
+
+        def record(journal: Journal) -> bool:
+            journal.record_submitted(task, self._base_url(), body, batch_key)
+            return True
+
+        return self.attempt(record) is True
+
+    def uncertain(self, body: Mapping[str, Any], reason: str) -> None:
+        """A generation request that may have made a task: listed as `uncertain`."""
+        self.attempt(lambda j: j.record_attempt(self._base_url(), body, reason))
+
+    def update(self, task: TaskView) -> None:
+        self.attempt(lambda j: j.update(task))
+
+    def file(self, task_id: str, path: Path) -> None:
+        self.attempt(lambda j: j.add_file(task_id, path))
+
+    def flush(self) -> None:
+        self.attempt(lambda j: j.flush())
+
+    def _failed(self, exc: JournalError) -> None:
+        if not self._warned:
+            self._warned = True
+            self._ui.warn(exc.message)
+            if exc.hint:
+                self._ui.note(f"hint: {exc.hint}")
