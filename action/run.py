@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kling_cli.errors import ExitCode
 from kling_cli.api.tasks import TaskView
+from kling_cli.errors import ExitCode
 
 # input -> the variable kling reads it from, as a setting: it beats the config file, a flag in
 # `args` beats it, and a batch line's own key beats it (flag > environment > config file).
