@@ -181,7 +181,6 @@ class Env:
         if self._client is not None:
             self._client.close()
         if self._journal is not None:
-            self.records.flush()  # the status changes that waited for a write
             self._journal.close()
         if self._scratch is not None:
             self._scratch.cleanup()

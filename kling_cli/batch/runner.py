@@ -134,9 +134,6 @@ class Runner:
 
     def run(self) -> None:
         self._lines = self._each_line()
-        # Status changes ride along with the synced writes of each line (its send mark, its
-        # task id) and the record of its saved video, instead of a commit each.
-        self.env.journal.defer_writes = True
         try:
             self.engine.run(before=self.upload_images)
         except KeyboardInterrupt:
@@ -144,9 +141,6 @@ class Runner:
                 "interrupted; tasks already made go on at the service",
                 hint="run the same command again: nothing is sent twice",
             ) from None
-        finally:
-            self.env.records.flush()
-            self.env.journal.defer_writes = False
         if self._stopped is not None:
             raise self._stopped
 

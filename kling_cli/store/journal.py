@@ -159,9 +159,8 @@ class Journal(Store):
         if not task.id:
             return
         error = task.error_text if task.failed else None
-        now = time.time()
-        self._deferred.append(
-            lambda conn: conn.execute(
+        with self._write() as conn:
+            conn.execute(
                 "UPDATE tasks SET status = ?, progress = COALESCE(?, progress),"
                 " video_url = COALESCE(?, video_url), error = ?, updated_at = ?, task = ?"
                 " WHERE id = ?",
@@ -170,18 +169,14 @@ class Journal(Store):
                     task.progress,
                     task.video_url,
                     error,
-                    now,
+                    time.time(),
                     json.dumps(dict(task.raw), ensure_ascii=False),
                     task.id,
                 ),
             )
-        )
-        self._later()
 
     def add_file(self, task_id: str, path: Path) -> None:
-        now = time.time()
-
-        def write(conn: sqlite3.Connection) -> None:
+        with self._write() as conn:
             row = conn.execute("SELECT files FROM tasks WHERE id = ?", (task_id,)).fetchone()
             if row is None:
                 return
@@ -190,12 +185,8 @@ class Journal(Store):
                 files.append(str(path))
             conn.execute(
                 "UPDATE tasks SET files = ?, updated_at = ? WHERE id = ?",
-                (json.dumps(files), now, task_id),
+                (json.dumps(files), time.time(), task_id),
             )
-
-        self._deferred.append(write)
-        with self._write():
-            pass  # now, with what waits: a saved video is on record as soon as it is there
 
     def entries(self, limit: int | None = None) -> list[Entry]:
         sql = "SELECT * FROM tasks ORDER BY submitted_at DESC, rowid DESC"
@@ -203,13 +194,11 @@ class Journal(Store):
         if limit is not None:
             sql += " LIMIT ?"
             args = (limit,)
-        self.flush()
         conn = self.conn
         with self._errors():
             return [_entry(row) for row in conn.execute(sql, args)]
 
     def get(self, task_id: str) -> Entry | None:
-        self.flush()
         conn = self.conn
         with self._errors():
             row = conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()

@@ -63,9 +63,6 @@ class Records:
     def file(self, task_id: str, path: Path) -> None:
         self.attempt(lambda j: j.add_file(task_id, path))
 
-    def flush(self) -> None:
-        self.attempt(lambda j: j.flush())
-
     def _failed(self, exc: JournalError) -> None:
         if not self._warned:
             self._warned = True

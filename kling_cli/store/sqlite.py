@@ -1,22 +1,16 @@
 """A SQLite file several kling processes share (parallel CI jobs): WAL mode and a busy
 timeout; write transactions, synced to disk when they must survive a power cut; groups of
-writes that share one transaction and one sync; writes that may wait for the next transaction;
-and its failures as one-line errors that say what to do (JournalError, JournalDamaged)."""
+writes that share one transaction and one sync; and its failures as one-line errors that say
+what to do (JournalError, JournalDamaged)."""
 
 from __future__ import annotations
 
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import ExitCode, LocalFileError
-
-# Deferred writes (a batch's status changes) wait at most this long, or this many, for a
-# transaction to ride in.
-DEFER_SECONDS = 1.0
-DEFER_MAX = 500
 
 
 class JournalError(LocalFileError):
@@ -46,13 +40,6 @@ class Store:
     def __init__(self, path: Path):
         self.path = path
         self._conn: sqlite3.Connection | None = None
-        # With `defer_writes`, a task's status changes are not a transaction (and a commit)
-        # each: they wait, in order, and go in with the next write (a batch makes two synced
-        # ones a line, and one when a video is saved), or after DEFER_SECONDS. Losing them to
-        # a crash costs a poll on resume.
-        self.defer_writes = False
-        self._deferred: list[Callable[[sqlite3.Connection], object]] = []
-        self._deferred_since = 0.0
         self._grouping = False  # inside group(): writes share its transaction
         self._group_open = False  # ... which has begun
         self._group_durable = False  # ... synced (FULL) when it ends
@@ -152,7 +139,6 @@ class Store:
                 self._join_group(conn, durable)
                 conn.execute("SAVEPOINT write")
                 try:
-                    self._write_deferred(conn)
                     yield conn
                 except BaseException:
                     conn.execute("ROLLBACK TO write")
@@ -166,7 +152,6 @@ class Store:
             # BEGIN IMMEDIATE takes the write lock up front, so concurrent writers queue.
             conn.execute("BEGIN IMMEDIATE")
             try:
-                self._write_deferred(conn)
                 yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -175,33 +160,8 @@ class Store:
             if durable:
                 conn.execute("PRAGMA synchronous = NORMAL")
 
-    def _write_deferred(self, conn: sqlite3.Connection) -> None:
-        """The writes that waited (see `defer_writes`) go first, in this transaction."""
-        deferred, self._deferred = self._deferred, []
-        for write in deferred:
-            write(conn)
-
-    def _later(self) -> None:
-        """The write just queued may wait for the next transaction (see `defer_writes`)."""
-        if not self.defer_writes:
-            with self._write():
-                pass  # the transaction takes `write` with it
-        elif len(self._deferred) == 1:
-            self._deferred_since = time.monotonic()
-        elif (
-            len(self._deferred) >= DEFER_MAX
-            or time.monotonic() - self._deferred_since >= DEFER_SECONDS
-        ):
-            self.flush()
-
-    def flush(self) -> None:
-        """Write what waits (deferred writes), now."""
-        if self._deferred:
-            with self._write():
-                pass
-
     def close(self) -> None:
-        """Close it; deferred writes not flushed (Env.close flushes them first) are lost."""
+        """Close it."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
