@@ -139,16 +139,15 @@ class RequestFailed(ServiceUnavailable):
         *,
         sent: bool,
         out_of_time: bool = False,
-        lasting: bool = False,
-        per_try: float = 0.0,
+        reason: str = "network",
     ):
         super().__init__(f"could not reach {host}: {description}")
         self.host = host
         self.description = description
         self.sent = sent
         self.out_of_time = out_of_time
-        self.lasting = lasting  # trying again would meet it again (a certificate)
-        self.per_try = per_try  # seconds another try may take to fail the same way
+        self.reason = reason  # network, tls (trying again would meet it again) or timeout
+        self.per_try = 0.0  # seconds another try may take to fail the same way
 
     @property
     def exit_code(self) -> ExitCode:  # type: ignore[override]  # read-only: follows out_of_time

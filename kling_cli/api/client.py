@@ -24,7 +24,8 @@ from ..errors import (
     UsageError,
 )
 from ..text import one_line
-from .http import Answer, Http, Retry, Stream
+from .http import Answer, Http, Stream
+from .retry import Retry
 from .tasks import TaskView
 
 SUBMIT_PATH = "/videos/generations"

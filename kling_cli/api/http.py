@@ -1,32 +1,22 @@
 """Every HTTP request kling makes, on one path: one requests.Session, one retry loop in plain
-sight, redirects followed by kling's own rules, the hosts the key may go to, --verbose's trace
-of that same path, and every failure of a request turned into one error of kling's.
-
-Which requests are tried again (`Retry`):
-- READ (polls, the balance, videos, image uploads): after a connection that failed or timed
-  out, and after 429 and 5xx answers;
-- SUBMIT (the generation POST, which costs credits): only where it cannot have been accepted,
-  a connection that never opened or a 429 answer;
-- ONCE: one try, for a look that is only advice.
-Between tries: the answer's Retry-After (seconds or an HTTP date; at most RETRY_AFTER_MAX),
-else exponential backoff with jitter. Nothing waits or reads past the caller's `deadline`
-(`--timeout`): the time left bounds each read and is checked between reads.
+sight (which requests, and how long between tries: api/retry.py), redirects followed by
+kling's own rules, the hosts the key may go to, --verbose's trace of that same path, and every
+failure of a request turned into one error of kling's. Nothing waits or reads past the
+caller's `deadline` (`--timeout`): the time left bounds each read and is checked between reads.
 """
 
 from __future__ import annotations
 
-import email.utils
 import io
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import requests.utils
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError, ProtocolError, ReadTimeoutError
 from urllib3.exceptions import SSLError as TLSError
@@ -34,14 +24,10 @@ from urllib3.filepost import encode_multipart_formdata
 
 from .. import __version__
 from ..errors import RequestFailed
+from .retry import BACKOFF, RETRIES, RETRY_STATUSES, Retry, backoff, longest_wait, retry_after
 from .urls import check_base_url, is_loopback, origin
 
 TIMEOUT = (10.0, 60.0)  # (connect, read) seconds: an upload of 10 MB may take a while to answer
-RETRIES = 5
-BACKOFF = 0.5  # seconds before the first retry, doubling (0.5, 1, 2, 4, 8) plus jitter
-BACKOFF_MAX = 30.0
-RETRY_AFTER_MAX = 60.0  # a Retry-After of a day is not a wait anyone asked for
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
 ANSWER_LIMIT = 16 * 1024 * 1024  # an API answer is a few KB: more is not one
@@ -50,12 +36,6 @@ READ_SIZE = 64 * 1024
 POOL_SIZE = 100
 
 Trace = Callable[[str], None]
-
-
-class Retry(Enum):
-    READ = "read"
-    SUBMIT = "submit"
-    ONCE = "once"
 
 
 @dataclass(frozen=True)
@@ -145,9 +125,9 @@ class Http:
                 answer = self._follow(method, url, json, body, content_type, on_bytes, deadline)
             except RequestFailed as exc:
                 may_retry = not exc.sent or retry is Retry.READ
-                if last or not may_retry or exc.out_of_time or exc.lasting:
+                if last or not may_retry or exc.out_of_time or exc.reason == "tls":
                     raise
-                wait, per_try = self._backoff(tries), exc.per_try
+                wait, per_try = backoff(self.backoff, tries), exc.per_try
                 why = f"could not reach {exc.host} ({exc.description})"
             else:
                 status_retried = answer.status in RETRY_STATUSES and (
@@ -155,8 +135,8 @@ class Http:
                 )
                 if last or not status_retried:
                     return answer
-                asked = _retry_after(answer.headers.get("Retry-After"))
-                wait = self._backoff(tries) if asked is None else asked
+                asked = retry_after(answer.headers.get("Retry-After"))
+                wait = backoff(self.backoff, tries) if asked is None else asked
                 per_try = 0.0
                 host = urlsplit(answer.url).netloc
                 why = f"{host} answered {answer.status} {answer.reason}".rstrip()
@@ -305,9 +285,6 @@ class Http:
 
     # --- retries ----------------------------------------------------------------------------------
 
-    def _backoff(self, tries: int) -> float:
-        return min(BACKOFF_MAX, self.backoff * 2.0**tries) + random.uniform(0, self.backoff)
-
     def _tell_retry(
         self, why: str, tries: int, wait: float, per_try: float, deadline: float | None
     ) -> None:
@@ -315,12 +292,7 @@ class Http:
         if self._notice is None or self._noticed.is_set():
             return
         self._noticed.set()
-        # At most: this wait, the backoffs of the tries after it, and a timeout each.
-        later = sum(
-            min(BACKOFF_MAX, self.backoff * 2**n) + self.backoff
-            for n in range(tries + 1, self.retries)
-        )
-        seconds = wait + later + per_try * (self.retries - tries)
+        seconds = longest_wait(self.backoff, tries, self.retries, wait, per_try)
         if deadline is not None:
             seconds = min(seconds, max(0.0, deadline - self.clock()))
         self._notice(f"{why}; retrying for up to ~{max(1, round(seconds))} s")
@@ -393,24 +365,12 @@ def _no_proxy_for(url: str) -> dict[str, str] | None:
     return {"no_proxy": host} if is_loopback(host) else None
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds, or as an HTTP date; at most RETRY_AFTER_MAX."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        if when is None:
-            return None
-        seconds = when.timestamp() - time.time()
-    if seconds != seconds:  # NaN
-        return None
-    return max(0.0, min(seconds, RETRY_AFTER_MAX))
+def proxies_for(url: str) -> dict[str, str]:
+    """The proxies a request to `url` goes through: the environment's (HTTPS_PROXY, HTTP_PROXY,
+    ALL_PROXY, NO_PROXY, as requests reads them), none for a loopback host."""
+    if _no_proxy_for(url) is not None:
+        return {}
+    return dict(requests.utils.get_environ_proxies(url))
 
 
 def _out_of_time(url: str, *, sent: bool) -> RequestFailed:
@@ -439,17 +399,21 @@ def _failure(
     if isinstance(exc, (requests.exceptions.SSLError, TLSError)) or (
         "CA certificate bundle" in str(exc)  # requests' words for a REQUESTS_CA_BUNDLE not there
     ):
-        return RequestFailed(host, f"TLS error ({_short(exc)})", sent=False, lasting=True)
+        return RequestFailed(host, f"TLS error ({_short(exc)})", sent=False, reason="tls")
     if isinstance(exc, requests.ConnectTimeout):
-        return RequestFailed(host, "connection timed out", sent=False, per_try=timeout[0])
+        failed = RequestFailed(host, "connection timed out", sent=False, reason="timeout")
+        failed.per_try = timeout[0]
+        return failed
     if isinstance(exc, requests.exceptions.ProxyError):
         return RequestFailed(host, f"the proxy failed ({_short(exc)})", sent=False)
     if isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError):
         return RequestFailed(host, "connection refused or host unreachable", sent=False)
     if timed_out:
-        return RequestFailed(
-            host, "no answer in time (read timeout)", sent=True, per_try=timeout[1]
+        failed = RequestFailed(
+            host, "no answer in time (read timeout)", sent=True, reason="timeout"
         )
+        failed.per_try = timeout[1]
+        return failed
     broken = (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, ProtocolError)
     if isinstance(exc, broken):
         return RequestFailed(host, "connection broken", sent=True)

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .. import config
+from ..api.urls import is_loopback
 from ..errors import APIError, AuthError, ExitCode, ServiceUnavailable
 from ..output import counted
 from .checks import Check, ok, problem, warning
@@ -80,11 +81,10 @@ def check_key(
 
 
 def proxies_for(url: str) -> dict[str, str]:
-    """The proxies requests would use for `url` (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY,
-    in either case), as the client's Session asks for them."""
-    import requests.utils
+    """The proxies a request to `url` goes through (api/http.py's rule)."""
+    from ..api.http import proxies_for
 
-    return dict(requests.utils.get_environ_proxies(url))
+    return proxies_for(url)
 
 
 def hide_password(url: str) -> str:
@@ -108,7 +108,10 @@ def check_proxies(base_url: str, environ: Mapping[str, str]) -> Check:
     proxy = proxies_for(base_url).get(scheme) or proxies_for(base_url).get("all")
     set_text = f"set: {', '.join(seen)}" if seen else "no proxy variables set"
     if not proxy:
+        host = urlsplit(base_url).hostname or ""
         where = "directly" if not seen else "directly (NO_PROXY or no proxy for this scheme)"
+        if seen and is_loopback(host):
+            where = "directly (a loopback host never goes through a proxy)"
         return ok(name, f"{base_url} is reached {where}; {set_text}")
     shown = hide_password(proxy)
     proxy_scheme = urlsplit(proxy if "://" in proxy else f"http://{proxy}").scheme
@@ -133,29 +136,23 @@ class Reach:
 
 def check_base_url(base_url: str, *, sandbox: bool = False) -> Reach:
     """Resolve the host (when no proxy stands in between), then one unauthenticated GET of the
-    API through the same proxies and TLS settings as every request: any HTTP answer means the
-    service can be reached; the time it took is reported."""
-    import requests
-
-    from ..api.urls import api_root, is_loopback
+    API on the HTTP path every request takes (its proxies, TLS, CA bundle): any HTTP answer
+    means the service can be reached; the time it took is reported."""
+    from ..api.http import Http
+    from ..api.retry import Retry
+    from ..errors import RequestFailed, UsageError
 
     name = "base_url"
-    parts = urlsplit(api_root(base_url))
-    host = parts.hostname or ""
     label = f"{base_url} (the built-in sandbox)" if sandbox else base_url
-    if parts.scheme == "http" and not is_loopback(host):
-        return Reach(
-            problem(
-                name,
-                f"{label}: plain http:// to {host}; kling refuses to send the key there",
-                "use an https:// base URL: kling config set base_url https://...",
-                ExitCode.USAGE,
-            ),
-            False,
-        )
+    try:
+        http = Http(base_url, None, timeout=PROBE_TIMEOUT, retries=0)
+    except UsageError as exc:
+        fix = "use an https:// base URL: kling config set base_url https://..."
+        return Reach(problem(name, f"{label}: {exc.message}", fix, ExitCode.USAGE), False)
+    parts = urlsplit(http.api)
+    host = parts.hostname or ""
     steps: list[str] = []
-    proxied = bool(proxies_for(base_url))
-    if not proxied and not _is_address(host):
+    if not proxies_for(base_url) and not _is_address(host):
         started = time.monotonic()
         try:
             addresses = {info[4][0] for info in socket.getaddrinfo(host, parts.port or 443)}
@@ -172,57 +169,35 @@ def check_base_url(base_url: str, *, sandbox: bool = False) -> Reach:
             )
         count = counted(len(addresses), "address", "addresses")
         steps.append(f"DNS {_ms(time.monotonic() - started)} ({count})")
-    url = parts.geturl() + "/balance"
     started = time.monotonic()
-    try:
-        # No key: this only asks whether something answers. auth: never one from ~/.netrc.
-        resp = requests.get(url, timeout=PROBE_TIMEOUT, allow_redirects=False, auth=_no_auth)
-    except requests.exceptions.SSLError as exc:
-        return Reach(
-            problem(
-                name,
-                f"{label}: TLS failed ({_reason(exc)})",
-                "a proxy that inspects TLS needs its CA: set REQUESTS_CA_BUNDLE to its "
-                "certificate file",
-                ExitCode.UNAVAILABLE,
-            ),
-            False,
-        )
-    except requests.exceptions.Timeout:
-        return Reach(
-            problem(
-                name,
-                f"{label}: no answer within {PROBE_TIMEOUT[1]:.0f} s",
-                "check the network, a firewall or the proxy settings",
-                ExitCode.UNAVAILABLE,
-            ),
-            False,
-        )
-    except (requests.RequestException, OSError) as exc:
-        return Reach(
-            problem(
-                name,
-                f"{label}: cannot connect ({_reason(exc)})",
+    try:  # no key: this only asks whether something answers
+        answer = http.call("GET", http.api + "/balance", retry=Retry.ONCE)
+    except RequestFailed as exc:
+        if exc.reason == "tls":
+            what = f"TLS failed ({exc.description})"
+            fix = "a proxy that inspects TLS needs its CA: set REQUESTS_CA_BUNDLE to its file"
+        elif exc.reason == "timeout":
+            what = f"no answer within {PROBE_TIMEOUT[1]:.0f} s"
+            fix = "check the network, a firewall or the proxy settings"
+        else:
+            what = f"cannot connect ({exc.description})"
+            fix = (
                 "check base_url (`kling config get base_url`), the network and the proxy "
-                "settings; for the sandbox, is `kling sandbox` running?",
-                ExitCode.UNAVAILABLE,
-            ),
-            False,
-        )
+                "settings; for the sandbox, is `kling sandbox` running?"
+            )
+        return Reach(problem(name, f"{label}: {what}", fix, ExitCode.UNAVAILABLE), False)
+    finally:
+        http.close()
     took = time.monotonic() - started
     if parts.scheme == "https":
         steps.append("TLS ok")
-    steps.append(f"answered HTTP {resp.status_code} in {_ms(took)}")
+    steps.append(f"answered HTTP {answer.status} in {_ms(took)}")
     detail = f"{label}: {', '.join(steps)}"
-    if resp.status_code >= 500:
+    if answer.status >= 500:
         return Reach(warning(name, detail, "the service is having trouble: try again later"), True)
     if took > SLOW_ANSWER:
         return Reach(warning(name, f"{detail} (slow)", "a slow network or proxy"), True)
     return Reach(ok(name, detail), True)
-
-
-def _no_auth(request: Any) -> Any:
-    return request
 
 
 def _is_address(host: str) -> bool:

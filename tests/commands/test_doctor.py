@@ -251,18 +251,20 @@ def test_an_output_folder_yet_to_be_made_is_fine(kling, against: Sandbox, tmp_pa
 def test_a_proxy_in_effect_is_named_without_its_password(
     kling, against: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HTTP_PROXY", "http://me:secret@127.0.0.1:9")
+    monkeypatch.setenv("HTTPS_PROXY", "http://me:secret@127.0.0.1:9")
     monkeypatch.setenv("NO_PROXY", "example.org")
-    for name in ("http_proxy", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+    for name in ("http_proxy", "no_proxy", "HTTP_PROXY", "https_proxy", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)
-    result = kling("doctor", "--json")
+    remote = {"KLING_BASE_URL": "https://api.kling.test"}
+    result = kling("doctor", "--json", env=remote)
     proxies = checks(result)["proxies"]
     assert "http://me:***@127.0.0.1:9" in proxies["detail"] and "secret" not in result.stdout
     # ... and the requests go through it: nothing listens there, so the service is unreachable.
-    assert result.exit_code == 5
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    bypassed = kling("doctor", "--json")
-    assert bypassed.exit_code == 0 and "directly" in checks(bypassed)["proxies"]["detail"]
+    assert result.exit_code == 5 and "proxy" in checks(result)["base_url"]["detail"]
+    # A loopback base URL (the sandbox here) never goes through a proxy.
+    monkeypatch.setenv("KLING_BASE_URL", against.base_url)
+    direct = kling("doctor", "--json")
+    assert direct.exit_code == 0 and "directly" in checks(direct)["proxies"]["detail"]
 
 
 def test_plain_http_to_another_host_is_refused(kling) -> None:
