@@ -124,7 +124,14 @@ class Client:
             raise UsageError(f"{task_id!r} is not a task id")
         path = f"{SUBMIT_PATH}/{quote(task_id, safe='')}"
         answer = self._api("GET", path, task_id=task_id, deadline=deadline)
-        return TaskView.of(self._json_object(answer, task_id=task_id))
+        task = TaskView.of(self._json_object(answer, task_id=task_id))
+        if task.id != task_id:  # a gateway's mix-up: never taken for the task asked about
+            raise ServiceUnavailable(
+                f"the service answered about task {task.id or '(no id)'} when asked about "
+                f"{task_id}; the answer was not used",
+                task_id=task_id,
+            )
+        return task
 
     def get_balance(self, *, retry: bool = True) -> dict[str, Any]:
         """The key's quota (API.md section 4). A key the service does not know comes back as
