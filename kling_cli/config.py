@@ -295,8 +295,8 @@ def _profile_table(doc: Any, profile: str) -> Any:
 def save_document(path: Path, doc: Any) -> None:
     """Write atomically: a private temporary file beside the target, then rename.
 
-    As with `download -o`: a folder that cannot be written is the user's to fix, found before
-    anything was written (exit 2); a write that fails on the way (a full disk) is exit 1."""
+    A folder that cannot be written, or a write that fails on the way (a full disk), is a
+    local file error (exit 8)."""
     import tempfile
 
     import tomlkit
@@ -305,7 +305,7 @@ def save_document(path: Path, doc: Any) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise ConfigError(
+        raise LocalFileError(
             f"cannot write config file {path}: {exc.strerror or exc}",
             hint="KLING_HOME (or the per-user config folder) must be a folder you can write to",
         ) from None

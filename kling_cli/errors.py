@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     UNAVAILABLE = 5
     TASK_FAILED = 6
     TIMEOUT = 7
+    LOCAL_FILE = 8
     INTERRUPTED = 130
 
 
@@ -189,9 +190,9 @@ class Stalled(WaitTimeout):
 
 
 class LocalFileError(KlingError):
-    """A local file could not be read or written (disk full, permission, missing folder)."""
+    """A local file could not be read or written (disk full, permission, a locked journal)."""
 
-    exit_code = ExitCode.INTERNAL
+    exit_code = ExitCode.LOCAL_FILE
     kind = "file"
 
 

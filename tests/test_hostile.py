@@ -168,3 +168,29 @@ def test_a_stalled_download_is_a_timeout(tmp_path: Path) -> None:
     assert took < 8 and "--timeout" in one_error(done.stderr)
     assert not (tmp_path / "a.mp4").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
+
+
+def test_every_answer_that_came_is_recorded_whatever_another_send_meets(
+    kling, hostile, tmp_path: Path
+) -> None:
+    """Four lines sent side by side; one POST is answered with an unusable redirect: the three
+    tasks made are recorded and followed to the end, the fourth is an uncertain send."""
+    video = hostile.url + "/v.mp4"
+    for n in (1, 2, 4):
+        task = {"id": f"video_{n}", "status": "queued"}
+        hostile.add("POST", TASKS, 0.3, answer("200 OK", json.dumps(task).encode()))
+        if n == 2:  # the third POST to arrive
+            hostile.add("POST", TASKS, answer("307 Temporary Redirect", Location="http://[::1"))
+        done = {"id": f"video_{n}", "status": "completed", "result": {"data": [{"url": video}]}}
+        hostile.add("GET", f"{TASKS}/video_{n}", answer("200 OK", json.dumps(done).encode()))
+    hostile.add("GET", "/v.mp4", answer("200 OK", b"\0\0\0\x18ftypmp42"))
+    lines = tmp_path / "four.jsonl"
+    lines.write_text("".join(f'{{"prompt": "a fox, take {n}"}}\n' for n in range(4)))
+    result = kling("batch", str(lines), "-p", "4", "-o", str(tmp_path / "out"))
+    assert result.exit_code == 5, result.stderr
+    assert "internal error" not in result.stderr
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert sorted(row[1] for row in rows) == ["-", "video_1", "video_2", "video_4"]
+    listed = [json.loads(line) for line in kling("list", "--json").stdout.splitlines()]
+    assert sorted(row["status"] for row in listed) == ["completed"] * 3 + ["uncertain"]
+    assert len(hostile.seen("POST", TASKS)) == 4

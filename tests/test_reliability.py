@@ -110,7 +110,7 @@ def test_disk_full_is_a_clear_error_and_leaves_nothing(api: ScriptedServer, tmp_
         [sys.executable, "-c", DISK_FULL, "download", "t", "-o", str(out / "v.mp4")],
         capture_output=True, text=True, timeout=60, env={**os.environ, "KLING_HOME": str(tmp_path)},
     )  # fmt: skip
-    assert result.returncode == 1
+    assert result.returncode == 8  # a local file that cannot be written (CLI.md)
     assert "cannot write" in result.stderr and "Traceback" not in result.stderr
     assert list(out.iterdir()) == []
 
@@ -308,7 +308,7 @@ def test_unwritable_journal_never_loses_the_task_id(kling, against, isolated: Pa
     assert task_id.startswith("video_")
     assert f"{task_id} was submitted but not recorded" in result.stderr
     listed = kling("list")
-    assert listed.exit_code == 1 and "journal" in listed.stderr and "Traceback" not in listed.stderr
+    assert listed.exit_code == 8 and "journal" in listed.stderr and "Traceback" not in listed.stderr
 
 
 # --- proxies -------------------------------------------------------------------------------

@@ -166,10 +166,11 @@ def test_profile_key_is_used_for_requests(kling, sandbox, isolated: Path) -> Non
 # --- setup problems are not internal errors (issue 12, item 5) ------------------------------
 
 
-def test_a_folder_that_cannot_be_written_is_a_usage_error(
+def test_a_folder_that_cannot_be_written_is_a_local_file_error(
     kling, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """As `download -o` into such a folder: exit 2 with a plain message, not "internal error"."""
+    """Exit 8 (a local file that cannot be written) with a plain message, not "internal
+    error"."""
     import tempfile
 
     def refused(*args: object, **kwargs: object) -> None:
@@ -177,7 +178,7 @@ def test_a_folder_that_cannot_be_written_is_a_usage_error(
 
     monkeypatch.setattr(tempfile, "mkstemp", refused)
     result = kling("config", "set", "mode", "pro")
-    assert result.exit_code == 2
+    assert result.exit_code == 8
     assert result.stderr.startswith("kling: error: cannot write config file ")
     assert "Permission denied" in result.stderr and "internal error" not in result.stderr
 
