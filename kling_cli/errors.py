@@ -197,5 +197,18 @@ class LocalFileError(KlingError):
 
 
 class Interrupted(KlingError):
-    exit_code = ExitCode.INTERRUPTED
+    """Ctrl-C, SIGTERM or SIGHUP: exit 128 + the signal's number (130, 143, 129)."""
+
     kind = "interrupted"
+
+    def __init__(self, message: str, *, signum: int = 2, hint: str | None = None):
+        names = {15: "SIGTERM", 1: "SIGHUP"}
+        if signum in names:  # "interrupted (SIGTERM); ..."
+            head, sep, rest = message.partition(";")
+            message = f"{head} ({names[signum]}){sep}{rest}"
+        super().__init__(message, hint=hint)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:  # type: ignore[override]  # read-only: follows the signal
+        return 128 + self.signum

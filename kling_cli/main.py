@@ -21,16 +21,20 @@ def main(argv: list[str] | None = None) -> None:
         code = quick(os.environ)
         if code is not None:
             raise SystemExit(code)
-    from .app import app
+    from . import interrupts
 
+    interrupts.stop_on_signals()  # SIGTERM and SIGHUP as Ctrl-C, from the very start
     try:
+        from .app import app
+
         app(args=args, prog_name="kling")
-    except KeyboardInterrupt:  # a Ctrl-C outside any command's own handling
-        raise SystemExit(130) from None
+    except KeyboardInterrupt as stop:  # a signal outside any command's own handling
+        raise SystemExit(interrupts.exit_status(interrupts.signal_of(stop))) from None
     finally:
-        # The run is over and its outcome said: a Ctrl-C from here on, while Python shuts
+        # The run is over and its outcome said: a signal from here on, while Python shuts
         # down, would end the process by the signal instead of with the run's exit code.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for signum in interrupts.SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from enum import Enum
 from functools import partial
 from pathlib import Path
 
-from .. import download, uploads
+from .. import download, interrupts, uploads
 from ..engine.jobs import Plan
 from ..engine.run import engine_for
 from ..env import Env
@@ -136,10 +136,11 @@ class Runner:
         self._lines = self._each_line()
         try:
             self.engine.run(before=self.upload_images)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             raise Interrupted(
                 "interrupted; tasks already made go on at the service",
                 hint="run the same command again: nothing is sent twice",
+                signum=interrupts.signal_of(stop),
             ) from None
         if self._stopped is not None:
             raise self._stopped
