@@ -780,6 +780,200 @@ def test_video_host_follows_an_overridden_completed_spelling(sb: Sandbox, clock:
     assert video_status(sb, task_id) == 404
 
 
+# -- business ids (API.md 1c) ------------------------------------------------------------------
+
+BID = "run-7:line.3_a"
+
+
+def test_business_id_accepted(sb: Sandbox) -> None:
+    for bid in ("a", "x" * 64, "0123-abc.DEF_ghi:jkl"):
+        answer = post(sb, {**BODY, "client_business_id": bid})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["client_business_id"] == bid
+    in_metadata = post(sb, {**BODY, "metadata": {"client_business_id": "meta-1"}})
+    assert in_metadata.json()["client_business_id"] == "meta-1"
+    assert in_metadata.json()["metadata"] == {"client_business_id": "meta-1"}  # as sent
+    both = {**BODY, "client_business_id": "same", "metadata": {"client_business_id": "same"}}
+    assert post(sb, both).json()["client_business_id"] == "same"
+    bids = ["a", "x" * 64, "0123-abc.DEF_ghi:jkl", "meta-1", "same"]
+    assert sb.business_id_counts() == dict.fromkeys(bids, 1)
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        ("client_business_id", ""),
+        ("client_business_id", "x" * 65),
+        ("client_business_id", "order 12"),
+        ("client_business_id", "order/12"),
+        ("client_business_id", "order#12"),
+        ("client_business_id", "commande-été"),
+        ("client_business_id", "line\n"),
+        ("client_business_id", 12),
+        ("client_business_id", None),
+        ("client_business_id", ["a"]),
+        ("metadata.client_business_id", ""),
+        ("metadata.client_business_id", 12),
+    ],
+)
+def test_business_id_refused(sb: Sandbox, where: str, value: object) -> None:
+    body: dict[str, Any] = {**BODY}
+    if where.startswith("metadata."):
+        body["metadata"] = {"client_business_id": value}
+    else:
+        body["client_business_id"] = value
+    error = refusal(post(sb, body))
+    assert error["param"] == where
+    assert "1 to 64 letters, digits, '.', '_', ':' or '-'" in error["message"]
+    assert sb.tasks_created == 0
+
+
+def test_business_id_in_two_places_must_agree(sb: Sandbox) -> None:
+    body = {**BODY, "client_business_id": "a", "metadata": {"client_business_id": "b"}}
+    error = refusal(post(sb, body))
+    assert error["param"] == "client_business_id"
+    assert "differ" in error["message"]
+
+
+def test_business_id_stored_and_echoed_through_the_lifecycle(
+    make: Callable[..., Sandbox], clock: FakeClock
+) -> None:
+    # The wall clock too is the fake one: completed_at must not tick between the two GETs.
+    sb = make(clock=clock.now, wall_clock=clock.now, queue_seconds=1.0, run_seconds=3.0)
+    submitted = post(sb, {**BODY, "client_business_id": BID}).json()
+    assert submitted["client_business_id"] == BID
+    task_id = submitted["id"]
+    assert sb.task(task_id).business_id == BID
+    statuses = []
+    for step in (0.5, 2, 100):  # queued, in_progress, completed
+        clock.advance(step)
+        by_id = get_task(sb, task_id)
+        by_bid = get_task(sb, BID)
+        assert by_id.status_code == by_bid.status_code == 200
+        assert by_id.json() == by_bid.json()  # the same answer, either way
+        assert by_id.json()["client_business_id"] == BID
+        statuses.append(by_id.json()["status"])
+    assert statuses == ["queued", "in_progress", "completed"]
+    plain = post(sb).json()  # none given: none echoed
+    assert "client_business_id" not in plain
+    assert "client_business_id" not in get_task(sb, plain["id"]).json()
+    assert sb.task(plain["id"]).business_id is None
+
+
+def test_get_by_an_unknown_business_id_is_404(sb: Sandbox) -> None:
+    post(sb, {**BODY, "client_business_id": BID})
+    answer = get_task(sb, BID + "x")
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "task_not_found"
+    counts = sb.request_counts
+    assert counts[f"GET {GENERATIONS}/{{id}}"] == 1  # counted as a task GET
+
+
+def test_business_id_in_metadata_names_the_task_too(sb: Sandbox) -> None:
+    task_id = post(sb, {**BODY, "metadata": {"client_business_id": BID}}).json()["id"]
+    assert get_task(sb, BID).json()["id"] == task_id
+    assert [t.id for t in sb.tasks_with_business_id(BID)] == [task_id]
+
+
+def test_a_reused_business_id_makes_a_second_task_and_names_the_newest(
+    sb: Sandbox, clock: FakeClock
+) -> None:
+    """The service does not document refusing a second task with the same business id: the
+    sandbox makes both, and a GET by it answers the most recent."""
+    first = post(sb, {**BODY, "client_business_id": BID, "prompt": "[fail] first"}).json()
+    clock.advance(1)
+    second = post(sb, {**BODY, "client_business_id": BID, "prompt": "second"}).json()
+    other = post(sb, {**BODY, "client_business_id": "other"}).json()
+    post(sb)  # no business id: not counted
+    assert first["id"] != second["id"]
+    assert sb.tasks_created == 4
+    assert [t.id for t in sb.tasks_with_business_id(BID)] == [first["id"], second["id"]]
+    assert [t.id for t in sb.tasks_with_business_id("other")] == [other["id"]]
+    assert sb.tasks_with_business_id("nobody") == []
+    assert sb.business_id_counts() == {BID: 2, "other": 1}
+    clock.advance(100)
+    newest = get_task(sb, BID).json()
+    assert (newest["id"], newest["status"]) == (second["id"], "completed")
+    assert get_task(sb, first["id"]).json()["status"] == "failed"  # still there by its id
+    assert balance(sb).json()["used_balance"] == 4.0  # both charged
+
+
+def test_a_task_id_wins_over_a_business_id_spelled_the_same(sb: Sandbox) -> None:
+    mine = post(sb).json()["id"]
+    post(sb, {**BODY, "client_business_id": mine})  # someone's business id is that task id
+    assert get_task(sb, mine).json()["id"] == mine
+
+
+# -- lost answers ([lost], [lost-no-task]) -----------------------------------------------------
+
+
+def post_lost(sb: Sandbox, body: dict[str, Any]) -> None:
+    """POST over a raw connection; the connection must close without any answer."""
+    host, port = sb.base_url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        conn.request("POST", GENERATIONS, body=json.dumps(body), headers=AUTH)
+        with pytest.raises(http.client.RemoteDisconnected):
+            conn.getresponse()  # no status line at all
+    finally:
+        conn.close()
+
+
+def test_marker_lost_makes_the_task_and_loses_the_answer(sb: Sandbox, clock: FakeClock) -> None:
+    body = {**BODY, "prompt": "a cat [lost]", "client_business_id": BID}
+    post_lost(sb, body)
+    assert sb.tasks_created == 1
+    (task,) = sb.tasks_with_business_id(BID)
+    assert task.prompt == "a cat [lost]"
+    record = sb.log[-1]
+    assert (record.status, record.fault, record.json) == (None, None, body)
+    assert not sb.faults_injected  # a marker, not a fault
+    found = get_task(sb, BID)
+    assert found.status_code == 200
+    assert (found.json()["id"], found.json()["client_business_id"]) == (task.id, BID)
+    clock.advance(100)
+    assert get_task(sb, BID).json()["status"] == "completed"  # a task like any other
+    assert balance(sb).json()["used_balance"] == 1.0
+    with pytest.raises(requests.ConnectionError):  # requests sees it as a client would
+        post(sb, {**body, "prompt": "[LOST] again"})
+    assert sb.business_id_counts() == {BID: 2}
+
+
+def test_marker_lost_combines_with_the_others(sb: Sandbox, clock: FakeClock) -> None:
+    post_lost(sb, {**BODY, "prompt": "[fail] [lost]", "client_business_id": BID})
+    clock.advance(100)
+    assert get_task(sb, BID).json()["status"] == "failed"
+
+
+def test_marker_lost_no_task_makes_nothing(sb: Sandbox) -> None:
+    body = {**BODY, "prompt": "a cat [lost-no-task]", "client_business_id": BID}
+    post_lost(sb, body)
+    assert sb.tasks_created == 0 and sb.tasks() == []
+    assert sb.tasks_with_business_id(BID) == [] and not sb.business_id_counts()
+    record = sb.log[-1]
+    assert (record.status, record.fault, record.json) == (None, None, body)
+    answer = get_task(sb, BID)
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "task_not_found"
+    assert balance(sb).json()["used_balance"] == 0.0
+    with pytest.raises(requests.ConnectionError):
+        post(sb, body)
+    assert sb.tasks_created == 0
+
+
+@pytest.mark.parametrize("marker", ["[lost]", "[lost-no-task]"])
+def test_lost_markers_leave_refusals_answered(
+    make: Callable[..., Sandbox], clock: FakeClock, marker: str
+) -> None:
+    """A request that makes no task gets its answer: the markers lose only a made task's."""
+    sb = make(clock=clock.now, max_running=1)
+    answer = post(sb, {**BODY, "prompt": f"{marker} x", "duration": 99})
+    assert answer.status_code == 400
+    assert post(sb).status_code == 200
+    assert post(sb, {**BODY, "prompt": f"{marker} x"}).status_code == 429  # still running
+    assert sb.tasks_created == 1
+
+
 # -- balance -----------------------------------------------------------------------------------
 
 
@@ -1197,10 +1391,23 @@ def test_fault_drop_before_creates_nothing(make: Callable[..., Sandbox]) -> None
 def test_fault_drop_after_creates_the_task(make: Callable[..., Sandbox]) -> None:
     sb = only(make, fk.DROP_AFTER)
     with pytest.raises(requests.ConnectionError):
-        post(sb)
+        post(sb, {**BODY, "client_business_id": "order-1"})
     assert sb.tasks_created == 1
     assert (sb.log[-1].status, sb.log[-1].fault) == (None, fk.DROP_AFTER)
     assert sb.faults_injected[fk.DROP_AFTER] == 1
+    sb.config.faults = 0.0
+    found = get_task(sb, "order-1")  # the lost answer's task, found by its business id
+    assert found.status_code == 200
+    assert found.json()["id"] == sb.tasks()[0].id
+
+
+def test_fault_drop_before_leaves_no_task_by_business_id(make: Callable[..., Sandbox]) -> None:
+    sb = only(make, fk.DROP_BEFORE)
+    with pytest.raises(requests.ConnectionError):
+        post(sb, {**BODY, "client_business_id": "order-1"})
+    sb.config.faults = 0.0
+    assert get_task(sb, "order-1").status_code == 404
+    assert not sb.business_id_counts()
 
 
 def test_fault_slow(make: Callable[..., Sandbox]) -> None:
