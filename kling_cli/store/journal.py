@@ -18,12 +18,14 @@ from typing import Any
 
 from ..api import tasks
 from ..paths import JOURNAL_FILE as JOURNAL_FILE  # re-exported: their home is kling_cli.paths
-from ..paths import UNCERTAIN as UNCERTAIN
 from .sqlite import JournalDamaged as JournalDamaged  # re-exported: their home is store.py
 from .sqlite import JournalError as JournalError
 from .sqlite import Store
 
 ATTEMPT_PREFIX = "attempt-"
+# The status of a request that may have made a task whose id never came back
+# (Journal.record_attempt): not a task id anyone can use.
+UNCERTAIN = "uncertain"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
     id          TEXT PRIMARY KEY,
