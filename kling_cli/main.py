@@ -42,11 +42,13 @@ def complete_ids(args: list[str]) -> None:
     PREFIX, newest first, leaving out the GIVEN ones, one a line as `ID<TAB>STATUS` (`ID`
     alone when the status is not a plain word). Nothing, and exit 0, on any failure."""
     prefix, given = (args[0], args[1:]) if args else ("", [])
+    out = sys.stdout
+    if out is None:  # started with no stdout: nobody to tell
+        return
     try:
         found = journal_task_ids(prefix, given)
-        text = "".join(f"{i}\t{status}\n" if status else f"{i}\n" for i, status in found)
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        out.write("".join(f"{i}\t{status}\n" if status else f"{i}\n" for i, status in found))
+        out.flush()
     except (OSError, ValueError):  # the shell stopped listening: nothing to tell it
         pass
     except KeyboardInterrupt:  # the user gave up on the TAB

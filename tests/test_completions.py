@@ -558,6 +558,13 @@ def test_complete_ids_without_a_journal_creates_nothing(isolated: Path) -> None:
     assert list(isolated.iterdir()) == []
 
 
+def test_complete_ids_with_no_stdout_says_nothing(isolated: Path, venv_bin: Path) -> None:
+    record(isolated, SUBMITTED)
+    argv = ["sh", "-c", f'{shlex.quote(str(venv_bin / "kling"))} __complete-ids "" >&-']
+    result = run(argv, dict(os.environ))
+    assert (result.returncode, result.stderr) == (0, "")
+
+
 @pytest.mark.parametrize("damage", ["not a database", "a folder", "no tasks table", "home"])
 def test_complete_ids_on_a_broken_journal_gives_nothing(isolated: Path, damage: str) -> None:
     isolated.mkdir(parents=True)
