@@ -8,21 +8,24 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..api import tasks
 from ..paths import JOURNAL_FILE as JOURNAL_FILE  # re-exported: their home is kling_cli.paths
-from ..paths import UNCERTAIN as UNCERTAIN
 from .sqlite import JournalDamaged as JournalDamaged  # re-exported: their home is store.py
 from .sqlite import JournalError as JournalError
 from .sqlite import Store
 
 ATTEMPT_PREFIX = "attempt-"
+# The status of a request that may have made a task whose id never came back
+# (Journal.record_attempt): not a task id anyone can use.
+UNCERTAIN = "uncertain"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
     id          TEXT PRIMARY KEY,
@@ -55,6 +58,12 @@ CREATE TABLE IF NOT EXISTS uploads (
 );
 """
 UPLOAD_FRESH_SECONDS = 6 * 3600  # the service does not say how long upload URLs live: be modest
+# Task ids a shell may type for the user (Journal.task_ids): one word with no quoting, as bash
+# inserts a completion as is. A hostile id such as `x;rm -rf ~` from a misbehaving service
+# never is. The GLOB is the same set, for the query.
+PLAIN_WORD = re.compile(r"[A-Za-z0-9_.-]+")
+NOT_PLAIN_GLOB = "*[^A-Za-z0-9_.-]*"
+PLAIN_STATUS_MAX = 32  # a longer status is not shown beside its id
 
 
 @dataclass(frozen=True)
@@ -197,6 +206,38 @@ class Journal(Store):
         conn = self.conn
         with self._errors():
             return [_entry(row) for row in conn.execute(sql, args)]
+
+    def task_ids(
+        self, prefix: str, given: Collection[str] = (), limit: int = 50
+    ) -> list[tuple[str, str]]:
+        """The ids a TAB offers: tasks whose id starts with `prefix`, newest first (the order
+        of `entries`), at most `limit`, leaving out those in `given` (already on the line),
+        each with its status ("" unless a plain word). Only plain words (PLAIN_WORD) are
+        offered, and no `uncertain` row: a send whose answer never came has no task id."""
+        if prefix and not PLAIN_WORD.fullmatch(prefix):
+            return []  # no plain id starts with it
+        left_out = {".", "..", *given}
+        conn = self.conn
+        with self._errors():
+            rows = conn.execute(
+                "SELECT id, status FROM tasks WHERE substr(id, 1, ?) = ? AND id != ''"
+                " AND id NOT GLOB ? AND status != ? ORDER BY submitted_at DESC, rowid DESC"
+                " LIMIT ?",
+                (len(prefix), prefix, NOT_PLAIN_GLOB, UNCERTAIN, limit + len(left_out)),
+            ).fetchall()
+        found = []
+        for task_id, status in rows:
+            if not isinstance(task_id, str) or not PLAIN_WORD.fullmatch(task_id):
+                continue  # (the GLOB stops at a NUL, the pattern does not)
+            if task_id in left_out:
+                continue
+            plain = (
+                isinstance(status, str)
+                and PLAIN_WORD.fullmatch(status)
+                and len(status) <= PLAIN_STATUS_MAX
+            )
+            found.append((task_id, status if plain else ""))
+        return found[:limit]
 
     def get(self, task_id: str) -> Entry | None:
         conn = self.conn

@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from ..errors import ExitCode, LocalFileError
 
@@ -28,6 +29,8 @@ class JournalDamaged(JournalError):
 DAMAGED_CODES = (11, 26)
 DAMAGED_MESSAGES = ("file is not a database", "database disk image is malformed")
 
+S = TypeVar("S", bound="Store")
+
 
 class Store:
     """The file, opened on first use with `schema` (and `migrate` for older files)."""
@@ -43,6 +46,24 @@ class Store:
         self._grouping = False  # inside group(): writes share its transaction
         self._group_open = False  # ... which has begun
         self._group_durable = False  # ... synced (FULL) when it ends
+
+    @classmethod
+    def existing(cls: type[S], path: Path, timeout: float) -> S:
+        """The file at `path` as it is, to read: nothing is made (no file, no folder, no
+        schema run). JournalError when there is none, and on reading a damaged or locked one
+        (`timeout`: seconds to wait for a lock)."""
+        store = cls(path)
+        uri = path.absolute().as_uri()
+        with store._errors():
+            try:
+                # mode=rw never creates the file; being able to write lets the last connection
+                # tidy the WAL files away on close, as every kling command does.
+                conn = sqlite3.connect(f"{uri}?mode=rw", uri=True, timeout=timeout)
+            except sqlite3.OperationalError:  # a read-only file
+                conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=timeout)
+        conn.isolation_level = None
+        store._conn = conn
+        return store
 
     @contextmanager
     def group(self) -> Iterator[None]:
