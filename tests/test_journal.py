@@ -105,24 +105,6 @@ def test_a_status_change_is_seen_by_another_process_at_once(tmp_path: Path) -> N
     assert (entry.status, entry.files) == ("running", [str(tmp_path / "t1.mp4")])
 
 
-def test_a_group_of_writes_is_one_transaction_and_a_failed_one_is_undone_alone(
-    tmp_path: Path,
-) -> None:
-    journal = Journal(tmp_path / "j.sqlite3")
-    other = Journal(tmp_path / "j.sqlite3")
-    journal.update(view({"id": "none", "status": "queued"}))  # made, empty
-    with journal.group():
-        journal.batch_sending("k1", 1, "src")
-        journal.record_submitted(view({"id": "t1", "status": "queued"}), "https://api", {}, "k1")
-        with pytest.raises(ValueError), journal._write(durable=True) as conn:
-            conn.execute("DELETE FROM tasks")
-            raise ValueError("a write that fails")
-        journal.record_submitted(view({"id": "t2", "status": "queued"}), "https://api", {})
-        assert other.get("t1") is None  # not committed yet
-    assert other.batch_line("k1") == ("t1",)
-    assert [entry.id for entry in other.entries()] == ["t2", "t1"]
-
-
 @pytest.mark.slow
 def test_eight_processes_lose_no_record(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite3"

@@ -188,10 +188,9 @@ class Engine(Generic[J]):
                 continue
             with gate.opened():
                 done = self._finished_requests(idle)
-            with self.records.group():  # the new task ids among them: one sync for all
-                for future in done:
-                    kind, job = self.inflight.pop(future)
-                    self._settle(kind, job, future)
+            for future in done:
+                kind, job = self.inflight.pop(future)
+                self._settle(kind, job, future)
 
     def _finished_requests(self, timeout: float | None) -> list[Future[Any]]:
         """The requests that came back, waiting up to `timeout` for the first."""

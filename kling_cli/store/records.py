@@ -5,8 +5,7 @@ itself, whose errors stop the run."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -34,15 +33,6 @@ class Records:
         except JournalError as exc:
             self._failed(exc)
             return None
-
-    @contextmanager
-    def group(self) -> Iterator[None]:
-        """The writes made inside share one transaction and one sync (Journal.group)."""
-        try:
-            with self._journal().group():
-                yield
-        except JournalError as exc:
-            self._failed(exc)
 
     def submitted(self, task: TaskView, body: Mapping[str, Any], batch_key: str | None) -> bool:
         """A new task (and the batch line that made it); False when it could not be kept."""
