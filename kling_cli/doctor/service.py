@@ -160,7 +160,7 @@ def check_base_url(base_url: str, *, sandbox: bool = False) -> Reach:
             return Reach(
                 problem(
                     name,
-                    f"{label}: the name {host} does not resolve ({exc.strerror or exc})",
+                    f"{label}: the name {host} does not resolve ({getattr(exc, 'strerror', None) or exc})",
                     "check the spelling of base_url (`kling config get base_url`) and the DNS "
                     "of this machine",
                     ExitCode.UNAVAILABLE,
