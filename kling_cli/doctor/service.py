@@ -157,10 +157,11 @@ def check_base_url(base_url: str, *, sandbox: bool = False) -> Reach:
         try:
             addresses = {info[4][0] for info in socket.getaddrinfo(host, parts.port or 443)}
         except (socket.gaierror, UnicodeError) as exc:
+            why = getattr(exc, "strerror", None) or exc
             return Reach(
                 problem(
                     name,
-                    f"{label}: the name {host} does not resolve ({getattr(exc, 'strerror', None) or exc})",
+                    f"{label}: the name {host} does not resolve ({why})",
                     "check the spelling of base_url (`kling config get base_url`) and the DNS "
                     "of this machine",
                     ExitCode.UNAVAILABLE,
