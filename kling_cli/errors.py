@@ -156,9 +156,17 @@ class RequestFailed(ServiceUnavailable):
 
 
 class SubmitUncertain(ServiceUnavailable):
-    """A generation POST may have reached the service; it is never sent again."""
+    """A generation POST may have reached the service; it is never sent again by itself.
+    `business_id`: the send's client_business_id, which finds its task if it made one."""
 
     kind = "submit_uncertain"
+    business_id: str | None = None
+
+    def document(self) -> dict[str, object]:
+        doc = super().document()
+        if self.business_id:
+            doc["business_id"] = self.business_id
+        return doc
 
 
 class TaskFailed(KlingError):

@@ -41,7 +41,7 @@ TIMEOUT = 120  # a hang guard only: a loaded CI machine may take a while to star
 # (command line up to the cursor, what TAB must offer); a trailing space: a new empty word
 OPTION_CASES: list[tuple[str, list[str]]] = [
     ("kling generate 'a fox' --mode ", ["std", "pro"]),
-    ("kling generate 'a fox' --duration ", ["5", "10"]),
+    ("kling generate 'a fox' --duration 1", ["10", "11", "12", "13", "14", "15"]),
     ("kling generate 'a fox' --aspect-ratio ", ["16:9", "9:16", "1:1"]),
 ]
 COMMAND_CASES: list[tuple[str, list[str]]] = [
@@ -58,7 +58,7 @@ COMMAND_CASES: list[tuple[str, list[str]]] = [
     ("kling config set ", list(KEYS)),
     ("kling config get mo", ["model", "mode"]),
     ("kling config set mode ", ["std", "pro"]),
-    ("kling config set --profile work duration ", ["5", "10"]),
+    ("kling config set --profile work duration 1", ["10", "11", "12", "13", "14", "15"]),
     ("kling config set aspect_ratio 1", ["16:9", "1:1"]),
 ]
 
@@ -305,7 +305,7 @@ def test_a_tab_leaves_no_wal_files_behind(isolated: Path) -> None:
     [
         (completion.modes, "", ["std", "pro"]),
         (completion.modes, "p", ["pro"]),
-        (completion.durations, "", ["5", "10"]),
+        (completion.durations, "", [str(n) for n in range(3, 16)]),
         (completion.aspect_ratios, "1", ["16:9", "1:1"]),
     ],
 )
@@ -520,7 +520,7 @@ def test_complete_ids_prints_id_tab_status_newest_first(isolated: Path) -> None:
             journal.record_submitted(
                 TaskView.of({"id": task_id, "status": status}), "https://api", {"prompt": "x"}
             )
-        journal.record_attempt("https://api", {"prompt": "x"}, "no answer")  # `uncertain`
+        journal.sending("https://api", {"prompt": "x"}, "no answer")  # `uncertain`
     finally:
         journal.close()
     result = complete_ids("")

@@ -64,7 +64,7 @@ def test_task_ids_for_a_tab(tmp_path: Path) -> None:
         ("t4", "queued"),
     ]:
         journal.record_submitted(view({"id": task_id, "status": status}), "https://api", {})
-    journal.record_attempt("https://api", {}, "no answer")
+    journal.sending("https://api", {"client_business_id": "b1"}, "no answer")
     assert journal.task_ids("") == [
         ("t4", "queued"),
         ("t3", ""),

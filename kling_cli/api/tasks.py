@@ -61,6 +61,7 @@ class TaskView:
     video_url: str | None
     error_text: str
     expires_at: float | None
+    business_id: str | None  # the client_business_id it echoes (API.md 1c), if any
     raw: Mapping[str, Any]
 
     @classmethod
@@ -76,6 +77,7 @@ class TaskView:
             video_url=_video_url(task),
             error_text=_error_text(task),
             expires_at=_expires_at(task),
+            business_id=_business_id(task),
             raw=task,
         )
 
@@ -176,6 +178,15 @@ def _error_text(task: Mapping[str, Any]) -> str:
     if isinstance(err, str) and err.strip():
         return err.strip()
     return "no reason given"
+
+
+def _business_id(task: Mapping[str, Any]) -> str | None:
+    metadata = task.get("metadata")
+    for where in (task, metadata if isinstance(metadata, Mapping) else {}):
+        value = where.get("client_business_id")
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def _expires_at(task: Mapping[str, Any]) -> float | None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from functools import partial
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer._click.types import FloatParamType, FloatRange  # typer's click; no public name
@@ -12,6 +13,9 @@ from typer.core import TyperCommand
 from ..completion import task_ids
 from ..config import MIN_POLL_INTERVAL
 from ..env import Env
+
+if TYPE_CHECKING:
+    from ..engine.jobs import Job
 
 
 class KlingCommand(TyperCommand):
@@ -165,6 +169,23 @@ TaskIdsArg = Annotated[
         help="Task ids.", metavar="TASK_ID...", show_default=False, autocompletion=task_ids
     ),
 ]
+
+
+def jobs_for(env: Env, given: list[str]) -> list[Job]:
+    """A job for each id given to status, wait or download: a task id, or the business id of
+    a send (CLI.md "Business ids"). One the journal knows as an uncertain send is asked for
+    by its business id; one whose task is known, by that task's id."""
+    from ..engine.jobs import Job
+    from ..store.journal import Journal
+
+    jobs = []
+    for order, ref in enumerate(given):
+        entry = env.records.attempt(partial(Journal.by_business_id, business_id=ref))
+        if entry is not None and entry.uncertain:
+            jobs.append(Job(order, business_id=ref))
+        else:
+            jobs.append(Job(order, entry.id if entry is not None else ref))
+    return jobs
 
 
 def env_of(ctx: typer.Context) -> Env:

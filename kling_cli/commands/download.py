@@ -12,7 +12,16 @@ from ..engine.run import run_tasks, save_to
 from ..engine.scheduler import Engine
 from ..env import Env
 from ..output import Format, choose
-from .common import ForceOpt, JsonOpt, OutputOpt, ParallelOpt, QuietOpt, TaskIdsArg, env_of
+from .common import (
+    ForceOpt,
+    JsonOpt,
+    OutputOpt,
+    ParallelOpt,
+    QuietOpt,
+    TaskIdsArg,
+    env_of,
+    jobs_for,
+)
 
 
 @dataclass
@@ -27,7 +36,7 @@ class DownloadOptions:
 def run_download(env: Env, opts: DownloadOptions) -> int:
     if opts.output is not None:
         download.check_output(opts.output, opts.task_ids, opts.force)
-    jobs = [Job(order, task_id) for order, task_id in enumerate(opts.task_ids)]
+    jobs = jobs_for(env, opts.task_ids)
     plan = Plan[Job](parallel=opts.parallel, force=opts.force, target=save_to(env, opts.output))
     return run_tasks(env, jobs, plan, Engine.fetch, opts.format, opts.output)
 

@@ -47,6 +47,8 @@ class Job:
     task_id: str | None = None
     body: dict[str, Any] | None = None  # what to send, for a job that starts at send
     key: str | None = None  # the batch line's journal key
+    mark: str | None = None  # its send's row in the journal, until the answer replaces it
+    business_id: str | None = None  # a task known by its business id until it is found
     view: TaskView = NOT_SEEN
     stage: Stage = Stage.NEW
     files: list[Path] = field(default_factory=list)
@@ -67,7 +69,7 @@ class Job:
 
     @property
     def name(self) -> str:
-        return self.task_id or f"#{self.order}"
+        return self.task_id or self.business_id or f"#{self.order}"
 
     def why_not_completed(self) -> str:
         if self.error is not None:

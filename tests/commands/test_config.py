@@ -50,7 +50,7 @@ def test_no_temporary_files_left_behind(kling, isolated: Path) -> None:
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("mode", "ultra"), ("duration", "7"), ("aspect_ratio", "4:3"), ("base_url", "ftp://x"),
+    [("mode", "ultra"), ("duration", "7.5"), ("aspect_ratio", "4:3"), ("base_url", "ftp://x"),
      ("poll_interval", "0"), ("timeout", "soon"), ("nonsense", "1")],
 )  # fmt: skip
 def test_set_validates(kling, isolated: Path, key: str, value: str) -> None:

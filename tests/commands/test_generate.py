@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -25,10 +26,13 @@ def test_submit_prints_task_id_quietly(kling, against) -> None:
     assert result.exit_code == 0
     task_id = result.stdout.strip()
     assert task_id.startswith("video_") and "\n" not in task_id
-    assert posts(against)[0].json == {
+    sent = posts(against)[0].json
+    business_id = sent.pop("client_business_id")  # one kling made for this send (CLI.md)
+    assert sent == {
         "model": "kling-v3-omni", "prompt": "a red fox", "mode": "std", "duration": 5,
         "aspect_ratio": "16:9",
     }  # fmt: skip
+    assert re.fullmatch(r"kling-\d{8}T\d{6}-[0-9a-f]{12}", business_id)
 
 
 def test_submit_json_is_the_service_task(kling, against) -> None:
@@ -84,7 +88,7 @@ def test_dry_run_sends_nothing_and_needs_no_key(kling, sandbox) -> None:
     ("args", "message"),
     [
         (["--mode", "ultra"], "--mode"),
-        (["--duration", "7"], "--duration"),
+        (["--duration", "16"], "--duration"),
         (["--aspect-ratio", "4:3"], "--aspect-ratio"),
         (["-i", "data:image/png;base64,AAAA"], "data: URLs"),
         (["-i", "missing.png"], "does not exist"),
@@ -240,7 +244,11 @@ def test_service_errors_map_to_exit_codes(kling, status: int, code: int) -> None
     with ScriptedServer() as server:
         replies = [Reply(status, {"error": {"message": f"said {status}"}})] * 6
         server.add("POST", "/v1/videos/generations", *replies)
-        result = kling("--base-url", server.url, "--api-key", "k" * 20, "generate", "a fox")
+        if status >= 500:  # it may have made a task: looked for by its business id, in vain
+            not_found = Reply(404, {"error": {"message": "task not found"}})
+            server.add("GET", "/v1/videos/generations/order-7", *[not_found] * 5)
+        args = ["generate", "a fox", "--business-id", "order-7"]
+        result = kling("--base-url", server.url, "--api-key", "k" * 20, *args)
     assert result.exit_code == code
     assert f"said {status}" in result.stderr and len(result.stderr.splitlines()) <= 2
 
