@@ -216,8 +216,9 @@ def test_submit_that_may_have_arrived_is_not_resent(kling, against) -> None:
     assert len(posts(against)) == 1 and against.tasks_created == 1
     listed = kling("list").stdout.splitlines()  # the hint is true: it is listed
     assert len(listed) == 1
-    attempt_id, status, _, _, prompt, detail = listed[0].split("\t")
-    assert attempt_id.startswith("attempt-") and status == "uncertain" and prompt == "a fox"
+    business_id, status, _, _, prompt, detail = listed[0].split("\t")
+    assert business_id == posts(against)[0].json["client_business_id"]  # what finds it later
+    assert status == "uncertain" and prompt == "a fox"
     assert "may have reached" in detail
     assert kling("list", "--json").stdout.count("\n") == 1
 
