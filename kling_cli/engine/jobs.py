@@ -68,6 +68,12 @@ class Job:
         return self.error.exit_code if self.error is not None else self.view.exit_code
 
     @property
+    def sent_as(self) -> str | None:
+        """The business id its task was sent with, or is known by (CLI.md "Business ids")."""
+        given = (self.body or {}).get("client_business_id")
+        return self.business_id or (given if isinstance(given, str) else None)
+
+    @property
     def name(self) -> str:
         return self.task_id or self.business_id or f"#{self.order}"
 

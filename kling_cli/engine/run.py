@@ -69,10 +69,9 @@ def run_tasks(
             describe(env, job, output)
         if not job.view and job.error is not None:
             return  # never seen (an unknown id): its error is all there is to say
-        if job.task_id and plan.follow:
-            out.task(job.view, job.files, quiet_value=quiet_result(job.view, job.files))
-        elif job.task_id:  # sent, not followed: -q prints the id
-            out.task(job.view, quiet_value=[job.task_id])
+        quiet = quiet_result(job.view, job.files) if plan.follow else [str(job.task_id)]
+        if job.task_id:  # followed: -q prints the file or URL; sent, not followed: the id
+            out.task(job.view, job.files, quiet_value=quiet, business_id=job.sent_as)
 
     in_order = InOrder[Job](
         [job.order for job in jobs], lambda job: display.above(lambda: show(job))
