@@ -194,3 +194,39 @@ def test_every_answer_that_came_is_recorded_whatever_another_send_meets(
     listed = [json.loads(line) for line in kling("list", "--json").stdout.splitlines()]
     assert sorted(row["status"] for row in listed) == ["completed"] * 3 + ["uncertain"]
     assert len(hostile.seen("POST", TASKS)) == 4
+
+
+# --- text from the service stays text -----------------------------------------------------------
+
+FORGED = "\x1b[2J\x1b]0;pwned\x07\r\nkling: fake line\tand a tab \x9b31m"
+
+
+def test_a_service_message_cannot_forge_output(kling, hostile) -> None:
+    failed = {"id": "video_a", "status": "failed", "error": {"message": FORGED}}
+    hostile.add("GET", f"{TASKS}/video_a", answer("200 OK", json.dumps(failed).encode()))
+    result = kling("status", "video_a")
+    assert result.exit_code == 6
+    (row,) = result.stdout.splitlines()  # one line: no line break got through
+    fields = row.split("\t")
+    assert len(fields) == 4 and fields[0] == "video_a"
+    assert "\\x1b[2J" in fields[3] and "\\r\\nkling: fake line\\tand a tab \\x9b31m" in fields[3]
+    for stream in (result.stdout, result.stderr):
+        assert not any(c in stream for c in "\x1b\r\x07\x9b")
+    waited = kling("wait", "video_a")
+    assert waited.exit_code == 6 and "\x1b" not in waited.stderr
+    assert not any(line.startswith("kling: fake line") for line in waited.stderr.splitlines())
+
+
+def test_a_prompt_with_control_characters_lists_as_text(kling, against) -> None:
+    assert kling("generate", "a \x1b[31mred\x1b[0m fox\x00 [red]x[/red]", "-q").exit_code == 0
+    (row,) = kling("list").stdout.splitlines()
+    prompt = row.split("\t")[4]
+    assert prompt == "a \\x1b[31mred\\x1b[0m fox\\x00 [red]x[/red]"
+
+
+def test_a_service_message_that_echoes_the_key_is_redacted(kling, hostile) -> None:
+    refused = {"error": {"message": f"invalid api key: {KEY}", "type": "authentication_error"}}
+    hostile.add("GET", f"{TASKS}/video_a", answer("401 Unauthorized", json.dumps(refused).encode()))
+    result = kling("status", "video_a", "-v")
+    assert result.exit_code == 3
+    assert KEY not in result.stderr and "invalid api key: <redacted>" in result.stderr

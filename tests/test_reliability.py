@@ -262,7 +262,7 @@ def test_a_second_ctrl_c_during_submit_says_the_task_may_exist(
     api.add("POST", TASKS, Reply(200, {"id": "t", "status": "queued"}, delay=5))
     env = {"KLING_HOME": str(tmp_path), "KLING_BASE_URL": api.url, "KLING_API_KEY": KEY}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kling_cli", "generate", "a fox"],
+        [sys.executable, "-m", "kling_cli", "generate", "a fox", "--business-id", "ctrl-c-2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env},
     )  # fmt: skip
     deadline = time.monotonic() + 20
@@ -274,8 +274,16 @@ def test_a_second_ctrl_c_during_submit_says_the_task_may_exist(
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130
-    assert "may have made the task" in err and "kling list" in err
+    assert "may have made the task" in err and "kling status ctrl-c-2" in err
+    assert err.count("kling: error:") == 1 and "nothing was submitted" not in err
     assert len(api.seen("POST", TASKS)) == 1
+    # ... and the hint is true: the send is listed, under its business id.
+    listed = subprocess.run(
+        [sys.executable, "-m", "kling_cli", "list", "--json"],
+        capture_output=True, text=True, env={**os.environ, **env}, timeout=30,
+    )  # fmt: skip
+    (row,) = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert (row["id"], row["state"]) == ("ctrl-c-2", "uncertain")
 
 
 def test_ctrl_c_during_upload(api: ScriptedServer, tmp_path: Path) -> None:

@@ -85,12 +85,13 @@ def run_tasks(
     except KeyboardInterrupt as stop:
         signum = interrupts.signal_of(stop)
         pending = engine.pending()
-        if any(job.stage is Stage.SENDING for job in pending):  # its answer never came
+        sending = [job.sent_as or "" for job in pending if job.stage is Stage.SENDING]
+        if sending:  # its answer never came: it is an uncertain send, found by its business id
             raise Interrupted(
                 "interrupted while submitting; the service may have made the task "
                 "(no second request was sent)",
-                hint="look for it with `kling list` or on the provider's dashboard "
-                "before submitting again",
+                hint=f"`kling status {' '.join(sending)}` finds it if it was made; "
+                "`kling list` shows the send as `uncertain`",
                 signum=signum,
             ) from None
         task_ids = [job.task_id for job in pending if job.task_id]
