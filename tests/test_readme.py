@@ -225,7 +225,8 @@ def test_every_readme_snippet_runs(sandbox, tmp_path: Path) -> None:
     assert shards == "[1,2,3]\n"  # three shards, every line once
     assert len(list((work / "videos").glob("*.mp4"))) >= 3
     rows = (work / "tasks.csv").read_text().splitlines()
-    assert rows and all(row.startswith('"video_') for row in rows)
+    # every task, and the uncertain send of the business ids section under its business id
+    assert rows and all(row.startswith(('"video_', '"order-2026.8","uncertain"')) for row in rows)
     assert (own / "sandbox-fox.mp4").exists() and (work / "work-fox.mp4").exists()
     # The foreground sandbox answered (10 to start, 2 tasks spent), not the test's own one.
     balance = json.loads(outputs[sandbox_block()].splitlines()[-1])
