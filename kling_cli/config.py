@@ -91,6 +91,13 @@ def _positive_seconds(value: str) -> float:
     return seconds
 
 
+def _timeout_seconds(value: str) -> float:
+    """--timeout's value: 0 means "look once" (each task polled once, as it stands)."""
+    if str(value).strip() in ("0", "0.0"):
+        return 0.0
+    return _positive_seconds(value)
+
+
 def _poll_seconds(value: str) -> float:
     seconds = _positive_seconds(value)
     if seconds < MIN_POLL_INTERVAL:
@@ -157,7 +164,7 @@ KEYS: dict[str, Key] = {
             choices=ASPECT_RATIOS,
         ),
         Key("poll_interval", _poll_seconds, None, "fixed seconds between polls"),
-        Key("timeout", _positive_seconds, None, "seconds to wait before giving up"),
+        Key("timeout", _timeout_seconds, None, "seconds to wait before giving up (0: look once)"),
         Key(
             "stall_timeout",
             _positive_seconds,

@@ -55,8 +55,14 @@ def target_for(task_id: str, output: str | Path | None, output_dir: Path | None)
     return Path(output)
 
 
-def check_output(output: str | Path, task_ids: list[str], force: bool) -> None:
+def check_output(
+    output: str | Path,
+    task_ids: list[str],
+    force: bool,
+    saved_as: Callable[[str, Path], bool] = lambda task_id, path: False,
+) -> None:
     """Fail early (exit 2, before anything is sent) when the videos could not be saved there.
+    A file that `saved_as` says is already that task's video (a re-run) is no obstacle.
 
     `task_ids` may be empty (not submitted yet): then only the folder or file itself is checked.
     """
@@ -64,14 +70,15 @@ def check_output(output: str | Path, task_ids: list[str], force: bool) -> None:
     if names_folder(output):
         _check_folder(path, create_ok=True)
         for task_id in task_ids:
-            _check_file(path / safe_filename(task_id), force)
+            target = path / safe_filename(task_id)
+            _check_file(target, force or saved_as(task_id, target))
         return
     if len(task_ids) > 1:
         raise UsageError(
             f"-o {output} names a file, but there are several tasks",
             hint="give a folder (it must exist, or end the path with /)",
         )
-    _check_file(path, force)
+    _check_file(path, force or bool(task_ids and saved_as(task_ids[0], path)))
     _check_folder(path.parent, create_ok=False)
 
 

@@ -8,7 +8,7 @@ import typer
 
 from .. import download
 from ..engine.jobs import Job, Plan
-from ..engine.run import run_tasks, save_to
+from ..engine.run import run_tasks, save_to, saved_as
 from ..engine.scheduler import Engine
 from ..env import Env
 from ..output import Format, choose
@@ -35,9 +35,12 @@ class DownloadOptions:
 
 def run_download(env: Env, opts: DownloadOptions) -> int:
     if opts.output is not None:
-        download.check_output(opts.output, opts.task_ids, opts.force)
+        download.check_output(opts.output, opts.task_ids, opts.force, saved_as(env))
     jobs = jobs_for(env, opts.task_ids)
-    plan = Plan[Job](parallel=opts.parallel, force=opts.force, target=save_to(env, opts.output))
+    target = save_to(env, opts.output)
+    plan = Plan[Job](
+        parallel=opts.parallel, force=opts.force, target=target, saved_as=saved_as(env)
+    )
     return run_tasks(env, jobs, plan, Engine.fetch, opts.format, opts.output)
 
 

@@ -8,7 +8,7 @@ import typer
 
 from .. import download
 from ..engine.jobs import Job, Plan
-from ..engine.run import run_tasks, save_to
+from ..engine.run import run_tasks, save_to, saved_as
 from ..engine.scheduler import Engine
 from ..env import Env
 from ..output import Format, choose
@@ -42,7 +42,7 @@ class WaitOptions:
 
 def run_wait(env: Env, opts: WaitOptions) -> int:
     if opts.output is not None:  # fail before polling, not after minutes of waiting
-        download.check_output(opts.output, opts.task_ids, opts.force)
+        download.check_output(opts.output, opts.task_ids, opts.force, saved_as(env))
     jobs = jobs_for(env, opts.task_ids)
     plan = Plan[Job](
         parallel=opts.parallel,
@@ -51,6 +51,7 @@ def run_wait(env: Env, opts: WaitOptions) -> int:
         stall_timeout=setting_or(env, opts.stall_timeout, "stall_timeout"),
         force=opts.force,
         target=save_to(env, opts.output) if opts.output is not None else None,
+        saved_as=saved_as(env),
     )
     return run_tasks(env, jobs, plan, Engine.poll, opts.format, opts.output)
 

@@ -99,6 +99,8 @@ class Plan(Generic[J]):
     stall_timeout: float | None = None  # for each task: its status and progress unchanged
     force: bool = False
     target: Callable[[J], Path] | None = None  # where a completed task's video goes; None: kept
+    # a file the journal saved as this task's video, as it was (a re-run finds it done)
+    saved_as: Callable[[str, Path], bool] = lambda task_id, path: False
     # batch: its lines' "sending" marks, synced before their requests leave (one sync for all
     # the sends started at once); a KlingError if they cannot be written
     before_send: Callable[[list[J]], None] | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -97,6 +98,17 @@ def run_tasks(
         task_ids = [job.task_id for job in pending if job.task_id]
         raise interrupted(env, task_ids, output, signum) from None
     return first_failure(code(job) for job in jobs)
+
+
+def saved_as(env: Env) -> Callable[[str, Path], bool]:
+    """Whether a file is the video the journal saved for a task, as it was (a re-run of wait or
+    download finds it done)."""
+    from ..store.journal import Journal
+
+    def check(task_id: str, path: Path) -> bool:
+        return env.records.attempt(partial(Journal.saved_as, task_id=task_id, path=path)) is True
+
+    return check
 
 
 def save_to(env: Env, output: str | None) -> Callable[[Job], Path]:

@@ -86,7 +86,10 @@ class Engine(Generic[J]):
         self.paused_until = 0.0
         self.backpressure = BACKPRESSURE_WAIT[0]
         self.started = clock()
-        self.deadline = None if plan.timeout is None else self.started + plan.timeout
+        # --timeout 0 is "look once": no deadline, each task as its first answer finds it.
+        self.look_once = plan.timeout == 0
+        timed = plan.timeout is not None and not self.look_once
+        self.deadline = self.started + plan.timeout if timed and plan.timeout else None
         # The jobs entered and not done, in the order they entered: a done job is dropped,
         # so a batch of 100,000 lines holds only those in flight.
         self.live: dict[J, None] = {}
@@ -280,19 +283,27 @@ class Engine(Generic[J]):
         else:
             job.stage = Stage.DOWNLOADING
             target = self.plan.target(job) if self.plan.target is not None else None
-            future = pool.submit(self._fetch_work, job, job.view, target)
+            # Asked here, on the thread the journal lives on: saved by an earlier run?
+            kept = (
+                target is not None
+                and target.exists()
+                and self.plan.saved_as(str(job.task_id), target)
+            )
+            future = pool.submit(self._fetch_work, job, job.view, target, kept)
         self.inflight[future] = (kind, job)
         future.add_done_callback(self._finished.put)
         self.on_change(job)
 
     def _fetch_work(
-        self, job: J, view: TaskView, target: Path | None
+        self, job: J, view: TaskView, target: Path | None, kept: bool = False
     ) -> tuple[Path | None, TaskView]:
         """On a worker thread: the task (when not seen yet) and, if it completed, its video."""
         if not view:
             view = self.client.get_task(str(job.task_id), deadline=self.deadline)
         if not view.completed or target is None:
             return None, view
+        if kept:
+            return target.resolve(), view  # saved by an earlier run: done, not fetched again
 
         def on_bytes(done: int, total: int | None) -> None:
             job.received, job.total = done, total
@@ -348,10 +359,10 @@ class Engine(Generic[J]):
         if self.plan.after_send is not None:
             self.plan.after_send(job)
         self.backpressure = BACKPRESSURE_WAIT[0]
-        if self.plan.follow:
+        if self.plan.follow and not (self.look_once and not task.final):
             self.poll(job, now=False)
         else:
-            self.finish(job)
+            self.finish(job)  # not followed; or looked at once (the send's answer), as it stands
 
     def _polled(self, job: J, task: TaskView) -> None:
         if job.task_id is None:  # asked by its business id: found, it is known by its id now
@@ -368,6 +379,8 @@ class Engine(Generic[J]):
             if task.completed and task.video_url is None:
                 job.error = download.no_video_url(task)
             self.finish(job)
+        elif self.look_once:
+            self.finish(job)  # --timeout 0: as it stands (exit 7)
         elif policy.has_stalled(self.plan, job, now):
             job.error = policy.stalled(task, self.plan.stall_timeout or 0.0)
             self.finish(job)

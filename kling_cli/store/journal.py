@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     files       TEXT NOT NULL DEFAULT '[]',
     error       TEXT,
     task        TEXT,  -- the service's latest answer, as JSON
-    business_id TEXT   -- the send's client_business_id (API.md 1c)
+    business_id TEXT,  -- the send's client_business_id (API.md 1c)
+    file_sizes  TEXT   -- {path: bytes} of the files saved, as JSON
 );
 CREATE INDEX IF NOT EXISTS tasks_submitted ON tasks (submitted_at DESC);
 -- One row per batch line ever sent: written (task_id NULL) before its request goes out, so a
@@ -246,17 +247,34 @@ class Journal(Store):
             )
 
     def add_file(self, task_id: str, path: Path) -> None:
+        """A video saved for the task, and its size (so a re-run knows it as the task's own)."""
+        size = path.stat().st_size if path.exists() else None
         with self._write() as conn:
-            row = conn.execute("SELECT files FROM tasks WHERE id = ?", (task_id,)).fetchone()
+            row = conn.execute(
+                "SELECT files, file_sizes FROM tasks WHERE id = ?", (task_id,)
+            ).fetchone()
             if row is None:
                 return
-            files = json.loads(row[0])
+            files, sizes = json.loads(row[0]), json.loads(row[1] or "{}")
             if str(path) not in files:
                 files.append(str(path))
+            sizes[str(path)] = size
             conn.execute(
-                "UPDATE tasks SET files = ?, updated_at = ? WHERE id = ?",
-                (json.dumps(files), time.time(), task_id),
+                "UPDATE tasks SET files = ?, file_sizes = ?, updated_at = ? WHERE id = ?",
+                (json.dumps(files), json.dumps(sizes), time.time(), task_id),
             )
+
+    def saved_as(self, task_id: str, path: Path) -> bool:
+        """Whether `path` is the video this journal saved for the task, as it was saved (the
+        same size): a re-run finds it done instead of refusing to overwrite it."""
+        conn = self.conn
+        with self._errors():
+            row = conn.execute("SELECT file_sizes FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        size = json.loads(row[0] or "{}").get(str(path.resolve())) if row else None
+        try:
+            return size is not None and path.is_file() and path.stat().st_size == size
+        except OSError:
+            return False
 
     def entries(self, limit: int | None = None) -> list[Entry]:
         sql = "SELECT * FROM tasks ORDER BY submitted_at DESC, rowid DESC"
@@ -363,6 +381,8 @@ def _migrate(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE tasks ADD COLUMN task TEXT")
     if "business_id" not in columns:  # added with business ids (API.md 1c)
         conn.execute("ALTER TABLE tasks ADD COLUMN business_id TEXT")
+    if "file_sizes" not in columns:  # added so that re-runs know the files as the task's own
+        conn.execute("ALTER TABLE tasks ADD COLUMN file_sizes TEXT")
     conn.execute("CREATE INDEX IF NOT EXISTS tasks_business ON tasks (business_id)")
 
 
