@@ -96,8 +96,11 @@ def test_download_to_current_folder_by_default(kling, against, isolated: Path) -
     saved = Path(result.stdout.strip())
     assert saved == (Path.cwd() / f"{task_id}.mp4").resolve()
     assert saved.read_bytes() == against.clip_bytes()
-    again = kling("download", task_id)
-    assert again.exit_code == 2 and "--force" in again.stderr
+    again = kling("download", task_id)  # the journal's own file for the task: done already
+    assert again.exit_code == 0
+    saved.write_bytes(b"edited since")
+    changed = kling("download", task_id)
+    assert changed.exit_code == 2 and "--force" in changed.stderr
     assert kling("download", task_id, "--force").exit_code == 0
 
 
