@@ -336,7 +336,8 @@ class Engine(Generic[J]):
             self.finish(job)
 
     def _polled(self, job: J, task: TaskView) -> None:
-        if task.status != job.view.status:  # the journal is written when the status changes
+        # The journal is written when the status or the progress changes (`kling list`).
+        if (task.status, task.progress) != (job.view.status, job.view.progress):
             self.records.update(task)
         now = self.clock()
         policy.heard(job, task, now)
