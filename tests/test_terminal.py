@@ -305,3 +305,22 @@ def test_a_tall_terminal_still_gets_lines_past_a_few_hundred_tasks(tmp_path: Pat
     assert [row.split()[0] for row in rows] == [f"video_{n:04}" for n in reversed(range(count))]
     assert all(row.endswith("\u2026") for row in rows)
     assert len(screen) - screen.count("") < count + 5
+
+
+def test_list_on_a_terminal_shows_20_and_says_how_many_more(tmp_path: Path) -> None:
+    """On a terminal the newest 20, and a note of the rest: a cut list never reads as all."""
+    from kling_cli.api.tasks import TaskView
+    from kling_cli.store.journal import JOURNAL_FILE, Journal
+
+    journal = Journal(tmp_path / JOURNAL_FILE)
+    for n in range(23):
+        task = TaskView.of({"id": f"video_{n:03}", "status": "queued"})
+        journal.record_submitted(task, "https://api", {"prompt": f"take {n}"})
+    journal.close()
+    env = {"KLING_HOME": str(tmp_path), "TERM": "xterm-256color", "LANG": "C.UTF-8"}
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    screen = screen_of(" ".join(map(shlex.quote, [*KLING, "list"])), env, scrollback=True)
+    rows = [line for line in screen.splitlines() if line.startswith("video_")]
+    assert [row.split()[0] for row in rows] == [f"video_{n:03}" for n in range(22, 2, -1)]
+    assert "kling: 3 more tasks not shown: kling list -n 23" in screen
+    assert "EXIT=0" in screen
