@@ -138,6 +138,17 @@ class Ui:
         except UnicodeDecodeError as exc:
             raise UsageError(f"{what} on stdin is not UTF-8 text ({exc.reason})") from None
 
+    # --- stdout for bytes ----------------------------------------------------------------------
+
+    def binary_stdout(self) -> BinaryIO:
+        """stdout as bytes (a video, for `download -o -`): the buffer under the text stream,
+        what was written as text flushed first."""
+        self.stdout.flush()
+        buffer = getattr(self.stdout, "buffer", None)
+        if buffer is None:
+            raise UsageError("stdout cannot take bytes here")
+        return buffer  # type: ignore[no-any-return]  # a text stream's buffer is binary
+
     # --- messages on stderr ------------------------------------------------------------------
 
     def _say(self, text: str) -> None:

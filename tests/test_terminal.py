@@ -324,3 +324,12 @@ def test_list_on_a_terminal_shows_20_and_says_how_many_more(tmp_path: Path) -> N
     assert [row.split()[0] for row in rows] == [f"video_{n:03}" for n in range(22, 2, -1)]
     assert "kling: 3 more tasks not shown: kling list -n 23" in screen
     assert "EXIT=0" in screen
+
+
+def test_download_to_stdout_is_refused_on_a_terminal(sandbox, tmp_path: Path) -> None:
+    """`download ID -o -` on a terminal would print an mp4 there: exit 2, nothing sent."""
+    command = " ".join(map(shlex.quote, [*KLING, "download", "video_ANY", "-o", "-"]))
+    screen = screen_of(command, base_env(sandbox, tmp_path))
+    assert "kling: error: -o - writes the video to stdout, which is a terminal" in screen
+    assert "kling: hint: redirect or pipe it: kling download ID -o - > video.mp4" in screen
+    assert "EXIT=2" in screen and sandbox.log == []
