@@ -15,7 +15,15 @@ from ..engine.scheduler import Engine
 from ..env import Env
 from ..errors import TaskFailed, UsageError, WaitTimeout
 from ..output import Format, choose
-from .common import ForceOpt, JsonOpt, ParallelOpt, QuietOpt, TaskIdsArg, env_of
+from .common import (
+    ForceOpt,
+    JsonOpt,
+    ParallelOpt,
+    QuietOpt,
+    TaskIdsArg,
+    check_where_submitted,
+    env_of,
+)
 
 
 @dataclass
@@ -28,6 +36,7 @@ class DownloadOptions:
 
 
 def run_download(env: Env, opts: DownloadOptions) -> int:
+    check_where_submitted(env, opts.task_ids)
     if opts.output == download.STDOUT:
         return to_stdout(env, opts)
     if opts.output is not None:

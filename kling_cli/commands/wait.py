@@ -22,6 +22,7 @@ from .common import (
     StallTimeoutOpt,
     TaskIdsArg,
     TimeoutOpt,
+    check_where_submitted,
     env_of,
     setting_or,
 )
@@ -40,6 +41,7 @@ class WaitOptions:
 
 
 def run_wait(env: Env, opts: WaitOptions) -> int:
+    check_where_submitted(env, opts.task_ids)
     if opts.output is not None:  # fail before polling, not after minutes of waiting
         download.check_output(opts.output, opts.task_ids, opts.force)
     jobs = [Job(order, task_id) for order, task_id in enumerate(opts.task_ids)]
