@@ -333,3 +333,11 @@ def test_download_to_stdout_is_refused_on_a_terminal(sandbox, tmp_path: Path) ->
     assert "kling: error: -o - writes the video to stdout, which is a terminal" in screen
     assert "kling: hint: redirect or pipe it: kling download ID -o - > video.mp4" in screen
     assert "EXIT=2" in screen and sandbox.log == []
+
+
+def test_balance_on_a_terminal_names_each_amount(sandbox, tmp_path: Path) -> None:
+    """Two bare numbers on a terminal said nothing of which was which."""
+    command = " ".join(map(shlex.quote, [*KLING, "balance"]))
+    lines = screen_of(command, base_env(sandbox, tmp_path)).splitlines()
+    assert [line.split() for line in lines[:2]] == [["remaining", "100.0"], ["used", "0.0"]]
+    assert "EXIT=0" in lines[2]

@@ -25,6 +25,9 @@ def run_balance(env: Env, opts: BalanceOptions) -> int:
         out.json(answer)  # as it came
     elif opts.format is Format.QUIET:
         out.value(balance.remaining_text)
+    elif env.ui.stdout_tty:  # for a reader: each amount named
+        out.value(f"remaining  {balance.remaining_text}")
+        out.value(f"used       {balance.used_text}")
     else:
         out.row(balance.remaining_text, balance.used_text)
     return 0
@@ -33,8 +36,9 @@ def run_balance(env: Env, opts: BalanceOptions) -> int:
 def command(ctx: typer.Context, json: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Show the remaining and used quota of the API key.
 
-    Prints `REMAINING<TAB>USED` (`unlimited` when the key has no limit), in the unit the
-    account is set up with (USD, CNY or tokens: the service does not say which).
+    Prints `REMAINING<TAB>USED` when piped, each amount on a line of its own with its name on
+    a terminal (`unlimited` when the key has no limit), in the unit the account is set up with
+    (USD, CNY or tokens: the service does not say which).
 
     \b
     Examples:
