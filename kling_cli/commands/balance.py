@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import typer
 
 from ..api.balance import Balance
 from ..env import Env
 from ..output import Format, Output, choose
-from .common import JsonOpt, QuietOpt, env_of
+from .common import QuietOpt, env_of, json_option
 
 
 @dataclass
@@ -33,7 +34,13 @@ def run_balance(env: Env, opts: BalanceOptions) -> int:
     return 0
 
 
-def command(ctx: typer.Context, json: JsonOpt = False, quiet: QuietOpt = False) -> None:
+def command(
+    ctx: typer.Context,
+    json: Annotated[
+        bool, json_option("The service's answer, as it came, as JSON on stdout.")
+    ] = False,
+    quiet: QuietOpt = False,
+) -> None:
     """Show the remaining and used quota of the API key.
 
     Prints `REMAINING<TAB>USED` when piped, each amount on a line of its own with its name on

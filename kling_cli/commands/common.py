@@ -82,15 +82,12 @@ def number_option(
     return typer.Option(*names, click_type=FiniteFloat(min=min, max=max, min_open=min_open), **kw)
 
 
-JsonOpt = Annotated[
-    bool,
-    typer.Option(
-        "--json",
-        rich_help_panel="Output",
-        help="One JSON document per task on stdout.",
-        show_default=False,
-    ),
-]
+def json_option(help: str = "One JSON document per task on stdout.") -> Any:
+    """typer.Option for --json: each command says what its documents are."""
+    return typer.Option("--json", rich_help_panel="Output", help=help, show_default=False)
+
+
+JsonOpt = Annotated[bool, json_option()]
 QuietOpt = Annotated[
     bool,
     typer.Option(

@@ -13,7 +13,7 @@ from ..completion import config_keys, config_values
 from ..env import Env
 from ..errors import UsageError
 from ..output import Format, Output
-from .common import JsonOpt, KlingCommand, env_of
+from .common import KlingCommand, env_of, json_option
 
 app = typer.Typer(
     name="config",
@@ -172,7 +172,11 @@ def unset_command(ctx: typer.Context, name: KeyArg, profile: ProfileOpt = None) 
 
 
 @app.command("list", cls=KlingCommand)
-def list_command(ctx: typer.Context, json: JsonOpt = False, profile: ProfileOpt = None) -> None:
+def list_command(
+    ctx: typer.Context,
+    json: Annotated[bool, json_option("Every key in one JSON document on stdout.")] = False,
+    profile: ProfileOpt = None,
+) -> None:
     """Every key, its value in effect and where it comes from; api_key masked.
 
     \b
