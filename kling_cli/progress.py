@@ -129,7 +129,13 @@ class PlainLines:
         self.seen.pop(job.order, None)
 
     def transfer(self, job: Job) -> None:
-        pass  # one line per download, not one per chunk
+        """The first bytes of a video whose task was not known to be completed when its
+        download began (`kling download ID`): only now is it downloading. One line per
+        download, not one per chunk."""
+        words = ("downloading", "")
+        if not self.batch and job.task_id and self.seen.get(job.order) != words:
+            self.seen[job.order] = words
+            self.ui.note(f"{job.name} downloading")
 
     def above(self, write: Callable[[], None]) -> None:
         write()

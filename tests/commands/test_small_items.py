@@ -22,3 +22,22 @@ def test_json_help_says_what_the_documents_are(kling, command: tuple[str, ...], 
     assert f"--json {says}" in text
     if command != ("status",):
         assert "per task" not in text
+
+
+def test_download_of_a_task_not_done_never_says_downloading(kling, against) -> None:
+    """`download <queued id>` printed 'downloading' before saying it is not final."""
+    queued = kling("generate", "a fox", "-q").stdout.strip()
+    result = kling("--progress", "plain", "download", queued)
+    assert result.exit_code == 7
+    assert result.stderr.splitlines() == [
+        f"kling: {queued} queued 0%",
+        f"kling: error: task {queued} is not final yet (still queued)",
+        f"kling: hint: wait for it with: kling wait {queued}",
+    ]
+    done = kling("generate", "a cat", "--wait", "--interval", "0.05", "-q").stdout.strip()
+    done_id = done.rsplit("/", 1)[-1].removesuffix(".mp4")
+    result = kling("--progress", "plain", "download", done_id, "-o", "cat.mp4")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"kling: {done_id} downloading"  # once its bytes come
+    assert lines[1].startswith(f"kling: {done_id} completed saved ") and len(lines) == 2
