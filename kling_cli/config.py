@@ -330,10 +330,13 @@ def readable_by_others(path: Path) -> bool:
         return False
 
 
-def set_value(path: Path, name: str, raw: str, profile: str | None = None) -> Any:
+def set_value(
+    path: Path, name: str, raw: str, profile: str | None = None, source: str = "the command line"
+) -> Any:
+    """`source`: where `raw` came from, for the message when it does not validate."""
     import tomlkit
 
-    value = validate(name, raw, "the command line")
+    value = validate(name, raw, source)
     doc = load_document(path)
     if profile is None:
         doc[name] = value

@@ -70,16 +70,18 @@ def read_secret(env: Env, name: str) -> str:
 
 def run_set(env: Env, name: str, value: str | None) -> int:
     k = config.key(name)
+    source = "the command line"
     if value is None:
         if not k.secret:
             raise UsageError(f"config set {name} needs a value")
         value = read_secret(env, name)
+        source = "the prompt" if env.ui.stdin_tty else "stdin"
     elif k.secret:
         env.ui.warn(
             f"the {name} given on the command line may stay in your shell history; "
             f"`kling config set {name}` with no value asks for it instead"
         )
-    stored = config.set_value(env.config_path, name, value, env.profile)
+    stored = config.set_value(env.config_path, name, value, env.profile, source)
     where = f"profile {env.profile} in " if env.profile else ""
     env.ui.note(f"{name} = {shown(name, stored)} ({where}{env.config_path})")
     return 0

@@ -41,3 +41,15 @@ def test_download_of_a_task_not_done_never_says_downloading(kling, against) -> N
     lines = result.stderr.splitlines()
     assert lines[0] == f"kling: {done_id} downloading"  # once its bytes come
     assert lines[1].startswith(f"kling: {done_id} completed saved ") and len(lines) == 2
+
+
+def test_an_empty_key_on_stdin_is_blamed_on_stdin(kling, isolated) -> None:
+    """`config set api_key </dev/null` blamed 'the command line'."""
+    result = kling("config", "set", "api_key", input="")
+    assert result.exit_code == 2
+    assert result.stderr == "kling: error: api_key from stdin: must not be empty\n"
+    assert not (isolated / "config.toml").exists()
+    typed = kling("config", "set", "api_key", "bad key")
+    assert "kling: error: api_key from the command line: has a space at position 4" in (
+        typed.stderr
+    )
