@@ -199,7 +199,11 @@ def list_command(
         value = shown(name, setting.value) or "-"
         out.value(f"{name:<{width}}  {value}  ({setting.source})")
     profiles = config.profile_names(env.config_path)
-    if profiles:
+    if env.profile:  # its keys are the ones shown
+        others = [name for name in profiles if name != env.profile]
+        rest = f"; the others: {', '.join(others)}" if others else ""
+        env.ui.note(f"profile {env.profile} shown (its keys over the top-level ones){rest}")
+    elif profiles:
         env.ui.note(f"profiles: {', '.join(profiles)} (use one with --profile NAME)")
 
 

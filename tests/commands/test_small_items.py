@@ -53,3 +53,15 @@ def test_an_empty_key_on_stdin_is_blamed_on_stdin(kling, isolated) -> None:
     assert "kling: error: api_key from the command line: has a space at position 4" in (
         typed.stderr
     )
+
+
+def test_config_list_of_a_profile_says_it_is_shown(kling) -> None:
+    """`--profile work config list` still said 'use one with --profile'."""
+    for profile in ("work", "home"):
+        assert kling("config", "set", "--profile", profile, "mode", "pro").exit_code == 0
+    assert kling("config", "list").stderr == (
+        "kling: profiles: home, work (use one with --profile NAME)\n"
+    )
+    expected = "kling: profile work shown (its keys over the top-level ones); the others: home\n"
+    assert kling("--profile", "work", "config", "list").stderr == expected
+    assert kling("config", "list", "--profile", "work").stderr == expected
