@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigError, LocalFileError
 from .paths import config_dir as config_dir  # re-exported: their home is kling_cli.paths
@@ -82,9 +83,19 @@ def _poll_seconds(value: str) -> float:
 
 
 def _url(value: str) -> str:
+    """An http(s) URL the key may be sent to: plain http:// only to this machine (the
+    sandbox), found when it is set, not when a command first uses it."""
+    from .api.urls import is_loopback
+
     value = value.strip()
     if not value.startswith(("http://", "https://")) or len(value) <= len("https://"):
         raise ValueError("must be an http:// or https:// URL")
+    host = urlsplit(value).hostname or ""
+    if value.startswith("http://") and not is_loopback(host):
+        raise ValueError(
+            f"plain http:// to {host} would send the API key where anyone on the way could "
+            "read it: use https:// (plain http is for loopback hosts only, such as the sandbox)"
+        )
     return value
 
 

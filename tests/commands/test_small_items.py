@@ -65,3 +65,16 @@ def test_config_list_of_a_profile_says_it_is_shown(kling) -> None:
     expected = "kling: profile work shown (its keys over the top-level ones); the others: home\n"
     assert kling("--profile", "work", "config", "list").stderr == expected
     assert kling("config", "list", "--profile", "work").stderr == expected
+
+
+def test_plain_http_to_a_remote_host_is_refused_when_set(kling, isolated) -> None:
+    """`config set base_url http://host` was accepted, and refused only when used."""
+    result = kling("config", "set", "base_url", "http://api.example.com")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "kling: error: base_url from the command line: plain http:// to api.example.com would "
+        "send the API key"
+    )
+    assert not (isolated / "config.toml").exists()
+    assert kling("config", "set", "base_url", "http://127.0.0.1:8000").exit_code == 0
+    assert kling("config", "set", "base_url", "https://api.example.com").exit_code == 0
