@@ -49,10 +49,13 @@ def _nonempty(value: str) -> str:
 
 
 def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    """One of `choices`, whatever its case (`PRO` is `pro`)."""
+
     def parse(value: str) -> str:
-        if value not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}")
-        return value
+        for choice in choices:
+            if value.strip().lower() == choice.lower():
+                return choice
+        raise ValueError(f"must be one of {', '.join(choices)}")
 
     return parse
 

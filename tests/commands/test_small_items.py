@@ -78,3 +78,18 @@ def test_plain_http_to_a_remote_host_is_refused_when_set(kling, isolated) -> Non
     assert not (isolated / "config.toml").exists()
     assert kling("config", "set", "base_url", "http://127.0.0.1:8000").exit_code == 0
     assert kling("config", "set", "base_url", "https://api.example.com").exit_code == 0
+
+
+def test_choices_ignore_case(kling, against) -> None:
+    """`--mode PRO` was refused."""
+    import json
+
+    result = kling("generate", "a fox", "--mode", "PRO", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["mode"] == "pro"
+    video = ("--video", "https://example.com/a.mp4", "--video-refer", "Base")
+    body = json.loads(kling("generate", "<<<video_1>>> in snow", *video, "--dry-run").stdout)
+    assert body["video_list"][0]["refer_type"] == "base"
+    assert kling("config", "set", "mode", "Pro").stderr.startswith("kling: mode = pro ")
+    assert kling("config", "get", "mode").stdout == "pro\n"
+    assert kling("generate", "a fox", "--mode", "ultra", "--dry-run").exit_code == 2
