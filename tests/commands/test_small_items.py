@@ -93,3 +93,25 @@ def test_choices_ignore_case(kling, against) -> None:
     assert kling("config", "set", "mode", "Pro").stderr.startswith("kling: mode = pro ")
     assert kling("config", "get", "mode").stdout == "pro\n"
     assert kling("generate", "a fox", "--mode", "ultra", "--dry-run").exit_code == 2
+
+
+def test_a_commands_option_before_it_is_named_as_the_commands(kling) -> None:
+    """`kling -q ...` and `kling --json status` said 'no such option' (with --json: 'Possible
+    options: --version') without pointing at the command's own option."""
+    import json
+
+    result = kling("-q", "list")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "kling: error: no such option: -q (it is an option of `kling list`, and goes after it)",
+        "kling: hint: put it after the command: kling list -q ...",
+    ]
+    error = json.loads(kling("--json", "status", "video_X").stderr)["error"]
+    assert error["message"] == (
+        "no such option: --json (it is an option of `kling status`, and goes after it)"
+    )
+    assert error["hint"] == "put it after the command: kling status --json ..."
+    assert "`kling config list`" in kling("--json", "config", "list").stderr
+    assert "`kling list`" in kling("-n", "5", "list").stderr
+    bogus = kling("--bogus", "list").stderr  # nobody's option: as before
+    assert bogus.startswith("kling: error: no such option: --bogus") and "kling list" not in bogus
