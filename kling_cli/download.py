@@ -404,11 +404,21 @@ def _with_fresh_url(
             raise no_video_url(task)
         try:
             return fetch(url, open_url), task
-        except VideoURLExpired:
+        except VideoURLExpired as exc:
             if fresh:
-                raise
+                raise expired(task, exc) from None
             continue
     raise AssertionError("unreachable")
+
+
+def expired(task: TaskView, exc: VideoURLExpired) -> VideoURLExpired:
+    """The video is gone even at a fresh URL: say which task, and what to do."""
+    return VideoURLExpired(
+        f"the video of task {task.id} has expired: {exc.message}",
+        hint="the service keeps a video for a limited time after the task completes; "
+        "generate it again (`kling list` shows its prompt)",
+        task_id=task.id,
+    )
 
 
 def no_video_url(task: TaskView) -> NoVideoURL:

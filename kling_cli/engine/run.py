@@ -69,8 +69,9 @@ def run_tasks(
             describe(env, job, output)
         if not job.view and job.error is not None:
             return  # never seen (an unknown id): its error is all there is to say
-        if job.task_id and plan.follow:
-            out.task(job.view, job.files, quiet_value=quiet_result(job.view, job.files))
+        if job.task_id and plan.follow:  # -q: nothing for a task that ended in an error
+            values = quiet_result(job.view, job.files) if job.error is None else []
+            out.task(job.view, job.files, quiet_value=values)
         elif job.task_id:  # sent, not followed: -q prints the id
             out.task(job.view, quiet_value=[job.task_id])
 

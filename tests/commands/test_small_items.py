@@ -115,3 +115,20 @@ def test_a_commands_option_before_it_is_named_as_the_commands(kling) -> None:
     assert "`kling list`" in kling("-n", "5", "list").stderr
     bogus = kling("--bogus", "list").stderr  # nobody's option: as before
     assert bogus.startswith("kling: error: no such option: --bogus") and "kling list" not in bogus
+
+
+def test_an_expired_video_names_its_task_and_what_to_do(kling, against) -> None:
+    """The error had no task id (the URL held it, so none was added) and no hint, and -q
+    still printed the dead URL."""
+    result = kling("generate", "[expired] a fox", "-o", "fox.mp4", "--interval", "0.05", "-q")
+    assert result.exit_code == 6
+    assert result.stdout == ""
+    (task_id,) = [task.id for task in against.tasks()]
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(
+        f"kling: error: the video of task {task_id} has expired: the video host answered 410"
+    )
+    assert lines[1] == (
+        "kling: hint: the service keeps a video for a limited time after the task completes; "
+        "generate it again (`kling list` shows its prompt)"
+    )
