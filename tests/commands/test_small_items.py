@@ -132,3 +132,21 @@ def test_an_expired_video_names_its_task_and_what_to_do(kling, against) -> None:
         "kling: hint: the service keeps a video for a limited time after the task completes; "
         "generate it again (`kling list` shows its prompt)"
     )
+
+
+def test_a_heic_photo_is_named_for_what_it_is(kling, against, tmp_path) -> None:
+    """A phone's `photo.heic` got 'the service takes JPEG, PNG, WebP or GIF files', which
+    says nothing of what the file is or what to do."""
+    heic = tmp_path / "photo.heic"
+    heic.write_bytes(b"\0\0\0\x18ftypheic\0\0\0\0")
+    for command in (("upload", str(heic)), ("generate", "a fox", "-i", str(heic))):
+        result = kling(*command)
+        assert result.exit_code == 2
+        assert result.stderr == (
+            f"kling: error: image {heic} is not a JPEG, PNG, WebP or GIF image: it looks like "
+            "a HEIC image (convert it to JPEG first)\n"
+        )
+    named = tmp_path / "photo.bmpx"
+    named.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))  # an image by its bytes: the name
+    assert "named so (.gif, .jpeg, .jpg, .png, .webp)" in kling("upload", str(named)).stderr
+    assert against.log == []
