@@ -150,3 +150,13 @@ def test_a_heic_photo_is_named_for_what_it_is(kling, against, tmp_path) -> None:
     named.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))  # an image by its bytes: the name
     assert "named so (.gif, .jpeg, .jpg, .png, .webp)" in kling("upload", str(named)).stderr
     assert against.log == []
+
+
+def test_force_color_colours_piped_stderr_and_no_color_wins(kling, against) -> None:
+    """`FORCE_COLOR=1` with stderr piped gave no colour (the README says it colours stderr)."""
+    coloured = kling("status", "video_NOPE", env={"FORCE_COLOR": "1"})
+    assert coloured.exit_code == 4
+    assert coloured.stderr.startswith("kling: \x1b[1;31merror:\x1b[0m video_NOPE: ")
+    assert coloured.stdout == ""
+    plain = kling("status", "video_NOPE", env={"FORCE_COLOR": "1", "NO_COLOR": "1"})
+    assert plain.stderr.startswith("kling: error: video_NOPE: ") and "\x1b" not in plain.stderr
