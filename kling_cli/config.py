@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from . import paths
 from .errors import ConfigError, LocalFileError
 from .paths import config_dir as config_dir  # re-exported: their home is kling_cli.paths
 from .paths import data_dir as data_dir
@@ -324,7 +325,7 @@ def save_document(path: Path, doc: Any) -> None:
             hint="KLING_HOME (or the per-user config folder) must be a folder you can write to",
         ) from None
     try:
-        os.fchmod(fd, 0o600)
+        paths.set_mode(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(tomlkit.dumps(doc))
             fh.flush()
@@ -338,6 +339,8 @@ def save_document(path: Path, doc: Any) -> None:
 
 
 def readable_by_others(path: Path) -> bool:
+    if not paths.POSIX_MODES:  # Windows reports 0o666 for every file: its ACLs decide
+        return False
     try:
         return bool(path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
     except OSError:

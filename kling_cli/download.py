@@ -22,6 +22,7 @@ from .errors import (
     UsageError,
     VideoURLExpired,
 )
+from .paths import set_mode
 
 if TYPE_CHECKING:
     from .api.client import Client
@@ -176,7 +177,7 @@ def download(
     with _unfinished_lock:
         _unfinished.add(tmp)
     try:
-        os.fchmod(fd, ordinary_file_mode())  # mkstemp makes 0600
+        set_mode(fd, ordinary_file_mode())  # mkstemp makes 0600
         with os.fdopen(fd, "wb") as fh:
             _fetch_into(url, fh, open_url, on_bytes)
             fh.flush()
