@@ -73,9 +73,8 @@ def to_stdout(env: Env, opts: DownloadOptions) -> int:
             hint=f"wait for it with `kling wait {task_id}`, then run this again",
             task_id=task_id,
         )
-    bar = progress.transfer_display(
-        env.ui, f"downloading {task_id}", quiet=opts.format is Format.QUIET
-    )
+    quiet = opts.format is Format.QUIET
+    bar = progress.transfer_display(env.ui, f"downloading {task_id}", quiet, task_id=task_id)
     with closing(bar):
         seen = download.stream_video(env.client, task, out, on_bytes=bar.advance)
         bar.finish()

@@ -72,12 +72,14 @@ def refresh(env: Env, entries: list[Entry]) -> KlingError | None:
     from ..paths import UNCERTAIN
     from ..store.journal import ATTEMPT_PREFIX
 
-    here = api_root(env.base_url)
     stale = [
         i for i, entry in enumerate(entries)
         if not entry.view.final and entry.status != UNCERTAIN
         and not entry.id.startswith(ATTEMPT_PREFIX)
     ]  # fmt: skip
+    if not stale:
+        return None
+    here = api_root(env.base_url)
     elsewhere = [i for i in stale if api_root(entries[i].base_url) != here]
     if elsewhere:
         env.ui.note(

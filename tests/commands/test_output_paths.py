@@ -163,3 +163,24 @@ def test_download_to_a_real_stdout(live_sandbox, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert video.read_bytes() == live_sandbox.clip_bytes()
     assert f"kling: downloading {task_id}: done" in result.stderr
+
+
+def test_download_to_stdout_reports_download_events(kling, against, clock) -> None:
+    """--progress json: `download` events of the task (the byte bar's events said `upload`)."""
+    import json
+    from importlib import resources
+
+    import jsonschema
+
+    schema = json.loads(
+        resources.files("kling_cli").joinpath("schemas/progress-events.schema.json").read_text()
+    )
+    task_id = completed(kling)
+    result = run_bytes(clock, "--progress", "json", "download", task_id, "-o", "-")
+    assert result.exit_code == 0 and result.stdout_bytes == against.clip_bytes()
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    for event in events:
+        jsonschema.validate(event, schema)
+    assert {e["event"] for e in events} == {"download"}
+    size = len(against.clip_bytes())
+    assert events[-1] == {**events[-1], "task_id": task_id, "bytes": size, "total": size}
