@@ -90,26 +90,27 @@ def refresh(env: Env, entries: list[Entry]) -> KlingError | None:
     if not todo:
         return None
     client = env.client
-    pool = Workers(min(REFRESH_THREADS, len(todo)), "kling-refresh")
+    pool = Workers(min(REFRESH_THREADS, len(todo)), "kling-refresh")  # daemons: Ctrl-C is quick
+    heard: list[tuple[int, TaskView]] = []
+    failed: list[KlingError] = []
     try:
         futures = [(i, pool.submit(client.get_task, entries[i].id)) for i in todo]
-        failed: list[KlingError] = []
         for i, future in futures:
             try:
-                view = future.result()
+                heard.append((i, future.result()))
             except APIError as exc:
-                if not exc.concerns_one_task:
+                if exc.concerns_one_task:
+                    env.ui.warn(f"could not refresh {entries[i].id}: {exc.message}")
+                else:
                     failed.append(exc)
-                    continue
-                env.ui.warn(f"could not refresh {entries[i].id}: {exc.message}")
-                continue
             except KlingError as exc:
                 failed.append(exc)
-                continue
-            env.records.update(view)
-            entries[i] = _heard(entries[i], view)
     finally:
         pool.shutdown(wait=False)
+    with env.records.group():  # one transaction, held only once every answer is in
+        for i, view in heard:
+            env.records.update(view)
+            entries[i] = _heard(entries[i], view)
     if not failed:
         return None
     first = failed[0]
