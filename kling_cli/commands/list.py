@@ -69,8 +69,7 @@ def refresh(env: Env, entries: list[Entry]) -> KlingError | None:
     run's service does not know them."""
     from ..api.urls import api_root
     from ..engine.workers import Workers
-    from ..paths import UNCERTAIN
-    from ..store.journal import ATTEMPT_PREFIX
+    from ..store.journal import ATTEMPT_PREFIX, UNCERTAIN
 
     stale = [
         i for i, entry in enumerate(entries)
@@ -107,10 +106,9 @@ def refresh(env: Env, entries: list[Entry]) -> KlingError | None:
                 failed.append(exc)
     finally:
         pool.shutdown(wait=False)
-    with env.records.group():  # one transaction, held only once every answer is in
-        for i, view in heard:
-            env.records.update(view)
-            entries[i] = _heard(entries[i], view)
+    for i, view in heard:  # written once every answer is in: no lock held while asking
+        env.records.update(view)
+        entries[i] = _heard(entries[i], view)
     if not failed:
         return None
     first = failed[0]
