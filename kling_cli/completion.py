@@ -5,8 +5,9 @@ They run inside `kling` on every TAB (the shell script calls the program back wi
 _KLING_COMPLETE set), so they are cheap and never raise: an error would print a traceback into
 the user's command line. A TAB never creates the journal, nor its folder.
 
-The task ids come from kling_cli.quick_completion, which also answers a TAB on the task ids of
-wait, status and download before typer is even imported (kling_cli.main).
+The task ids come from the journal's own query (Journal.task_ids) through
+kling_cli.main.journal_task_ids, as for `kling __complete-ids`, which the scripts in
+completions/ run for a TAB on the task ids of wait, status and download without typer.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import typer
 
 from .config import ASPECT_RATIOS, DURATIONS, KEYS, MODES, VIDEO_REFERS
-from .quick_completion import MAX_TASK_IDS, journal_task_ids
+from .main import MAX_TASK_IDS, journal_task_ids
 
 __all__ = ["MAX_TASK_IDS", "task_ids"]
 
@@ -29,7 +30,7 @@ def task_ids(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
         given = _given(ctx)
     except Exception:
         return []
-    return journal_task_ids(given, incomplete)
+    return journal_task_ids(incomplete, given)
 
 
 def _given(ctx: typer.Context) -> set[str]:

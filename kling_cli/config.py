@@ -28,7 +28,15 @@ if TYPE_CHECKING:
 DEFAULT_BASE_URL = "https://toapis.com"
 DEFAULT_MODEL = "kling-v3-omni"
 MODES = ("std", "pro")
-DURATIONS = (5, 10)
+# The seconds each model takes (API.md 1c); a model kling does not know: any whole number.
+MODEL_DURATIONS: dict[str, tuple[int, ...]] = {
+    "kling-v3-omni": tuple(range(3, 16)),
+    "kling-v3": tuple(range(3, 16)),
+    "kling-video-o1": tuple(range(3, 11)),
+    "kling-v2-6": (5, 10),
+    "kling-3.0-turbo": tuple(range(3, 16)),
+}
+DURATIONS = MODEL_DURATIONS[DEFAULT_MODEL]  # what TAB offers
 ASPECT_RATIOS = ("16:9", "9:16", "1:1")
 VIDEO_REFERS = ("base", "feature")  # video_list refer_type (API.md 1b)
 CONFIG_FILE = "config.toml"
@@ -62,9 +70,18 @@ def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
 
 
 def _duration(value: str) -> int:
-    if str(value).strip() not in {str(d) for d in DURATIONS}:
-        raise ValueError(f"must be one of {', '.join(map(str, DURATIONS))} (seconds)")
-    return int(value)
+    """A whole number of seconds above 0 (the model's own range is checked with the request)."""
+    text = str(value).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError("must be a whole number of seconds, e.g. 5 (3 to 15 for kling-v3-omni)")
+    return int(text)
+
+
+def durations_text(durations: tuple[int, ...]) -> str:
+    """`3 to 15`, `5 or 10`."""
+    if len(durations) > 2 and durations == tuple(range(durations[0], durations[-1] + 1)):
+        return f"{durations[0]} to {durations[-1]}"
+    return " or ".join(map(str, durations))
 
 
 def _positive_seconds(value: str) -> float:
@@ -146,7 +163,7 @@ KEYS: dict[str, Key] = {
         Key("base_url", _url, DEFAULT_BASE_URL, "the API's base URL"),
         Key("model", _nonempty, DEFAULT_MODEL, "model name sent with each generation"),
         Key("mode", _choice(MODES), "std", "std (720p) or pro (1080p)", choices=MODES),
-        Key("duration", _duration, 5, "video length in seconds: 5 or 10", choices=DURATIONS),
+        Key("duration", _duration, 5, "video length in seconds: 3 to 15", choices=DURATIONS),
         Key(
             "aspect_ratio",
             _choice(ASPECT_RATIOS),
@@ -310,8 +327,8 @@ def _profile_table(doc: Any, profile: str) -> Any:
 def save_document(path: Path, doc: Any) -> None:
     """Write atomically: a private temporary file beside the target, then rename.
 
-    As with `download -o`: a folder that cannot be written is the user's to fix, found before
-    anything was written (exit 2); a write that fails on the way (a full disk) is exit 1."""
+    A folder that cannot be written, or a write that fails on the way (a full disk), is a
+    local file error (exit 8)."""
     import tempfile
 
     import tomlkit
@@ -320,7 +337,7 @@ def save_document(path: Path, doc: Any) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise ConfigError(
+        raise LocalFileError(
             f"cannot write config file {path}: {exc.strerror or exc}",
             hint="KLING_HOME (or the per-user config folder) must be a folder you can write to",
         ) from None

@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     UNAVAILABLE = 5
     TASK_FAILED = 6
     TIMEOUT = 7
+    LOCAL_FILE = 8
     INTERRUPTED = 130
 
 
@@ -155,9 +156,17 @@ class RequestFailed(ServiceUnavailable):
 
 
 class SubmitUncertain(ServiceUnavailable):
-    """A generation POST may have reached the service; it is never sent again."""
+    """A generation POST may have reached the service; it is never sent again by itself.
+    `business_id`: the send's client_business_id, which finds its task if it made one."""
 
     kind = "submit_uncertain"
+    business_id: str | None = None
+
+    def document(self) -> dict[str, object]:
+        doc = super().document()
+        if self.business_id:
+            doc["business_id"] = self.business_id
+        return doc
 
 
 class TaskFailed(KlingError):
@@ -189,12 +198,25 @@ class Stalled(WaitTimeout):
 
 
 class LocalFileError(KlingError):
-    """A local file could not be read or written (disk full, permission, missing folder)."""
+    """A local file could not be read or written (disk full, permission, a locked journal)."""
 
-    exit_code = ExitCode.INTERNAL
+    exit_code = ExitCode.LOCAL_FILE
     kind = "file"
 
 
 class Interrupted(KlingError):
-    exit_code = ExitCode.INTERRUPTED
+    """Ctrl-C, SIGTERM or SIGHUP: exit 128 + the signal's number (130, 143, 129)."""
+
     kind = "interrupted"
+
+    def __init__(self, message: str, *, signum: int = 2, hint: str | None = None):
+        names = {15: "SIGTERM", 1: "SIGHUP"}
+        if signum in names:  # "interrupted (SIGTERM); ..."
+            head, sep, rest = message.partition(";")
+            message = f"{head} ({names[signum]}){sep}{rest}"
+        super().__init__(message, hint=hint)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:  # type: ignore[override]  # read-only: follows the signal
+        return 128 + self.signum

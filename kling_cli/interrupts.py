@@ -1,8 +1,14 @@
-"""Ctrl-C held where it would lose a paid task's id, and let through where it is harmless.
+"""The signals that stop kling (Ctrl-C's SIGINT; SIGTERM from a cancelled CI job, `timeout`
+or `docker stop`; SIGHUP from a closed terminal), all handled as Ctrl-C is, and held where they
+would lose a paid task's id.
 
-A KeyboardInterrupt can land between any two bytecodes. Between "the service answered with a
-task id" and "the id is in the journal" that loses money, so those stretches hold a Ctrl-C
-until they are done; a second Ctrl-C still means "now".
+Each raises a KeyboardInterrupt (a `Stopped` for SIGTERM and SIGHUP, which knows its signal),
+so every place that cleans up after Ctrl-C cleans up after them too; the exit status is
+128 + the signal's number (130, 143, 129), as a shell reports a command killed by it.
+
+A signal can land between any two bytecodes. Between "the service answered with a task id"
+and "the id is in the journal" that loses money, so those stretches hold it until they are
+done (`held`); a second signal still means "now".
 """
 
 from __future__ import annotations
@@ -11,29 +17,67 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType
+
+# What stops kling; SIGHUP is not on Windows.
+SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: handled as Ctrl-C is."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def raised(signum: int) -> KeyboardInterrupt:
+    return KeyboardInterrupt() if signum == signal.SIGINT else Stopped(signum)
+
+
+def signal_of(stop: BaseException) -> int:
+    """The signal behind a KeyboardInterrupt (SIGINT for a plain one)."""
+    return stop.signum if isinstance(stop, Stopped) else int(signal.SIGINT)
+
+
+def exit_status(signum: int) -> int:
+    return 128 + signum
+
+
+def stop_on_signals() -> None:
+    """From now on SIGTERM and SIGHUP raise as Ctrl-C does (the main thread's handlers)."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise Stopped(signum)
+
+    for signum in SIGNALS:
+        if signum != signal.SIGINT:
+            signal.signal(signum, stop)
 
 
 class Gate:
-    """Where a Ctrl-C may land. Closed (the default): it is held and raised at the next
-    `check()` or `opened()`. Open: it raises at once. A second Ctrl-C always raises at once."""
+    """Where a signal may land. Closed (the default): it is held and raised at the next
+    `check()` or `opened()`. Open: it raises at once. A second signal always raises at once."""
 
     def __init__(self) -> None:
-        self.pending = 0
+        self.pending: list[int] = []
         self._open = False
 
-    def _on_sigint(self, signum: int, frame: object) -> None:
-        self.pending += 1
-        if self._open or self.pending > 1:
-            raise KeyboardInterrupt
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.pending.append(signum)
+        if self._open or len(self.pending) > 1:
+            raise raised(signum)
 
     def check(self) -> None:
-        """Raise a held Ctrl-C now that it is safe."""
+        """Raise a held signal now that it is safe."""
         if self.pending:
-            raise KeyboardInterrupt
+            raise raised(self.pending[0])
 
     @contextmanager
     def opened(self) -> Iterator[None]:
-        """A stretch where nothing is half-done (waiting, sleeping): a Ctrl-C raises at once."""
+        """A stretch where nothing is half-done (waiting, sleeping): a signal raises at once."""
         self.check()
         self._open = True
         try:
@@ -50,8 +94,9 @@ def held() -> Iterator[Gate]:
     if threading.current_thread() is not threading.main_thread():
         yield gate
         return
-    previous = signal.signal(signal.SIGINT, gate._on_sigint)
+    previous = {signum: signal.signal(signum, gate._on_signal) for signum in SIGNALS}
     try:
         yield gate
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -1,13 +1,20 @@
-"""The console script's entry point: answers --version, and a TAB on a task id, before importing
-anything heavy."""
+"""The console script's entry point: answers --version, and the completion scripts' hidden
+`kling __complete-ids`, before importing anything heavy."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
+from collections.abc import Collection
 
 from . import __version__
+
+# `kling __complete-ids PREFIX [GIVEN...]`: what the scripts in completions/ run for a TAB on a
+# task id of wait, status or download. The shell waits for it keystroke by keystroke, and
+# importing typer, rich and requests would cost it ~260 ms: it reads the journal alone.
+COMPLETE_IDS = "__complete-ids"
+MAX_TASK_IDS = 50  # a screenful: more is noise, and each one is a line the shell must sort
+LOCK_WAIT = 1.0  # seconds a TAB waits for a locked journal before it offers nothing
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -15,22 +22,60 @@ def main(argv: list[str] | None = None) -> None:
     if args in (["--version"], ["-V"]):
         print(f"kling {__version__}")
         return
-    from .quick_completion import COMPLETE_VAR, quick
+    if args[:1] == [COMPLETE_IDS]:
+        complete_ids(args[1:])
+        return
+    from . import interrupts
 
-    if os.environ.get(COMPLETE_VAR):  # a TAB: the shell waits for us, keystroke by keystroke
-        code = quick(os.environ)
-        if code is not None:
-            raise SystemExit(code)
-    from .app import app
+    interrupts.stop_on_signals()  # SIGTERM and SIGHUP as Ctrl-C, from the very start
+    try:
+        from .app import app
+
+        app(args=args, prog_name="kling")
+    except KeyboardInterrupt as stop:  # a signal outside any command's own handling
+        raise SystemExit(interrupts.exit_status(interrupts.signal_of(stop))) from None
+    finally:
+        # The run is over and its outcome said: a signal from here on, while Python shuts
+        # down, would end the process by the signal instead of with the run's exit code.
+        for signum in interrupts.SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+
+
+def complete_ids(args: list[str]) -> None:
+    """`kling __complete-ids PREFIX [GIVEN...]`: the journal's task ids that start with
+    PREFIX, newest first, leaving out the GIVEN ones, one a line as `ID<TAB>STATUS` (`ID`
+    alone when the status is not a plain word). Nothing, and exit 0, on any failure."""
+    prefix, given = (args[0], args[1:]) if args else ("", [])
+    out = sys.stdout
+    if out is None:  # started with no stdout: nobody to tell
+        return
+    try:
+        found = journal_task_ids(prefix, given)
+        out.write("".join(f"{i}\t{status}\n" if status else f"{i}\n" for i, status in found))
+        out.flush()
+    except (OSError, ValueError):  # the shell stopped listening: nothing to tell it
+        pass
+    except KeyboardInterrupt:  # the user gave up on the TAB
+        pass
+
+
+def journal_task_ids(prefix: str, given: Collection[str]) -> list[tuple[str, str]]:
+    """Journal.task_ids for a TAB, from the journal as it is: never created (nor its
+    folder), and none on any failure (no journal, a damaged, locked or unreadable one).
+    The app's own completion (kling_cli.completion.task_ids) asks here too."""
+    from .paths import JOURNAL_FILE, data_dir
+    from .store.journal import Journal, JournalError
 
     try:
-        app(args=args, prog_name="kling")
-    except KeyboardInterrupt:  # a Ctrl-C outside any command's own handling
-        raise SystemExit(130) from None
+        journal = Journal.existing(data_dir() / JOURNAL_FILE, timeout=LOCK_WAIT)
+    except (JournalError, RuntimeError):  # RuntimeError: KLING_HOME=~nobody/...
+        return []
+    try:
+        return journal.task_ids(prefix, given, MAX_TASK_IDS)
+    except JournalError:
+        return []
     finally:
-        # The run is over and its outcome said: a Ctrl-C from here on, while Python shuts
-        # down, would end the process by the signal instead of with the run's exit code.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        journal.close()
 
 
 if __name__ == "__main__":

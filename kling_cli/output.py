@@ -102,14 +102,15 @@ class Output:
         console.print(coloured, soft_wrap=True)
 
     def task(
-        self, task: TaskView, files: Sequence[Path] = (), quiet_value: Sequence[str] = ()
+        self,
+        task: TaskView,
+        files: Sequence[Path] = (),
+        quiet_value: Sequence[str] = (),
+        business_id: str | None = None,
     ) -> None:
         """One task. `quiet_value`: what -q prints for this command (CLI.md), a line each."""
         if self.format is Format.JSON:
-            document = dict(task.raw)  # the status as it came
-            if files:
-                document["output_files"] = [str(Path(f).resolve()) for f in files]
-            self.json(document)
+            self.json(present.document(task, files, business_id=business_id))
         elif self.format is Format.QUIET:
             for value in quiet_value:
                 self.value(value)

@@ -1,7 +1,7 @@
 """Where kling keeps its files, and the journal's file name: stdlib only and nothing else, so
-that a TAB (kling_cli.quick_completion) can find the journal without loading the config or the
-journal's machinery. kling_cli.config and kling_cli.store.journal re-export these names. And
-the mode of a file kling writes, where the system has modes."""
+that a TAB (`kling __complete-ids`, kling_cli.main) can find the journal without loading the
+config. kling_cli.config and kling_cli.store.journal re-export these names. And the mode of a
+file kling writes, where the system has modes."""
 
 from __future__ import annotations
 
@@ -10,9 +10,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 JOURNAL_FILE = "journal.sqlite3"
-# The journal's status for a request that may have made a task whose id never came back
-# (Journal.record_attempt): not a task id anyone can use.
-UNCERTAIN = "uncertain"
 
 
 def home_override(environ: Mapping[str, str] | None = None) -> Path | None:

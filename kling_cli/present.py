@@ -1,12 +1,13 @@
 """How a task is shown, in one place: its status word, its progress and its detail (the saved
 files, else why it did not complete, else the video URL), for every display on stderr and for
-the lines on stdout. Every piece of text from the user or the service comes out printable."""
+the lines on stdout; and its --json document, the service's object with kling's own fields.
+Every piece of text from the user or the service comes out printable on a line."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .api.tasks import State, TaskView
 from .text import printable
@@ -64,3 +65,35 @@ def job(job: Job) -> Shown:
 def tsv(*fields: str) -> str:
     """A tab-separated line of stdout: fields made printable, so none holds a tab or a newline."""
     return "\t".join(printable(field) for field in fields)
+
+
+def document(
+    view: TaskView,
+    files: Sequence[Path] = (),
+    *,
+    error: KlingError | None = None,
+    business_id: str | None = None,
+    line: int | None = None,
+) -> dict[str, Any]:
+    """A task's --json document: the service's object as it came, `output_files` when this
+    command saved videos, and `kling`: the same fields whatever the service's spelling
+    (CLI.md "What --json adds"); a batch line's `line` in both, its error as kling's."""
+    saved = [str(Path(f).resolve()) for f in files]
+    doc: dict[str, Any] = dict(view.raw)
+    if line is not None:
+        doc["line"] = line
+    if saved:
+        doc["output_files"] = saved
+    if error is not None:
+        doc["error"] = error.document()
+    expires = view.expires_at
+    doc["kling"] = {
+        "state": view.phase,
+        "video_url": view.video_url,
+        "expires_at": None if expires is None else int(expires),
+        "error": error.message if error else view.error_text if view.failed else None,
+        "files": saved,
+        "business_id": view.business_id or business_id,
+        **({"line": line} if line is not None else {}),
+    }
+    return doc

@@ -37,7 +37,7 @@ def display(ui: Ui, quiet: bool = False, *, lines: int | None = None) -> Display
     row per line in flight, on a terminal)."""
     mode = ui.progress_mode(quiet)
     if mode == "json":
-        return JsonEvents(ui)
+        return JsonEvents(ui, batch=lines is not None)
     if mode == "live":
         from .live import LiveBatch, LiveWait
 
@@ -176,12 +176,14 @@ EVENT_INTERVAL = 0.25  # seconds between two `download`/`upload` events of one t
 class JsonEvents:
     """CLI.md's event stream, one JSON line on stderr per event: `submitted`, `status` (only
     when a task's status or progress changed), `download`, `saved`, `stalled`. Errors are
-    the command's to report (Ui.error makes them `error` events), so they are not repeated."""
+    the command's to report (Ui.error makes them `error` events), so they are not repeated.
+    `batch`: each event also names its `line`."""
 
     live = False
 
-    def __init__(self, ui: Ui):
+    def __init__(self, ui: Ui, batch: bool = False):
         self.ui = ui
+        self.batch = batch
         self.seen: dict[int, tuple[str | None, str, int | None]] = {}
         self.saved: set[int] = set()
         self.last_bytes: dict[int, tuple[float, int]] = {}  # when, and how many bytes
@@ -193,19 +195,19 @@ class JsonEvents:
         before = self.seen.get(job.order)
         now = (task_id, job.view.status, job.view.progress)
         if before is None and job.body is not None:  # it was sent by this run
-            self.ui.event("submitted", task_id=task_id)
+            self._event(job, "submitted", task_id=task_id)
         if job.view and (before is None or before[1:] != now[1:]):
-            self.ui.event("status", task_id=task_id, status=now[1], progress=now[2])
+            self._event(job, "status", task_id=task_id, status=now[1], progress=now[2])
         self.seen[job.order] = now
         if job.files and job.order not in self.saved:
             self.saved.add(job.order)
             told = self.last_bytes.get(job.order, (0.0, 0))[1]
             if job.total and told != job.total:  # the last bytes: a reader's bar ends full
-                self.ui.event("download", task_id=task_id, bytes=job.total, total=job.total)
+                self._event(job, "download", task_id=task_id, bytes=job.total, total=job.total)
             for path in job.files:
-                self.ui.event("saved", task_id=task_id, file=str(path))
+                self._event(job, "saved", task_id=task_id, file=str(path))
         if job.error is not None and job.error.kind == "stalled":
-            self.ui.event("stalled", task_id=task_id)
+            self._event(job, "stalled", task_id=task_id)
 
     def done(self, job: Job) -> None:
         """Said, then forgotten: a long batch keeps only the lines in flight."""
@@ -221,13 +223,16 @@ class JsonEvents:
         last = self.last_bytes.get(job.order, (0.0, 0))[0]
         if now - last >= EVENT_INTERVAL or received == job.total:
             self.last_bytes[job.order] = (now, received)
-            self.ui.event("download", task_id=job.task_id, bytes=received, total=job.total)
+            self._event(job, "download", task_id=job.task_id, bytes=received, total=job.total)
 
     def above(self, write: Callable[[], None]) -> None:
         write()
 
     def close(self) -> None:
         pass
+
+    def _event(self, job: Job, name: str, **fields: object) -> None:
+        self.ui.event(name, **fields, **({"line": job.order} if self.batch else {}))
 
 
 class JsonTransfer:

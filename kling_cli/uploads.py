@@ -9,7 +9,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import progress
+from . import interrupts, progress
 from .errors import Interrupted
 
 if TYPE_CHECKING:
@@ -34,8 +34,11 @@ def upload(client: Client, ui: Ui, path: Path, quiet: bool = False) -> dict[str,
             data = client.upload_image(path, on_bytes=on_bytes)
             display.finish()
             return data
-    except KeyboardInterrupt:
-        raise Interrupted(f"interrupted while uploading {path}; nothing was submitted") from None
+    except KeyboardInterrupt as stop:
+        raise Interrupted(
+            f"interrupted while uploading {path}; nothing was submitted",
+            signum=interrupts.signal_of(stop),
+        ) from None
 
 
 def urls_for(

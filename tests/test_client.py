@@ -69,9 +69,9 @@ def test_get_task_sends_bearer_key(server: ScriptedServer) -> None:
 def test_error_shapes_become_typed_errors(
     server: ScriptedServer, status, body, headers, message, code
 ) -> None:
-    server.add("GET", f"{SUBMIT}/t", Reply(status, body, headers))
+    server.add("GET", f"{SUBMIT}/video_1", Reply(status, body, headers))
     with pytest.raises(APIError) as info:
-        client_for(server).get_task("t")
+        client_for(server).get_task("video_1")
     assert info.value.status == status
     assert info.value.service_message == message
     assert info.value.exit_code == code
@@ -79,41 +79,48 @@ def test_error_shapes_become_typed_errors(
 
 def test_html_proxy_page_is_summarised_after_retries(server: ScriptedServer) -> None:
     page = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
-    server.add("GET", f"{SUBMIT}/t", *[Reply(502, page, {"Content-Type": "text/html"})] * 3)
+    server.add("GET", f"{SUBMIT}/video_1", *[Reply(502, page, {"Content-Type": "text/html"})] * 3)
     with pytest.raises(APIError) as info:
-        client_for(server, retries=2).get_task("t")
+        client_for(server, retries=2).get_task("video_1")
     assert "502 Bad Gateway" in info.value.message and "<html>" not in info.value.message
     assert info.value.exit_code == ExitCode.UNAVAILABLE
-    assert len(server.seen("GET", f"{SUBMIT}/t")) == 3  # the first try and two retries
+    assert len(server.seen("GET", f"{SUBMIT}/video_1")) == 3  # the first try and two retries
 
 
 def test_get_retries_5xx_then_succeeds(server: ScriptedServer) -> None:
     server.add(
-        "GET", f"{SUBMIT}/t", Reply(503, {"error": "busy"}), Reply(500, "oops"), Reply(200, TASK)
+        "GET",
+        f"{SUBMIT}/video_1",
+        Reply(503, {"error": "busy"}),
+        Reply(500, "oops"),
+        Reply(200, TASK),
     )
-    assert client_for(server).get_task("t").id == "video_1"
+    assert client_for(server).get_task("video_1").id == "video_1"
     assert len(server.requests) == 3
 
 
 def test_retry_after_seconds_is_honoured(server: ScriptedServer) -> None:
     server.add(
         "GET",
-        f"{SUBMIT}/t",
+        f"{SUBMIT}/video_1",
         Reply(429, {"error": "slow down"}, {"Retry-After": "1"}),
         Reply(200, TASK),
     )
     clock = FakeClock()
-    client_for(server, sleep=clock.sleep).get_task("t")
+    client_for(server, sleep=clock.sleep).get_task("video_1")
     assert clock.slept == [1.0]  # the advised wait, not the backoff's
 
 
 def test_retry_after_http_date_is_honoured(server: ScriptedServer) -> None:
     when = formatdate(time.time() + 2, usegmt=True)  # second resolution: 1-2 s from now
     server.add(
-        "GET", f"{SUBMIT}/t", Reply(429, {"error": "x"}, {"Retry-After": when}), Reply(200, TASK)
+        "GET",
+        f"{SUBMIT}/video_1",
+        Reply(429, {"error": "x"}, {"Retry-After": when}),
+        Reply(200, TASK),
     )
     clock = FakeClock()
-    client_for(server, sleep=clock.sleep).get_task("t")
+    client_for(server, sleep=clock.sleep).get_task("video_1")
     assert len(clock.slept) == 1 and 0.9 <= clock.slept[0] <= 2.0, clock.slept
 
 
@@ -160,20 +167,20 @@ def test_submit_read_timeout_is_not_resent(server: ScriptedServer) -> None:
 
 
 def test_get_dropped_connection_is_retried(server: ScriptedServer) -> None:
-    server.add("GET", f"{SUBMIT}/t", Reply(drop=True), Reply(200, TASK))
-    assert client_for(server).get_task("t").id == "video_1"
+    server.add("GET", f"{SUBMIT}/video_1", Reply(drop=True), Reply(200, TASK))
+    assert client_for(server).get_task("video_1").id == "video_1"
 
 
 def test_get_with_a_body_cut_short_is_retried(server: ScriptedServer) -> None:
-    server.add("GET", f"{SUBMIT}/t", Reply(200, TASK, send_bytes=10), Reply(200, TASK))
-    assert client_for(server).get_task("t").id == "video_1"
-    assert len(server.seen("GET", f"{SUBMIT}/t")) == 2
+    server.add("GET", f"{SUBMIT}/video_1", Reply(200, TASK, send_bytes=10), Reply(200, TASK))
+    assert client_for(server).get_task("video_1").id == "video_1"
+    assert len(server.seen("GET", f"{SUBMIT}/video_1")) == 2
 
 
 def test_get_read_timeout_says_so(server: ScriptedServer) -> None:
-    server.add("GET", f"{SUBMIT}/t", Reply(200, TASK, delay=1.0))
+    server.add("GET", f"{SUBMIT}/video_1", Reply(200, TASK, delay=1.0))
     with pytest.raises(ServiceUnavailable, match="no answer in time") as info:
-        client_for(server, timeout=(2.0, 0.3), retries=0).get_task("t")
+        client_for(server, timeout=(2.0, 0.3), retries=0).get_task("video_1")
     assert info.value.exit_code == ExitCode.UNAVAILABLE
 
 
@@ -186,7 +193,7 @@ def client_of_a_closed_port() -> Client:
 
 def test_get_from_a_closed_port_says_refused() -> None:
     with pytest.raises(ServiceUnavailable, match="connection refused") as info:
-        client_of_a_closed_port().get_task("t")
+        client_of_a_closed_port().get_task("video_1")
     assert info.value.exit_code == ExitCode.UNAVAILABLE
 
 
@@ -199,10 +206,10 @@ def test_connection_refused_is_service_unavailable() -> None:
 
 def test_unreadable_success_body_is_exit_5(server: ScriptedServer) -> None:
     server.add(
-        "GET", f"{SUBMIT}/t", Reply(200, "<html>hello</html>", {"Content-Type": "text/html"})
+        "GET", f"{SUBMIT}/video_1", Reply(200, "<html>hello</html>", {"Content-Type": "text/html"})
     )
     with pytest.raises(ServiceUnavailable, match="unreadable"):
-        client_for(server).get_task("t")
+        client_for(server).get_task("video_1")
 
 
 def test_upload_is_multipart_and_returns_data(server: ScriptedServer, tmp_path: Path) -> None:
@@ -244,10 +251,14 @@ def test_video_download_never_carries_the_key(server: ScriptedServer) -> None:
 
 def test_redirect_to_another_host_drops_the_key(server: ScriptedServer) -> None:
     with ScriptedServer() as other:
-        other.add("GET", f"{SUBMIT}/t", Reply(200, TASK))
+        other.add("GET", f"{SUBMIT}/video_1", Reply(200, TASK))
         # Same address, other port: a different origin, as far as credentials go.
-        server.add("GET", f"{SUBMIT}/t", Reply(302, b"", {"Location": other.url + f"{SUBMIT}/t"}))
-        client_for(server).get_task("t")
+        server.add(
+            "GET",
+            f"{SUBMIT}/video_1",
+            Reply(302, b"", {"Location": other.url + f"{SUBMIT}/video_1"}),
+        )
+        client_for(server).get_task("video_1")
         assert "Authorization" not in other.requests[0].headers
 
 
@@ -259,15 +270,15 @@ def test_plain_http_refused_for_remote_hosts() -> None:
 
 def test_no_key_is_exit_3(server: ScriptedServer) -> None:
     with pytest.raises(MissingKeyError) as info:
-        Client(server.url, None).get_task("t")
+        Client(server.url, None).get_task("video_1")
     assert info.value.exit_code == ExitCode.AUTH
     assert server.requests == []
 
 
 def test_verbose_trace_redacts_the_key(server: ScriptedServer) -> None:
-    server.add("GET", f"{SUBMIT}/t", Reply(200, TASK))
+    server.add("GET", f"{SUBMIT}/video_1", Reply(200, TASK))
     lines: list[str] = []
-    client_for(server, trace=lines.append).get_task("t")
+    client_for(server, trace=lines.append).get_task("video_1")
     assert any("GET" in line for line in lines)
     assert KEY not in "\n".join(lines)
 
@@ -277,10 +288,10 @@ def test_error_message_of_empty_body_uses_reason() -> None:
 
 
 def test_verbose_trace_shows_retries(server: ScriptedServer) -> None:
-    server.add("GET", f"{SUBMIT}/t", Reply(503, {"error": "busy"}), Reply(200, TASK))
+    server.add("GET", f"{SUBMIT}/video_1", Reply(503, {"error": "busy"}), Reply(200, TASK))
     lines: list[str] = []
     client = client_for(server, trace=lines.append)
-    client.get_task("t")
+    client.get_task("video_1")
     client.close()
     assert any(line.startswith("  retry 1 of 5") and "503" in line for line in lines), lines
     assert KEY not in "\n".join(lines)
@@ -321,7 +332,7 @@ def test_the_notice_says_how_long_the_default_retries_last() -> None:
         f"http://127.0.0.1:{port}", KEY, notice=notes.append, sleep=clock.sleep, clock=clock.now
     )
     with pytest.raises(ServiceUnavailable):
-        client.get_task("t")
+        client.get_task("video_1")
     assert notes == [
         f"could not reach 127.0.0.1:{port} (connection refused or host unreachable); "
         "retrying for up to ~18 s"
@@ -334,7 +345,7 @@ def test_a_retried_answer_is_told_once_and_the_request_still_succeeds(
 ) -> None:
     server.add(
         "GET",
-        f"{SUBMIT}/t",
+        f"{SUBMIT}/video_1",
         Reply(503, {"error": "busy"}),
         Reply(429, "slow", {"Retry-After": "1"}),
         Reply(200, TASK),
@@ -342,18 +353,18 @@ def test_a_retried_answer_is_told_once_and_the_request_still_succeeds(
     )
     notes: list[str] = []
     client = client_for(server, notice=notes.append)
-    assert client.get_task("t").id == "video_1"
-    assert client.get_task("t").id == "video_1"
+    assert client.get_task("video_1").id == "video_1"
+    assert client.get_task("video_1").id == "video_1"
     assert len(server.requests) == 4  # what is retried did not change
     host = server.url.split("//")[1].rstrip("/")
     assert notes == [f"{host} answered 503 Service Unavailable; retrying for up to ~1 s"]
 
 
 def test_a_timeout_counts_in_how_long_the_retries_last(server: ScriptedServer) -> None:
-    server.add("GET", f"{SUBMIT}/t", Reply(200, TASK, delay=1.0), Reply(200, TASK))
+    server.add("GET", f"{SUBMIT}/video_1", Reply(200, TASK, delay=1.0), Reply(200, TASK))
     notes: list[str] = []
     client = client_for(server, timeout=(2.0, 0.6), retries=3, notice=notes.append)
-    assert client.get_task("t").id == "video_1"
+    assert client.get_task("video_1").id == "video_1"
     # Three more tries may each wait out the 0.6 s read timeout, after backoffs of ~0.1 s.
     assert len(notes) == 1
     assert notes[0].endswith("(no answer in time (read timeout)); retrying for up to ~2 s")

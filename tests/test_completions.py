@@ -2,11 +2,13 @@
 
 Every shell test loads the committed script from completions/ into the real shell (bash always;
 zsh, fish and PowerShell when installed, else skipped) with `kling` resolving to this venv's,
-and a KLING_HOME whose journal holds three known tasks.
+and a KLING_HOME whose journal holds three known tasks. A TAB on a task id of wait, status or
+download goes through `kling __complete-ids` (kling_cli.main); any other, through typer.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shlex
 import shutil
@@ -15,13 +17,12 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from unittest import mock
 
 import pytest
 import typer
-from typer.testing import CliRunner
+from typer._completion_shared import get_completion_script
 
-from kling_cli import completion, quick_completion
+from kling_cli import completion
 from kling_cli.api.tasks import TaskView
 from kling_cli.app import app
 from kling_cli.config import KEYS
@@ -40,7 +41,7 @@ TIMEOUT = 120  # a hang guard only: a loaded CI machine may take a while to star
 # (command line up to the cursor, what TAB must offer); a trailing space: a new empty word
 OPTION_CASES: list[tuple[str, list[str]]] = [
     ("kling generate 'a fox' --mode ", ["std", "pro"]),
-    ("kling generate 'a fox' --duration ", ["5", "10"]),
+    ("kling generate 'a fox' --duration 1", ["10", "11", "12", "13", "14", "15"]),
     ("kling generate 'a fox' --aspect-ratio ", ["16:9", "9:16", "1:1"]),
 ]
 COMMAND_CASES: list[tuple[str, list[str]]] = [
@@ -50,12 +51,28 @@ COMMAND_CASES: list[tuple[str, list[str]]] = [
     ("kling wait video_c", ["video_ccc222"]),
     ("kling wait video_aaa333 ", ["video_ccc222", "video_bbb111"]),
     ("kling download ", NEWEST_FIRST),
+    ("kling --sandbox status video_", NEWEST_FIRST),
+    ("kling wait -o clip.mp4 ", NEWEST_FIRST),  # an option's value before: ids again
+    ("kling wait -o ", ["clip.mp4", "videos/"]),  # files, through typer (and the shell)
+    ("kling wait --json video_", NEWEST_FIRST),  # after an option: typer's path, ids too
     ("kling config set ", list(KEYS)),
     ("kling config get mo", ["model", "mode"]),
     ("kling config set mode ", ["std", "pro"]),
-    ("kling config set --profile work duration ", ["5", "10"]),
+    ("kling config set --profile work duration 1", ["10", "11", "12", "13", "14", "15"]),
     ("kling config set aspect_ratio 1", ["16:9", "1:1"]),
 ]
+
+
+# The lines the scripts answer through `kling __complete-ids` (the others: through typer)
+FAST_PATH = {
+    "kling status ",
+    "kling wait ",
+    "kling wait video_c",
+    "kling wait video_aaa333 ",
+    "kling download ",
+    "kling --sandbox status video_",
+    "kling wait -o clip.mp4 ",
+}
 
 
 def options_complete() -> bool:
@@ -123,9 +140,37 @@ def shell_env(venv_bin: Path, kling_home: Path, home: Path) -> dict[str, str]:
     return env
 
 
+# `kling` first on PATH in the shell tests: notes which path each call takes, in $TAB_CALLS
+# (a harness writes `--end--` there after each line), and runs the venv's.
+WRAPPER = """#!/bin/sh
+if [ "$1" = __complete-ids ]; then echo fast >> "$TAB_CALLS"
+elif [ -n "$_KLING_COMPLETE" ]; then echo typer >> "$TAB_CALLS"; fi
+exec {kling} "$@"
+"""
+
+
 @pytest.fixture
 def env(venv_bin: Path, kling_home: Path, tmp_path: Path) -> dict[str, str]:
-    return shell_env(venv_bin, kling_home, tmp_path / "user")
+    """Also a file and a folder in the working folder (the `isolated` fixture's), which the
+    shells run in: what `kling wait -o <TAB>` offers."""
+    (Path.cwd() / "clip.mp4").touch()
+    (Path.cwd() / "videos").mkdir()
+    env = shell_env(venv_bin, kling_home, tmp_path / "user")
+    wrapper = tmp_path / "bin" / "kling"
+    wrapper.parent.mkdir()
+    wrapper.write_text(WRAPPER.format(kling=shlex.quote(str(venv_bin / "kling"))))
+    wrapper.chmod(0o755)
+    env["PATH"] = f"{wrapper.parent}{os.pathsep}{env['PATH']}"
+    env["TAB_CALLS"] = str(tmp_path / "calls")
+    return env
+
+
+def check_paths(todo: Sequence[tuple[str, list[str]]], env: dict[str, str]) -> None:
+    """Each line took its path: `kling __complete-ids` alone, or typer's alone."""
+    calls = split_cases(Path(env["TAB_CALLS"]).read_text(), len(todo))
+    for (line, _), called in zip(todo, calls, strict=True):
+        want = "fast" if line in FAST_PATH else "typer"
+        assert called and set(called) == {want}, (line, called)
 
 
 def need(shell: str) -> str:
@@ -173,11 +218,24 @@ def test_committed_scripts_are_what_the_generator_writes(tmp_path: Path) -> None
 def test_scripts_are_what_show_completion_prints_in_that_shell(
     shell: str, env: dict[str, str]
 ) -> None:
+    """The committed script is typer's own (what --show-completion prints and
+    --install-completion installs) with the fast path for task ids: typer's part unchanged,
+    except in fish, where its condition first asks whether the fast path answers."""
     # typer detects the shell from the process tree: run it from that shell (not as its last
     # command, which the shell might exec in its own place).
     result = run([need(shell), "-c", "kling --show-completion; true"], env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == (COMPLETIONS / SCRIPTS[shell]).read_text()
+    shown = result.stdout
+    assert shown.strip() == typers_script(shell).strip()
+    committed = (COMPLETIONS / SCRIPTS[shell]).read_text()
+    if shell == "fish":
+        committed = committed.replace("not __kling_task_id_here; and ", "", 1)
+    assert shown.strip() in committed
+    assert "__complete-ids" in committed.replace(shown.strip(), "")
+
+
+def typers_script(shell: str) -> str:
+    return get_completion_script(prog_name="kling", complete_var="_KLING_COMPLETE", shell=shell)
 
 
 # --- the task-id completer, in-process ---------------------------------------------------------
@@ -247,7 +305,7 @@ def test_a_tab_leaves_no_wal_files_behind(isolated: Path) -> None:
     [
         (completion.modes, "", ["std", "pro"]),
         (completion.modes, "p", ["pro"]),
-        (completion.durations, "", ["5", "10"]),
+        (completion.durations, "", [str(n) for n in range(3, 16)]),
         (completion.aspect_ratios, "1", ["16:9", "1:1"]),
     ],
 )
@@ -269,15 +327,23 @@ def test_generate_options_offer_their_choices() -> None:
 
 
 def bash_complete_lines(cases: Sequence[str]) -> str:
-    """Bash commands that fill COMP_WORDS/COMP_CWORD as readline would and call the function."""
-    lines = []
+    """Bash commands that fill COMP_WORDS/COMP_CWORD as readline would and call the function
+    `complete -p kling` names; with no matches, `-o default` means readline's own filename
+    completion, done here as readline does it (compgen -f, a slash after a folder, sorted)."""
+    lines = [
+        "spec=$(complete -p kling); fn=${spec##*-F }; fn=${fn%% *}",
+        'default() { [[ $spec == *"-o default"* && ${#COMPREPLY[@]} == 0 ]] || return 0;'
+        ' local f; for f in $(compgen -f -- "$1" | LC_ALL=C sort); do'
+        ' [[ -d $f ]] && f=$f/; COMPREPLY+=("$f"); done; }',
+    ]
     for line in cases:
         # readline's words keep their quotes: `'a fox'` is one word, quotes and all
         words = shlex.split(line, posix=False) + ([""] if line.endswith(" ") else [])
         array = " ".join(shlex.quote(w) for w in words)
         lines.append(
             f"COMP_WORDS=({array}); COMP_CWORD={len(words) - 1}; COMPREPLY=();"
-            ' _kling_completion kling; printf "%s\\n" "${COMPREPLY[@]}" --end--'
+            ' "$fn" kling; default "${COMP_WORDS[COMP_CWORD]}";'
+            ' printf "%s\\n" "${COMPREPLY[@]}" --end--; echo --end-- >> "$TAB_CALLS"'
         )
     return "\n".join(lines)
 
@@ -287,7 +353,7 @@ def test_bash(env: dict[str, str]) -> None:
     todo = cases()
     script = (
         f"source {shlex.quote(str(COMPLETIONS / 'kling.bash'))}\n"
-        "complete -p kling | grep -q -- '-F _kling_completion' || exit 9\n"
+        "complete -p kling | grep -q -- '-F _kling_completion_ids' || exit 9\n"
         + bash_complete_lines([line for line, _ in todo])
     )
     result = run([need("bash"), "--norc", "--noprofile", "-c", script], env)
@@ -295,6 +361,7 @@ def test_bash(env: dict[str, str]) -> None:
     got = split_cases(result.stdout, len(todo))
     for (line, expected), offered in zip(todo, got, strict=True):
         assert offered == expected, line
+    check_paths(todo, env)
 
 
 # A zsh that drives a real interactive zsh in a pseudo-terminal: the completion system is
@@ -320,6 +387,7 @@ for buffer in "$@"; do
   zpty -d z
   print -r -- $out | grep -ao '<HIT>[^<]*</HIT>' | sed 's/<HIT>//; s,</HIT>,,' | awk '!seen[$0]++'
   print -r -- --end--
+  print -r -- --end-- >> $TAB_CALLS
 done
 """
 
@@ -336,8 +404,10 @@ def test_zsh(env: dict[str, str], tmp_path: Path) -> None:
     got = split_cases(result.stdout, len(todo))
     for (line, expected), offered in zip(todo, got, strict=True):
         # zsh sorts what it shows (and _describe adds described matches in its own order):
-        # "newest first", the order kling hands over, is checked in bash
-        assert sorted(offered) == sorted(expected), line
+        # "newest first", the order kling hands over, is checked in bash and fish. A folder
+        # comes with its slash as a suffix of its own.
+        assert sorted(offered) == sorted(e.removesuffix("/") for e in expected), line
+    check_paths(todo, env)
 
 
 @pytest.mark.slow
@@ -345,15 +415,18 @@ def test_fish(env: dict[str, str]) -> None:
     fish = need("fish")
     todo = cases()
     script = f"source {shlex.quote(str(COMPLETIONS / 'kling.fish'))}\n" + "\n".join(
-        f"complete -C {shlex.quote(line)}; printf '%s\\n' --end--" for line, _ in todo
+        f"complete -C {shlex.quote(line)}; printf '%s\\n' --end--; echo --end-- >> $TAB_CALLS"
+        for line, _ in todo
     )
     result = run([fish, "--no-config", "-c", script], env)
     assert result.returncode == 0, result.stderr
     got = split_cases(result.stdout, len(todo))
     for (line, expected), offered in zip(todo, got, strict=True):
-        # fish sorts what it shows; "newest first" is checked in bash and zsh
+        # fish sorts what typer's path offers; the fast path's ids keep their order
         assert sorted(item.split("\t")[0] for item in offered) == sorted(expected), line
-    assert got[1] == [f"{i}\tqueued" for i in sorted(NEWEST_FIRST)]  # the status as description
+    assert todo[1][0] == "kling status "
+    assert got[1] == [f"{i}\tqueued" for i in NEWEST_FIRST]  # the status as description
+    check_paths(todo, env)
 
 
 def test_powershell(env: dict[str, str]) -> None:
@@ -385,7 +458,7 @@ def test_install_completion_for_bash(env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     installed = home / ".bash_completions" / "kling.sh"
     assert str(installed) in result.stdout
-    assert installed.read_text().strip() == (COMPLETIONS / "kling.bash").read_text().strip()
+    assert installed.read_text().strip() == typers_script("bash").strip()  # without the fast path
     assert f"source '{installed}'" in (home / ".bashrc").read_text()
     # a new interactive shell reads ~/.bashrc: TAB works there
     script = "source ~/.bashrc\n" + bash_complete_lines(["kling ge", "kling status "])
@@ -404,145 +477,133 @@ def test_install_completion_for_zsh_and_fish(
     home = Path(env["HOME"])
     result = run([need(shell), "-c", "kling --install-completion; true"], env)
     assert f"{shell} completion installed in {home / installed}" in result.stdout, result.stderr
-    assert (home / installed).read_text().strip() == (
-        COMPLETIONS / SCRIPTS[shell]
-    ).read_text().strip()
+    assert (home / installed).read_text().strip() == typers_script(shell).strip()
     if shell == "fish":  # fish loads it by itself, with no config of ours
         result = run([shell, "-c", "complete -C 'kling ge'"], env)
         assert result.stdout.split("\t")[0] == "generate", result.stderr
 
 
-# --- the fast path: a TAB on a task id without typer (kling_cli.quick_completion) --------------
-
-# The console script's entry point, reporting on stderr which heavy modules it imported.
-FAST = """
-import sys
-from kling_cli.main import main
-try:
-    main()
-finally:
-    heavy = ("typer", "click", "rich", "requests", "urllib3")
-    print(" ".join(m for m in heavy if m in sys.modules), file=sys.stderr)
-"""
-# (command line up to the cursor, whether the fast path answers it)
-FAST_CASES: list[tuple[str, bool]] = [
-    ("kling wait ", True),
-    ("kling wait video_c", True),
-    ("kling status video_aaa333 ", True),
-    ("kling download video_aaa333 video_ccc222 video_", True),
-    ("kling wait 'video_b", True),  # an unclosed quote: its partial word
-    ("kling wait nothing-like-it", True),  # no match: zsh falls back to files, fish too
-    ("kling ge", False),
-    ("kling wait --", False),
-    ("kling wait --interval ", False),
-    ("kling wait video_aaa333 --json ", False),
-    ("kling --sandbox wait ", False),
-    ("kling config set ", False),
-]
+# --- the hidden entry: `kling __complete-ids PREFIX [GIVEN...]` (kling_cli.main) -----------------
 
 
-def completion_env(shell: str, line: str, base: dict[str, str]) -> dict[str, str]:
-    """The variables each shell's script (completions/) sets before calling kling back."""
-    env = {**base, "_KLING_COMPLETE": f"complete_{shell}"}
-    words = line.split() + ([""] if line.endswith(" ") else [])  # no quoted spaces in FAST_CASES
-    if shell == "bash":  # "${COMP_WORDS[*]}" with IFS=$'\n'
-        env.update(COMP_WORDS="\n".join(words), COMP_CWORD=str(len(words) - 1))
-    elif shell.startswith("fish"):  # `commandline -cp`, with the script's two actions
-        env.update(_TYPER_COMPLETE_ARGS=line, _TYPER_COMPLETE_FISH_ACTION=shell.split("-", 1)[1])
-        env["_KLING_COMPLETE"] = "complete_fish"
-    elif shell == "zsh":  # "${words[1,$CURRENT]}"
-        env.update(_TYPER_COMPLETE_ARGS=line)
-    else:  # PowerShell: the command's text and the word under the cursor
-        env.update(_TYPER_COMPLETE_ARGS=line.rstrip(), _TYPER_COMPLETE_WORD_TO_COMPLETE=words[-1])
-    return env
+def complete_ids(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The console script's entry point, as the scripts run it; stderr's last line names the
+    heavy modules it imported."""
+    probe = (
+        "import sys\n"
+        "from kling_cli.main import main\n"
+        "try:\n"
+        "    main()\n"
+        "finally:\n"
+        "    heavy = ('typer', 'click', 'rich', 'requests', 'urllib3')\n"
+        "    print('imported:', *(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
+    )
+    argv = [sys.executable, "-c", probe, "__complete-ids", *args]
+    return run(argv, {**os.environ, **(env or {})})
 
 
-@pytest.fixture(scope="module")
-def assorted_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three plain tasks, and some with statuses and ids the completer treats apart."""
-    home = tmp_path_factory.mktemp("assorted_home")
-    record(home, SUBMITTED)
-    journal = Journal(home / JOURNAL_FILE)
+def quiet(result: subprocess.CompletedProcess[str]) -> bool:
+    """Exit 0, and nothing on stderr but the probe's line: no traceback, no message."""
+    return result.returncode == 0 and result.stderr.splitlines() == ["imported:"]
+
+
+def test_complete_ids_prints_id_tab_status_newest_first(isolated: Path) -> None:
+    record(isolated, SUBMITTED)
+    journal = Journal(isolated / JOURNAL_FILE)
     try:
         for task_id, status in [
             ("video_ddd444", "in_progress"),
-            ("video_eee555", "Running 50%"),  # not a plain status: offered with no description
+            ("video_eee555", "Running 50%"),  # not a plain word: the id alone
             ("video_fff 666", "queued"),  # not a plain word: never offered
+            ("video_ggg;rm", "queued"),
         ]:
             journal.record_submitted(
                 TaskView.of({"id": task_id, "status": status}), "https://api", {"prompt": "x"}
             )
+        journal.sending("https://api", {"prompt": "x"}, "no answer")  # `uncertain`
     finally:
         journal.close()
-    return home
+    result = complete_ids("")
+    assert quiet(result), result.stderr
+    assert result.stdout == (
+        "video_eee555\nvideo_ddd444\tin_progress\n"
+        + "".join(f"{i}\tqueued\n" for i in NEWEST_FIRST)
+    )
+    # by prefix, leaving out those given (and words that are no ids)
+    result = complete_ids("video_", "video_eee555", "video_aaa333", "-o", "x y")
+    assert result.stdout.splitlines() == [
+        "video_ddd444\tin_progress",
+        "video_ccc222\tqueued",
+        "video_bbb111\tqueued",
+    ]
+    assert complete_ids("video_c").stdout == "video_ccc222\tqueued\n"
+    assert complete_ids("video_fff ").stdout == ""  # a prefix no plain id has
+    assert complete_ids().stdout.count("\n") == 5  # no PREFIX: every one
 
 
-def slow_path(env: dict[str, str]) -> tuple[str, int]:
-    """The app itself, as the console script ran it before the fast path (in this process: the
-    completion reads only the environment, and the fast path's own runs are the subprocesses)."""
-    unset: dict[str, str | None] = {name: None for name in os.environ if name not in env}
-    result = CliRunner().invoke(app, [], env={**unset, **env}, prog_name="kling")
-    return result.stdout, result.exit_code
+def test_complete_ids_imports_neither_typer_rich_nor_requests(isolated: Path) -> None:
+    record(isolated, SUBMITTED)
+    result = complete_ids("video_")
+    assert result.stdout.splitlines()[0] == "video_aaa333\tqueued"
+    assert result.stderr.splitlines() == ["imported:"]
+
+
+def test_complete_ids_without_a_journal_creates_nothing(isolated: Path) -> None:
+    result = complete_ids("")
+    assert quiet(result) and result.stdout == "", result.stderr
+    assert not isolated.exists()  # neither the journal nor its folder
+    isolated.mkdir()
+    result = complete_ids("")
+    assert quiet(result) and result.stdout == "", result.stderr
+    assert list(isolated.iterdir()) == []
+
+
+def test_complete_ids_with_no_stdout_says_nothing(isolated: Path, venv_bin: Path) -> None:
+    record(isolated, SUBMITTED)
+    argv = ["sh", "-c", f'{shlex.quote(str(venv_bin / "kling"))} __complete-ids "" >&-']
+    result = run(argv, dict(os.environ))
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+@pytest.mark.parametrize("damage", ["not a database", "a folder", "no tasks table", "home"])
+def test_complete_ids_on_a_broken_journal_gives_nothing(isolated: Path, damage: str) -> None:
+    isolated.mkdir(parents=True)
+    path = isolated / JOURNAL_FILE
+    env = None
+    if damage == "not a database":
+        path.write_bytes(b"not a database" * 512)
+    elif damage == "a folder":
+        path.mkdir()
+    elif damage == "no tasks table":
+        sqlite3.connect(path).close()
+    else:  # KLING_HOME names a user with no home folder
+        env = {"KLING_HOME": "~no-such-user-kling/x"}
+    result = complete_ids("", env=env)
+    assert quiet(result) and result.stdout == "", result.stderr
+    if damage == "not a database":
+        assert path.read_bytes() == b"not a database" * 512
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("shell", ["bash", "zsh", "fish-get-args", "fish-is-args", "powershell"])
-def test_the_fast_path_prints_what_the_app_prints(
-    shell: str,
-    venv_bin: Path,
-    assorted_home: Path,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    base = shell_env(venv_bin, assorted_home, tmp_path / "user")
-    python = str(venv_bin / "python")
-    # On a console this narrow the app's rich would wrap the descriptions (the statuses): left
-    # to the app, except in bash, which shows none. (Two spaces: told apart from FAST_CASES.)
-    narrow = ("kling wait  ", shell == "bash")
-    for line, fast in [*FAST_CASES, narrow]:
-        env = completion_env(shell, line, base)
-        if (line, fast) == narrow:
-            env["COLUMNS"] = "12"
-        slow = slow_path(env)
-        if not fast:  # it declines, writing nothing: main() hands the TAB to the app (`slow`)
-            capsys.readouterr()
-            with mock.patch.dict(os.environ, env, clear=True):  # its journal: env's KLING_HOME
-                assert quick_completion.quick(env) is None, (shell, line)
-            assert capsys.readouterr().out == "", (shell, line)
-            continue
-        quick = run([python, "-c", FAST], env)
-        assert (quick.stdout, quick.returncode) == slow, (shell, line)
-        imported = quick.stderr.strip().splitlines()[-1:]
-        assert imported == [], (shell, line, quick.stderr)
-    # and the fast path did offer ids: newest first, without the hostile one
-    env = completion_env(shell, "kling wait video_", base)
-    offered = run([python, "-c", FAST], env)
-    if shell == "fish-is-args":
-        assert offered.returncode == 0 and offered.stdout == ""
-    else:
-        assert "video_ddd444" in offered.stdout and "video_fff" not in offered.stdout
+def test_complete_ids_on_a_locked_journal_gives_nothing(isolated: Path) -> None:
+    record(isolated, SUBMITTED)
+    holder = sqlite3.connect(isolated / JOURNAL_FILE, isolation_level=None)
+    try:  # another process holding the file for itself, as an exclusive transaction does
+        holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")
+        holder.execute("UPDATE tasks SET status = 'x'")
+        result = complete_ids("")
+    finally:
+        holder.close()
+    assert quiet(result) and result.stdout == "", result.stderr
+    assert complete_ids("").stdout.count("\n") == 3  # and once it is free again
 
 
-def test_the_fast_path_knows_the_task_id_commands() -> None:
-    """TASK_ID_COMMANDS: exactly the commands whose argument (their only one) is completed with
-    task ids, so the fast path answers for no other command and no other argument."""
-    import importlib
-    import typing
-
-    from kling_cli.app import LAZY_COMMANDS
-    from kling_cli.quick_completion import TASK_ID_COMMANDS
-
-    completed_with_ids = set()
-    for name in LAZY_COMMANDS:
-        module = importlib.import_module(f"kling_cli.commands.{name}")
-        hints = typing.get_type_hints(module.command, include_extras=True)
-        arguments = [
-            meta
-            for hint in hints.values()
-            for meta in getattr(hint, "__metadata__", ())
-            if isinstance(meta, typer.models.ArgumentInfo)
-        ]
-        if any(a.autocompletion is completion.task_ids for a in arguments):
-            assert len(arguments) == 1, name
-            completed_with_ids.add(name)
-    assert completed_with_ids == TASK_ID_COMMANDS
+def test_the_scripts_know_the_task_id_commands() -> None:
+    """The generator reads, from the app, the commands whose argument is TASK_ID... (the
+    fast path's): wait, status and download."""
+    spec = importlib.util.spec_from_file_location("generate", GENERATOR)
+    assert spec and spec.loader
+    generate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generate)
+    assert sorted(generate.task_id_commands()) == ["download", "status", "wait"]

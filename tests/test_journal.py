@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kling_cli.api.tasks import TaskView
-from kling_cli.store.journal import Journal
+from kling_cli.store.journal import Journal, JournalDamaged, JournalError
 
 view = TaskView.of
 
@@ -43,7 +43,7 @@ WRITER = """
 import sys
 from pathlib import Path
 
-from kling_cli.store.journal import Journal
+from kling_cli.store.journal import Journal, JournalDamaged, JournalError
 from kling_cli.api.tasks import TaskView
 j = Journal(Path(sys.argv[1]))
 for n in range(40):
@@ -51,6 +51,47 @@ for n in range(40):
     j.record_submitted(TaskView.of({"id": tid, "status": "queued"}), "https://api", {"prompt": tid})
     j.update(TaskView.of({"id": tid, "status": "in_progress", "progress": 10}))
 """
+
+
+def test_task_ids_for_a_tab(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    for task_id, status in [
+        ("t1", "queued"),
+        ("t2", "in_progress"),
+        ("t3", "Running 50%"),
+        ("x;rm -rf ~", "queued"),
+        ("..", "queued"),
+        ("t4", "queued"),
+    ]:
+        journal.record_submitted(view({"id": task_id, "status": status}), "https://api", {})
+    journal.sending("https://api", {"client_business_id": "b1"}, "no answer")
+    assert journal.task_ids("") == [
+        ("t4", "queued"),
+        ("t3", ""),
+        ("t2", "in_progress"),
+        ("t1", "queued"),
+    ]
+    assert journal.task_ids("t", given={"t4", "t2"}, limit=1) == [("t3", "")]
+    assert journal.task_ids("x;") == [] and journal.task_ids("attempt-") == []
+    journal.close()
+
+
+def test_an_existing_journal_is_opened_as_it_is(tmp_path: Path) -> None:
+    missing = tmp_path / "none" / "j.sqlite3"
+    with pytest.raises(JournalError):
+        Journal.existing(missing, timeout=0.1)
+    assert not missing.parent.exists()
+    (tmp_path / "empty.sqlite3").write_bytes(b"")  # a file, but no schema is run on it
+    journal = Journal.existing(tmp_path / "empty.sqlite3", timeout=0.1)
+    with pytest.raises(JournalError, match="no such table"):
+        journal.task_ids("")
+    journal.close()
+    assert (tmp_path / "empty.sqlite3").read_bytes() == b""
+    (tmp_path / "damaged.sqlite3").write_bytes(b"x" * 4096)
+    journal = Journal.existing(tmp_path / "damaged.sqlite3", timeout=0.1)
+    with pytest.raises(JournalDamaged):
+        journal.task_ids("")
+    journal.close()
 
 
 def test_a_status_change_is_seen_by_another_process_at_once(tmp_path: Path) -> None:
@@ -62,24 +103,6 @@ def test_a_status_change_is_seen_by_another_process_at_once(tmp_path: Path) -> N
     journal.add_file("t1", tmp_path / "t1.mp4")
     entry = other.get("t1")
     assert (entry.status, entry.files) == ("running", [str(tmp_path / "t1.mp4")])
-
-
-def test_a_group_of_writes_is_one_transaction_and_a_failed_one_is_undone_alone(
-    tmp_path: Path,
-) -> None:
-    journal = Journal(tmp_path / "j.sqlite3")
-    other = Journal(tmp_path / "j.sqlite3")
-    journal.update(view({"id": "none", "status": "queued"}))  # made, empty
-    with journal.group():
-        journal.batch_sending("k1", 1, "src")
-        journal.record_submitted(view({"id": "t1", "status": "queued"}), "https://api", {}, "k1")
-        with pytest.raises(ValueError), journal._write(durable=True) as conn:
-            conn.execute("DELETE FROM tasks")
-            raise ValueError("a write that fails")
-        journal.record_submitted(view({"id": "t2", "status": "queued"}), "https://api", {})
-        assert other.get("t1") is None  # not committed yet
-    assert other.batch_line("k1") == ("t1",)
-    assert [entry.id for entry in other.entries()] == ["t2", "t1"]
 
 
 @pytest.mark.slow

@@ -30,7 +30,9 @@ class ScriptedClient:
         self.url: str | None = "https://files.example/v.mp4"
         self.delay = 0.0
 
-    def get_task(self, task_id: str, deadline: float | None = None) -> TaskView:
+    def get_task(
+        self, task_id: str, deadline: float | None = None, business_id: bool = False
+    ) -> TaskView:
         self.log.append((self.time.now(), task_id))
         self.time.advance(self.delay)
         queue = self.statuses[task_id]
@@ -139,7 +141,9 @@ class MeetingClient(ScriptedClient):
         self._in_flight = 0
         self.most = 0
 
-    def get_task(self, task_id: str, deadline: float | None = None) -> TaskView:
+    def get_task(
+        self, task_id: str, deadline: float | None = None, business_id: bool = False
+    ) -> TaskView:
         with self._lock:
             self._in_flight += 1
             self.most = max(self.most, self._in_flight)
@@ -148,7 +152,7 @@ class MeetingClient(ScriptedClient):
         finally:
             with self._lock:
                 self._in_flight -= 1
-        return super().get_task(task_id, deadline)
+        return super().get_task(task_id, deadline, business_id)
 
 
 @pytest.mark.parametrize("parallel", [1, 4])

@@ -110,7 +110,7 @@ def test_disk_full_is_a_clear_error_and_leaves_nothing(api: ScriptedServer, tmp_
         [sys.executable, "-c", DISK_FULL, "download", "t", "-o", str(out / "v.mp4")],
         capture_output=True, text=True, timeout=60, env={**os.environ, "KLING_HOME": str(tmp_path)},
     )  # fmt: skip
-    assert result.returncode == 1
+    assert result.returncode == 8  # a local file that cannot be written (CLI.md)
     assert "cannot write" in result.stderr and "Traceback" not in result.stderr
     assert list(out.iterdir()) == []
 
@@ -204,7 +204,12 @@ def test_file_names_are_always_safe(task_id: str) -> None:
 # --- interrupts ----------------------------------------------------------------------------
 
 
-def run_and_interrupt(args: list[str], env: dict[str, str], when) -> subprocess.CompletedProcess:
+STOPPING = [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
+
+
+def run_and_interrupt(
+    args: list[str], env: dict[str, str], when, sig: int = signal.SIGINT
+) -> subprocess.CompletedProcess:
     proc = subprocess.Popen(
         [sys.executable, "-m", "kling_cli", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env},
@@ -213,34 +218,39 @@ def run_and_interrupt(args: list[str], env: dict[str, str], when) -> subprocess.
     while not when() and time.monotonic() < deadline:
         time.sleep(0.02)
     time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=20)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-def test_ctrl_c_during_download_leaves_no_file(api: ScriptedServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("sig", "status"), STOPPING)
+def test_ctrl_c_during_download_leaves_no_file(
+    api: ScriptedServer, tmp_path: Path, sig: int, status: int
+) -> None:
+    """Ctrl-C, and SIGTERM and SIGHUP as Ctrl-C is: no .part file left, 128 + the signal."""
     api.add("GET", f"{TASKS}/t", Reply(200, completed("t", api.url + "/v.mp4")))
     api.add("GET", "/v.mp4", Reply(200, CLIP, delay=5))
     out = tmp_path / "out"
     out.mkdir()
     env = {"KLING_HOME": str(tmp_path), "KLING_BASE_URL": api.url, "KLING_API_KEY": KEY}
     result = run_and_interrupt(
-        ["download", "t", "-o", str(out / "v.mp4")], env, lambda: api.seen("GET", "/v.mp4")
+        ["download", "t", "-o", str(out / "v.mp4")], env, lambda: api.seen("GET", "/v.mp4"), sig
     )
-    assert result.returncode == 130 and "Traceback" not in result.stderr
+    assert result.returncode == status and "Traceback" not in result.stderr
     assert list(out.iterdir()) == []
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(("sig", "status"), STOPPING)
 def test_ctrl_c_during_submit_waits_for_the_id_and_keeps_it(
-    api: ScriptedServer, tmp_path: Path
+    api: ScriptedServer, tmp_path: Path, sig: int, status: int
 ) -> None:
     api.add("POST", TASKS, Reply(200, {"id": "t", "status": "queued"}, delay=2))
     env = {"KLING_HOME": str(tmp_path), "KLING_BASE_URL": api.url, "KLING_API_KEY": KEY}
     result = run_and_interrupt(
-        ["generate", "a fox", "-o", "fox.mp4"], env, lambda: api.seen("POST", TASKS)
+        ["generate", "a fox", "-o", "fox.mp4"], env, lambda: api.seen("POST", TASKS), sig
     )
-    assert result.returncode == 130
+    assert result.returncode == status
     assert "resume with: kling wait t -o fox.mp4" in result.stderr
     assert Journal(tmp_path / JOURNAL_FILE).get("t") is not None  # the paid task is kept
     assert len(api.seen("POST", TASKS)) == 1
@@ -308,7 +318,7 @@ def test_unwritable_journal_never_loses_the_task_id(kling, against, isolated: Pa
     assert task_id.startswith("video_")
     assert f"{task_id} was submitted but not recorded" in result.stderr
     listed = kling("list")
-    assert listed.exit_code == 1 and "journal" in listed.stderr and "Traceback" not in listed.stderr
+    assert listed.exit_code == 8 and "journal" in listed.stderr and "Traceback" not in listed.stderr
 
 
 # --- proxies -------------------------------------------------------------------------------

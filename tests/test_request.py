@@ -39,7 +39,7 @@ def test_the_official_omni_structures() -> None:
     b = body(
         "<<<image_1>>> to <<<image_3>>> past <<<image_2>>>, as <<<video_1>>>, <<<element_1>>>",
         first_frame=url(A), refs=[url(B)], end_frame=url(A), videos=[CLIP],
-        video_refer="base", keep_sound=True, elements=[42],
+        video_refer="base", keep_sound=True, elements=[("id", 42)],
     )  # fmt: skip
     assert b["metadata"] == {
         "image_list": [
@@ -57,7 +57,7 @@ def test_the_official_omni_structures() -> None:
 
 def test_video_defaults_and_audio() -> None:
     b = body("x", videos=[CLIP])
-    assert b["video_list"][0]["refer_type"] == "feature"
+    assert b["video_list"][0]["refer_type"] == "base"  # the service's own default (API.md 1c)
     assert b["video_list"][0]["keep_original_sound"] == "no"
     assert body(audio=True)["audio"] is True and body(audio=False)["audio"] is False
 
@@ -72,7 +72,7 @@ def test_duration_is_a_json_number() -> None:
     ("kw", "message"),
     [
         ({"mode": "ultra"}, "--mode"),
-        ({"duration": 7}, "--duration"),
+        ({"duration": 16}, "--duration"),
         ({"aspect_ratio": "4:3"}, "--aspect-ratio"),
         ({"prompt": "   "}, "empty"),
         ({"prompt": "<<<image_1>>> waves"}, "no images"),
@@ -80,7 +80,7 @@ def test_duration_is_a_json_number() -> None:
         ({"prompt": "<<<image_0>>>", "images": [url(A)]}, "numbered from 1"),
         ({"prompt": "<<<image_2>>>", "refs": [url(A)]}, "only 1 image"),
         ({"prompt": "<<<video_1>>>"}, "no videos"),
-        ({"prompt": "<<<element_2>>>", "elements": [1]}, "only 1 element"),
+        ({"prompt": "<<<element_2>>>", "elements": [("id", 1)]}, "only 1 element"),
         ({"images": [url(A)], "refs": [url(B)]}, "number <<<image_N>>> twice"),
         ({"images": [url(A)], "first_frame": url(B)}, "number <<<image_N>>> twice"),
         ({"end_frame": url(A)}, "needs --first-frame"),
@@ -178,13 +178,13 @@ def test_batch_line_keys_name_themselves_in_messages(tmp_path: Path) -> None:
     assert wanted.body()["metadata"]["image_list"] == [{"image_url": A}]
     with pytest.raises(UsageError, match="`end_frame` needs `first_frame`"):
         line(prompt="x", end_frame=A)
-    with pytest.raises(UsageError, match="`elements` must be a list of integers"):
+    with pytest.raises(UsageError, match="`elements`: an element is"):
         line(prompt="x", elements=[True])
     with pytest.raises(UsageError, match="`keep_sound` must be true or false"):
         line(prompt="x", videos=[CLIP], keep_sound="yes")
 
 
-@given(st.lists(st.integers(min_value=0, max_value=20), max_size=6), st.integers(0, 10))
+@given(st.lists(st.integers(min_value=0, max_value=20), max_size=6), st.integers(0, 7))
 def test_image_placeholder_check(refs: list[int], count: int) -> None:
     prompt = " ".join(f"<<<image_{n}>>>" for n in refs) or "plain"
     images = [url(f"https://x.example/{i}.png") for i in range(count)]

@@ -167,7 +167,7 @@ INVALID: list[tuple[dict[str, Any], str, str]] = [
     ({**BODY, "duration": "5"}, "duration", "integer"),
     ({**BODY, "duration": 5.0}, "duration", "integer"),
     ({**BODY, "duration": True}, "duration", "integer"),
-    ({**BODY, "duration": 7}, "duration", "integer"),
+    ({**BODY, "duration": 16}, "duration", "integer"),
     ({**BODY, "aspect_ratio": "4:3"}, "aspect_ratio", "16:9"),
     ({**BODY, "image_urls": "https://a/b.png"}, "image_urls", "http(s)"),
     ({**BODY, "image_urls": ["ftp://a/b.png"]}, "image_urls", "http(s)"),
@@ -295,15 +295,12 @@ def test_accepted_variants_and_stored_prompt(sb: Sandbox) -> None:
 def test_omni_form_is_accepted_and_its_prompt_kept_as_sent(sb: Sandbox) -> None:
     prompt = (
         "<<<image_1>>> to <<<image_2>>>, like <<<image_3>>>, "
-        "moving as <<<video_2>>> with <<<element_1>>>"
+        "moving as <<<video_1>>> with <<<element_1>>>"
     )
     body = omni(
         prompt,
         image_list=[FIRST, END, {"image_url": "http://example.com/ref.jpg"}],
-        video_list=[
-            {"video_url": VID, "refer_type": "base", "keep_original_sound": "yes"},
-            {"video_url": VID, "refer_type": "feature", "keep_original_sound": "no"},
-        ],
+        video_list=[{"video_url": VID, "refer_type": "feature", "keep_original_sound": "no"}],
         element_list=[{"element_id": 42, "note": "extra fields pass"}],
         audio=False,  # false goes with videos; only true excludes them
     )
@@ -340,6 +337,233 @@ def test_omni_form_prepends_nothing(sb: Sandbox, body: dict[str, Any]) -> None:
 def test_seed_form_still_prepends_the_first_image(sb: Sandbox) -> None:
     task_id = post(sb, omni(image_urls=[IMG], metadata={"k": 1})).json()["id"]
     assert sb.task(task_id).prompt == "<<<image_1>>>a red fox"
+
+
+# -- the newest revision (API.md 1c): durations, elements, watermark, limits -------------------
+
+
+def refusal(answer: requests.Response) -> dict[str, Any]:
+    """The error object of a 400 invalid_parameter answer."""
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert isinstance(error, dict)
+    assert (error["type"], error["code"]) == ("invalid_request_error", "invalid_parameter")
+    return error
+
+
+@pytest.mark.parametrize(
+    ("model", "duration"),
+    [
+        *[("kling-v3-omni", n) for n in (3, 4, 7, 15)],
+        *[("kling-v3", n) for n in (3, 15)],
+        *[("kling-video-o1", n) for n in (3, 10)],
+        *[("kling-v2-6", n) for n in (5, 10)],
+        *[("kling-3.0-turbo", n) for n in (3, 15)],
+        *[("someone-elses-model", n) for n in (1, 2, 16, 3600)],
+    ],
+)
+def test_duration_within_the_models_range(sb: Sandbox, model: str, duration: int) -> None:
+    body = {**BODY, "model": model, "duration": duration}
+    answer = post(sb, body)
+    assert answer.status_code == 200, answer.text
+    assert sb.task(answer.json()["id"]).body == body
+
+
+@pytest.mark.parametrize(
+    ("model", "duration", "allowed"),
+    [
+        ("kling-v3-omni", 2, "3 to 15 for kling-v3-omni"),
+        ("kling-v3-omni", 16, "3 to 15 for kling-v3-omni"),
+        ("kling-v3-omni", 0, "3 to 15"),
+        ("kling-v3", 2, "3 to 15 for kling-v3"),
+        ("kling-v3", 16, "3 to 15 for kling-v3"),
+        ("kling-video-o1", 2, "3 to 10 for kling-video-o1"),
+        ("kling-video-o1", 11, "3 to 10 for kling-video-o1"),
+        ("kling-v2-6", 7, "5 or 10 for kling-v2-6"),
+        ("kling-v2-6", 3, "5 or 10 for kling-v2-6"),
+        ("kling-v2-6", 15, "5 or 10 for kling-v2-6"),
+        ("kling-3.0-turbo", 16, "3 to 15 for kling-3.0-turbo"),
+        ("someone-elses-model", 0, "above 0 for someone-elses-model"),
+        ("someone-elses-model", -5, "above 0"),
+        # Never a bool, a float or a string, whatever the model.
+        ("someone-elses-model", True, "integer"),
+        ("someone-elses-model", 5.0, "integer"),
+        ("someone-elses-model", "5", "integer"),
+        ("kling-v3-omni", 5.0, "integer"),
+        ("kling-v3-omni", None, "integer"),
+    ],
+)
+def test_duration_outside_the_models_range(
+    sb: Sandbox, model: str, duration: object, allowed: str
+) -> None:
+    error = refusal(post(sb, {**BODY, "model": model, "duration": duration}))
+    assert error["param"] == "duration"
+    assert allowed in error["message"]
+    assert sb.tasks_created == 0
+
+
+def test_cost_follows_the_seconds(sb: Sandbox) -> None:
+    """0.2 a second (std 5 s costs 1, 10 s costs 2); 5 s when the body names none."""
+    for seconds in (3, 15, 7):
+        assert post(sb, {**BODY, "duration": seconds}).status_code == 200
+    assert post(sb).status_code == 200  # no duration: 5 s
+    assert post(sb, {**BODY, "duration": 15, "mode": "pro"}).status_code == 200  # 3 * 1.5
+    assert balance(sb).json()["used_balance"] == pytest.approx(0.6 + 3 + 1.4 + 1 + 4.5)
+
+
+def test_an_unknown_models_huge_duration_keeps_the_balance_a_number(sb: Sandbox) -> None:
+    body = {**BODY, "model": "someone-elses-model", "duration": 10**400}
+    assert post(sb, body).status_code == 200
+    assert post(sb, body).status_code == 200
+    answer = balance(sb)
+    assert answer.status_code == 200
+    assert answer.json()["used_balance"] == 2 * 24 * 3600 / 5  # billed as a day each
+
+
+URL_ELEMENT = {"url": "https://example.com/character.jpg", "type": "image", "role": "subject"}
+
+
+@pytest.mark.parametrize(
+    "elements",
+    [
+        [URL_ELEMENT],  # the page's own example
+        [{"url": "https://example.com/e.png"}],  # type and role optional
+        [{"url": "http://example.com/e.mp4", "type": "video"}],
+        [{"url": IMG, "role": "Main_char-2"}],
+        [{"element_id": 1}, {"element_id": 987654321}],  # Kling's library form
+        [URL_ELEMENT, {"element_id": 7}, {"url": VID, "type": "video", "note": "extra passes"}],
+    ],
+)
+def test_element_list_in_both_forms(sb: Sandbox, elements: list[dict[str, Any]]) -> None:
+    prompt = " ".join(f"<<<element_{n}>>>" for n in range(1, len(elements) + 1))
+    answer = post(sb, omni(prompt, element_list=elements))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["metadata"] == {"element_list": elements}
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({}, "needs a url"),
+        ({"type": "image", "role": "subject"}, "needs a url"),
+        ({"url": "ftp://example.com/e.png"}, "url must be an http(s) URL"),
+        ({"url": "example.com/e.png"}, "url must be an http(s) URL"),
+        ({"url": 5}, "url must be an http(s) URL"),
+        ({"url": "data:image/png;base64,AAAA"}, "upload the image first"),
+        ({"url": IMG, "type": "audio"}, "type must be image or video"),
+        ({"url": IMG, "type": None}, "type must be image or video"),
+        ({"url": IMG, "role": ""}, "role must be a word"),
+        ({"url": IMG, "role": "main character"}, "role must be a word"),
+        ({"url": IMG, "role": "who?"}, "role must be a word"),
+        ({"url": IMG, "role": 3}, "role must be a word"),
+        ({"element_id": 0}, "element_id must be a positive integer"),
+        ({"element_id": -4}, "element_id must be a positive integer"),
+        ({"element_id": True}, "element_id must be a positive integer"),
+        ({"element_id": "12"}, "element_id must be a positive integer"),
+        ({"element_id": 12.0}, "element_id must be a positive integer"),
+        ({"element_id": 12, "url": IMG}, "either a url or an element_id, not both"),
+    ],
+)
+def test_bad_element_entries_are_named(sb: Sandbox, entry: dict[str, Any], message: str) -> None:
+    error = refusal(post(sb, omni(element_list=[{"element_id": 1}, entry])))
+    assert error["param"] == "metadata.element_list"
+    assert error["message"].startswith("metadata.element_list[1]: ")  # the entry, from 0
+    assert message in error["message"]
+    assert sb.tasks_created == 0
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_watermark_is_a_boolean(sb: Sandbox, value: bool) -> None:
+    answer = post(sb, {**BODY, "metadata": {"watermark": value}})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["metadata"] == {"watermark": value}
+
+
+@pytest.mark.parametrize("value", ["true", 1, 0, None, [], {}])
+def test_watermark_refused_unless_a_boolean(sb: Sandbox, value: object) -> None:
+    error = refusal(post(sb, {**BODY, "metadata": {"watermark": value}}))
+    assert error["param"] == "metadata.watermark"
+    assert "true or false" in error["message"]
+
+
+def images(n: int) -> list[dict[str, str]]:
+    return [{"image_url": f"https://example.com/{i}.png"} for i in range(n)]
+
+
+def elements(n: int) -> list[dict[str, int]]:
+    return [{"element_id": i + 1} for i in range(n)]
+
+
+A_VIDEO = [{"video_url": VID}]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        omni(image_list=images(7)),
+        omni(element_list=elements(7)),
+        omni(image_list=images(4), element_list=elements(3)),
+        omni(image_list=images(4), video_list=A_VIDEO),
+        omni(image_list=images(2), element_list=elements(2), video_list=A_VIDEO),
+        omni(element_list=elements(4), video_list=A_VIDEO),
+        omni(image_list=images(7), video_list=[]),  # an empty video_list is no reference video
+        # The seed's image_urls are not among the counted lists (API.md 1c names two).
+        omni(image_urls=[IMG] * 3, element_list=elements(7)),
+    ],
+)
+def test_images_and_elements_within_the_limits(sb: Sandbox, body: dict[str, Any]) -> None:
+    answer = post(sb, body)
+    assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.parametrize(
+    ("body", "param", "message"),
+    [
+        (omni(image_list=images(8)), "metadata.image_list", "at most 7 images and elements"),
+        (omni(element_list=elements(8)), "metadata.element_list", "together, not 8"),
+        (omni(image_list=images(4), element_list=elements(4)), "metadata.element_list", "not 8"),
+        (omni(image_list=images(7), element_list=elements(1)), "metadata.element_list", "not 8"),
+        (
+            omni(image_list=images(5), video_list=A_VIDEO),
+            "metadata.image_list",
+            "at most 4 images and elements together with a reference video in video_list, not 5",
+        ),
+        (omni(element_list=elements(5), video_list=A_VIDEO), "metadata.element_list", "not 5"),
+        (
+            omni(image_list=images(3), element_list=elements(2), video_list=A_VIDEO),
+            "metadata.element_list",
+            "at most 4",
+        ),
+        (
+            omni(video_list=[{"video_url": VID}, {"video_url": VID, "refer_type": "feature"}]),
+            "video_list",
+            "video_list holds at most 1 video, not 2",
+        ),
+    ],
+)
+def test_images_elements_and_videos_beyond_the_limits(
+    sb: Sandbox, body: dict[str, Any], param: str, message: str
+) -> None:
+    error = refusal(post(sb, body))
+    assert (error["param"], message in error["message"]) == (param, True), error
+    assert sb.tasks_created == 0
+
+
+def test_refer_type_may_be_left_out(sb: Sandbox) -> None:
+    """`refer_type` defaults to base at the service: absent is fine, and kept as sent."""
+    body = omni("<<<video_1>>> faster", video_list=[{"video_url": VID}])
+    answer = post(sb, body)
+    assert answer.status_code == 200, answer.text
+    assert sb.task(answer.json()["id"]).body["video_list"] == [{"video_url": VID}]
+
+
+def test_prompt_of_at_most_2500_characters(sb: Sandbox) -> None:
+    assert post(sb, {**BODY, "prompt": "a" * 2500}).status_code == 200
+    assert post(sb, {**BODY, "prompt": "é" * 2500}).status_code == 200  # characters, not bytes
+    error = refusal(post(sb, {**BODY, "prompt": "a" * 2501}))
+    assert error["param"] == "prompt"
+    assert error["message"] == "prompt must be at most 2500 characters, not 2501"
+    assert sb.tasks_created == 2
 
 
 # -- auth, 404, 405 ----------------------------------------------------------------------------
@@ -554,6 +778,200 @@ def test_video_host_follows_an_overridden_completed_spelling(sb: Sandbox, clock:
     assert video_status(sb, task_id) == 200
     sb.set_task(task_id, status="canceled")
     assert video_status(sb, task_id) == 404
+
+
+# -- business ids (API.md 1c) ------------------------------------------------------------------
+
+BID = "run-7:line.3_a"
+
+
+def test_business_id_accepted(sb: Sandbox) -> None:
+    for bid in ("a", "x" * 64, "0123-abc.DEF_ghi:jkl"):
+        answer = post(sb, {**BODY, "client_business_id": bid})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["client_business_id"] == bid
+    in_metadata = post(sb, {**BODY, "metadata": {"client_business_id": "meta-1"}})
+    assert in_metadata.json()["client_business_id"] == "meta-1"
+    assert in_metadata.json()["metadata"] == {"client_business_id": "meta-1"}  # as sent
+    both = {**BODY, "client_business_id": "same", "metadata": {"client_business_id": "same"}}
+    assert post(sb, both).json()["client_business_id"] == "same"
+    bids = ["a", "x" * 64, "0123-abc.DEF_ghi:jkl", "meta-1", "same"]
+    assert sb.business_id_counts() == dict.fromkeys(bids, 1)
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        ("client_business_id", ""),
+        ("client_business_id", "x" * 65),
+        ("client_business_id", "order 12"),
+        ("client_business_id", "order/12"),
+        ("client_business_id", "order#12"),
+        ("client_business_id", "commande-été"),
+        ("client_business_id", "line\n"),
+        ("client_business_id", 12),
+        ("client_business_id", None),
+        ("client_business_id", ["a"]),
+        ("metadata.client_business_id", ""),
+        ("metadata.client_business_id", 12),
+    ],
+)
+def test_business_id_refused(sb: Sandbox, where: str, value: object) -> None:
+    body: dict[str, Any] = {**BODY}
+    if where.startswith("metadata."):
+        body["metadata"] = {"client_business_id": value}
+    else:
+        body["client_business_id"] = value
+    error = refusal(post(sb, body))
+    assert error["param"] == where
+    assert "1 to 64 letters, digits, '.', '_', ':' or '-'" in error["message"]
+    assert sb.tasks_created == 0
+
+
+def test_business_id_in_two_places_must_agree(sb: Sandbox) -> None:
+    body = {**BODY, "client_business_id": "a", "metadata": {"client_business_id": "b"}}
+    error = refusal(post(sb, body))
+    assert error["param"] == "client_business_id"
+    assert "differ" in error["message"]
+
+
+def test_business_id_stored_and_echoed_through_the_lifecycle(
+    make: Callable[..., Sandbox], clock: FakeClock
+) -> None:
+    # The wall clock too is the fake one: completed_at must not tick between the two GETs.
+    sb = make(clock=clock.now, wall_clock=clock.now, queue_seconds=1.0, run_seconds=3.0)
+    submitted = post(sb, {**BODY, "client_business_id": BID}).json()
+    assert submitted["client_business_id"] == BID
+    task_id = submitted["id"]
+    assert sb.task(task_id).business_id == BID
+    statuses = []
+    for step in (0.5, 2, 100):  # queued, in_progress, completed
+        clock.advance(step)
+        by_id = get_task(sb, task_id)
+        by_bid = get_task(sb, BID)
+        assert by_id.status_code == by_bid.status_code == 200
+        assert by_id.json() == by_bid.json()  # the same answer, either way
+        assert by_id.json()["client_business_id"] == BID
+        statuses.append(by_id.json()["status"])
+    assert statuses == ["queued", "in_progress", "completed"]
+    plain = post(sb).json()  # none given: none echoed
+    assert "client_business_id" not in plain
+    assert "client_business_id" not in get_task(sb, plain["id"]).json()
+    assert sb.task(plain["id"]).business_id is None
+
+
+def test_get_by_an_unknown_business_id_is_404(sb: Sandbox) -> None:
+    post(sb, {**BODY, "client_business_id": BID})
+    answer = get_task(sb, BID + "x")
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "task_not_found"
+    counts = sb.request_counts
+    assert counts[f"GET {GENERATIONS}/{{id}}"] == 1  # counted as a task GET
+
+
+def test_business_id_in_metadata_names_the_task_too(sb: Sandbox) -> None:
+    task_id = post(sb, {**BODY, "metadata": {"client_business_id": BID}}).json()["id"]
+    assert get_task(sb, BID).json()["id"] == task_id
+    assert [t.id for t in sb.tasks_with_business_id(BID)] == [task_id]
+
+
+def test_a_reused_business_id_makes_a_second_task_and_names_the_newest(
+    sb: Sandbox, clock: FakeClock
+) -> None:
+    """The service does not document refusing a second task with the same business id: the
+    sandbox makes both, and a GET by it answers the most recent."""
+    first = post(sb, {**BODY, "client_business_id": BID, "prompt": "[fail] first"}).json()
+    clock.advance(1)
+    second = post(sb, {**BODY, "client_business_id": BID, "prompt": "second"}).json()
+    other = post(sb, {**BODY, "client_business_id": "other"}).json()
+    post(sb)  # no business id: not counted
+    assert first["id"] != second["id"]
+    assert sb.tasks_created == 4
+    assert [t.id for t in sb.tasks_with_business_id(BID)] == [first["id"], second["id"]]
+    assert [t.id for t in sb.tasks_with_business_id("other")] == [other["id"]]
+    assert sb.tasks_with_business_id("nobody") == []
+    assert sb.business_id_counts() == {BID: 2, "other": 1}
+    clock.advance(100)
+    newest = get_task(sb, BID).json()
+    assert (newest["id"], newest["status"]) == (second["id"], "completed")
+    assert get_task(sb, first["id"]).json()["status"] == "failed"  # still there by its id
+    assert balance(sb).json()["used_balance"] == 4.0  # both charged
+
+
+def test_a_task_id_wins_over_a_business_id_spelled_the_same(sb: Sandbox) -> None:
+    mine = post(sb).json()["id"]
+    post(sb, {**BODY, "client_business_id": mine})  # someone's business id is that task id
+    assert get_task(sb, mine).json()["id"] == mine
+
+
+# -- lost answers ([lost], [lost-no-task]) -----------------------------------------------------
+
+
+def post_lost(sb: Sandbox, body: dict[str, Any]) -> None:
+    """POST over a raw connection; the connection must close without any answer."""
+    host, port = sb.base_url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        conn.request("POST", GENERATIONS, body=json.dumps(body), headers=AUTH)
+        with pytest.raises(http.client.RemoteDisconnected):
+            conn.getresponse()  # no status line at all
+    finally:
+        conn.close()
+
+
+def test_marker_lost_makes_the_task_and_loses_the_answer(sb: Sandbox, clock: FakeClock) -> None:
+    body = {**BODY, "prompt": "a cat [lost]", "client_business_id": BID}
+    post_lost(sb, body)
+    assert sb.tasks_created == 1
+    (task,) = sb.tasks_with_business_id(BID)
+    assert task.prompt == "a cat [lost]"
+    record = sb.log[-1]
+    assert (record.status, record.fault, record.json) == (None, None, body)
+    assert not sb.faults_injected  # a marker, not a fault
+    found = get_task(sb, BID)
+    assert found.status_code == 200
+    assert (found.json()["id"], found.json()["client_business_id"]) == (task.id, BID)
+    clock.advance(100)
+    assert get_task(sb, BID).json()["status"] == "completed"  # a task like any other
+    assert balance(sb).json()["used_balance"] == 1.0
+    with pytest.raises(requests.ConnectionError):  # requests sees it as a client would
+        post(sb, {**body, "prompt": "[LOST] again"})
+    assert sb.business_id_counts() == {BID: 2}
+
+
+def test_marker_lost_combines_with_the_others(sb: Sandbox, clock: FakeClock) -> None:
+    post_lost(sb, {**BODY, "prompt": "[fail] [lost]", "client_business_id": BID})
+    clock.advance(100)
+    assert get_task(sb, BID).json()["status"] == "failed"
+
+
+def test_marker_lost_no_task_makes_nothing(sb: Sandbox) -> None:
+    body = {**BODY, "prompt": "a cat [lost-no-task]", "client_business_id": BID}
+    post_lost(sb, body)
+    assert sb.tasks_created == 0 and sb.tasks() == []
+    assert sb.tasks_with_business_id(BID) == [] and not sb.business_id_counts()
+    record = sb.log[-1]
+    assert (record.status, record.fault, record.json) == (None, None, body)
+    answer = get_task(sb, BID)
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "task_not_found"
+    assert balance(sb).json()["used_balance"] == 0.0
+    with pytest.raises(requests.ConnectionError):
+        post(sb, body)
+    assert sb.tasks_created == 0
+
+
+@pytest.mark.parametrize("marker", ["[lost]", "[lost-no-task]"])
+def test_lost_markers_leave_refusals_answered(
+    make: Callable[..., Sandbox], clock: FakeClock, marker: str
+) -> None:
+    """A request that makes no task gets its answer: the markers lose only a made task's."""
+    sb = make(clock=clock.now, max_running=1)
+    answer = post(sb, {**BODY, "prompt": f"{marker} x", "duration": 99})
+    assert answer.status_code == 400
+    assert post(sb).status_code == 200
+    assert post(sb, {**BODY, "prompt": f"{marker} x"}).status_code == 429  # still running
+    assert sb.tasks_created == 1
 
 
 # -- balance -----------------------------------------------------------------------------------
@@ -973,10 +1391,23 @@ def test_fault_drop_before_creates_nothing(make: Callable[..., Sandbox]) -> None
 def test_fault_drop_after_creates_the_task(make: Callable[..., Sandbox]) -> None:
     sb = only(make, fk.DROP_AFTER)
     with pytest.raises(requests.ConnectionError):
-        post(sb)
+        post(sb, {**BODY, "client_business_id": "order-1"})
     assert sb.tasks_created == 1
     assert (sb.log[-1].status, sb.log[-1].fault) == (None, fk.DROP_AFTER)
     assert sb.faults_injected[fk.DROP_AFTER] == 1
+    sb.config.faults = 0.0
+    found = get_task(sb, "order-1")  # the lost answer's task, found by its business id
+    assert found.status_code == 200
+    assert found.json()["id"] == sb.tasks()[0].id
+
+
+def test_fault_drop_before_leaves_no_task_by_business_id(make: Callable[..., Sandbox]) -> None:
+    sb = only(make, fk.DROP_BEFORE)
+    with pytest.raises(requests.ConnectionError):
+        post(sb, {**BODY, "client_business_id": "order-1"})
+    sb.config.faults = 0.0
+    assert get_task(sb, "order-1").status_code == 404
+    assert not sb.business_id_counts()
 
 
 def test_fault_slow(make: Callable[..., Sandbox]) -> None:

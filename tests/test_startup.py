@@ -44,6 +44,8 @@ def test_version_does_not_import_typer() -> None:
 
 
 def test_a_tab_on_a_task_id_imports_neither_typer_rich_nor_requests(tmp_path: Path) -> None:
+    """`kling __complete-ids PREFIX`: what the scripts in completions/ run for a TAB on the
+    task ids of wait, status and download."""
     from kling_cli.api.tasks import TaskView
     from kling_cli.store.journal import JOURNAL_FILE, Journal
 
@@ -55,14 +57,12 @@ def test_a_tab_on_a_task_id_imports_neither_typer_rich_nor_requests(tmp_path: Pa
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("KLING_", "_KLING_"))},
         "KLING_HOME": str(tmp_path),
-        "_KLING_COMPLETE": "complete_bash",
-        "COMP_WORDS": "kling\nwait\n",
-        "COMP_CWORD": "2",
     }
     result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=env
-    )
-    assert result.stdout == "video_abc\n"
+        [sys.executable, "-c", probe, "__complete-ids", "video_"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert result.stdout == "video_abc\tqueued\n"
     assert result.stderr.strip() == ""
 
 

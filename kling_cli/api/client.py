@@ -16,6 +16,7 @@ from urllib.parse import quote
 from ..errors import (
     APIError,
     AuthError,
+    KlingError,
     LocalFileError,
     MissingKeyError,
     RequestFailed,
@@ -33,6 +34,8 @@ UNCERTAIN_HINT = (
     "`kling list` shows the request as `uncertain`; look for the task on the provider's "
     "dashboard before submitting again"
 )
+# After a lost answer, the waits between lookups by business id: about 10 s in all.
+LOOKUP_WAITS = (1.0, 2.0, 3.0, 4.0)
 
 
 def error_message(body: bytes | str, content_type: str = "", reason: str = "") -> tuple[str, Any]:
@@ -66,6 +69,17 @@ def error_message(body: bytes | str, content_type: str = "", reason: str = "") -
     return reason or "no message", None
 
 
+def answers(task: TaskView, asked: str, by_business_id: bool) -> bool:
+    """Whether `task` is the task asked about: its id, or the business id it echoes (the
+    service need not echo it on a GET: asked by a business id, an answer without one is it)."""
+    if task.id and task.id == asked:
+        return True
+    echoed = task.business_id
+    if echoed is not None:
+        return bool(task.id) and echoed == asked
+    return by_business_id and bool(task.id)
+
+
 def _html_title(text: str) -> str:
     lower = text.lower()
     start = lower.find("<title>")
@@ -84,6 +98,41 @@ class Client:
         self._key = key  # only to keep it out of the service's messages
 
     # --- the endpoints -----------------------------------------------------------------------
+
+    def submit(self, body: Mapping[str, Any], *, deadline: float | None = None) -> TaskView:
+        """The generation POST, and if its answer is lost, a look for the task it may have
+        made, by its business id: found, the task as if the answer had come; not found, the
+        send stays uncertain (SubmitUncertain naming the business id). Never sent again."""
+        try:
+            return self.create_task(body, deadline=deadline)
+        except SubmitUncertain as lost:
+            business_id = body.get("client_business_id")
+            if not isinstance(business_id, str):
+                raise
+            found = self.find_sent(business_id, deadline)
+            if found is not None:
+                return found
+            lost.business_id = business_id
+            lost.message += f"; no task was found under its business id {business_id}"
+            lost.hint = (
+                f"`kling status {business_id}` looks for it again later; `kling list` shows "
+                "the send as `uncertain`"
+            )
+            raise
+
+    def find_sent(self, business_id: str, deadline: float | None = None) -> TaskView | None:
+        """The task a send with this business id made, asked for a few times over about 10 s
+        (a task may take a moment to be found; `deadline` cuts it short, after one look)."""
+        for wait in (*LOOKUP_WAITS, None):
+            try:
+                return self.get_task(business_id, deadline=deadline, business_id=True)
+            except KlingError:
+                pass  # not found (yet), or the service is not answering: look again
+            clock = self.http.clock
+            if wait is None or (deadline is not None and clock() + wait >= deadline):
+                return None
+            self.http.sleep(wait)
+        return None
 
     def create_task(self, body: Mapping[str, Any], *, deadline: float | None = None) -> TaskView:
         """The generation POST: sent once, and never again once it may have arrived."""
@@ -119,12 +168,23 @@ class Client:
             )
         return task
 
-    def get_task(self, task_id: str, *, deadline: float | None = None) -> TaskView:
+    def get_task(
+        self, task_id: str, *, deadline: float | None = None, business_id: bool = False
+    ) -> TaskView:
+        """A task by its id, or (`business_id`) by the business id it was sent with (API.md
+        1c). An answer about another task is refused, never taken for the one asked about."""
         if task_id.strip(".") == "":  # "", "." and ".." would name another path
             raise UsageError(f"{task_id!r} is not a task id")
         path = f"{SUBMIT_PATH}/{quote(task_id, safe='')}"
         answer = self._api("GET", path, task_id=task_id, deadline=deadline)
-        return TaskView.of(self._json_object(answer, task_id=task_id))
+        task = TaskView.of(self._json_object(answer, task_id=task_id))
+        if not answers(task, task_id, business_id):
+            raise ServiceUnavailable(
+                f"the service answered about task {task.id or '(no id)'} when asked about "
+                f"{task_id}; the answer was not used",
+                task_id=task_id,
+            )
+        return task
 
     def get_balance(self, *, retry: bool = True) -> dict[str, Any]:
         """The key's quota (API.md section 4). A key the service does not know comes back as

@@ -1,11 +1,14 @@
-"""Images as the user gives them (a public URL or a local file), checked before anything is
-sent: a local file by its size and first bytes, the image kinds the service takes, and the files
-people mistake for images (named in the error, so the user knows what to convert)."""
+"""Images and elements as the user gives them (a public URL or a local file), checked before
+anything is sent: a local file by its size and first bytes, the image kinds the service takes,
+and the files people mistake for images (named in the error, so the user knows what to
+convert)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from ..errors import UsageError
 
@@ -120,3 +123,46 @@ def check_image_file(path: Path) -> Path:
         # The service would refuse it after the upload (exit 4): say so before sending it.
         raise UsageError(f"image {path} is not a JPEG, PNG, WebP or GIF image: {looks_like(head)}")
     return path
+
+
+# --- elements (CLI.md "The newest revision of the service") -----------------------------------
+
+# ("id", N): Kling's element library; ("url", URL, TYPE, ROLE); ("file", PATH, "image", ROLE),
+# uploaded first; ("object", {...}): an entry of a batch line sent as it is.
+Element = tuple[Any, ...]
+_ROLE = re.compile(r"([A-Za-z0-9_-]+)=(.+)", re.DOTALL)
+_VIDEO_SUFFIXES = (".mp4", ".mov")
+MAX_ELEMENT_ID = 2**63 - 1
+
+
+def classify_element(given: object, where: str = "--element") -> Element:
+    """`[ROLE=]URL|PATH|ID` (or, from a batch line, a number or an object)."""
+    if isinstance(given, dict):
+        return ("object", given)
+    if isinstance(given, int) and not isinstance(given, bool):
+        given = str(given)
+    if not isinstance(given, str) or not given.strip():
+        raise UsageError(f"{where}: an element is [ROLE=]URL, a local image or an element id")
+    text = given.strip()
+    if text.isdigit():
+        if not 1 <= int(text) <= MAX_ELEMENT_ID:
+            raise UsageError(f"{where}: element id {text} is out of range")
+        return ("id", int(text))
+    match = _ROLE.fullmatch(text)
+    role, ref = (match[1], match[2]) if match else (None, text)  # a URL's own `=` is no role
+    kind, value = classify_image(ref)
+    if kind == "url":
+        path = urlsplit(str(value)).path.lower()
+        return ("url", value, "video" if path.endswith(_VIDEO_SUFFIXES) else "image", role)
+    return ("file", value, "image", role)
+
+
+def element_entry(element: Element, url: str | None = None) -> dict[str, Any]:
+    """The `metadata.element_list` entry; `url`: a local image's, once uploaded."""
+    kind = element[0]
+    if kind == "object":
+        return dict(element[1])
+    if kind == "id":
+        return {"element_id": element[1]}
+    entry = {"url": url or str(element[1]), "type": element[2]}
+    return entry if element[3] is None else {**entry, "role": element[3]}

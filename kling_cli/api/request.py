@@ -1,29 +1,28 @@
 """The request model: options (from `generate` flags or a batch line) -> the generation body,
-checked before anything is sent (API.md sections 1 and 1b, CLI.md "The official Omni
-references").
+checked before anything is sent (API.md sections 1, 1b and 1c; CLI.md "The official Omni
+references" and "The newest revision of the service").
 
 Both forms of the service live here: the seed's `image_urls` (`-i`), and Kling's official Omni
 structures (`metadata.image_list` with first and end frames, `video_list`,
-`metadata.element_list`, `audio`). The checks run on the final body, so a list counts wherever
-it came from: an option, `--metadata` or `--set`.
+`metadata.element_list`, `metadata.watermark`, `audio`), and the send's `client_business_id`.
+The rules of the final body are checks.py's, so a list counts wherever it came from: an option,
+`--metadata` or `--set`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import ASPECT_RATIOS, DURATIONS, MODES, VIDEO_REFERS
+from ..config import ASPECT_RATIOS, MODEL_DURATIONS, MODES, VIDEO_REFERS, durations_text
 from ..errors import UsageError
-from .images import classify_image
+from .checks import END_FRAME, FIRST_FRAME, PLACEHOLDER, check_body, check_business_id
+from .images import Element, classify_element, classify_image, element_entry
 
-PLACEHOLDER = re.compile(r"<<<(image|video|element)_(-?\d+)>>>")
-DEFAULT_VIDEO_REFER = "feature"
-FIRST_FRAME, END_FRAME = "first_frame", "end_frame"
+DEFAULT_VIDEO_REFER = "base"  # the service's own (API.md 1c)
 
 # An image as the user gave it: ("url", URL) or ("file", Path), to be uploaded first.
 Image = tuple[str, str | Path]
@@ -75,8 +74,10 @@ class Request:
     videos: list[str] = field(default_factory=list)
     video_refer: str | None = None
     keep_sound: bool = False
-    elements: list[int] = field(default_factory=list)
+    elements: list[Element] = field(default_factory=list)
     audio: bool | None = None
+    watermark: bool | None = None
+    business_id: str | None = None  # client_business_id: made by kling when not given
     metadata: dict[str, Any] = field(default_factory=dict)  # --metadata
     extra: dict[str, Any] = field(default_factory=dict)  # --set: any top-level field
     from_line: bool = False  # a batch line: messages name its keys, not the options
@@ -97,11 +98,8 @@ class Request:
 
     def local_files(self) -> list[Path]:
         """Local images, each once, in the order given: they are uploaded before sending."""
-        everything = [*self.images, self.first_frame, *self.refs, self.end_frame]
-        files = [
-            Path(ref) for image in everything if image is not None for kind, ref in [image]
-            if kind == "file"
-        ]  # fmt: skip
+        everything = [*self.images, self.first_frame, *self.refs, self.end_frame, *self.elements]
+        files = [Path(item[1]) for item in everything if item is not None and item[0] == "file"]
         return list(dict.fromkeys(files))
 
     # --- the body ------------------------------------------------------------------------------
@@ -134,7 +132,12 @@ class Request:
         if any(image_list):
             metadata["image_list"] = [entry for entry in image_list if entry]
         if self.elements:
-            metadata["element_list"] = [{"element_id": n} for n in self.elements]
+            metadata["element_list"] = [
+                element_entry(e, url(("file", e[1])) if e[0] == "file" else None)
+                for e in self.elements
+            ]
+        if self.watermark is not None:
+            metadata["watermark"] = self.watermark
         if metadata:
             body["metadata"] = metadata
         if self.videos:
@@ -146,6 +149,8 @@ class Request:
             ]
         if self.audio is not None:
             body["audio"] = self.audio
+        if self.business_id is not None:
+            body["client_business_id"] = self.business_id
         body.update(self.extra)
         check_body(body)
         return body
@@ -158,13 +163,20 @@ class Request:
             raise UsageError("the prompt is empty")
         for option, value, choices in (
             ("--mode", self.mode, MODES),
-            ("--duration", self.duration, DURATIONS),
             ("--aspect-ratio", self.aspect_ratio, ASPECT_RATIOS),
             ("--video-refer", self.video_refer, (None, *VIDEO_REFERS)),
         ):
             if value not in choices:
                 shown = ", ".join(str(c) for c in choices if c is not None)
                 raise UsageError(f"{n(option)} must be one of {shown}, got {value!r}")
+        durations = MODEL_DURATIONS.get(self.model)
+        if self.duration < 1 or (durations is not None and self.duration not in durations):
+            seconds = durations_text(durations) if durations else "a whole number above 0"
+            raise UsageError(
+                f"{n('--duration')} {self.duration}: {self.model} takes {seconds} seconds"
+            )
+        if self.business_id is not None:
+            check_business_id(self.business_id, n("--business-id"))
         omni_images = bool(self.refs or self.first_frame or self.end_frame)
         if self.images and omni_images:
             raise UsageError(
@@ -180,23 +192,35 @@ class Request:
             )
         if self.audio and self.videos:
             raise UsageError(f"{n('--audio')} cannot be used with a reference video")
+        if len(self.videos) > 1:
+            raise UsageError(
+                f"{n('--video')} given {len(self.videos)} times: the service takes one "
+                "reference video"
+            )
         if not self.videos and (self.video_refer is not None or self.keep_sound):
             raise UsageError(
                 f"{n('--video-refer')} and {n('--keep-sound')} apply to reference videos "
                 f"({n('--video')}): none was given"
             )
         # The same field two ways: one would silently replace the other.
-        images_etc = bool(self.metadata or omni_images or self.elements)
+        images_etc = bool(
+            self.metadata or omni_images or self.elements or self.watermark is not None
+        )
         for name, option, given in (
             ("prompt", "the prompt", True),
             ("image_urls", n("-i/--image"), bool(self.images)),
             ("video_list", n("--video"), bool(self.videos)),
             ("audio", n("--audio"), self.audio is not None),
+            ("client_business_id", n("--business-id"), self.business_id is not None),
             ("metadata", f"{n('--metadata')} and the image or element options", images_etc),
         ):
             if given and name in self.extra:
                 raise UsageError(f"{n('--set')} {name} would replace {option}: give it one way")
-        for name, given in (("image_list", omni_images), ("element_list", bool(self.elements))):
+        for name, given in (
+            ("image_list", omni_images),
+            ("element_list", bool(self.elements)),
+            ("watermark", self.watermark is not None),
+        ):
             if given and name in self.metadata:
                 raise UsageError(
                     f"{n('--metadata')} {name} and the options that make it: give it one way"
@@ -209,105 +233,9 @@ LINE_KEY_OF = {
     "--end-frame": "end_frame", "--video": "videos", "--video-refer": "video_refer",
     "--keep-sound": "keep_sound", "--element": "elements", "--audio": "audio",
     "--mode": "mode", "--duration": "duration", "--aspect-ratio": "aspect_ratio",
-    "--metadata": "metadata", "--set": "set",
+    "--metadata": "metadata", "--set": "set", "--watermark": "watermark",
+    "--business-id": "business_id",
 }  # fmt: skip
-
-
-# --- checks on the final body ------------------------------------------------------------------
-
-
-def check_body(body: Mapping[str, Any]) -> None:
-    """Rules that hold whatever built the body: options, --metadata or --set."""
-    prompt = body.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise UsageError("the prompt must be a non-empty string")
-    if isinstance(body.get("duration"), str):
-        raise UsageError("duration must be a number, not a string")
-    metadata = body.get("metadata", {})
-    if not isinstance(metadata, dict):
-        raise UsageError("metadata must be an object")
-    image_urls = _list_of(body, "image_urls", None)
-    if not all(isinstance(u, str) for u in image_urls):
-        raise UsageError("image_urls must be a list of URLs")
-    image_list = _list_of(metadata, "image_list", "image_url", "metadata.")
-    videos = _list_of(body, "video_list", "video_url")
-    elements = _list_of(metadata, "element_list", "element_id", "metadata.")
-    if "image_urls" in body and "image_list" in metadata:
-        raise UsageError(
-            "image_urls and metadata.image_list cannot be used together: "
-            "they would number <<<image_N>>> twice"
-        )
-    for url in [*image_urls, *(entry["image_url"] for entry in image_list)]:
-        if isinstance(url, str) and url.strip().lower().startswith("data:"):
-            raise UsageError("data: URLs are not accepted by the service; pass a file path instead")
-    types = [entry.get("type") for entry in image_list]
-    if END_FRAME in types and FIRST_FRAME not in types:
-        raise UsageError("an end frame needs a first frame: an end frame alone is not supported")
-    audio = body.get("audio")
-    if "audio" in body and not isinstance(audio, bool):
-        raise UsageError(f"audio must be true or false, not {audio!r}")
-    if audio and "video_list" in body:
-        raise UsageError("audio and video_list cannot be used together: no sound with a video")
-    images = image_list if "image_list" in metadata else image_urls
-    _check_placeholders(
-        prompt, {"image": len(images), "video": len(videos), "element": len(elements)}
-    )
-    _check_json(body)
-
-
-def _list_of(where: Mapping[str, Any], name: str, key: str | None, prefix: str = "") -> list[Any]:
-    """`where[name]` as a list (empty when absent); each entry an object with `key`."""
-    value = where.get(name, [])
-    if not isinstance(value, list) or (
-        key is not None and not all(isinstance(e, dict) and key in e for e in value)
-    ):
-        shape = f'objects with "{key}"' if key else "values"
-        raise UsageError(f"{prefix}{name} must be a list of {shape}")
-    return value
-
-
-LIST_OF = {
-    "image": "metadata.image_list",
-    "video": "video_list",
-    "element": "metadata.element_list",
-}
-ADD_WITH = {
-    "image": "add images with --ref/--first-frame (or -i), in the order the prompt numbers them",
-    "video": "add reference videos with --video, in the order the prompt numbers them",
-    "element": "add elements with --element, in the order the prompt numbers them",
-}
-
-
-def _check_placeholders(prompt: str, counts: Mapping[str, int]) -> None:
-    """Each `<<<KIND_N>>>` names the N-th entry (from 1) of its own list."""
-    for kind, count in counts.items():
-        numbers = sorted({int(n) for k, n in PLACEHOLDER.findall(prompt) if k == kind})
-        if numbers and numbers[0] < 1:
-            raise UsageError(f"<<<{kind}_{numbers[0]}>>>: placeholders are numbered from 1")
-        missing = [n for n in numbers if n > count]
-        if missing:
-            refs = ", ".join(f"<<<{kind}_{n}>>>" for n in missing)
-            noun = f"{kind}{'s' if count != 1 else ''}"
-            have = f"only {count} {noun}" if count else f"no {kind}s"
-            raise UsageError(
-                f"the prompt refers to {refs}, but there {'is' if count == 1 else 'are'} {have}",
-                hint=ADD_WITH[kind],
-            )
-
-
-def _check_json(body: Mapping[str, Any]) -> None:
-    """The body must be JSON in UTF-8: no NaN or infinity, no text that is not Unicode (a
-    prompt in another encoding reaches Python as surrogates). Caught here, nothing was sent."""
-    for key, value in body.items():
-        try:
-            json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
-        except ValueError as exc:
-            if isinstance(exc, UnicodeError):
-                raise UsageError(
-                    f"{key}: the text is not valid UTF-8",
-                    hint="convert it first, e.g. with iconv -f latin1 -t utf-8",
-                ) from None
-            raise UsageError(f"{key}: NaN and infinity are not JSON numbers") from None
 
 
 # --- warnings ----------------------------------------------------------------------------------
@@ -344,8 +272,8 @@ def warnings(body: Mapping[str, Any]) -> list[str]:
 # A batch line's keys (CLI.md), beside "output" which is the batch's own.
 LINE_KEYS = (
     "prompt", "images", "refs", "first_frame", "end_frame", "videos", "video_refer",
-    "keep_sound", "elements", "audio", "mode", "duration", "aspect_ratio", "model",
-    "metadata", "set",
+    "keep_sound", "elements", "audio", "watermark", "mode", "duration", "aspect_ratio", "model",
+    "business_id", "metadata", "set",
 )  # fmt: skip
 
 
@@ -376,11 +304,17 @@ def from_line(data: Mapping[str, Any], base_dir: Path, setting: Setting) -> Requ
     prompt = data.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise UsageError("`prompt` must be a non-empty string")
+
+    def element(given: Any) -> Element:
+        if isinstance(given, str) and not given.strip().isdigit() and "://" not in given:
+            role, eq, ref = given.rpartition("=") if "=" in given else ("", "", given)
+            path = ref if Path(ref).is_absolute() else str(base_dir / ref)  # relative: the file's
+            given = f"{role}{eq}{path}"
+        return classify_element(given, "`elements`")
+
     elements = data.get("elements", [])
-    if not isinstance(elements, list) or not all(
-        isinstance(e, int) and not isinstance(e, bool) for e in elements
-    ):
-        raise UsageError("`elements` must be a list of integers (element ids)")
+    if not isinstance(elements, list):
+        raise UsageError("`elements` must be a list ([ROLE=]URL, a local image, an id, or {...})")
     first, end = pick("first_frame", str), pick("end_frame", str)
     return Request(
         prompt=prompt,
@@ -395,8 +329,10 @@ def from_line(data: Mapping[str, Any], base_dir: Path, setting: Setting) -> Requ
         videos=[classify_video(v) for v in strings("videos")],
         video_refer=pick("video_refer", str),
         keep_sound=pick("keep_sound", bool, False),
-        elements=list(elements),
+        elements=[element(e) for e in elements],
         audio=pick("audio", bool),
+        watermark=pick("watermark", bool),
+        business_id=pick("business_id", str),
         metadata=dict(pick("metadata", dict, {})),
         extra=dict(pick("set", dict, {})),
         from_line=True,

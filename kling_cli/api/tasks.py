@@ -45,6 +45,12 @@ ADVISED_INTERVAL = {
     "processing": 10.0,
     "running": 10.0,
 }
+# A task's state in kling's own words (CLI.md "What --json adds"): where it stands, whatever
+# the spelling. A status that is not final and not known here is `unknown`.
+PHASES: Mapping[str, str] = {
+    **dict.fromkeys(("queued", "submitted", "pending"), "queued"),
+    **dict.fromkeys(("in_progress", "processing", "running"), "running"),
+}
 FIRST_INTERVAL = 1.0  # poll fast at first, doubling up to the advice
 UNKNOWN_STATUS = "unknown"
 
@@ -61,6 +67,7 @@ class TaskView:
     video_url: str | None
     error_text: str
     expires_at: float | None
+    business_id: str | None  # the client_business_id it echoes (API.md 1c), if any
     raw: Mapping[str, Any]
 
     @classmethod
@@ -76,6 +83,7 @@ class TaskView:
             video_url=_video_url(task),
             error_text=_error_text(task),
             expires_at=_expires_at(task),
+            business_id=_business_id(task),
             raw=task,
         )
 
@@ -90,6 +98,13 @@ class TaskView:
     @property
     def failed(self) -> bool:
         return self.state is State.FAILED
+
+    @property
+    def phase(self) -> str:
+        """queued, running, completed, failed or unknown: CLI.md's `kling.state`."""
+        if self.state is not State.PENDING:
+            return str(self.state.value)
+        return PHASES.get(self.status, UNKNOWN_STATUS)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -176,6 +191,15 @@ def _error_text(task: Mapping[str, Any]) -> str:
     if isinstance(err, str) and err.strip():
         return err.strip()
     return "no reason given"
+
+
+def _business_id(task: Mapping[str, Any]) -> str | None:
+    metadata = task.get("metadata")
+    for where in (task, metadata if isinstance(metadata, Mapping) else {}):
+        value = where.get("client_business_id")
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def _expires_at(task: Mapping[str, Any]) -> float | None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .. import download
+from .. import download, present
 from ..api import request
 from ..engine.jobs import Job
 from ..env import Env
@@ -42,17 +42,13 @@ class Line(Job):
         return self.order
 
     def document(self) -> dict[str, Any]:
-        """What --json prints for the line: the task as the service gave it, or the error."""
-        doc: dict[str, Any] = {"line": self.number}
-        if self.view:
-            doc.update(self.view.raw)
-            doc["line"] = self.number
-            if self.files:
-                doc["output_files"] = [str(f) for f in self.files]
-        if self.error is not None:
-            doc["error"] = self.error.document()
-            if self.task_id:
-                doc.setdefault("id", self.task_id)
+        """What --json prints for the line: its task document, kling's error where there is
+        one (present.document)."""
+        doc = present.document(
+            self.view, self.files, error=self.error, business_id=self.sent_as, line=self.number
+        )
+        if self.task_id:
+            doc.setdefault("id", self.task_id)
         return doc
 
 

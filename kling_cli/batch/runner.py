@@ -18,7 +18,7 @@ from enum import Enum
 from functools import partial
 from pathlib import Path
 
-from .. import download, uploads
+from .. import download, interrupts, uploads
 from ..engine.jobs import Plan
 from ..engine.run import engine_for
 from ..env import Env
@@ -136,10 +136,11 @@ class Runner:
         self._lines = self._each_line()
         try:
             self.engine.run(before=self.upload_images)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             raise Interrupted(
                 "interrupted; tasks already made go on at the service",
                 hint="run the same command again: nothing is sent twice",
+                signum=interrupts.signal_of(stop),
             ) from None
         if self._stopped is not None:
             raise self._stopped
@@ -212,14 +213,13 @@ class Runner:
     # --- the engine's hooks --------------------------------------------------------------------
 
     def _sending(self, lines: list[Line]) -> None:
-        """Written (synced, together) before the lines' requests leave: a crash from here on
-        never sends them again. Their local images are uploaded by now: their URLs go in. If
+        """Written (synced) before the lines' requests leave: a crash from here on never
+        sends them again. Their local images are uploaded by now: their URLs go in. If
         the marks cannot be written, the engine sends no more lines."""
-        with self.env.journal.group():
-            for line in lines:
-                if line.request.local_files():
-                    line.body = line.request.body(self.urls)
-                self.env.journal.batch_sending(line.key, line.number, self.source.identity)
+        for line in lines:
+            if line.request.local_files():
+                line.body = line.request.body(self.urls)
+            self.env.journal.batch_sending(line.key, line.number, self.source.identity)
 
     def _not_sent(self, line: Line) -> None:
         self.env.records.attempt(partial(Journal.batch_not_sent, key=line.key))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
@@ -15,6 +16,7 @@ from ..config import MIN_POLL_INTERVAL
 from ..env import Env
 
 if TYPE_CHECKING:
+    from ..engine.jobs import Job
     from ..store.journal import Entry
 
 
@@ -166,6 +168,23 @@ TaskIdsArg = Annotated[
         help="Task ids.", metavar="TASK_ID...", show_default=False, autocompletion=task_ids
     ),
 ]
+
+
+def jobs_for(env: Env, given: list[str]) -> list[Job]:
+    """A job for each id given to status, wait or download: a task id, or the business id of
+    a send (CLI.md "Business ids"). One the journal knows as an uncertain send is asked for
+    by its business id; one whose task is known, by that task's id."""
+    from ..engine.jobs import Job
+    from ..store.journal import Journal
+
+    jobs = []
+    for order, ref in enumerate(given):
+        entry = env.records.attempt(partial(Journal.by_business_id, business_id=ref))
+        if entry is not None and entry.uncertain:
+            jobs.append(Job(order, business_id=ref))
+        else:
+            jobs.append(Job(order, entry.id if entry is not None else ref))
+    return jobs
 
 
 def env_of(ctx: typer.Context) -> Env:

@@ -23,6 +23,7 @@ from .common import (
     TaskIdsArg,
     check_where_submitted,
     env_of,
+    jobs_for,
 )
 
 
@@ -41,7 +42,7 @@ def run_download(env: Env, opts: DownloadOptions) -> int:
         return to_stdout(env, opts)
     if opts.output is not None:
         download.check_output(opts.output, opts.task_ids, opts.force)
-    jobs = [Job(order, task_id) for order, task_id in enumerate(opts.task_ids)]
+    jobs = jobs_for(env, opts.task_ids)
     plan = Plan[Job](parallel=opts.parallel, force=opts.force, target=save_to(env, opts.output))
     return run_tasks(env, jobs, plan, Engine.fetch, opts.format, opts.output)
 

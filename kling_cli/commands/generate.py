@@ -36,8 +36,10 @@ class GenerateOptions:
     videos: list[str] = field(default_factory=list)
     video_refer: str | None = None
     keep_sound: bool = False
-    elements: list[int] = field(default_factory=list)
+    elements: list[str] = field(default_factory=list)
     audio: bool | None = None
+    watermark: bool | None = None
+    business_id: str | None = None
     mode: str | None = None
     duration: int | None = None
     aspect_ratio: str | None = None
@@ -60,11 +62,18 @@ def read_prompt(env: Env, prompt: str) -> str:
 
 def build_request(env: Env, opts: GenerateOptions) -> Request:
     """The options as a request model: every check it makes happens here, before sending."""
-    from ..api.images import classify_image
+    from ..api.checks import new_business_id
+    from ..api.images import classify_element, classify_image
     from ..api.request import Request, classify_video, parse_assignments
 
     def image(ref: str | None) -> Image | None:
         return classify_image(ref) if ref is not None else None
+
+    metadata = parse_assignments(opts.metadata, "--metadata")
+    extra = parse_assignments(opts.sets, "--set")
+    business_id = opts.business_id
+    if business_id is None and "client_business_id" not in {*metadata, *extra}:
+        business_id = new_business_id()  # this send's own (CLI.md "Business ids")
 
     return Request(
         prompt=read_prompt(env, opts.prompt),
@@ -79,10 +88,12 @@ def build_request(env: Env, opts: GenerateOptions) -> Request:
         videos=[classify_video(ref) for ref in opts.videos],
         video_refer=opts.video_refer,
         keep_sound=opts.keep_sound,
-        elements=list(opts.elements),
+        elements=[classify_element(given) for given in opts.elements],
         audio=opts.audio,
-        metadata=parse_assignments(opts.metadata, "--metadata"),
-        extra=parse_assignments(opts.sets, "--set"),
+        watermark=opts.watermark,
+        business_id=business_id,
+        metadata=metadata,
+        extra=extra,
     )
 
 
@@ -209,7 +220,7 @@ def command(
             "--video-refer",
             rich_help_panel=OMNI,
             metavar="base|feature",
-            help="base: edit the video; feature: use it as a motion reference [default: feature].",
+            help="base: edit the video; feature: use it as a motion reference [default: base].",
             autocompletion=completion.video_refers,
             show_default=False,
         ),
@@ -224,12 +235,13 @@ def command(
         ),
     ] = False,
     element: Annotated[
-        list[int] | None,
+        list[str] | None,
         typer.Option(
             "--element",
             rich_help_panel=OMNI,
-            metavar="ID",
-            help="Element id from your Kling element library (<<<element_N>>>); repeatable.",
+            metavar="[ROLE=]URL|PATH|ID",
+            help="An element (<<<element_N>>>): an image or video URL, a local image (uploaded "
+            "first), or an id from your Kling element library; ROLE= names its role. Repeatable.",
         ),
     ] = None,
     audio: Annotated[
@@ -241,14 +253,34 @@ def command(
             show_default=False,
         ),
     ] = None,
+    watermark: Annotated[
+        bool | None,
+        typer.Option(
+            "--watermark/--no-watermark",
+            rich_help_panel="Request",
+            help="Ask for a watermark, or for none (metadata.watermark) [default: not sent].",
+            show_default=False,
+        ),
+    ] = None,
+    business_id: Annotated[
+        str | None,
+        typer.Option(
+            "--business-id",
+            rich_help_panel="Request",
+            metavar="ID",
+            help="Your own id for the task (client_business_id; 1-64 of A-Z a-z 0-9 . _ : -); "
+            "status, wait and download take it too [default: one kling makes].",
+            show_default=False,
+        ),
+    ] = None,
     mode: ModeOpt = None,
     duration: Annotated[
         int | None,
         typer.Option(
             "--duration",
             rich_help_panel="Request",
-            metavar="5|10",
-            help="5 or 10 seconds.",
+            metavar="SECONDS",
+            help="A whole number of seconds: 3 to 15 for kling-v3-omni (each model its own).",
             autocompletion=completion.durations,
         ),
     ] = None,
@@ -326,6 +358,8 @@ def command(
         keep_sound=keep_sound,
         elements=element or [],
         audio=audio,
+        watermark=watermark,
+        business_id=business_id,
         mode=mode,
         duration=duration,
         aspect_ratio=aspect_ratio,

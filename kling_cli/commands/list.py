@@ -42,7 +42,7 @@ def run_list(env: Env, opts: ListOptions) -> int:
             out.json(entry.as_json())
     elif opts.format is Format.QUIET:
         for entry in entries:
-            out.value(entry.id)
+            out.value(entry.shown_id)
     elif env.ui.stdout_tty:
         if entries:
             _aligned(env, entries)
@@ -135,7 +135,7 @@ def _fields(entry: Entry) -> list[str]:
     prompt = " ".join(str(entry.params.get("prompt", "")).split())
     detail = " ".join(entry.files) or entry.video_url or entry.error or ""
     progress = "-" if entry.progress is None else f"{entry.progress}%"
-    return [printable(f) for f in (entry.id, entry.status, progress, when, prompt, detail)]
+    return [printable(f) for f in (entry.shown_id, entry.status, progress, when, prompt, detail)]
 
 
 WIDE, WIDER = 90, 130  # terminal widths from which the time, then the saved path or URL, show

@@ -9,7 +9,7 @@ import typer
 from ..env import Env
 from ..errors import APIError, ExitCode, first_failure
 from ..output import Format, Output, choose
-from .common import JsonOpt, QuietOpt, TaskIdsArg, check_where_submitted, env_of
+from .common import JsonOpt, QuietOpt, TaskIdsArg, check_where_submitted, env_of, jobs_for
 
 
 @dataclass
@@ -22,15 +22,19 @@ def run_status(env: Env, opts: StatusOptions) -> int:
     check_where_submitted(env, opts.task_ids)
     out = Output(env.ui, opts.format)
     codes: list[int] = []
-    for task_id in opts.task_ids:
+    for job in jobs_for(env, opts.task_ids):
+        by_business_id = job.task_id is None
+        asked = str(job.business_id if by_business_id else job.task_id)
         try:
-            task = env.client.get_task(task_id)
+            task = env.client.get_task(asked, business_id=by_business_id)
         except APIError as exc:
             if not exc.concerns_one_task:
                 raise
             env.ui.error(exc)
             codes.append(exc.exit_code)
             continue
+        if by_business_id:  # the uncertain send made this task: its row is the task's now
+            env.records.found(asked, task)
         env.records.update(task)
         out.task(task, quiet_value=[task.status])
         codes.append(ExitCode.TASK_FAILED if task.failed else ExitCode.OK)

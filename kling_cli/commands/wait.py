@@ -24,6 +24,7 @@ from .common import (
     TimeoutOpt,
     check_where_submitted,
     env_of,
+    jobs_for,
     setting_or,
 )
 
@@ -44,7 +45,7 @@ def run_wait(env: Env, opts: WaitOptions) -> int:
     check_where_submitted(env, opts.task_ids)
     if opts.output is not None:  # fail before polling, not after minutes of waiting
         download.check_output(opts.output, opts.task_ids, opts.force)
-    jobs = [Job(order, task_id) for order, task_id in enumerate(opts.task_ids)]
+    jobs = jobs_for(env, opts.task_ids)
     plan = Plan[Job](
         parallel=opts.parallel,
         interval=setting_or(env, opts.interval, "poll_interval"),

@@ -157,10 +157,11 @@ def check_base_url(base_url: str, *, sandbox: bool = False) -> Reach:
         try:
             addresses = {info[4][0] for info in socket.getaddrinfo(host, parts.port or 443)}
         except (socket.gaierror, UnicodeError) as exc:
+            why = getattr(exc, "strerror", None) or exc
             return Reach(
                 problem(
                     name,
-                    f"{label}: the name {host} does not resolve ({_reason(exc)})",
+                    f"{label}: the name {host} does not resolve ({why})",
                     "check the spelling of base_url (`kling config get base_url`) and the DNS "
                     "of this machine",
                     ExitCode.UNAVAILABLE,
@@ -208,22 +209,6 @@ def _is_address(host: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _reason(exc: BaseException) -> str:
-    """The innermost reason, in one short line ("Connection refused", not the whole chain)."""
-    seen = exc
-    while True:
-        inner = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
-        inner = inner or getattr(seen, "reason", None)
-        if not isinstance(inner, BaseException) or inner is seen:
-            break
-        seen = inner
-    text = str(seen)
-    if "Errno" in text or "] " in text:
-        text = text.rsplit("] ", 1)[-1]
-    text = text.rsplit("): ", 1)[-1]
-    return " ".join(text.split())[:200] or type(seen).__name__
 
 
 def _ms(seconds: float) -> str:

@@ -47,6 +47,8 @@ class Job:
     task_id: str | None = None
     body: dict[str, Any] | None = None  # what to send, for a job that starts at send
     key: str | None = None  # the batch line's journal key
+    mark: str | None = None  # its send's row in the journal, until the answer replaces it
+    business_id: str | None = None  # a task known by its business id until it is found
     view: TaskView = NOT_SEEN
     stage: Stage = Stage.NEW
     files: list[Path] = field(default_factory=list)
@@ -66,8 +68,14 @@ class Job:
         return self.error.exit_code if self.error is not None else self.view.exit_code
 
     @property
+    def sent_as(self) -> str | None:
+        """The business id its task was sent with, or is known by (CLI.md "Business ids")."""
+        given = (self.body or {}).get("client_business_id")
+        return self.business_id or (given if isinstance(given, str) else None)
+
+    @property
     def name(self) -> str:
-        return self.task_id or f"#{self.order}"
+        return self.task_id or self.business_id or f"#{self.order}"
 
     def why_not_completed(self) -> str:
         if self.error is not None:

@@ -11,7 +11,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from .. import progress
+from .. import interrupts, progress
 from ..errors import ExitCode, Interrupted, Stalled, TaskFailed, WaitTimeout, first_failure
 from ..output import Format, Output, quiet_result
 from .jobs import Job, Plan, Stage
@@ -69,11 +69,12 @@ def run_tasks(
             describe(env, job, output)
         if not job.view and job.error is not None:
             return  # never seen (an unknown id): its error is all there is to say
-        if job.task_id and plan.follow:  # -q: nothing for a task that ended in an error
-            values = quiet_result(job.view, job.files) if job.error is None else []
-            out.task(job.view, job.files, quiet_value=values)
-        elif job.task_id:  # sent, not followed: -q prints the id
-            out.task(job.view, quiet_value=[job.task_id])
+        if not plan.follow:
+            quiet = [str(job.task_id)]  # sent, not followed: -q prints the id
+        else:  # -q: the file or URL; nothing for a task that ended in an error
+            quiet = quiet_result(job.view, job.files) if job.error is None else []
+        if job.task_id:
+            out.task(job.view, job.files, quiet_value=quiet, business_id=job.sent_as)
 
     in_order = InOrder[Job](
         [job.order for job in jobs], lambda job: display.above(lambda: show(job))
@@ -84,16 +85,19 @@ def run_tasks(
     try:
         with closing(display):
             engine.run()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
+        signum = interrupts.signal_of(stop)
         pending = engine.pending()
         if any(job.stage is Stage.SENDING for job in pending):  # its answer never came
             raise Interrupted(
-                "interrupted while submitting: the service may have made the task "
+                "interrupted while submitting; the service may have made the task "
                 "(no second request was sent)",
                 hint="look for it with `kling list` or on the provider's dashboard "
                 "before submitting again",
+                signum=signum,
             ) from None
-        raise interrupted(env, [job.task_id for job in pending if job.task_id], output) from None
+        task_ids = [job.task_id for job in pending if job.task_id]
+        raise interrupted(env, task_ids, output, signum) from None
     return first_failure(code(job) for job in jobs)
 
 
@@ -161,13 +165,16 @@ def resume_hint(env: Env, task_ids: list[str], output: str | Path | None, lead: 
     return f"{lead}: {resume_command(task_ids, output)}"
 
 
-def interrupted(env: Env, task_ids: list[str], output: str | Path | None = None) -> Interrupted:
-    """Ctrl-C: what goes on at the service, and how to pick it up."""
+def interrupted(
+    env: Env, task_ids: list[str], output: str | Path | None = None, signum: int = 2
+) -> Interrupted:
+    """Ctrl-C (or SIGTERM, SIGHUP): what goes on at the service, and how to pick it up."""
     if not task_ids:
-        return Interrupted("interrupted; nothing was submitted")
+        return Interrupted("interrupted; nothing was submitted", signum=signum)
     many = len(task_ids) > 1
     return Interrupted(
         f"interrupted; {'the tasks go' if many else 'the task goes'} on at the service: "
         + " ".join(task_ids),
         hint=resume_hint(env, task_ids, output, "resume with"),
+        signum=signum,
     )

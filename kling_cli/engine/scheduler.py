@@ -24,6 +24,7 @@ from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any, Generic
 
 from .. import download, interrupts
+from ..api.checks import has_business_id, new_business_id
 from ..errors import (
     APIError,
     KlingError,
@@ -188,10 +189,9 @@ class Engine(Generic[J]):
                 continue
             with gate.opened():
                 done = self._finished_requests(idle)
-            with self.records.group():  # the new task ids among them: one sync for all
-                for future in done:
-                    kind, job = self.inflight.pop(future)
-                    self._settle(kind, job, future)
+            for future in done:
+                kind, job = self.inflight.pop(future)
+                self._settle(kind, job, future)
 
     def _finished_requests(self, timeout: float | None) -> list[Future[Any]]:
         """The requests that came back, waiting up to `timeout` for the first."""
@@ -233,19 +233,33 @@ class Engine(Generic[J]):
                 return works
 
     def _mark_sends(self, works: list[tuple[Kind, J]]) -> list[tuple[Kind, J]]:
-        """The marks that must precede the sends among `works` (batch: each line's "sending"
-        row), written together for one sync. If they cannot be written, none of these is
-        sent, nor any later one (a request sent now could be sent again by the next run);
-        requests already out are followed to the end."""
+        """The marks that must precede the sends among `works`, each synced before its
+        request leaves: the send's row in the journal (an `uncertain` send until its answer
+        comes, found by its business id after SIGKILL), and batch's line marks. If batch's
+        cannot be written, none of these is sent, nor any later one (a request sent now
+        could be sent again by the next run); requests already out are followed to the end.
+        Without them (generate) the send goes out all the same, with a warning."""
         sends = [job for kind, job in works if kind is Kind.SEND]
-        if not sends or self.plan.before_send is None:
+        if not sends:
             return works
         try:
-            self.plan.before_send(sends)
+            for job in sends:
+                assert job.body is not None, "a job that starts at send has a body"
+                if not has_business_id(job.body):  # every send carries one (CLI.md)
+                    job.body["client_business_id"] = new_business_id()
+                job.mark = self.records.sending(job.body)
+            if self.plan.before_send is not None:
+                self.plan.before_send(sends)
         except KlingError as exc:
+            from ..store.sqlite import JournalError  # here: `wait --help` needs no sqlite3
+
+            if self.plan.before_send is None and isinstance(exc, JournalError):
+                self.records.failed(exc)
+                return works
             self.unsendable = exc
             self.ui.warn(f"{exc.message}; no more requests are sent")
             for job in sends:
+                self.records.not_sent(job.mark)
                 self._not_sent_for(job, exc)
             return [(kind, job) for kind, job in works if kind is not Kind.SEND]
         return works
@@ -255,10 +269,14 @@ class Engine(Generic[J]):
         if kind is Kind.SEND:
             assert job.body is not None, "a job that starts at send has a body"
             job.stage = Stage.SENDING
-            future = pool.submit(self.client.create_task, job.body, deadline=self.deadline)
+            future = pool.submit(self.client.submit, job.body, deadline=self.deadline)
         elif kind is Kind.POLL:
             job.stage = Stage.POLLING
-            future = pool.submit(self.client.get_task, str(job.task_id), deadline=self.deadline)
+            by_business_id = job.task_id is None and job.business_id is not None
+            asked = str(job.business_id if by_business_id else job.task_id)
+            future = pool.submit(
+                self.client.get_task, asked, deadline=self.deadline, business_id=by_business_id
+            )
         else:
             job.stage = Stage.DOWNLOADING
             target = self.plan.target(job) if self.plan.target is not None else None
@@ -325,7 +343,7 @@ class Engine(Generic[J]):
         policy.heard(job, task, self.clock())
         job.view = task
         assert job.body is not None
-        if not self.records.submitted(task, job.body, batch_key=job.key):
+        if not self.records.submitted(task, job.body, job.key, job.mark):
             self.ui.warn(f"task {task.id} was submitted but not recorded: keep its id")
         if self.plan.after_send is not None:
             self.plan.after_send(job)
@@ -336,6 +354,9 @@ class Engine(Generic[J]):
             self.finish(job)
 
     def _polled(self, job: J, task: TaskView) -> None:
+        if job.task_id is None:  # asked by its business id: found, it is known by its id now
+            job.task_id = task.id
+            self.records.found(str(job.business_id), task)
         # The journal is written when the status or the progress changes (`kling list`).
         if (task.status, task.progress) != (job.view.status, job.view.progress):
             self.records.update(task)
@@ -376,6 +397,7 @@ class Engine(Generic[J]):
                 exc.code in PARALLEL_LIMIT_CODES or exc.status == 429
             ):
                 # Not accepted: the account is at its limit. Everyone waits, then it goes again.
+                self.records.not_sent(job.mark)
                 if self.plan.not_sent is not None:
                     self.plan.not_sent(job)
                 self.paused_until = self.clock() + (exc.retry_after or self.backpressure)
@@ -385,9 +407,11 @@ class Engine(Generic[J]):
                 return
             if isinstance(exc, SubmitUncertain):
                 assert job.body is not None
-                self.records.uncertain(job.body, exc.message)  # `kling list` shows it
-            elif isinstance(exc, (APIError, ServiceUnavailable)) and self.plan.not_sent:
-                self.plan.not_sent(job)  # refused (4xx), or it never reached the service
+                self.records.uncertain(job.mark, job.body, exc.message)  # `kling list` shows it
+            elif isinstance(exc, (APIError, ServiceUnavailable)):
+                self.records.not_sent(job.mark)  # refused (4xx), or it never reached the service
+                if self.plan.not_sent is not None:
+                    self.plan.not_sent(job)
         exc.task_id = exc.task_id or job.task_id
         job.error = exc
         self.finish(job)

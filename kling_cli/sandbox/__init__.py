@@ -12,14 +12,30 @@ A generation request comes in either form of API.md, each checked as the service
 - the seed's form: `image_urls` (http(s) URLs); with images and no `<<<image_N>>>` in the prompt,
   the stored prompt gets `<<<image_1>>>` in front, as the service does;
 - the official Omni form: `metadata.image_list` (`image_url`, optional `type` `first_frame` or
-  `end_frame`, at most one of each, no end frame alone), `video_list` (`video_url`, optional
-  `refer_type` `base`|`feature`, `keep_original_sound` `yes`|`no`), `metadata.element_list`
-  (integer `element_id`) and `audio` (a boolean; `true` with a non-empty `video_list` is refused).
+  `end_frame`, at most one of each, no end frame alone), `video_list` (at most 1 video:
+  `video_url`, optional `refer_type` `base`|`feature`, `keep_original_sound` `yes`|`no`),
+  `metadata.element_list` (each entry `{"url": http(s) URL, "type": "image"|"video", "role":
+  WORD}` with type and role optional, or Kling's `{"element_id": positive integer}`) and `audio`
+  (a boolean; `true` with a non-empty `video_list` is refused). At most 7 images and elements
+  together (`metadata.image_list` + `metadata.element_list`), at most 4 with a reference video.
   Nothing is prepended to the prompt in this form, and `image_urls` with entries cannot come
   with `metadata.image_list`.
 
 In both, `<<<image_N>>>`, `<<<video_N>>>` and `<<<element_N>>>` count from 1 in their own list
 (images in `metadata.image_list` when it is given, else in `image_urls`); one beyond it is a 400.
+And in both (API.md 1c): a prompt of at most 2,500 characters; `duration` a JSON integer in the
+model's range (`rules.MODEL_DURATIONS`: 3 to 15 for `kling-v3-omni`, `kling-v3` and
+`kling-3.0-turbo`, 3 to 10 for `kling-video-o1`, 5 or 10 for `kling-v2-6`; any whole number
+above 0 for a model not named there), 5 when absent; `metadata.watermark` a boolean.
+
+Business ids (API.md 1c): `client_business_id` (top level, or `metadata.client_business_id`, or
+both when they agree; 1 to 64 letters, digits, `.`, `_`, `:` or `-`) is kept with the task and
+echoed as the top-level `client_business_id` of its every answer, and
+`GET /v1/videos/generations/{client_business_id}` answers as a GET by the task's id does (a task
+id wins over a business id spelled the same). A second task with a business id already used is
+made, not refused (the service does not document refusing it); a GET by that id answers the most
+recent. `Sandbox.tasks_with_business_id` and `Sandbox.business_id_counts` show what each
+business id made.
 
 A task is `queued`, then `in_progress` (progress rising to 99), then `completed` with a short
 real MP4 clip of the requested aspect ratio.
@@ -44,9 +60,17 @@ Prompt markers rehearse trouble (put them anywhere in the prompt; they combine):
                     `error` object (a plain string with [fail-text]); a pending one (queued,
                     submitted, in_progress, processing, pending, running) or any other word
                     (e.g. `[status:weird_state]`) is the status while it runs, then it completes
+  [lost]            the task is made (business id and all), but the submit's answer is lost:
+                    the connection closes without any answer, as with the `drop_after` fault
+  [lost-no-task]    the connection closes without any answer and no task is made (as the
+                    `drop_before` fault, but every time)
 
-The balance: one account behind every key, starting at `SandboxConfig.balance` (100 by
-default). Each created task spends `prices.task_cost`: 1 for std 5 s, twice that for 10 s, 1.5
+`[lost]` and `[lost-no-task]` act only on a request that would make a task: a 400 or a
+`max_running` 429 is answered as always. A lost answer's request is in `Sandbox.log` with
+status None and fault None.
+
+The balance: one account behind every key, starting at `SandboxConfig.balance` (100 by default).
+Each created task spends `prices.task_cost`: 0.2 a second for std (1 for 5 s, 2 for 10 s), 1.5
 times for pro, 1.5 times with a non-empty `video_list` ("Video"), 1.25 times with `audio: true`
 ("Sound"). `used_balance` grows, `remain_balance` shrinks and may go below 0 (tasks are never
 refused for it). `SandboxConfig.unlimited`: `unlimited_quota: true`, `remain_balance: -1`. A key

@@ -8,7 +8,8 @@ can be tested against something that behaves like the real trouble:
 - `bad_gateway_html`: 502 with an nginx-style HTML page; the request had no effect.
 - `drop_before`: the connection closes before the request body is read; no effect.
 - `drop_after`: the request is processed (a generation IS created), then the connection closes
-  without an answer. A client must never resend such a generation POST.
+  without an answer. A client must never resend such a generation POST; a GET by its
+  `client_business_id` finds the task. (The `[lost]` prompt marker does the same every time.)
 - `slow`: processed normally, answered after about 2 seconds.
 - `truncated_body`: file downloads only: full `Content-Length`, about half the body, then close.
 """

@@ -37,6 +37,13 @@ class Response:
     content_type: str | None = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     close: bool = False
+    # No answer at all: the connection closes instead (`Exchange.drop`), as on a lost answer.
+    drop: bool = False
+
+
+def hang_up() -> Response:
+    """The answer that is none: the connection closes without a status line."""
+    return Response(0, content_type=None, drop=True)
 
 
 def json_response(status: int, obj: object, headers: dict[str, str] | None = None) -> Response:
@@ -61,7 +68,9 @@ class RequestRecord:
     headers: dict[str, str]
     body: bytes  # at most LOG_BODY_CAP bytes
     json: Any  # the parsed body, or None
-    status: int | None  # None: the connection was dropped without an answer
+    # None: the connection was dropped without an answer (a drop fault, or a `[lost]` or
+    # `[lost-no-task]` prompt marker, whose record has no fault)
+    status: int | None
     fault: str | None
 
     @property

@@ -16,9 +16,9 @@ from urllib.parse import unquote, urlsplit
 
 from . import faults as fk
 from .config import SandboxConfig
-from .httpd import BadBody, Response, error, json_response, parse_multipart
+from .httpd import BadBody, Response, error, hang_up, json_response, parse_multipart
 from .rules import ASPECT_RATIOS, Rejection
-from .state import UNKNOWN_KEY_ANSWER, SandboxState, task_not_found
+from .state import UNKNOWN_KEY_ANSWER, Lost, SandboxState, task_not_found
 
 GENERATIONS = "/v1/videos/generations"
 UPLOADS = "/v1/uploads/images"
@@ -39,8 +39,9 @@ class Request:
 
 
 def endpoint(listener: str, method: str, path: str) -> str:
-    """The request's endpoint, ids left out ("GET /v1/videos/generations/{id}"): the key the
-    request counts go by, so there are few of them however many tasks there are."""
+    """The request's endpoint, ids left out ("GET /v1/videos/generations/{id}", a business id
+    too): the key the request counts go by, so there are few of them however many tasks there
+    are."""
     path = urlsplit(path).path
     if listener == "files":
         if _VIDEO_PATH.fullmatch(path):
@@ -153,11 +154,14 @@ def _api(request: Request, state: SandboxState, config: SandboxConfig) -> Respon
         result = state.create_task(payload, config.max_running)
         if isinstance(result, Rejection):
             return _rejection(result)
+        if isinstance(result, Lost):  # [lost], [lost-no-task]
+            return hang_up()
         return json_response(200, result)
     match = _TASK_PATH.fullmatch(path)
     if match:
         if method != "GET":
             return not_allowed(method, "GET")
+        # A task id, or the business id of a task (API.md 1c): answered alike.
         view = state.view(unquote(match[1]))
         if view is None:
             return _rejection(task_not_found())

@@ -1,5 +1,9 @@
 """What a generation request must be: both forms of API.md, each checked as the service
-documents it; a `Rejection` (400 naming the bad param) otherwise."""
+documents it (section 1c where it differs from 1b); a `Rejection` (400 naming the bad param)
+otherwise.
+
+The sandbox's own copy of the service's rules, kept apart from the client's checks on purpose:
+a slip in those is caught here, not repeated."""
 
 from __future__ import annotations
 
@@ -12,14 +16,38 @@ from urllib.parse import urlsplit
 JsonObj = dict[str, Any]
 
 MODES = ("std", "pro")
-DURATIONS = (5, 10)
 ASPECT_RATIOS = ("16:9", "9:16", "1:1")
 DEFAULT_ASPECT_RATIO = "16:9"
 
-# The official Omni structures (API.md section 1b).
+# Seconds, when the body names none (API.md 1c).
+DEFAULT_DURATION = 5
+# The seconds each model the service names takes (API.md 1c); a model not here: any whole
+# number above 0 (the gateway serves other models on the same endpoint).
+MODEL_DURATIONS: Mapping[str, range] = {
+    "kling-v3-omni": range(3, 16),
+    "kling-v3": range(3, 16),
+    "kling-video-o1": range(3, 11),
+    "kling-v2-6": range(5, 11, 5),  # 5 or 10
+    "kling-3.0-turbo": range(3, 16),
+}
+# Kling's cap on a prompt, in characters.
+MAX_PROMPT_CHARS = 2500
+
+# The official Omni structures (API.md sections 1b and 1c).
 IMAGE_TYPES = ("first_frame", "end_frame")
 REFER_TYPES = ("base", "feature")
 KEEP_ORIGINAL_SOUND = ("yes", "no")
+ELEMENT_TYPES = ("image", "video")
+ROLE_RE = re.compile(r"[A-Za-z0-9_-]+")
+MAX_VIDEOS = 1
+# Images and elements together (metadata.image_list + metadata.element_list), without and with
+# a reference video.
+MAX_REFERENCES = 7
+MAX_REFERENCES_WITH_VIDEO = 4
+
+# The caller's own id for a task (API.md 1c): top level, or inside metadata.
+BUSINESS_ID = "client_business_id"
+BUSINESS_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 # `<<<image_N>>>`, `<<<video_N>>>`, `<<<element_N>>>`: each numbered in its own list, from 1.
 PLACEHOLDER_RE = re.compile(r"<<<(image|video|element)_(-?\d+)>>>")
@@ -57,16 +85,20 @@ def validate_generation(body: object) -> Rejection | None:
     """None when the body is acceptable, else the 400 answer naming the first bad field.
 
     Both request forms: the seed's `image_urls`, and the official Omni structures
-    (`metadata.image_list`, `video_list`, `metadata.element_list`, `audio`).
+    (`metadata.image_list`, `video_list`, `metadata.element_list`, `audio`), with the newest
+    revision's fields (`client_business_id`, `metadata.watermark`) and limits.
     """
     if not isinstance(body, dict):
         return invalid("the request body must be a JSON object", None)
     for check in (
         _check_scalars,
+        _check_business_id,
+        _check_watermark,
         _check_image_urls,
         _check_image_list,
         _check_video_list,
         _check_element_list,
+        _check_reference_count,
         _check_audio,
         _check_placeholders,
     ):
@@ -104,15 +136,72 @@ def _check_scalars(body: JsonObj) -> Rejection | None:
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         return invalid("prompt is required and must be a non-empty string", "prompt")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        return invalid(
+            f"prompt must be at most {MAX_PROMPT_CHARS} characters, not {len(prompt)}", "prompt"
+        )
     if "mode" in body and body["mode"] not in MODES:
         return invalid("mode must be one of: std, pro", "mode")
-    # `type(...) is int`: JSON true and 5.0 are not the integer 5 (bool is an int in Python).
-    if "duration" in body and not (type(body["duration"]) is int and body["duration"] in DURATIONS):
-        return invalid("duration must be the integer 5 or 10", "duration")
+    if "duration" in body:
+        rejection = _check_duration(model, body["duration"])
+        if rejection is not None:
+            return rejection
     if "aspect_ratio" in body and body["aspect_ratio"] not in ASPECT_RATIOS:
         return invalid("aspect_ratio must be one of: 16:9, 9:16, 1:1", "aspect_ratio")
     if "metadata" in body and not isinstance(body["metadata"], dict):
         return invalid("metadata must be an object", "metadata")
+    return None
+
+
+def duration_range(model: str) -> str:
+    """The seconds `model` takes, in words ("3 to 15", "5 or 10", "above 0")."""
+    seconds = MODEL_DURATIONS.get(model)
+    if seconds is None:
+        return "above 0"
+    if seconds.step != 1:
+        return " or ".join(str(n) for n in seconds)
+    return f"{seconds.start} to {seconds[-1]}"
+
+
+def _check_duration(model: str, duration: object) -> Rejection | None:
+    seconds = MODEL_DURATIONS.get(model)
+    # `type(...) is int`: JSON true and 5.0 are not the integer 5 (bool is an int in Python).
+    if type(duration) is int and (duration in seconds if seconds is not None else duration > 0):
+        return None
+    return invalid(
+        f"duration must be an integer number of seconds, {duration_range(model)} for {model}",
+        "duration",
+    )
+
+
+def business_id(body: JsonObj) -> str | None:
+    """The caller's id for the task (validated): top level, else inside metadata; or None."""
+    metadata = body.get("metadata") or {}
+    value = body.get(BUSINESS_ID, metadata.get(BUSINESS_ID))
+    return value if isinstance(value, str) else None
+
+
+def _check_business_id(body: JsonObj) -> Rejection | None:
+    metadata = body.get("metadata") or {}
+    places = [(BUSINESS_ID, body), (f"metadata.{BUSINESS_ID}", metadata)]
+    given = [(param, where[BUSINESS_ID]) for param, where in places if BUSINESS_ID in where]
+    for param, value in given:
+        if not (isinstance(value, str) and BUSINESS_ID_RE.fullmatch(value)):
+            return invalid(
+                f"{param} must be a string of 1 to 64 letters, digits, '.', '_', ':' or '-'",
+                param,
+            )
+    if len(given) == 2 and given[0][1] != given[1][1]:
+        return invalid(
+            f"{BUSINESS_ID} and metadata.{BUSINESS_ID} differ; send one of them", BUSINESS_ID
+        )
+    return None
+
+
+def _check_watermark(body: JsonObj) -> Rejection | None:
+    metadata = body.get("metadata") or {}
+    if "watermark" in metadata and not isinstance(metadata["watermark"], bool):
+        return invalid("metadata.watermark must be true or false", "metadata.watermark")
     return None
 
 
@@ -183,6 +272,8 @@ def _check_video_list(body: JsonObj) -> Rejection | None:
     items = _objects(body["video_list"], param, "a video_url")
     if isinstance(items, Rejection):
         return items
+    if len(items) > MAX_VIDEOS:
+        return invalid(f"{param} holds at most {MAX_VIDEOS} video, not {len(items)}", param)
     for n, item in enumerate(items):
         if not (isinstance(item.get("video_url"), str) and _is_http_url(item["video_url"])):
             return invalid(f"{param}[{n}].video_url must be a public http(s) URL", param)
@@ -194,17 +285,61 @@ def _check_video_list(body: JsonObj) -> Rejection | None:
 
 
 def _check_element_list(body: JsonObj) -> Rejection | None:
+    """Each entry ToAPIs' form `{"url", "type"?, "role"?}` or Kling's `{"element_id"}`."""
     metadata = body.get("metadata") or {}
     if "element_list" not in metadata:
         return None
     param = "metadata.element_list"
-    items = _objects(metadata["element_list"], param, "an integer element_id")
+    items = _objects(metadata["element_list"], param, "a url or an integer element_id")
     if isinstance(items, Rejection):
         return items
     for n, item in enumerate(items):
-        if type(item.get("element_id")) is not int:  # JSON true is not an id
-            return invalid(f"{param}[{n}].element_id must be an integer", param)
+        problem = _element_problem(item)
+        if problem is not None:
+            return invalid(f"{param}[{n}]: {problem}", param)
     return None
+
+
+def _element_problem(item: JsonObj) -> str | None:
+    """What is wrong with one element_list entry, or None."""
+    if "url" in item and "element_id" in item:
+        return "an element is either a url or an element_id, not both"
+    if "element_id" in item:
+        element_id = item["element_id"]
+        if type(element_id) is not int or element_id < 1:  # JSON true is not an id
+            return "element_id must be a positive integer"
+        return None
+    if "url" not in item:
+        return "needs a url (or an integer element_id)"
+    url = item["url"]
+    if _is_data_url(url):
+        return f"url: {NO_DATA_URLS}"
+    if not (isinstance(url, str) and _is_http_url(url)):
+        return "url must be an http(s) URL"
+    if "type" in item and item["type"] not in ELEMENT_TYPES:
+        return "type must be image or video"
+    if "role" in item and not (isinstance(item["role"], str) and ROLE_RE.fullmatch(item["role"])):
+        return "role must be a word of letters, digits, '_' or '-'"
+    return None
+
+
+def _check_reference_count(body: JsonObj) -> Rejection | None:
+    """At most MAX_REFERENCES images and elements together, fewer with a reference video. The
+    param names the list the count passes the limit in (images count first)."""
+    metadata = body.get("metadata") or {}
+    images = len(metadata.get("image_list", []))
+    elements = len(metadata.get("element_list", []))
+    with_video = bool(body.get("video_list"))
+    limit = MAX_REFERENCES_WITH_VIDEO if with_video else MAX_REFERENCES
+    if images + elements <= limit:
+        return None
+    param = "metadata.image_list" if images > limit else "metadata.element_list"
+    reason = " with a reference video in video_list" if with_video else ""
+    return invalid(
+        f"metadata.image_list and metadata.element_list hold at most {limit} images and "
+        f"elements together{reason}, not {images + elements}",
+        param,
+    )
 
 
 def _check_audio(body: JsonObj) -> Rejection | None:

@@ -186,6 +186,16 @@ class Sandbox:
         """Every task created so far, in creation order (tests count them per prompt)."""
         return self.state.all_tasks()
 
+    def tasks_with_business_id(self, business_id: str) -> list[Task]:
+        """The tasks made with this `client_business_id`, oldest first: more than one when a
+        send was repeated (the sandbox, like the service, does not refuse a second)."""
+        return self.state.tasks_with_business_id(business_id)
+
+    def business_id_counts(self) -> Counter[str]:
+        """How many tasks each business id made (tasks without one left out); a soak test's
+        duplicate sends are the ids counted above 1."""
+        return self.state.business_id_counts()
+
     # -- one request ---------------------------------------------------------------------------
 
     def _serve(self, exchange: Exchange) -> None:
@@ -237,8 +247,9 @@ class Sandbox:
             except Exception as exc:  # a sandbox bug
                 response = routes.sandbox_bug(exc)
 
-        if fault == fk.DROP_AFTER:
-            # Processed (a generation was created), but the answer never leaves.
+        if fault == fk.DROP_AFTER or response.drop:
+            # Processed (a generation was created, unless `[lost-no-task]` asked for none), but
+            # the answer never leaves.
             exchange.drop()
             record(body, None, fault)
             return

@@ -3,7 +3,10 @@
 A task's answer is computed from the clock each time it is asked for, so nothing runs in the
 background: queued for `queue_seconds`, then in_progress for `run_seconds` with progress rising
 linearly to 99, then final (or, with `[stall]`, never). Prompt markers (see the package
-docstring) choose how it ends.
+docstring) choose how it ends, and whether the submit's answer is lost (`Lost`).
+
+A task may carry the caller's business id (`client_business_id`): it is echoed in every answer
+of the task, and names the task as its id does (the most recent one, when several share it).
 
 Each created task is charged to one account (see `prices.task_cost`); the balance only
 reports it, and never refuses a task.
@@ -16,6 +19,7 @@ import re
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,10 +27,12 @@ from typing import Any
 from .defaults import IN_PROCESS
 from .prices import task_cost
 from .rules import (
+    BUSINESS_ID,
     DEFAULT_ASPECT_RATIO,
     PLACEHOLDER_RE,
     JsonObj,
     Rejection,
+    business_id,
     is_omni_form,
     validate_generation,
 )
@@ -53,9 +59,12 @@ UNKNOWN_KEY_ANSWER: JsonObj = {
 # Where `[url:...]` puts the video URL (the places API.md lists).
 URL_PLACES = ("top", "video_url", "result.url", "videos", "list")
 MARKER_RE = re.compile(
-    r"\[(fail-text|fail|no-video|expired|slow|stall|url:[a-z_.]+|status:[a-z0-9_-]+)\]",
+    r"\[(fail-text|fail|no-video|expired|slow|stall|lost-no-task|lost"
+    r"|url:[a-z_.]+|status:[a-z0-9_-]+)\]",
     re.IGNORECASE,
 )
+# The markers that lose a submit's answer: the task made all the same, or not made at all.
+LOST, LOST_NO_TASK = "lost", "lost-no-task"
 # Crockford base32, as ULIDs use: upper case, no I, L, O or U.
 _B32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -75,6 +84,7 @@ class Task:
     created_mono: float
     created_wall: float
     cost: float = 0.0
+    business_id: str | None = None  # `client_business_id`, from the top level or metadata
     overrides: JsonObj = field(default_factory=dict)
 
     def marker_value(self, prefix: str) -> str | None:
@@ -82,6 +92,14 @@ class Task:
         return next(
             (m[len(prefix) + 1 :] for m in sorted(self.markers) if m.startswith(prefix + ":")), None
         )
+
+
+@dataclass(frozen=True)
+class Lost:
+    """A submit whose answer never leaves (`[lost]`, `[lost-no-task]`): the connection closes.
+    `task_id`: the task made all the same, or None when none was."""
+
+    task_id: str | None
 
 
 @dataclass(frozen=True)
@@ -179,13 +197,19 @@ class SandboxState:
         self.tasks_created = 0
         self.spent = 0.0  # what the created tasks cost, all keys together
         self._tasks: dict[str, Task] = {}
+        # Each business id's tasks, oldest first (a second task with the same id is made).
+        self._by_business_id: dict[str, list[Task]] = {}
         self._uploads: dict[str, Upload] = {}
         self._lock = threading.RLock()
 
     # -- generations -------------------------------------------------------------------------
 
-    def create_task(self, body: object, max_running: int | None = None) -> JsonObj | Rejection:
-        """Validate and create; the task's first answer, or the error answer (nothing created)."""
+    def create_task(
+        self, body: object, max_running: int | None = None
+    ) -> JsonObj | Rejection | Lost:
+        """Validate and create; the task's first answer, or the error answer (nothing created),
+        or `Lost` when the prompt asks for the answer to be lost (`[lost-no-task]`: nothing
+        created either). The markers act only on a request that would make a task."""
         rejection = validate_generation(body)
         if rejection is not None:
             return rejection
@@ -199,6 +223,9 @@ class SandboxState:
             # The check and the creation under one lock: concurrent POSTs must not both fit.
             if max_running is not None and self.running_count() >= max_running:
                 return too_many_running()
+            markers = markers_of(body["prompt"])
+            if LOST_NO_TASK in markers:
+                return Lost(None)
             wall = self.wall_clock()
             task = Task(
                 id=new_task_id(wall),
@@ -206,16 +233,19 @@ class SandboxState:
                 prompt=prompt,
                 aspect_ratio=body.get("aspect_ratio", DEFAULT_ASPECT_RATIO),
                 metadata=dict(body.get("metadata") or {}),
-                markers=markers_of(body["prompt"]),
+                markers=markers,
                 body=dict(body),
                 created_mono=self.clock(),
                 created_wall=wall,
                 cost=task_cost(body),
+                business_id=business_id(body),
             )
             self._tasks[task.id] = task
+            if task.business_id is not None:
+                self._by_business_id.setdefault(task.business_id, []).append(task)
             self.tasks_created += 1
             self.spent += task.cost
-            return self._view(task)
+            return Lost(task.id) if LOST in markers else self._view(task)
 
     def running_count(self) -> int:
         with self._lock:
@@ -236,14 +266,35 @@ class SandboxState:
         with self._lock:
             return self._tasks.get(task_id)
 
+    def find_task(self, ref: str) -> Task | None:
+        """The task `ref` names, as `GET /v1/videos/generations/{ref}` reads it: a task id, else
+        a business id (its most recent task); None when it names none."""
+        with self._lock:
+            task = self._tasks.get(ref)
+            if task is None and ref in self._by_business_id:
+                task = self._by_business_id[ref][-1]
+            return task
+
     def all_tasks(self) -> list[Task]:
         with self._lock:
             return list(self._tasks.values())
 
-    def view(self, task_id: str) -> JsonObj | None:
-        """The task's answer now, or None for an unknown id."""
+    def tasks_with_business_id(self, business_id: str) -> list[Task]:
+        """Every task made with this business id, oldest first (several when it was reused)."""
         with self._lock:
-            task = self._tasks.get(task_id)
+            return list(self._by_business_id.get(business_id, []))
+
+    def business_id_counts(self) -> Counter[str]:
+        """How many tasks each business id made (tasks without one left out): a count above 1
+        is a send that made a second task."""
+        with self._lock:
+            return Counter({bid: len(tasks) for bid, tasks in self._by_business_id.items()})
+
+    def view(self, ref: str) -> JsonObj | None:
+        """The answer now of the task `ref` names (a task id or a business id: `find_task`), or
+        None when it names none."""
+        with self._lock:
+            task = self.find_task(ref)
             return None if task is None else self._view(task)
 
     def set_task(self, task_id: str, **fields: Any) -> None:
@@ -270,6 +321,8 @@ class SandboxState:
             "created_at": int(task.created_wall),
             "metadata": dict(task.metadata),
         }
+        if task.business_id is not None:
+            view[BUSINESS_ID] = task.business_id
         if elapsed >= queue + run and "stall" not in task.markers:  # [stall]: never final
             # Never in the future, even when a test's lifecycle clock runs ahead of wall time.
             done = min(task.created_wall + queue + run, self.wall_clock())

@@ -8,21 +8,24 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..api import tasks
 from ..paths import JOURNAL_FILE as JOURNAL_FILE  # re-exported: their home is kling_cli.paths
-from ..paths import UNCERTAIN as UNCERTAIN
 from .sqlite import JournalDamaged as JournalDamaged  # re-exported: their home is store.py
 from .sqlite import JournalError as JournalError
 from .sqlite import Store
 
 ATTEMPT_PREFIX = "attempt-"
+# The status of a request that may have made a task whose id never came back
+# (Journal.record_attempt): not a task id anyone can use.
+UNCERTAIN = "uncertain"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
     id          TEXT PRIMARY KEY,
@@ -35,7 +38,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     video_url   TEXT,
     files       TEXT NOT NULL DEFAULT '[]',
     error       TEXT,
-    task        TEXT  -- the service's latest answer, as JSON
+    task        TEXT,  -- the service's latest answer, as JSON
+    business_id TEXT   -- the send's client_business_id (API.md 1c)
 );
 CREATE INDEX IF NOT EXISTS tasks_submitted ON tasks (submitted_at DESC);
 -- One row per batch line ever sent: written (task_id NULL) before its request goes out, so a
@@ -55,6 +59,12 @@ CREATE TABLE IF NOT EXISTS uploads (
 );
 """
 UPLOAD_FRESH_SECONDS = 6 * 3600  # the service does not say how long upload URLs live: be modest
+# Task ids a shell may type for the user (Journal.task_ids): one word with no quoting, as bash
+# inserts a completion as is. A hostile id such as `x;rm -rf ~` from a misbehaving service
+# never is. The GLOB is the same set, for the query.
+PLAIN_WORD = re.compile(r"[A-Za-z0-9_.-]+")
+NOT_PLAIN_GLOB = "*[^A-Za-z0-9_.-]*"
+PLAIN_STATUS_MAX = 32  # a longer status is not shown beside its id
 
 
 @dataclass(frozen=True)
@@ -70,16 +80,29 @@ class Entry:
     files: list[str]
     error: str | None
     task: dict[str, Any]  # the service's latest answer
+    business_id: str | None = None
 
     @property
     def view(self) -> tasks.TaskView:
         return tasks.TaskView.of(self.task)
 
+    @property
+    def uncertain(self) -> bool:
+        """A send whose answer never came: it may have made a task, under `business_id`."""
+        return self.status == UNCERTAIN
+
+    @property
+    def shown_id(self) -> str:
+        """What names it for `kling status/wait/download`: the task id, or for an uncertain
+        send its business id (an attempt's own id is nobody's to use)."""
+        return self.business_id if self.uncertain and self.business_id else self.id
+
     def as_json(self) -> dict[str, Any]:
         return {
-            "id": self.id,
+            "id": self.shown_id,
             "status": self.status,
-            "state": self.view.state.value,
+            "state": UNCERTAIN if self.uncertain else self.view.state.value,
+            "business_id": self.business_id,
             "progress": self.progress,
             "submitted_at": int(self.submitted_at),
             "updated_at": int(self.updated_at),
@@ -101,28 +124,57 @@ class Journal(Store):
     def migrate(self, conn: sqlite3.Connection) -> None:
         _migrate(conn)
 
-    def record_attempt(self, base_url: str, params: Mapping[str, Any], reason: str) -> str:
-        """A generation request whose answer never came: it may have made a task. Listed
-        (status `uncertain`, under an id of its own) so `kling list` shows what was tried."""
+    def sending(self, base_url: str, params: Mapping[str, Any], reason: str = "") -> str:
+        """The mark of a generation request about to leave, synced before it does: until its
+        answer is recorded (`record_submitted` with this mark) it may have made a task, so
+        `kling list` shows it as `uncertain`, under its business id. Returns the mark."""
         now = time.time()
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
-        attempt_id = f"{ATTEMPT_PREFIX}{stamp}-{os.urandom(3).hex()}"
+        mark = f"{ATTEMPT_PREFIX}{stamp}-{os.urandom(4).hex()}"
+        business_id = params.get("client_business_id")
         with self._write(durable=True) as conn:
             conn.execute(
                 "INSERT INTO tasks (id, submitted_at, updated_at, base_url, params, status,"
-                " error, task) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " error, task, business_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    attempt_id,
+                    mark,
                     now,
                     now,
                     base_url,
                     json.dumps(dict(params), ensure_ascii=False),
                     UNCERTAIN,
-                    reason,
-                    json.dumps({"id": attempt_id, "status": UNCERTAIN}),
+                    reason or "sent; no answer recorded (kling stopped, or the answer was lost)",
+                    json.dumps({"id": mark, "status": UNCERTAIN}),
+                    business_id if isinstance(business_id, str) else None,
                 ),
             )
-        return attempt_id
+        return mark
+
+    def uncertain(self, mark: str, reason: str) -> None:
+        """Why the send of `mark` is uncertain (its answer was lost, and so on)."""
+        with self._write() as conn:
+            conn.execute("UPDATE tasks SET error = ? WHERE id = ?", (reason, mark))
+
+    def not_sent(self, mark: str) -> None:
+        """The request of `mark` surely made no task (refused, or it never left)."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM tasks WHERE id = ? AND status = ?", (mark, UNCERTAIN))
+
+    def resolve(self, business_id: str, task: tasks.TaskView, base_url: str) -> None:
+        """The uncertain send of `business_id` made `task`: its row is the task's now."""
+        entry = self.by_business_id(business_id)
+        if entry is not None and entry.uncertain:
+            self.record_submitted(task, entry.base_url or base_url, entry.params, mark=entry.id)
+
+    def by_business_id(self, business_id: str) -> Entry | None:
+        """The newest row sent with this business id."""
+        conn = self.conn
+        with self._errors():
+            row = conn.execute(
+                "SELECT * FROM tasks WHERE business_id = ? ORDER BY submitted_at DESC, rowid DESC",
+                (business_id,),
+            ).fetchone()
+        return _entry(row) if row else None
 
     def record_submitted(
         self,
@@ -130,18 +182,35 @@ class Journal(Store):
         base_url: str,
         params: Mapping[str, Any],
         batch_key: str | None = None,
+        mark: str | None = None,
     ) -> None:
-        """A new task, synced to disk. `batch_key`: the batch line that made it, marked sent
-        with its id in the same transaction (one sync, not two)."""
+        """A new task, synced to disk: in place of its send's `mark`. `batch_key`: the batch
+        line that made it, marked sent with its id in the same transaction (one sync)."""
         now = time.time()
         with self._write(durable=True) as conn:
             if batch_key is not None:
                 conn.execute(
                     "UPDATE batch_lines SET task_id = ? WHERE key = ?", (task.id, batch_key)
                 )
+            if mark is not None:  # the send is answered: its row is the task's now
+                conn.execute("DELETE FROM tasks WHERE id = ?", (task.id,))
+                conn.execute(
+                    "UPDATE tasks SET id = ?, status = ?, progress = ?, error = NULL, task = ?,"
+                    " updated_at = ? WHERE id = ?",
+                    (
+                        task.id,
+                        task.status,
+                        task.progress,
+                        json.dumps(dict(task.raw), ensure_ascii=False),
+                        now,
+                        mark,
+                    ),
+                )
+                if conn.execute("SELECT 1 FROM tasks WHERE id = ?", (task.id,)).fetchone():
+                    return
             conn.execute(
                 "INSERT OR IGNORE INTO tasks (id, submitted_at, updated_at, base_url, params,"
-                " status, progress, task) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " status, progress, task, business_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     task.id,
                     now,
@@ -151,6 +220,7 @@ class Journal(Store):
                     task.status,
                     task.progress,
                     json.dumps(dict(task.raw), ensure_ascii=False),
+                    _business_id(params),
                 ),
             )
 
@@ -197,6 +267,38 @@ class Journal(Store):
         conn = self.conn
         with self._errors():
             return [_entry(row) for row in conn.execute(sql, args)]
+
+    def task_ids(
+        self, prefix: str, given: Collection[str] = (), limit: int = 50
+    ) -> list[tuple[str, str]]:
+        """The ids a TAB offers: tasks whose id starts with `prefix`, newest first (the order
+        of `entries`), at most `limit`, leaving out those in `given` (already on the line),
+        each with its status ("" unless a plain word). Only plain words (PLAIN_WORD) are
+        offered, and no `uncertain` row: a send whose answer never came has no task id."""
+        if prefix and not PLAIN_WORD.fullmatch(prefix):
+            return []  # no plain id starts with it
+        left_out = {".", "..", *given}
+        conn = self.conn
+        with self._errors():
+            rows = conn.execute(
+                "SELECT id, status FROM tasks WHERE substr(id, 1, ?) = ? AND id != ''"
+                " AND id NOT GLOB ? AND status != ? ORDER BY submitted_at DESC, rowid DESC"
+                " LIMIT ?",
+                (len(prefix), prefix, NOT_PLAIN_GLOB, UNCERTAIN, limit + len(left_out)),
+            ).fetchall()
+        found = []
+        for task_id, status in rows:
+            if not isinstance(task_id, str) or not PLAIN_WORD.fullmatch(task_id):
+                continue  # (the GLOB stops at a NUL, the pattern does not)
+            if task_id in left_out:
+                continue
+            plain = (
+                isinstance(status, str)
+                and PLAIN_WORD.fullmatch(status)
+                and len(status) <= PLAIN_STATUS_MAX
+            )
+            found.append((task_id, status if plain else ""))
+        return found[:limit]
 
     def count(self) -> int:
         """How many tasks the journal holds (`kling list` says how many it left out)."""
@@ -265,10 +367,20 @@ def _migrate(conn: sqlite3.Connection) -> None:
     columns = {row[1] for row in conn.execute("PRAGMA table_info(tasks)")}
     if "task" not in columns:  # added in 0.1.0's batch work: the service's latest answer
         conn.execute("ALTER TABLE tasks ADD COLUMN task TEXT")
+    if "business_id" not in columns:  # added with business ids (API.md 1c)
+        conn.execute("ALTER TABLE tasks ADD COLUMN business_id TEXT")
+    conn.execute("CREATE INDEX IF NOT EXISTS tasks_business ON tasks (business_id)")
+
+
+def _business_id(params: Mapping[str, Any]) -> str | None:
+    value = params.get("client_business_id")
+    return value if isinstance(value, str) else None
 
 
 def _entry(row: tuple[Any, ...]) -> Entry:
-    (tid, submitted, updated, base_url, params, status, progress, url, files, error, task) = row
+    (tid, submitted, updated, base_url, params, status, progress, url, files, error, task) = row[
+        :11
+    ]
     return Entry(
         tid,
         submitted,
@@ -281,4 +393,5 @@ def _entry(row: tuple[Any, ...]) -> Entry:
         json.loads(files),
         error,
         json.loads(task) if task else {"id": tid, "status": status},
+        row[11] if len(row) > 11 else None,
     )

@@ -5,8 +5,7 @@ itself, whose errors stop the run."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -35,27 +34,43 @@ class Records:
             self._failed(exc)
             return None
 
-    @contextmanager
-    def group(self) -> Iterator[None]:
-        """The writes made inside share one transaction and one sync (Journal.group)."""
-        try:
-            with self._journal().group():
-                yield
-        except JournalError as exc:
-            self._failed(exc)
+    def sending(self, body: Mapping[str, Any]) -> str:
+        """The mark of a send about to leave (Journal.sending); a JournalError if it cannot
+        be written: the caller decides whether to send without it."""
+        return self._journal().sending(self._base_url(), body)
 
-    def submitted(self, task: TaskView, body: Mapping[str, Any], batch_key: str | None) -> bool:
-        """A new task (and the batch line that made it); False when it could not be kept."""
+    def submitted(
+        self, task: TaskView, body: Mapping[str, Any], batch_key: str | None, mark: str | None
+    ) -> bool:
+        """A new task in place of its send's mark (and the batch line that made it); False
+        when it could not be kept."""
 
         def record(journal: Journal) -> bool:
-            journal.record_submitted(task, self._base_url(), body, batch_key)
+            journal.record_submitted(task, self._base_url(), body, batch_key, mark)
             return True
 
         return self.attempt(record) is True
 
-    def uncertain(self, body: Mapping[str, Any], reason: str) -> None:
-        """A generation request that may have made a task: listed as `uncertain`."""
-        self.attempt(lambda j: j.record_attempt(self._base_url(), body, reason))
+    def uncertain(self, mark: str | None, body: Mapping[str, Any], reason: str) -> None:
+        """A generation request that may have made a task: listed as `uncertain`, its mark
+        kept with why (or, if the mark could not be written, a row for it now)."""
+        if mark is not None:
+            self.attempt(lambda j: j.uncertain(mark, reason))
+        else:
+            self.attempt(lambda j: j.sending(self._base_url(), body, reason))
+
+    def found(self, business_id: str, task: TaskView) -> None:
+        """An uncertain send found by its business id: its row is the task's now."""
+        self.attempt(lambda j: j.resolve(business_id, task, self._base_url()))
+
+    def not_sent(self, mark: str | None) -> None:
+        """The request of `mark` surely made no task: its row goes."""
+        if mark is not None:
+            self.attempt(lambda j: j.not_sent(mark))
+
+    def failed(self, exc: JournalError) -> None:
+        """A journal failure met elsewhere, told as this one's are (once)."""
+        self._failed(exc)
 
     def update(self, task: TaskView) -> None:
         self.attempt(lambda j: j.update(task))

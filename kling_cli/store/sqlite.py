@@ -1,7 +1,6 @@
 """A SQLite file several kling processes share (parallel CI jobs): WAL mode and a busy
-timeout; write transactions, synced to disk when they must survive a power cut; groups of
-writes that share one transaction and one sync; and its failures as one-line errors that say
-what to do (JournalError, JournalDamaged)."""
+timeout; write transactions, synced to disk when they must survive a power cut; and its
+failures as one-line errors that say what to do (JournalError, JournalDamaged)."""
 
 from __future__ import annotations
 
@@ -9,6 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from ..errors import ExitCode, LocalFileError
 
@@ -28,6 +28,8 @@ class JournalDamaged(JournalError):
 DAMAGED_CODES = (11, 26)
 DAMAGED_MESSAGES = ("file is not a database", "database disk image is malformed")
 
+S = TypeVar("S", bound="Store")
+
 
 class Store:
     """The file, opened on first use with `schema` (and `migrate` for older files)."""
@@ -40,53 +42,24 @@ class Store:
     def __init__(self, path: Path):
         self.path = path
         self._conn: sqlite3.Connection | None = None
-        self._grouping = False  # inside group(): writes share its transaction
-        self._group_open = False  # ... which has begun
-        self._group_durable = False  # ... synced (FULL) when it ends
 
-    @contextmanager
-    def group(self) -> Iterator[None]:
-        """Writes made inside are one transaction, committed when it ends, and synced then if
-        one of them asked to be: several sends' marks before their requests leave, or several
-        tasks' ids as their answers come back, for one sync instead of one each. A write that
-        fails is undone alone (each is a savepoint)."""
-        if self._grouping:
-            yield
-            return
-        self._grouping = True
-        try:
-            yield
-        finally:
-            self._grouping = False
-            self._end_group()
-
-    def _end_group(self) -> None:
-        if not self._group_open:
-            return
-        self._group_open = False
-        conn = self.conn
-        with self._errors():
+    @classmethod
+    def existing(cls: type[S], path: Path, timeout: float) -> S:
+        """The file at `path` as it is, to read: nothing is made (no file, no folder, no
+        schema run). JournalError when there is none, and on reading a damaged or locked one
+        (`timeout`: seconds to wait for a lock)."""
+        store = cls(path)
+        uri = path.absolute().as_uri()
+        with store._errors():
             try:
-                conn.execute("COMMIT")
-            finally:
-                if self._group_durable:
-                    self._group_durable = False
-                    conn.execute("PRAGMA synchronous = NORMAL")
-
-    def _join_group(self, conn: sqlite3.Connection, durable: bool) -> None:
-        """Begin the group's transaction, or go on in it. The level of syncing cannot change
-        inside a transaction: a durable write in a group begun without commits that part."""
-        if self._group_open and durable and not self._group_durable:
-            self._end_group()
-        if not self._group_open:
-            if durable:
-                conn.execute("PRAGMA synchronous = FULL")
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except BaseException:
-                conn.execute("PRAGMA synchronous = NORMAL")
-                raise
-            self._group_open, self._group_durable = True, durable
+                # mode=rw never creates the file; being able to write lets the last connection
+                # tidy the WAL files away on close, as every kling command does.
+                conn = sqlite3.connect(f"{uri}?mode=rw", uri=True, timeout=timeout)
+            except sqlite3.OperationalError:  # a read-only file
+                conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=timeout)
+        conn.isolation_level = None
+        store._conn = conn
+        return store
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -131,21 +104,8 @@ class Store:
 
     @contextmanager
     def _write(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
-        """A write transaction. `durable`: synced to disk before it returns (a new task id),
-        or, inside group(), when the group ends."""
+        """A write transaction. `durable`: synced to disk before it returns (a new task id)."""
         conn = self.conn
-        if self._grouping:
-            with self._errors():
-                self._join_group(conn, durable)
-                conn.execute("SAVEPOINT write")
-                try:
-                    yield conn
-                except BaseException:
-                    conn.execute("ROLLBACK TO write")
-                    conn.execute("RELEASE write")
-                    raise
-                conn.execute("RELEASE write")
-            return
         with self._errors():
             if durable:
                 conn.execute("PRAGMA synchronous = FULL")

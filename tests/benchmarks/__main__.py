@@ -3,8 +3,9 @@
 Every row runs kling (the installed console script, as a subprocess, with its own KLING_HOME)
 next to a reference in the same run, alternating them, and compares medians:
 
-- start-up rows, and a TAB on `kling wait ` (bash's completion request, answered from the
-  journal): `python -c pass` with the interpreter of kling's own script;
+- start-up rows, and a TAB on `kling wait ` (what completions/kling.bash runs for it:
+  `kling __complete-ids ''`, 50 ids from a journal of 50 tasks): `python -c pass` with the
+  interpreter of kling's own script;
 - `kling list -n 10000` on a pseudo-terminal: the same command piped (the goal is absolute);
 - `status ID`: one GET to the sandbox (loopback, started here), against what any typer and
   requests tool pays: `python -c "import typer, requests"` plus 3x `python -c pass`;
@@ -130,6 +131,16 @@ def startup_row(
     k, r = Stats.of([x.wall for x in subj]), Stats.of([x.wall for x in ref])
     ratio = k.median / r.median
     b.add(Row(label, ms(k), ms(r), f"{ratio:.1f}x", f"<= {goal:g}x", verdict(ratio <= goal)))
+
+
+def complete_row(b: Bench) -> None:
+    """A TAB on `kling wait `: what bash's script (completions/kling.bash) runs for it, from
+    the journal of 50 tasks seeded before (each of them offered, or the row measures nothing)."""
+    args = ["__complete-ids", ""]
+    offered = subprocess.run(b.kling_argv(*args), env=b.env, capture_output=True, text=True)
+    if len(offered.stdout.splitlines()) != 50:
+        raise SystemExit(f"benchmark: kling __complete-ids offered {offered.stdout!r}")
+    startup_row(b, "a TAB on `kling wait ` (kling __complete-ids '')", args, 3)
 
 
 def status_row(b: Bench, task_id: str) -> None:
@@ -700,9 +711,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for key, label, cmd, goal in startup:
                 if key in only:
                     startup_row(b, label, cmd, goal)
-            if "complete" in only:  # what bash's script (completions/kling.bash) runs on a TAB
-                tab = {"_KLING_COMPLETE": "complete_bash", "COMP_WORDS": "kling\nwait\n"}
-                startup_row(b, "a TAB on `kling wait `", [], 3, {**tab, "COMP_CWORD": "2"})
+            if "complete" in only:
+                complete_row(b)
             if "list-tty" in only:
                 list_tty_row(b, sb.base_url)  # type: ignore[attr-defined]
             if {"status", "download", "live"} & only:

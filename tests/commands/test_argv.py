@@ -58,7 +58,8 @@ def test_generate_every_option(kling, calls) -> None:
     name, (opts,) = parsed(
         kling, calls, "generate", "a fox", "-i", "a.png", "--image", "b.png", "--ref", "c.png",
         "--first-frame", "f.png", "--end-frame", "e.png", "--video", "https://v/1.mp4",
-        "--video-refer", "base", "--keep-sound", "--element", "7", "--no-audio", "--mode", "pro",
+        "--video-refer", "base", "--keep-sound", "--element", "7", "--element", "hero=h.png",
+        "--no-audio", "--watermark", "--business-id", "order-1", "--mode", "pro",
         "--duration", "10", "--aspect-ratio", "9:16", "--model", "m2", "--metadata", "a=1",
         "--set", "b=2", "--wait", "--timeout", "60", "--interval", "2.5", "-o", "out/",
         "--force", "--dry-run", "--json",
@@ -67,7 +68,8 @@ def test_generate_every_option(kling, calls) -> None:
     assert opts == generate.GenerateOptions(
         prompt="a fox", images=["a.png", "b.png"], refs=["c.png"], first_frame="f.png",
         end_frame="e.png", videos=["https://v/1.mp4"], video_refer="base", keep_sound=True,
-        elements=[7], audio=False, mode="pro", duration=10, aspect_ratio="9:16", model="m2",
+        elements=["7", "hero=h.png"], audio=False, watermark=True, business_id="order-1",
+        mode="pro", duration=10, aspect_ratio="9:16", model="m2",
         metadata=["a=1"], sets=["b=2"], wait=True, timeout=60.0, interval=2.5, output="out/",
         force=True, dry_run=True, format=Format.JSON,
     )  # fmt: skip

@@ -80,7 +80,7 @@ def test_a_journal_that_fails_mid_batch_stops_the_sending(
     assert docs[0]["status"] == "completed" and Path(docs[0]["output_files"][0]).exists()
     for doc in docs[1:]:
         assert doc["error"]["message"].startswith("not sent: the task journal")
-    assert result.exit_code == 1
+    assert result.exit_code == 8  # the journal could not be written (CLI.md)
     assert "disk I/O error; no more requests are sent" in result.stderr
 
 

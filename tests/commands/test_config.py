@@ -50,7 +50,7 @@ def test_no_temporary_files_left_behind(kling, isolated: Path) -> None:
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("mode", "ultra"), ("duration", "7"), ("aspect_ratio", "4:3"), ("base_url", "ftp://x"),
+    [("mode", "ultra"), ("duration", "7.5"), ("aspect_ratio", "4:3"), ("base_url", "ftp://x"),
      ("poll_interval", "0"), ("timeout", "soon"), ("nonsense", "1")],
 )  # fmt: skip
 def test_set_validates(kling, isolated: Path, key: str, value: str) -> None:
@@ -166,10 +166,11 @@ def test_profile_key_is_used_for_requests(kling, sandbox, isolated: Path) -> Non
 # --- setup problems are not internal errors (issue 12, item 5) ------------------------------
 
 
-def test_a_folder_that_cannot_be_written_is_a_usage_error(
+def test_a_folder_that_cannot_be_written_is_a_local_file_error(
     kling, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """As `download -o` into such a folder: exit 2 with a plain message, not "internal error"."""
+    """Exit 8 (a local file that cannot be written) with a plain message, not "internal
+    error"."""
     import tempfile
 
     def refused(*args: object, **kwargs: object) -> None:
@@ -177,7 +178,7 @@ def test_a_folder_that_cannot_be_written_is_a_usage_error(
 
     monkeypatch.setattr(tempfile, "mkstemp", refused)
     result = kling("config", "set", "mode", "pro")
-    assert result.exit_code == 2
+    assert result.exit_code == 8
     assert result.stderr.startswith("kling: error: cannot write config file ")
     assert "Permission denied" in result.stderr and "internal error" not in result.stderr
 

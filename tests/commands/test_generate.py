@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,10 +26,13 @@ def test_submit_prints_task_id_quietly(kling, against) -> None:
     assert result.exit_code == 0
     task_id = result.stdout.strip()
     assert task_id.startswith("video_") and "\n" not in task_id
-    assert posts(against)[0].json == {
+    sent = posts(against)[0].json
+    business_id = sent.pop("client_business_id")  # one kling made for this send (CLI.md)
+    assert sent == {
         "model": "kling-v3-omni", "prompt": "a red fox", "mode": "std", "duration": 5,
         "aspect_ratio": "16:9",
     }  # fmt: skip
+    assert re.fullmatch(r"kling-\d{8}T\d{6}-[0-9a-f]{12}", business_id)
 
 
 def test_submit_json_is_the_service_task(kling, against) -> None:
@@ -84,7 +88,7 @@ def test_dry_run_sends_nothing_and_needs_no_key(kling, sandbox) -> None:
     ("args", "message"),
     [
         (["--mode", "ultra"], "--mode"),
-        (["--duration", "7"], "--duration"),
+        (["--duration", "16"], "--duration"),
         (["--aspect-ratio", "4:3"], "--aspect-ratio"),
         (["-i", "data:image/png;base64,AAAA"], "data: URLs"),
         (["-i", "missing.png"], "does not exist"),
@@ -215,8 +219,9 @@ def test_submit_that_may_have_arrived_is_not_resent(kling, against) -> None:
     assert len(posts(against)) == 1 and against.tasks_created == 1
     listed = kling("list").stdout.splitlines()  # the hint is true: it is listed
     assert len(listed) == 1
-    attempt_id, status, _, _, prompt, detail = listed[0].split("\t")
-    assert attempt_id.startswith("attempt-") and status == "uncertain" and prompt == "a fox"
+    business_id, status, _, _, prompt, detail = listed[0].split("\t")
+    assert business_id == posts(against)[0].json["client_business_id"]  # what finds it later
+    assert status == "uncertain" and prompt == "a fox"
     assert "may have reached" in detail
     assert kling("list", "--json").stdout.count("\n") == 1
 
@@ -243,7 +248,11 @@ def test_service_errors_map_to_exit_codes(kling, status: int, code: int) -> None
     with ScriptedServer() as server:
         replies = [Reply(status, {"error": {"message": f"said {status}"}})] * 6
         server.add("POST", "/v1/videos/generations", *replies)
-        result = kling("--base-url", server.url, "--api-key", "k" * 20, "generate", "a fox")
+        if status >= 500:  # it may have made a task: looked for by its business id, in vain
+            not_found = Reply(404, {"error": {"message": "task not found"}})
+            server.add("GET", "/v1/videos/generations/order-7", *[not_found] * 5)
+        args = ["generate", "a fox", "--business-id", "order-7"]
+        result = kling("--base-url", server.url, "--api-key", "k" * 20, *args)
     assert result.exit_code == code
     assert f"said {status}" in result.stderr and len(result.stderr.splitlines()) <= 2
 

@@ -59,17 +59,17 @@ def test_first_and_end_frame_around_the_refs_local_files_uploaded(kling, against
 
 
 def test_reference_video_with_its_options(kling, against) -> None:
-    body = sent(kling, against, "like <<<video_1>>>", "--video", CLIP)
-    assert body["video_list"] == [
-        {"video_url": CLIP, "refer_type": "feature", "keep_original_sound": "no"}
+    body = sent(kling, against, "edit <<<video_1>>>", "--video", CLIP)
+    assert body["video_list"] == [  # base: the service's own default (API.md 1c)
+        {"video_url": CLIP, "refer_type": "base", "keep_original_sound": "no"}
     ]
     against.log.clear()
     body = sent(
-        kling, against, "edit <<<video_1>>>", "--video", CLIP, "--video-refer", "base",
+        kling, against, "like <<<video_1>>>", "--video", CLIP, "--video-refer", "feature",
         "--keep-sound",
     )  # fmt: skip
     assert body["video_list"] == [
-        {"video_url": CLIP, "refer_type": "base", "keep_original_sound": "yes"}
+        {"video_url": CLIP, "refer_type": "feature", "keep_original_sound": "yes"}
     ]
 
 
@@ -88,7 +88,10 @@ def test_dry_run_prints_exactly_what_would_be_sent(kling, against) -> None:
     args = ("<<<image_1>>> dances like <<<video_1>>>", "--ref", A, "--video", CLIP)
     dry = kling("generate", *args, "--dry-run")
     assert dry.exit_code == 0 and posts(against) == []
-    assert json.loads(dry.stdout) == sent(kling, against, *args)
+    shown, body = json.loads(dry.stdout), sent(kling, against, *args)
+    # Each send has a business id of its own: the dry run shows one, the send made another.
+    assert shown.pop("client_business_id") != body.pop("client_business_id")
+    assert shown == body
 
 
 def test_a_ref_the_prompt_never_names_is_warned_about_and_still_sent(kling, against) -> None:
@@ -115,7 +118,7 @@ def test_a_ref_the_prompt_never_names_is_warned_about_and_still_sent(kling, agai
         (["--keep-sound"], "apply to reference videos"),
         (["--video", "clip.mp4"], "must be a public http(s) URL"),
         (["--video", CLIP, "--video-refer", "motion"], "--video-refer must be one of"),
-        (["--element", "x"], "'x' is not a valid int"),
+        (["--element", "x"], "image file x does not exist"),
         (["--set", "metadata={}", "--ref", A], "would replace --metadata"),
         (["--metadata", f'image_list=[{{"image_url": "{A}"}}]', "--ref", B], "one way"),
         (["--set", "prompt=other"], "would replace the prompt"),
