@@ -72,13 +72,14 @@ class KlingGroup(TyperGroup):
         with formatter.section("Commands"):  # each summary whole: write_dl wraps it
             formatter.write_dl([(name, cmd.get_short_help_str(10_000)) for name, cmd in rows])
 
-    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+    def make_context(self, info_name: Any, args: list[str], *rest: Any, **kwargs: Any) -> Any:
+        argv = list(args)  # parsing consumes `args`
         try:  # parsing prints --help and --version: to a reader that may have gone
-            return super().make_context(*args, **kwargs)
+            return super().make_context(info_name, args, *rest, **kwargs)
         except BrokenPipeError:
             stdout_gone()
         except typer.TyperException as exc:  # the root's options: `kling --bogus list`
-            usage_failed(exc)
+            usage_failed(exc, misplaced(self, getattr(exc, "option_name", None), argv))
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if not args and not ctx.resilient_parsing:  # bare `kling`: help is what was asked for
@@ -210,10 +211,36 @@ def report(
     Ui.system(progress="json" if events_run else "off", json_errors=json_run).error(exc)
 
 
-def usage_failed(exc: typer.TyperException) -> NoReturn:
+def misplaced(group: TyperGroup, option: str | None, argv: list[str]) -> UsageError | None:
+    """`kling -q list`, `kling --json status ID`: an option of the command, given before it,
+    where only kling's own options go. The error names the command it belongs to."""
+    if not option or option not in argv:
+        return None
+    words = [arg for arg in argv[argv.index(option) + 1 :] if not arg.startswith("-")]
+    ctx = group.context_class(group, info_name="kling")
+    for i, word in enumerate(words):
+        if word not in SUMMARIES:
+            continue
+        path, command = [word], group.get_command(ctx, word)
+        if isinstance(command, TyperGroup) and i + 1 < len(words):  # `config list`
+            sub = command.get_command(ctx, words[i + 1])
+            if sub is not None:
+                path, command = [word, words[i + 1]], sub
+        if command is None or option not in value_taking(command.params):
+            return None
+        name = " ".join(["kling", *path])
+        return UsageError(
+            f"no such option: {option} (it is an option of `{name}`, and goes after it)",
+            hint=f"put it after the command: {name} {option} ...",
+        )
+    return None
+
+
+def usage_failed(exc: typer.TyperException, instead: UsageError | None = None) -> NoReturn:
     """A usage error found by the parser (missing argument, bad option value, no such option
     or command), in the words and form of ours: `kling: error: ...` and a hint naming the
-    help to read, exit 2; a JSON document with --json; an `error` event with --progress json.
+    help to read (or `instead`, an error of ours that says more), exit 2; a JSON document
+    with --json; an `error` event with --progress json.
     Anything else click raises (its help for `kling config` alone) goes its own way."""
     code = getattr(exc, "exit_code", None)
     if type(exc).__name__ == "NoArgsIsHelpError" or code != ExitCode.USAGE:
@@ -221,7 +248,7 @@ def usage_failed(exc: typer.TyperException) -> NoReturn:
     ctx = getattr(exc, "ctx", None)
     meta = ctx.meta if ctx is not None else {}
     where = ctx.command_path if ctx is not None else "kling"
-    error = UsageError(our_words(exc.format_message()), hint=f"see: {where} --help")
+    error = instead or UsageError(our_words(exc.format_message()), hint=f"see: {where} --help")
     report(error, None, json_run=bool(meta.get(JSON_RUN)), events_run=bool(meta.get(EVENTS_RUN)))
     raise typer.Exit(ExitCode.USAGE) from None
 

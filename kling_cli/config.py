@@ -14,7 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+from . import paths
 from .errors import ConfigError, LocalFileError
 from .paths import config_dir as config_dir  # re-exported: their home is kling_cli.paths
 from .paths import data_dir as data_dir
@@ -56,10 +58,13 @@ def _nonempty(value: str) -> str:
 
 
 def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    """One of `choices`, whatever its case (`PRO` is `pro`)."""
+
     def parse(value: str) -> str:
-        if value not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}")
-        return value
+        for choice in choices:
+            if value.strip().lower() == choice.lower():
+                return choice
+        raise ValueError(f"must be one of {', '.join(choices)}")
 
     return parse
 
@@ -106,9 +111,19 @@ def _poll_seconds(value: str) -> float:
 
 
 def _url(value: str) -> str:
+    """An http(s) URL the key may be sent to: plain http:// only to this machine (the
+    sandbox), found when it is set, not when a command first uses it."""
+    from .api.urls import is_loopback
+
     value = value.strip()
     if not value.startswith(("http://", "https://")) or len(value) <= len("https://"):
         raise ValueError("must be an http:// or https:// URL")
+    host = urlsplit(value).hostname or ""
+    if value.startswith("http://") and not is_loopback(host):
+        raise ValueError(
+            f"plain http:// to {host} would send the API key where anyone on the way could "
+            "read it: use https:// (plain http is for loopback hosts only, such as the sandbox)"
+        )
     return value
 
 
@@ -334,7 +349,7 @@ def save_document(path: Path, doc: Any) -> None:
             hint="KLING_HOME (or the per-user config folder) must be a folder you can write to",
         ) from None
     try:
-        os.fchmod(fd, 0o600)
+        paths.set_mode(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(tomlkit.dumps(doc))
             fh.flush()
@@ -348,16 +363,21 @@ def save_document(path: Path, doc: Any) -> None:
 
 
 def readable_by_others(path: Path) -> bool:
+    if not paths.POSIX_MODES:  # Windows reports 0o666 for every file: its ACLs decide
+        return False
     try:
         return bool(path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
     except OSError:
         return False
 
 
-def set_value(path: Path, name: str, raw: str, profile: str | None = None) -> Any:
+def set_value(
+    path: Path, name: str, raw: str, profile: str | None = None, source: str = "the command line"
+) -> Any:
+    """`source`: where `raw` came from, for the message when it does not validate."""
     import tomlkit
 
-    value = validate(name, raw, "the command line")
+    value = validate(name, raw, source)
     doc = load_document(path)
     if profile is None:
         doc[name] = value

@@ -138,10 +138,25 @@ class Ui:
         except UnicodeDecodeError as exc:
             raise UsageError(f"{what} on stdin is not UTF-8 text ({exc.reason})") from None
 
+    # --- stdout for bytes ----------------------------------------------------------------------
+
+    def binary_stdout(self) -> BinaryIO:
+        """stdout as bytes (a video, for `download -o -`): the buffer under the text stream,
+        what was written as text flushed first."""
+        self.stdout.flush()
+        buffer = getattr(self.stdout, "buffer", None)
+        if buffer is None:
+            raise UsageError("stdout cannot take bytes here")
+        return buffer  # type: ignore[no-any-return]  # a text stream's buffer is binary
+
     # --- messages on stderr ------------------------------------------------------------------
 
-    def _say(self, text: str) -> None:
-        self.stderr.write(f"kling: {printable(text)}\n")  # one write: workers speak too
+    def _say(self, text: str, label: str = "") -> None:
+        """`kling: LABEL: TEXT`, the label coloured where stderr takes colour."""
+        if label:
+            colour = LABEL_COLOURS[label] if self.stderr_color else ""
+            label = f"{colour}{label}:{RESET if colour else ''} "
+        self.stderr.write(f"kling: {label}{printable(text)}\n")  # one write: workers speak too
         self.stderr.flush()
 
     def note(self, message: str) -> None:
@@ -150,7 +165,7 @@ class Ui:
 
     def warn(self, message: str) -> None:
         if not self.events:
-            self._say(f"warning: {message}")
+            self._say(message, "warning")
 
     def event(self, name: str, **fields: Any) -> None:
         """One line of --progress json (CLI.md "Progress for machines")."""
@@ -169,11 +184,11 @@ class Ui:
             self.stderr.flush()
             return
         where = f"{exc.task_id}: " if exc.task_id and exc.task_id not in exc.message else ""
-        self._say(f"error: {where}{exc.message}")
+        self._say(f"{where}{exc.message}", "error")
         for detail in exc.details:
             self._say(f"  {detail}")
         if exc.hint:
-            self._say(f"hint: {exc.hint}")
+            self._say(exc.hint, "hint")
 
     def trace(self, line: str) -> None:
         if self.verbose:
@@ -218,6 +233,17 @@ class Ui:
             and self.environ.get("TERM") != "dumb"
         )
 
+    @property
+    def stderr_color(self) -> bool:
+        """Colour on stderr (the labels of errors, warnings and hints): on a terminal, or
+        wherever FORCE_COLOR asks for it (a CI log that shows colour, stderr piped); never
+        with NO_COLOR."""
+        if self.environ.get("NO_COLOR"):
+            return False
+        if self.environ.get("FORCE_COLOR"):
+            return True
+        return self.stderr_tty and self.environ.get("TERM") != "dumb"
+
     def rich_console(self, stream: TextIO, *, terminal: bool) -> Console:
         """A rich Console on one of our streams that honours NO_COLOR, FORCE_COLOR, TERM and
         the locale of this run's environment."""
@@ -248,6 +274,9 @@ class _Beside:
     def flush(self) -> None:
         pass  # each write was flushed
 
+
+LABEL_COLOURS = {"error": "\x1b[1;31m", "warning": "\x1b[33m", "hint": "\x1b[36m"}  # SGR
+RESET = "\x1b[0m"
 
 # C1 controls: valid inside a JSON string, but some terminals obey them. Written escaped.
 C1 = {code: f"\\u{code:04x}" for code in range(0x80, 0xA0)}

@@ -6,12 +6,13 @@ import contextlib
 import json
 import os
 import re
+import stat
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar
 
 from .errors import (
     LocalFileError,
@@ -21,6 +22,7 @@ from .errors import (
     UsageError,
     VideoURLExpired,
 )
+from .paths import set_mode
 
 if TYPE_CHECKING:
     from .api.client import Client
@@ -55,6 +57,9 @@ def target_for(task_id: str, output: str | Path | None, output_dir: Path | None)
     return Path(output)
 
 
+STDOUT = "-"  # `download -o -`: the video goes to stdout
+
+
 def check_output(
     output: str | Path,
     task_ids: list[str],
@@ -65,7 +70,14 @@ def check_output(
     A file that `saved_as` says is already that task's video (a re-run) is no obstacle.
 
     `task_ids` may be empty (not submitted yet): then only the folder or file itself is checked.
+    A folder that does not exist yet is made when the first video is saved, as with
+    `curl --create-dirs`, provided the nearest one that exists is a folder we may write to.
     """
+    if str(output) == STDOUT:  # `download` takes it before here
+        raise UsageError(
+            "-o - (the video on stdout) is for kling download",
+            hint="save to a file or folder, or wait for the task, then: kling download ID -o -",
+        )
     path = Path(output)
     if names_folder(output):
         _check_folder(path, create_ok=True)
@@ -79,25 +91,53 @@ def check_output(
             hint="give a folder (it must exist, or end the path with /)",
         )
     _check_file(path, force or bool(task_ids and saved_as(task_ids[0], path)))
-    _check_folder(path.parent, create_ok=False)
+    _check_folder(path.parent, create_ok=True)
 
 
 def _check_file(path: Path, force: bool) -> None:
-    if path.is_dir():
+    """A video replaces only a regular file, and only with --force: never a folder, nor a
+    symlink, a device or a FIFO (`-o /dev/null --force` would have replaced /dev/null: a
+    file is renamed into place, over whatever stood there)."""
+    try:
+        mode = path.lstat().st_mode
+    except OSError:  # nothing there (or nothing we can see: the write will say)
+        return
+    if stat.S_ISDIR(mode):
         raise UsageError(f"{path} is a folder")
-    if path.exists() and not force:
+    if not stat.S_ISREG(mode):
+        raise UsageError(
+            f"{path} is {_special(mode)}: kling saves a video only as a regular file, and never "
+            "replaces anything else (--force included)",
+            hint="name a new file or a folder"
+            + ("; for stdout, kling download ID -o -" if stat.S_ISLNK(mode) else ""),
+        )
+    if not force:
         raise UsageError(f"{path} already exists", hint="pass --force to overwrite it")
 
 
+def _special(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symlink"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
 def _check_folder(folder: Path, create_ok: bool) -> None:
-    if not folder.exists():
-        if create_ok:  # like `curl --create-dirs`: a path ending in / is made when needed
-            return
-        raise UsageError(f"folder {folder} does not exist")
-    if not folder.is_dir():
-        raise UsageError(f"{folder} is not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(f"cannot write to folder {folder}: permission denied")
+    """The folder, or (`create_ok`: it is made when needed) the nearest one that exists."""
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        if not create_ok:
+            raise UsageError(f"folder {folder} does not exist")
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write to folder {existing}: permission denied")
 
 
 class Response(Protocol):
@@ -144,14 +184,13 @@ def download(
     with _unfinished_lock:
         _unfinished.add(tmp)
     try:
-        os.fchmod(fd, ordinary_file_mode())  # mkstemp makes 0600
+        set_mode(fd, ordinary_file_mode())  # mkstemp makes 0600
         with os.fdopen(fd, "wb") as fh:
             _fetch_into(url, fh, open_url, on_bytes)
             fh.flush()
             if sync:
                 os.fsync(fh.fileno())
-        if target.exists() and not force:
-            raise UsageError(f"{target} already exists", hint="pass --force to overwrite it")
+        _check_file(target, force)  # again: something may have appeared there meanwhile
         os.replace(tmp, target)
     except OSError as exc:
         raise LocalFileError(f"cannot write {target}: {exc.strerror or exc}") from None
@@ -206,7 +245,11 @@ def ordinary_file_mode() -> int:
     return 0o666 & ~mask
 
 
-def _fetch_into(url: str, fh: BinaryIO, open_url: Opener, on_bytes: OnBytes | None) -> None:
+def _fetch_into(
+    url: str, fh: BinaryIO, open_url: Opener, on_bytes: OnBytes | None, seekable: bool = True
+) -> None:
+    """`seekable=False`: `fh` is a stream (stdout), whose bytes cannot be taken back: a
+    transfer resumes only where the host answers the Range asked for."""
     received = 0
     total: int | None = None
     last_problem = ""
@@ -219,8 +262,13 @@ def _fetch_into(url: str, fh: BinaryIO, open_url: Opener, on_bytes: OnBytes | No
             if resp.status_code not in (200, 206):
                 raise ServiceUnavailable(f"the video host answered {resp.status_code} for {url}")
             if resp.status_code == 200 or _range_start(resp) != received:
+                if received and not seekable:
+                    raise ServiceUnavailable(
+                        f"the download of {url} broke after {received} bytes and the host "
+                        "cannot resume it: the video on stdout is incomplete"
+                    )
                 received = 0  # the host ignored our Range (or answered another): start over
-                if fh.tell():
+                if seekable and fh.tell():
                     # Not on an empty file: ext4 flushes a file truncated to 0 when closed.
                     fh.seek(0)
                     fh.truncate()
@@ -231,7 +279,7 @@ def _fetch_into(url: str, fh: BinaryIO, open_url: Opener, on_bytes: OnBytes | No
                 for chunk in resp.iter_content(CHUNK):
                     fh.write(chunk)
                     received += len(chunk)
-                    if received - written_back >= WRITEBACK:
+                    if seekable and received - written_back >= WRITEBACK:
                         _write_back(fh, max(0, written_back - WRITEBACK), received)
                         written_back = received
                     if on_bytes:
@@ -252,7 +300,10 @@ def _fetch_into(url: str, fh: BinaryIO, open_url: Opener, on_bytes: OnBytes | No
             last_problem = f"received {received} of {total} bytes"
         finally:
             resp.close()
-    raise ServiceUnavailable(f"download of {url} failed: {last_problem}, after {ATTEMPTS} tries")
+    incomplete = "" if seekable else " (the video on stdout is incomplete)"
+    raise ServiceUnavailable(
+        f"download of {url} failed: {last_problem}, after {ATTEMPTS} tries{incomplete}"
+    )
 
 
 def _write_back(fh: BinaryIO, start: int, end: int) -> None:
@@ -299,6 +350,56 @@ def fetch_video(
     once. Returns the saved path and the task as last seen. No journal, no display: it runs
     on worker threads."""
 
+    def save(url: str, open_url: Opener) -> Path:
+        return download(url, target, open_url, force=force, on_bytes=on_bytes)
+
+    return _with_fresh_url(client, task, save, deadline)
+
+
+def stream_video(
+    client: Client,
+    task: TaskView,
+    out: BinaryIO,
+    *,
+    on_bytes: OnBytes | None = None,
+    deadline: float | None = None,
+) -> TaskView:
+    """`download -o -`: a completed task's video written to `out` (stdout) as it comes, with
+    the expired-URL retry of fetch_video while nothing has been written. Returns the task as
+    last seen."""
+    written = 0
+
+    def counting(done: int, total: int | None) -> None:
+        nonlocal written
+        written = done
+        if on_bytes is not None:
+            on_bytes(done, total)
+
+    def send(url: str, open_url: Opener) -> None:
+        try:
+            _fetch_into(url, out, open_url, counting, seekable=False)
+        except VideoURLExpired as exc:
+            if written:  # a fresh URL would start the video again on stdout
+                message = f"{exc.message} (the video on stdout is incomplete)"
+                raise ServiceUnavailable(message) from None
+            raise
+        out.flush()
+
+    return _with_fresh_url(client, task, send, deadline)[1]
+
+
+T = TypeVar("T")
+
+
+def _with_fresh_url(
+    client: Client,
+    task: TaskView,
+    fetch: Callable[[str, Opener], T],
+    deadline: float | None,
+) -> tuple[T, TaskView]:
+    """`fetch(url, open_url)` of a completed task's video URL; an expired URL (by its
+    expires_at, or by the host's 403/404/410) is asked of the service afresh once."""
+
     def open_url(url: str, headers: dict[str, str]) -> Response:
         return client.open_video(url, headers, deadline)
 
@@ -310,13 +411,22 @@ def fetch_video(
         if url is None:
             raise no_video_url(task)
         try:
-            path = download(url, target, open_url, force=force, on_bytes=on_bytes)
-        except VideoURLExpired:
+            return fetch(url, open_url), task
+        except VideoURLExpired as exc:
             if fresh:
-                raise
+                raise expired(task, exc) from None
             continue
-        return path, task
     raise AssertionError("unreachable")
+
+
+def expired(task: TaskView, exc: VideoURLExpired) -> VideoURLExpired:
+    """The video is gone even at a fresh URL: say which task, and what to do."""
+    return VideoURLExpired(
+        f"the video of task {task.id} has expired: {exc.message}",
+        hint="the service keeps a video for a limited time after the task completes; "
+        "generate it again (`kling list` shows its prompt)",
+        task_id=task.id,
+    )
 
 
 def no_video_url(task: TaskView) -> NoVideoURL:

@@ -1,6 +1,7 @@
 """Where kling keeps its files, and the journal's file name: stdlib only and nothing else, so
 that a TAB (`kling __complete-ids`, kling_cli.main) can find the journal without loading the
-config. kling_cli.config and kling_cli.store.journal re-export these names."""
+config. kling_cli.config and kling_cli.store.journal re-export these names. And the mode of a
+file kling writes, where the system has modes."""
 
 from __future__ import annotations
 
@@ -33,3 +34,17 @@ def data_dir(environ: Mapping[str, str] | None = None) -> Path:
     from platformdirs import user_data_path
 
     return user_data_path("kling", appauthor=False)
+
+
+def set_mode(fd: int, mode: int) -> None:
+    """`os.fchmod(fd, mode)` where there is one: Windows has it only from Python 3.13, and
+    there a mode is little more than read-only, so the file keeps what it was made with
+    (tempfile.mkstemp's: the user's own)."""
+    fchmod = getattr(os, "fchmod", None)
+    if fchmod is not None:
+        fchmod(fd, mode)
+
+
+# Whether a file's mode bits say who may read it: not on Windows, where ACLs do, and every
+# file reports 0o666.
+POSIX_MODES = os.name == "posix"

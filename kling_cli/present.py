@@ -25,9 +25,8 @@ STAGE_WORDS = {
 
 
 class Shown(NamedTuple):
-    status: (
-        str  # the service's spelling, or kling's word: new, sending, downloading, stalled, error
-    )
+    # the service's spelling, or kling's word: new, sending, checking, downloading, stalled, error
+    status: str
     progress: str  # "40%" (bytes so far while downloading), "" when there is none
     detail: str  # the saved files, else why it did not complete, else the video URL
     state: State | None  # for a colour: completed, failed, pending; None for an error of kling's
@@ -54,6 +53,8 @@ def job(job: Job) -> Shown:
     word = STAGE_WORDS.get(job.stage.value)
     if word is None or job.error is not None:
         return shown
+    if word == "downloading" and not job.view and not job.received:
+        return Shown("checking", "", "", State.PENDING)  # asking the service what it is first
     if word == "downloading":
         total = f"/{job.total / 1e6:.1f}" if job.total else ""
         done = f"{job.received / 1e6:.1f}{total} MB" if job.received else ""

@@ -48,12 +48,21 @@ def display(ui: Ui, quiet: bool = False, *, lines: int | None = None) -> Display
 
 
 def transfer_display(
-    ui: Ui, label: str, quiet: bool = False, file: str | None = None, total: int | None = None
+    ui: Ui,
+    label: str,
+    quiet: bool = False,
+    file: str | None = None,
+    total: int | None = None,
+    *,
+    task_id: str | None = None,
 ) -> TransferDisplay:
     """A byte bar for one transfer of `total` bytes (when known); `file`: the local file it
-    reads (uploads), for events."""
+    reads (uploads), for events; `task_id`: the task whose video comes down (`download -o -`),
+    whose events are `download` events."""
     mode = ui.progress_mode(quiet)
     if mode == "json":
+        if task_id is not None:
+            return JsonTransfer(ui, task_id, event="download", key="task_id")
         return JsonTransfer(ui, file or label)
     if mode == "live":
         from .live import LiveTransfer
@@ -129,7 +138,13 @@ class PlainLines:
         self.seen.pop(job.order, None)
 
     def transfer(self, job: Job) -> None:
-        pass  # one line per download, not one per chunk
+        """The first bytes of a video whose task was not known to be completed when its
+        download began (`kling download ID`): only now is it downloading. One line per
+        download, not one per chunk."""
+        words = ("downloading", "")
+        if not self.batch and job.task_id and self.seen.get(job.order) != words:
+            self.seen[job.order] = words
+            self.ui.note(f"{job.name} downloading")
 
     def above(self, write: Callable[[], None]) -> None:
         write()
@@ -221,17 +236,20 @@ class JsonEvents:
 
 
 class JsonTransfer:
-    """`upload` events for one file: as bytes go, at most every EVENT_INTERVAL, and the last."""
+    """`upload` events for one file (or `download` events for one task's video): as bytes
+    go, at most every EVENT_INTERVAL, and the last."""
 
-    def __init__(self, ui: Ui, file: str):
+    def __init__(self, ui: Ui, name: str, event: str = "upload", key: str = "file"):
         self.ui = ui
-        self.file = file
+        self.name = name
+        self.kind = event
+        self.key = key
         self.last = 0.0
 
     def advance(self, done: int, total: int | None) -> None:
         if time.monotonic() - self.last >= EVENT_INTERVAL or (total and done >= total):
             self.last = time.monotonic()
-            self.ui.event("upload", file=self.file, bytes=done, total=total)
+            self.ui.event(self.kind, **{self.key: self.name, "bytes": done, "total": total})
 
     def finish(self) -> None:
         pass

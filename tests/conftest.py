@@ -36,8 +36,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in list(os.environ):
-        if name.startswith("KLING_"):
-            monkeypatch.delenv(name)
+        if name.startswith("KLING_") or name in ("FORCE_COLOR", "NO_COLOR"):
+            monkeypatch.delenv(name)  # the caller's colour wishes would change stderr
     home = tmp_path / "home"
     monkeypatch.setenv("KLING_HOME", str(home))
     work = tmp_path / "work"

@@ -305,3 +305,41 @@ def test_a_tall_terminal_still_gets_lines_past_a_few_hundred_tasks(tmp_path: Pat
     assert [row.split()[0] for row in rows] == [f"video_{n:04}" for n in reversed(range(count))]
     assert all(row.endswith("\u2026") for row in rows)
     assert len(screen) - screen.count("") < count + 5
+
+
+def test_list_on_a_terminal_shows_20_and_says_how_many_more(tmp_path: Path) -> None:
+    """On a terminal the newest 20, and a note of the rest: a cut list never reads as all."""
+    from kling_cli.api.tasks import TaskView
+    from kling_cli.store.journal import JOURNAL_FILE, Journal
+
+    journal = Journal(tmp_path / JOURNAL_FILE)
+    for n in range(23):
+        task = TaskView.of({"id": f"video_{n:03}", "status": "queued"})
+        journal.record_submitted(task, "https://api", {"prompt": f"take {n}"})
+    journal.close()
+    env = {"KLING_HOME": str(tmp_path), "TERM": "xterm-256color", "LANG": "C.UTF-8"}
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    screen = screen_of(" ".join(map(shlex.quote, [*KLING, "list"])), env, scrollback=True)
+    rows = [line for line in screen.splitlines() if line.startswith("video_")]
+    assert [row.split()[0] for row in rows] == [f"video_{n:03}" for n in range(22, 2, -1)]
+    assert "kling: 3 more tasks not shown: kling list -n 23" in screen
+    assert "EXIT=0" in screen
+
+
+def test_download_to_stdout_is_refused_on_a_terminal(sandbox, tmp_path: Path) -> None:
+    """`download ID -o -` on a terminal would print an mp4 there: exit 2, nothing sent."""
+    command = " ".join(map(shlex.quote, [*KLING, "download", "video_ANY", "-o", "-"]))
+    screen = screen_of(command, base_env(sandbox, tmp_path))
+    assert "kling: error: -o - writes the video to stdout, which is a terminal" in screen
+    assert "kling: hint: redirect or pipe it: kling download ID -o - > video.mp4" in screen
+    assert "EXIT=2" in screen and sandbox.log == []
+
+
+def test_balance_on_a_terminal_names_each_amount(sandbox, tmp_path: Path) -> None:
+    """Two bare numbers on a terminal said nothing of which was which: a note on stderr says
+    it, and stdout keeps CLI.md's REMAINING<TAB>USED."""
+    command = " ".join(map(shlex.quote, [*KLING, "balance"]))
+    lines = screen_of(command, base_env(sandbox, tmp_path)).splitlines()
+    assert lines[0].startswith("kling: remaining and used")
+    assert lines[1].split() == ["100.0", "0.0"]
+    assert "EXIT=0" in lines[2]

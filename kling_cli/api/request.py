@@ -83,6 +83,11 @@ class Request:
     from_line: bool = False  # a batch line: messages name its keys, not the options
 
     def __post_init__(self) -> None:
+        # Choices ignore case (`--mode PRO`); the service is sent them as it spells them.
+        if isinstance(self.mode, str):
+            self.mode = self.mode.strip().lower()
+        if isinstance(self.video_refer, str):
+            self.video_refer = self.video_refer.strip().lower()
         self._check_options()
 
     def _name(self, option: str) -> str:

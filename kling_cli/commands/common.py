@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 from typer._click.types import FloatParamType, FloatRange  # typer's click; no public name
@@ -16,6 +17,7 @@ from ..env import Env
 
 if TYPE_CHECKING:
     from ..engine.jobs import Job
+    from ..store.journal import Entry
 
 
 class KlingCommand(TyperCommand):
@@ -82,15 +84,12 @@ def number_option(
     return typer.Option(*names, click_type=FiniteFloat(min=min, max=max, min_open=min_open), **kw)
 
 
-JsonOpt = Annotated[
-    bool,
-    typer.Option(
-        "--json",
-        rich_help_panel="Output",
-        help="One JSON document per task on stdout.",
-        show_default=False,
-    ),
-]
+def json_option(help: str = "One JSON document per task on stdout.") -> Any:
+    """typer.Option for --json: each command says what its documents are."""
+    return typer.Option("--json", rich_help_panel="Output", help=help, show_default=False)
+
+
+JsonOpt = Annotated[bool, json_option()]
 QuietOpt = Annotated[
     bool,
     typer.Option(
@@ -192,6 +191,38 @@ def env_of(ctx: typer.Context) -> Env:
     env = ctx.find_root().obj
     assert isinstance(env, Env), "the root callback sets the Env"
     return env
+
+
+def check_where_submitted(env: Env, task_ids: list[str]) -> None:
+    """Before a task id is sent anywhere: where the journal says it was submitted. A task of
+    a sandbox (a loopback base URL) lives only there: it is never sent to another address
+    (exit 2, nothing sent). One of another service is sent, with a warning that says where
+    it came from, since a bare 404 would not."""
+    if env.use_sandbox:  # this command's own journal: none of its ids
+        return
+    from ..api.urls import api_root, is_loopback
+    from ..errors import UsageError
+
+    def recorded(task_id: str) -> Entry | None:
+        return env.records.attempt(lambda journal: journal.get(task_id))
+
+    here = api_root(env.base_url)
+    for task_id in task_ids:
+        entry = recorded(task_id)
+        if entry is None or api_root(entry.base_url) == here:
+            continue
+        there = entry.base_url
+        if is_loopback(urlsplit(there).hostname or ""):
+            raise UsageError(
+                f"task {task_id} was submitted to the sandbox at {there}, not to "
+                f"{env.base_url}: it lives only in that sandbox",
+                hint=f"with that sandbox running, use --base-url {there} (or KLING_BASE_URL)",
+                task_id=task_id,
+            )
+        env.ui.warn(
+            f"task {task_id} was submitted to {there}, not to {env.base_url}; if this service "
+            f"does not know it, use --base-url {there} (or the --profile that sets it)"
+        )
 
 
 def setting_or(env: Env, value: float | None, name: str) -> float | None:

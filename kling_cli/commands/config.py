@@ -13,7 +13,7 @@ from ..completion import config_keys, config_values
 from ..env import Env
 from ..errors import UsageError
 from ..output import Format, Output
-from .common import JsonOpt, KlingCommand, env_of
+from .common import KlingCommand, env_of, json_option
 
 app = typer.Typer(
     name="config",
@@ -70,16 +70,18 @@ def read_secret(env: Env, name: str) -> str:
 
 def run_set(env: Env, name: str, value: str | None) -> int:
     k = config.key(name)
+    source = "the command line"
     if value is None:
         if not k.secret:
             raise UsageError(f"config set {name} needs a value")
         value = read_secret(env, name)
+        source = "the prompt" if env.ui.stdin_tty else "stdin"
     elif k.secret:
         env.ui.warn(
             f"the {name} given on the command line may stay in your shell history; "
             f"`kling config set {name}` with no value asks for it instead"
         )
-    stored = config.set_value(env.config_path, name, value, env.profile)
+    stored = config.set_value(env.config_path, name, value, env.profile, source)
     where = f"profile {env.profile} in " if env.profile else ""
     env.ui.note(f"{name} = {shown(name, stored)} ({where}{env.config_path})")
     return 0
@@ -172,7 +174,11 @@ def unset_command(ctx: typer.Context, name: KeyArg, profile: ProfileOpt = None) 
 
 
 @app.command("list", cls=KlingCommand)
-def list_command(ctx: typer.Context, json: JsonOpt = False, profile: ProfileOpt = None) -> None:
+def list_command(
+    ctx: typer.Context,
+    json: Annotated[bool, json_option("Every key in one JSON document on stdout.")] = False,
+    profile: ProfileOpt = None,
+) -> None:
     """Every key, its value in effect and where it comes from; api_key masked.
 
     \b
@@ -193,7 +199,11 @@ def list_command(ctx: typer.Context, json: JsonOpt = False, profile: ProfileOpt 
         value = shown(name, setting.value) or "-"
         out.value(f"{name:<{width}}  {value}  ({setting.source})")
     profiles = config.profile_names(env.config_path)
-    if profiles:
+    if env.profile:  # its keys are the ones shown
+        others = [name for name in profiles if name != env.profile]
+        rest = f"; the others: {', '.join(others)}" if others else ""
+        env.ui.note(f"profile {env.profile} shown (its keys over the top-level ones){rest}")
+    elif profiles:
         env.ui.note(f"profiles: {', '.join(profiles)} (use one with --profile NAME)")
 
 

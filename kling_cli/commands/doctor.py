@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from .. import config, doctor
 from ..env import SANDBOX_KEY, Env
 from ..output import Format, Output, choose
-from .common import JsonOpt, env_of
+from .common import env_of, json_option
 
 
 def run_doctor(env: Env, fmt: Format) -> int:
@@ -77,7 +77,10 @@ def _show(env: Env, fmt: Format, checks: list[doctor.Check]) -> None:
     )
 
 
-def command(ctx: typer.Context, json: JsonOpt = False) -> None:
+def command(
+    ctx: typer.Context,
+    json: Annotated[bool, json_option("Every check in one JSON document on stdout.")] = False,
+) -> None:
     """Check the setup: config file, key, service, proxies, journal and output folder.
 
     Each check prints ok, warning or problem, what it saw and what to do. Exit 0 when nothing

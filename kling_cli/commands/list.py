@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
@@ -9,23 +10,33 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..env import Env
-from ..output import Column, Format, Output, choose, fit_columns
+from ..errors import APIError, KlingError
+from ..output import Column, Format, Output, choose, counted, fit_columns
 from ..text import printable
 from .common import JsonOpt, QuietOpt, env_of
 
 if TYPE_CHECKING:
+    from ..api.tasks import TaskView
     from ..store.journal import Entry
+
+TERMINAL_LIMIT = 20  # rows on a terminal unless -n says; piped (a script, a CSV): every row
+REFRESH_THREADS = 8
 
 
 @dataclass
 class ListOptions:
-    limit: int | None
+    limit: int | None  # None: TERMINAL_LIMIT on a terminal, every row elsewhere
     format: Format
+    refresh: bool = False
 
 
 def run_list(env: Env, opts: ListOptions) -> int:
     out = Output(env.ui, opts.format)
-    entries = env.journal.entries(opts.limit)
+    limit = opts.limit
+    if limit is None and env.ui.stdout_tty:
+        limit = TERMINAL_LIMIT
+    entries = env.journal.entries(limit)
+    failure = refresh(env, entries) if opts.refresh else None
     if opts.format is Format.JSON:
         for entry in entries:
             out.json(entry.as_json())
@@ -40,7 +51,82 @@ def run_list(env: Env, opts: ListOptions) -> int:
     else:
         for entry in entries:
             out.row(*_fields(entry))
+    if limit is not None and len(entries) == limit:
+        total = env.journal.count()
+        if total > limit:  # never cut silently: a script would take the rows for all there are
+            env.ui.note(f"{counted(total - limit, 'more task')} not shown: kling list -n {total}")
+    if failure is not None:
+        env.ui.error(failure)
+        return failure.exit_code
     return 0
+
+
+def refresh(env: Env, entries: list[Entry]) -> KlingError | None:
+    """Ask the service, in parallel, about the rows that are not final, record what it says,
+    and put it in `entries` in place. A task the service refuses alone (an unknown id) is
+    warned of; any other failure (the service unreachable, the key refused) is returned, the
+    rows kept as the journal had them. Rows submitted to another base URL are left alone: this
+    run's service does not know them."""
+    from ..api.urls import api_root
+    from ..engine.workers import Workers
+    from ..store.journal import ATTEMPT_PREFIX, UNCERTAIN
+
+    stale = [
+        i for i, entry in enumerate(entries)
+        if not entry.view.final and entry.status != UNCERTAIN
+        and not entry.id.startswith(ATTEMPT_PREFIX)
+    ]  # fmt: skip
+    if not stale:
+        return None
+    here = api_root(env.base_url)
+    elsewhere = [i for i in stale if api_root(entries[i].base_url) != here]
+    if elsewhere:
+        env.ui.note(
+            f"{counted(len(elsewhere), 'task')} submitted to another base URL not refreshed "
+            f"(this run's is {env.base_url}): {' '.join(entries[i].id for i in elsewhere)}"
+        )
+    todo = [i for i in stale if i not in elsewhere]
+    if not todo:
+        return None
+    client = env.client
+    pool = Workers(min(REFRESH_THREADS, len(todo)), "kling-refresh")  # daemons: Ctrl-C is quick
+    heard: list[tuple[int, TaskView]] = []
+    failed: list[KlingError] = []
+    try:
+        futures = [(i, pool.submit(client.get_task, entries[i].id)) for i in todo]
+        for i, future in futures:
+            try:
+                heard.append((i, future.result()))
+            except APIError as exc:
+                if exc.concerns_one_task:
+                    env.ui.warn(f"could not refresh {entries[i].id}: {exc.message}")
+                else:
+                    failed.append(exc)
+            except KlingError as exc:
+                failed.append(exc)
+    finally:
+        pool.shutdown(wait=False)
+    for i, view in heard:  # written once every answer is in: no lock held while asking
+        env.records.update(view)
+        entries[i] = _heard(entries[i], view)
+    if not failed:
+        return None
+    first = failed[0]
+    first.message = f"{counted(len(failed), 'task')} not refreshed: {first.message}"
+    first.task_id = None
+    return first
+
+
+def _heard(entry: Entry, view: TaskView) -> Entry:
+    """The row as the journal has it once `view` is recorded (Journal.update)."""
+    return dataclasses.replace(
+        entry,
+        status=view.status,
+        progress=view.progress if view.progress is not None else entry.progress,
+        video_url=view.video_url or entry.video_url,
+        error=view.error_text if view.failed else None,
+        task=dict(view.raw),
+    )
 
 
 def _fields(entry: Entry) -> list[str]:
@@ -127,8 +213,25 @@ def _aligned(env: Env, entries: list[Entry]) -> None:
 def command(
     ctx: typer.Context,
     limit: Annotated[
-        int | None, typer.Option("--limit", "-n", metavar="N", help="Show at most N tasks.", min=1)
-    ] = 20,
+        int | None,
+        typer.Option(
+            "--limit",
+            "-n",
+            metavar="N",
+            help=f"Show at most N tasks [default: {TERMINAL_LIMIT} on a terminal, all when piped].",
+            min=1,
+            show_default=False,
+        ),
+    ] = None,
+    refresh: Annotated[
+        bool,
+        typer.Option(
+            "--refresh",
+            help="Ask the service about the tasks shown that are not final, and record what "
+            "it says.",
+            show_default=False,
+        ),
+    ] = False,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -137,7 +240,9 @@ def command(
     \b
     Examples:
       kling list
+      kling list --refresh -n 5       # what the service says now of the 5 newest
       kling list --json | jq -r 'select(.state == "pending") | .id'
       kling wait $(kling list -q -n 3)
     """
-    raise typer.Exit(run_list(env_of(ctx), ListOptions(limit, choose(json, quiet))))
+    opts = ListOptions(limit, choose(json, quiet), refresh)
+    raise typer.Exit(run_list(env_of(ctx), opts))

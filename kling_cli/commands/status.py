@@ -9,7 +9,7 @@ import typer
 from ..env import Env
 from ..errors import APIError, ExitCode, first_failure
 from ..output import Format, Output, choose
-from .common import JsonOpt, QuietOpt, TaskIdsArg, env_of, jobs_for
+from .common import JsonOpt, QuietOpt, TaskIdsArg, check_where_submitted, env_of, jobs_for
 
 
 @dataclass
@@ -19,6 +19,7 @@ class StatusOptions:
 
 
 def run_status(env: Env, opts: StatusOptions) -> int:
+    check_where_submitted(env, opts.task_ids)
     out = Output(env.ui, opts.format)
     codes: list[int] = []
     for job in jobs_for(env, opts.task_ids):

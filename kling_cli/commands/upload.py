@@ -13,7 +13,7 @@ from ..api import images
 from ..env import Env
 from ..errors import UsageError
 from ..output import Format, Output, choose
-from .common import JsonOpt, QuietOpt, env_of
+from .common import QuietOpt, env_of, json_option
 
 
 @dataclass
@@ -53,7 +53,9 @@ def command(
         list[str],
         typer.Argument(help="JPEG, PNG, WebP or GIF files, 10 MB at most.", metavar="FILE..."),
     ],
-    json: JsonOpt = False,
+    json: Annotated[
+        bool, json_option("One JSON document per file on stdout (its URL and more).")
+    ] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Upload local images and print their URLs, for use with `generate -i URL`.

@@ -22,6 +22,7 @@ from .common import (
     StallTimeoutOpt,
     TaskIdsArg,
     TimeoutOpt,
+    check_where_submitted,
     env_of,
     jobs_for,
     setting_or,
@@ -41,6 +42,7 @@ class WaitOptions:
 
 
 def run_wait(env: Env, opts: WaitOptions) -> int:
+    check_where_submitted(env, opts.task_ids)
     if opts.output is not None:  # fail before polling, not after minutes of waiting
         download.check_output(opts.output, opts.task_ids, opts.force, saved_as(env))
     jobs = jobs_for(env, opts.task_ids)

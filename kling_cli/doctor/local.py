@@ -84,11 +84,11 @@ def _defaults_where_bad(
     values = {}
     for key_name, key in config.KEYS.items():
         try:
-            values.update(config.resolve(
+            values[key_name] = config.resolve(
                 {key_name: flags.get(key_name)},
                 {key.env_var: environ[key.env_var]} if key.env_var in environ else {},
                 {key_name: file_values[key_name]} if key_name in file_values else {},
-            ))  # fmt: skip
+            )[key_name]  # fmt: skip
         except KlingError:
             values[key_name] = config.Setting(key.default, "default")
     return {name: values[name] for name in config.KEYS}

@@ -70,8 +70,11 @@ def run_tasks(
             describe(env, job, output)
         if not job.view and job.error is not None:
             return  # never seen (an unknown id): its error is all there is to say
-        quiet = quiet_result(job.view, job.files) if plan.follow else [str(job.task_id)]
-        if job.task_id:  # followed: -q prints the file or URL; sent, not followed: the id
+        if not plan.follow:
+            quiet = [str(job.task_id)]  # sent, not followed: -q prints the id
+        else:  # -q: the file or URL; nothing for a task that ended in an error
+            quiet = quiet_result(job.view, job.files) if job.error is None else []
+        if job.task_id:
             out.task(job.view, job.files, quiet_value=quiet, business_id=job.sent_as)
 
     in_order = InOrder[Job](

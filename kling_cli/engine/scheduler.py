@@ -368,7 +368,8 @@ class Engine(Generic[J]):
         if job.task_id is None:  # asked by its business id: found, it is known by its id now
             job.task_id = task.id
             self.records.found(str(job.business_id), task)
-        if task.status != job.view.status:  # the journal is written when the status changes
+        # The journal is written when the status or the progress changes (`kling list`).
+        if (task.status, task.progress) != (job.view.status, job.view.progress):
             self.records.update(task)
         now = self.clock()
         policy.heard(job, task, now)

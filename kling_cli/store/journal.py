@@ -318,6 +318,12 @@ class Journal(Store):
             found.append((task_id, status if plain else ""))
         return found[:limit]
 
+    def count(self) -> int:
+        """How many tasks the journal holds (`kling list` says how many it left out)."""
+        conn = self.conn
+        with self._errors():
+            return int(conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0])
+
     def get(self, task_id: str) -> Entry | None:
         conn = self.conn
         with self._errors():

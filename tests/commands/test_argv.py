@@ -107,7 +107,11 @@ def test_status_download_upload_list_balance_doctor(kling, calls) -> None:
         "run_list",
         (list_cmd.ListOptions(3, Format.QUIET),),
     )
-    assert parsed(kling, calls, "list") == ("run_list", (list_cmd.ListOptions(20, Format.HUMAN),))
+    assert parsed(kling, calls, "list") == ("run_list", (list_cmd.ListOptions(None, Format.HUMAN),))
+    assert parsed(kling, calls, "list", "--refresh") == (
+        "run_list",
+        (list_cmd.ListOptions(None, Format.HUMAN, refresh=True),),
+    )
     assert parsed(kling, calls, "balance", "--json") == (
         "run_balance",
         (balance.BalanceOptions(Format.JSON),),

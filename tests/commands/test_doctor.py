@@ -272,7 +272,11 @@ def test_plain_http_to_another_host_is_refused(kling) -> None:
         "doctor", "--json", env={"KLING_BASE_URL": "http://example.com", "KLING_API_KEY": KEY}
     )
     assert result.exit_code == 2
-    assert "https://" in checks(result)["base_url"]["hint"]
+    found = checks(result)
+    assert found["config"]["status"] == "problem"  # found as the setting it is
+    assert "plain http:// to example.com" in found["config"]["detail"]
+    assert "https://" in found["config"]["detail"]
+    assert "KLING_API_KEY" in found["key"]["detail"]  # the other settings still count
 
 
 def test_against_kling_sandbox_in_another_process(tmp_path: Path) -> None:

@@ -175,9 +175,12 @@ def test_existing_file_is_not_overwritten_and_nothing_sent(kling, against, tmp_p
     assert forced.exit_code == 0 and target.read_bytes() == against.clip_bytes()
 
 
-def test_missing_output_folder_exits_2(kling, against, tmp_path: Path) -> None:
-    result = kling("generate", "a fox", "-o", str(tmp_path / "nope" / "fox.mp4"))
-    assert result.exit_code == 2 and "does not exist" in result.stderr
+def test_an_output_folder_that_cannot_be_made_exits_2(kling, against, tmp_path: Path) -> None:
+    """A missing folder is made when the video is saved (tests/commands/test_output_paths.py);
+    one that cannot be made is found before anything is sent."""
+    (tmp_path / "a-file").write_text("")
+    result = kling("generate", "a fox", "-o", str(tmp_path / "a-file" / "nope" / "fox.mp4"))
+    assert result.exit_code == 2 and "is not a folder" in result.stderr
     assert against.log == []
 
 
