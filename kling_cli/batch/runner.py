@@ -1,7 +1,7 @@
 """Running a batch on the lifecycle engine: each line enters where the journal says it stood.
 
-The run is resumable and never pays twice: before a line's request goes out, its key (the
-file's identity, the line's number and its text) is written to the journal; the task id follows
+The run is resumable and never pays twice: before a line's request goes out, its key (what it
+asks and its occurrence in the file, lines.py) is written to the journal; the task id follows
 the moment it comes back. A re-run skips every line already sent and takes up polling and
 downloading where they stopped. The sending, polling and saving are the engine's.
 
@@ -102,11 +102,13 @@ class Runner:
     # --- before the run ------------------------------------------------------------------------
 
     def prepare(self) -> bool:
-        """Forget earlier runs (--restart); say whether any line is still to send (for the
-        balance warning), looking no further than the first."""
+        """Forget that this run's lines were sent before (--restart: the file's lines as it
+        is now, the shard's only with --shard); say whether any line is still to send (for
+        the balance warning), looking no further than the first."""
         if self.opts.restart:
-            shard = self.opts.shard
-            self.env.journal.batch_forget_source(self.source.identity, k=shard.k, n=shard.n)
+            self.env.journal.batch_forget(
+                key for line in self._each_line() for key in (line.key, line.legacy_key)
+            )
         return any(self._sent(line) is None for line in self._each_line())
 
     def _each_line(self) -> Iterator[Line]:
@@ -187,7 +189,7 @@ class Runner:
         """The journal is read as it is, not through Env.try_journal: a batch whose journal
         cannot say what was sent before stops, before it sends anything, rather than send
         every line again (the error names the file and how to move it aside)."""
-        return self.env.journal.batch_line(line.key)
+        return self.env.journal.batch_line(line.key, line.legacy_key)
 
     def _resume(self, line: Line) -> Entry:
         sent = self._sent(line)

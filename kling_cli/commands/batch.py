@@ -48,7 +48,8 @@ def named_output(env: Env, opts: batch.Options) -> Callable[[batch.Line], str | 
         target = opts.output / line.output
         if not target.exists():
             return None
-        if env.journal.batch_line(line.key) is not None:  # damaged: stop before sending
+        sent = env.journal.batch_line(line.key, line.legacy_key)  # damaged: stop before sending
+        if sent is not None:
             return None  # this batch's own, from an earlier run
         return f"{target} already exists"
 
