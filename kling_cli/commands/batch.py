@@ -67,7 +67,7 @@ def run_batch(env: Env, opts: BatchOptions) -> int:
     with closing(source):
         index = source.check(env, run.shard, named_output(env, run))
         download.check_output(Path(str(run.output) + "/"), [], run.force)
-        with batch.one_run_at_a_time(env, source.identity, run.shard):
+        with batch.one_run_at_a_time(env, source.lock_names, run.shard):
             if not index.numbers:  # more shards than lines: this one has nothing to do
                 env.ui.note(f"batch: shard {run.shard} has no lines of this file; nothing to do")
                 return 0

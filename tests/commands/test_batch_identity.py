@@ -6,6 +6,7 @@ way to pay again."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -151,6 +152,44 @@ def test_restart_pays_again_for_every_line_of_the_file(
     assert Counter(sent(against)) == Counter({"a fox": 2, "a cat": 2, "a dog": 2})
     assert batch(kling, str(ran_three), "-o", str(out)).exit_code == 0
     assert len(sent(against)) == 6
+
+
+@pytest.mark.parametrize("how", ["hard link", "copy", "the same path"])
+def test_a_second_run_of_the_same_file_at_once_is_refused(
+    kling, against: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """The lock is the file's (its device and inode, its path) and its content's: a hard link
+    to the file, or a copy of it, is the same file to run. The second run starts while the
+    first is sending (in this process: the pid named is ours)."""
+    from kling_cli.batch import runner
+
+    rows = [{"prompt": f"scene {n}"} for n in range(6)]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    other = tmp_path / "elsewhere" / "other.jsonl"
+    other.parent.mkdir()
+    if how == "hard link":
+        os.link(src, other)
+    elif how == "copy":
+        shutil.copyfile(src, other)
+    else:
+        other = src
+    second: list = []
+    feed = runner.Runner.feed
+
+    def feed_then_start_another(self: runner.Runner) -> bool:
+        more = feed(self)
+        if not second:
+            second.append(None)  # once: the second run feeds too, if it is not refused
+            second[0] = batch(kling, str(other), "-o", str(tmp_path / "out-2"))
+        return more
+
+    monkeypatch.setattr(runner.Runner, "feed", feed_then_start_another)
+    first = batch(kling, str(src), "-o", str(tmp_path / "out-1"))
+    assert first.exit_code == 0, first.stderr
+    (refused,) = second
+    assert refused.exit_code == 2, refused.stderr
+    assert f"another kling (pid {os.getpid()}) is running this batch file" in refused.stderr
+    assert Counter(sent(against)) == Counter(row["prompt"] for row in rows)
 
 
 def test_a_journal_of_an_earlier_kling_still_knows_its_lines(
