@@ -177,12 +177,7 @@ class Runner:
             engine.fetch(line)
         else:
             if entry is Entry.UNSURE:
-                line.error = SubmitUncertain(
-                    f"line {line.number} was sent by an earlier run that never heard back "
-                    "(it stopped, or the answer was lost); it may have made a task, so it was "
-                    "not sent again",
-                    hint="look for it with `kling list`; --restart sends every line again",
-                )
+                line.error = unsure(line)
             engine.finish(line)
 
     def _sent(self, line: Line) -> tuple[str | None] | None:
@@ -230,6 +225,19 @@ class Runner:
         assert self.opts.output is not None
         name = line.output or f"{line.number:04d}-{download.safe_filename(str(line.task_id))}"
         return self.opts.output / name
+
+
+def unsure(line: Line) -> SubmitUncertain:
+    """What is said of a line an earlier run sent and never heard back about: it may have
+    made a task, so it is not sent again, by a re-run or by --retry-failed. The one place
+    that says it (a line's business id will let a run look such a line up instead)."""
+    return SubmitUncertain(
+        f"line {line.number} was sent by an earlier run that never heard back (it stopped, "
+        "or the answer was lost); it may have made a task, so it was not sent again",
+        hint="look for it in `kling list` (an `uncertain` entry with its prompt, if that run "
+        "lived to record it) or on the provider's dashboard; a task it made is saved with "
+        "`kling download TASK_ID -o DIR`",
+    )
 
 
 @dataclass
