@@ -38,6 +38,7 @@ class Options:
     output: Path | None = None
     sidecar: bool = False
     restart: bool = False
+    retry_failed: bool = False
     force: bool = False
     timeout: float | None = None
     stall_timeout: float | None = None
@@ -109,7 +110,7 @@ class Runner:
             self.env.journal.batch_forget(
                 key for line in self._each_line() for key in (line.key, line.legacy_key)
             )
-        return any(self._sent(line) is None for line in self._each_line())
+        return any(self._sends(line) for line in self._each_line())
 
     def _each_line(self) -> Iterator[Line]:
         return self.source.lines(self.env, self.opts.shard, self.index)
@@ -126,7 +127,7 @@ class Runner:
             if line.number != wanted:
                 continue
             wanted = next(marked, None)
-            if self._sent(line) is None:
+            if self._sends(line):
                 paths.update(line.request.local_files())
         self.urls = uploads.urls_for(
             self.env.client, self.env.records, self.env.ui, paths, pool=pool
@@ -177,7 +178,7 @@ class Runner:
             engine.fetch(line)
         else:
             if entry is Entry.UNSURE:
-                line.error = unsure(line)
+                line.error = unsure(line, retrying=self.opts.retry_failed)
             engine.finish(line)
 
     def _sent(self, line: Line) -> tuple[str | None] | None:
@@ -186,10 +187,23 @@ class Runner:
         every line again (the error names the file and how to move it aside)."""
         return self.env.journal.batch_line(line.key, line.legacy_key)
 
-    def _resume(self, line: Line) -> Entry:
+    def _sends(self, line: Line) -> bool:
+        """Whether this run sends the line: never sent (or surely not taken: refused), or,
+        with --retry-failed, its task failed. A line whose send is uncertain is not failed:
+        it may have made a task."""
         sent = self._sent(line)
         if sent is None:
-            return Entry.SEND
+            return True
+        if not self.opts.retry_failed or sent[0] is None:
+            return False
+        entry = self.env.journal.get(sent[0])
+        return entry is not None and entry.view.failed
+
+    def _resume(self, line: Line) -> Entry:
+        if self._sends(line):
+            return Entry.SEND  # the journal's row, if any, is replaced as it goes
+        sent = self._sent(line)
+        assert sent is not None
         if sent[0] is None:
             return Entry.UNSURE
         line.task_id = sent[0]
@@ -227,13 +241,14 @@ class Runner:
         return self.opts.output / name
 
 
-def unsure(line: Line) -> SubmitUncertain:
+def unsure(line: Line, retrying: bool = False) -> SubmitUncertain:
     """What is said of a line an earlier run sent and never heard back about: it may have
-    made a task, so it is not sent again, by a re-run or by --retry-failed. The one place
-    that says it (a line's business id will let a run look such a line up instead)."""
+    made a task, so it is not sent again, by a re-run or by --retry-failed (`retrying`). The
+    one place that says it (a line's business id will let a run look such a line up instead)."""
+    nor = ", nor by --retry-failed: it is not known to have failed" if retrying else ""
     return SubmitUncertain(
         f"line {line.number} was sent by an earlier run that never heard back (it stopped, "
-        "or the answer was lost); it may have made a task, so it was not sent again",
+        f"or the answer was lost); it may have made a task, so it was not sent again{nor}",
         hint="look for it in `kling list` (an `uncertain` entry with its prompt, if that run "
         "lived to record it) or on the provider's dashboard; a task it made is saved with "
         "`kling download TASK_ID -o DIR`",

@@ -14,7 +14,7 @@ from .. import completion, download, present, progress
 from ..api.balance import Balance
 from ..engine.run import InOrder
 from ..env import Env
-from ..errors import APIError, AuthError, ServiceUnavailable
+from ..errors import APIError, AuthError, ServiceUnavailable, UsageError
 from ..output import Format, Output, choose, counted, quiet_result
 from .common import (
     ForceOpt,
@@ -186,6 +186,15 @@ def command(
             help="Forget earlier runs of this file; send every line again.",
         ),
     ] = False,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed",
+            rich_help_panel="Running",
+            help="Send again the lines whose task failed or whose request was refused; "
+            "completed and running lines are left alone.",
+        ),
+    ] = False,
     shard: Annotated[
         str | None,
         typer.Option(
@@ -221,12 +230,18 @@ def command(
     from .. import batch
 
     env = env_of(ctx)
+    if restart and retry_failed:
+        raise UsageError(
+            "--retry-failed and --restart do not go together: --restart sends every line "
+            "again, --retry-failed only the failed ones"
+        )
     run = batch.Options(
         shard=batch.Shard() if shard is None else batch.Shard.parse(shard),
         parallel=parallel,
         output=output,
         sidecar=sidecar,
         restart=restart,
+        retry_failed=retry_failed,
         force=force,
         timeout=setting_or(env, timeout, "timeout"),
         stall_timeout=setting_or(env, stall_timeout, "stall_timeout"),
