@@ -11,6 +11,9 @@ and not yet printed, so a file of 100,000 lines runs in the memory of a few hund
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -211,14 +214,28 @@ class Runner:
         if entry is None:
             return Entry.POLL
         line.view = entry.view  # as last seen: no need to ask again what is final
-        line.files = [Path(f) for f in entry.files if Path(f).exists()]
-        if line.view.completed and self.opts.output and not line.files:
-            saved = self._target(line)  # saved, though the journal did not hear of it
-            if not saved.exists():
-                return Entry.FETCH
-            line.files = [saved]
-            self.env.records.file(sent[0], saved)
+        if line.view.completed and self.opts.output is not None:
+            return self._saved_here(line, [Path(f) for f in entry.files])
         return Entry.DONE if line.view.final else Entry.POLL
+
+    def _saved_here(self, line: Line, files: list[Path]) -> Entry:
+        """A completed line's video in this run's folder: there already (the journal knows
+        it, or it was saved just before a kill, before the journal heard of it), copied from
+        where an earlier run saved it (another -o), or else fetched again."""
+        assert self.opts.output is not None and line.task_id is not None
+        saved = [f for f in files if f.exists()]
+        here = [f for f in saved if f.parent == self.opts.output]
+        if here:
+            line.files = here
+            return Entry.DONE
+        target = self._target(line)
+        if not target.exists() and not (saved and _copy(saved[0], target)):
+            return Entry.FETCH
+        line.files = [target]
+        self.env.records.file(line.task_id, target)
+        if self.opts.sidecar:
+            write_sidecar(line, target)
+        return Entry.DONE
 
     # --- the engine's hooks --------------------------------------------------------------------
 
@@ -239,6 +256,28 @@ class Runner:
         assert self.opts.output is not None
         name = line.output or f"{line.number:04d}-{download.safe_filename(str(line.task_id))}"
         return self.opts.output / name
+
+
+def _copy(source: Path, target: Path) -> bool:
+    """`source` copied to `target`, whole or not at all (through a temporary file beside it,
+    as downloads are, synced before it is renamed into place); False if it could not be."""
+    try:
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    except OSError:
+        return False
+    tmp = Path(name)
+    try:
+        os.fchmod(fd, download.ordinary_file_mode())  # mkstemp makes 0600
+        with os.fdopen(fd, "wb") as out, source.open("rb") as video:
+            shutil.copyfileobj(video, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+        return True
+    except OSError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def unsure(line: Line, retrying: bool = False) -> SubmitUncertain:

@@ -1,9 +1,10 @@
-"""kling batch after lines went wrong: --retry-failed gives failed lines a new attempt and
-leaves the rest alone; a line whose send is uncertain is not a failed line."""
+"""kling batch run again: --retry-failed gives failed lines a new attempt and leaves the rest
+alone; a line whose send is uncertain is not a failed line; another -o gets every video."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -100,3 +101,55 @@ def test_retry_failed_and_restart_do_not_go_together(
     result = batch(kling, str(src), "--retry-failed", "--restart")
     assert result.exit_code == 2 and "--restart" in result.stderr
     assert sent(against) == []
+
+
+def downloads(sandbox: Sandbox) -> int:
+    return len([r for r in sandbox.log if r.listener == "files"])
+
+
+def test_a_rerun_into_another_folder_saves_every_video_there(
+    kling, against: Sandbox, tmp_path: Path
+) -> None:
+    """Copied from the earlier folder while it is there, else fetched again; nothing sent."""
+    rows = [{"prompt": "a fox"}, {"prompt": "a cat", "output": "cat.mp4"}]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    videos, other = tmp_path / "videos", tmp_path / "other"
+    assert batch(kling, str(src), "-o", str(videos)).exit_code == 0
+    fetched = downloads(against)
+    result = batch(kling, str(src), "-o", str(other), "--json", "--sidecar")
+    assert result.exit_code == 0, result.stderr
+    docs = [json.loads(doc) for doc in result.stdout.splitlines()]
+    saved = [Path(d["output_files"][0]) for d in docs]
+    assert [p.parent for p in saved] == [other, other] and saved[1].name == "cat.mp4"
+    for path in saved:
+        assert path.read_bytes() == (videos / path.name).read_bytes()
+        assert json.loads(path.with_suffix(".json").read_text())["video_file"] == path.name
+    assert downloads(against) == fetched  # copied
+    # Both folders gone: fetched again. Then the same folder again: nothing to do.
+    shutil.rmtree(videos)
+    shutil.rmtree(other)
+    third = tmp_path / "third"
+    assert batch(kling, str(src), "-o", str(third)).exit_code == 0
+    assert sorted(p.name for p in third.iterdir()) == sorted(
+        p.name for p in saved if p.suffix == ".mp4"
+    )
+    assert downloads(against) == fetched + 2
+    again = batch(kling, str(src), "-o", str(third), "-q")
+    assert sorted(again.stdout.split()) == sorted(str(p) for p in third.iterdir())
+    assert downloads(against) == fetched + 2
+    assert sorted(sent(against)) == ["a cat", "a fox"]
+
+
+def test_stdin_rerun_from_another_folder_into_another_folder(
+    kling, against: Sandbox, tmp_path: Path, monkeypatch
+) -> None:
+    rows = "".join(json.dumps({"prompt": p}) + "\n" for p in ("a fox", "a cat"))
+    assert batch(kling, "-", "-o", "videos", input=rows).exit_code == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = batch(kling, "-", "-o", "new", "-q", input=rows)
+    assert result.exit_code == 0, result.stderr
+    assert [Path(p).parent for p in result.stdout.split()] == [elsewhere / "new"] * 2
+    assert len(list((elsewhere / "new").glob("*.mp4"))) == 2
+    assert len(sent(against)) == 2
