@@ -14,8 +14,10 @@ path, a copy or stdin: a line already sent is known wherever it stands.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -176,9 +178,12 @@ class Source:
         self.fh.close()
 
     def raw_lines(self) -> Iterator[tuple[int, str]]:
-        """(number, text) of every line that is not blank, from the start of the file."""
+        """(number, text) of every line that is not blank, from the start of the file (a
+        UTF-8 byte order mark before the first line is not part of it)."""
         self.fh.seek(0)
         for number, data in enumerate(self.fh, start=1):
+            if number == 1 and data.startswith(codecs.BOM_UTF8):
+                data = data[len(codecs.BOM_UTF8) :]
             try:
                 text = data.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError as exc:
@@ -310,8 +315,10 @@ def request_hash(service: str, body: Mapping[str, Any], output: str | None) -> s
 
 def parse_line(raw: str, base_dir: Path, env: Env) -> tuple[request.Request, str | None]:
     """A line's text -> its request and `output` name, or a UsageError saying what is wrong."""
+    if raw.startswith("\ufeff"):
+        raise UsageError("starts with a byte order mark (U+FEFF), as if two files were joined")
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError) as exc:
         raise UsageError(f"not valid JSON ({exc})") from None
     if not isinstance(data, dict):
@@ -321,6 +328,7 @@ def parse_line(raw: str, base_dir: Path, env: Env) -> tuple[request.Request, str
         raise UsageError(
             f"unknown field {', '.join(map(repr, unknown))} (known: {', '.join(FIELDS)})"
         )
+    _whole_numbers(data)
     wanted = request.from_line(data, base_dir, env.setting)
     output = data.get("output")
     if output is not None and (
@@ -328,3 +336,29 @@ def parse_line(raw: str, base_dir: Path, env: Env) -> tuple[request.Request, str
     ):
         raise UsageError("`output` must be a plain file name (letters, digits, . _ -)")
     return wanted, output
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys all differ: a key given twice would silently take the last
+    value."""
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise UsageError(f"the key {key!r} is given twice")
+        data[key] = value
+    return data
+
+
+def _whole_numbers(data: dict[str, Any]) -> None:
+    """`duration` is a whole number of seconds: 5.0 is 5; 5.5, or 1e309 (which JSON readers
+    take as infinity), is refused by its name rather than as "not a number"."""
+    value = data.get("duration")
+    if not isinstance(value, float):
+        return
+    if not math.isfinite(value):
+        raise UsageError(
+            "`duration` must be a whole number of seconds; this one is too large to read (infinity)"
+        )
+    if not value.is_integer():
+        raise UsageError(f"`duration` must be a whole number of seconds, not {value!r}")
+    data["duration"] = int(value)
