@@ -44,10 +44,10 @@ class Line(Job):
     """One input line, checked, and where it stands. Its `order` is its line number."""
 
     key: str  # the line's journal key: REQUEST_HASH:OCCURRENCE (see `request_hash`)
-    occurrence: int  # which of the file's lines asking the same it is, from 1
-    legacy_key: str  # the key an earlier kling gave it: its file's path, number and text
     request: request.Request
     output: str | None = None  # the file name the line asked for
+    occurrence: int = 1  # which of the file's lines asking the same it is, from 1
+    legacy_key: str | None = None  # the key an earlier kling gave it: path, number and text
 
     @property
     def number(self) -> int:
@@ -236,8 +236,6 @@ class Source:
             raise UsageError(
                 f"{counted(count, 'bad line')}; nothing was sent:\n  " + "\n  ".join(shown)
             )
-        if not index.lines_in_file:
-            raise UsageError("the batch file has no lines")
         if existing:
             raise UsageError("; ".join(existing[:5]), hint="pass --force to overwrite")
         return index

@@ -25,7 +25,7 @@ from .. import download, uploads
 from ..engine.jobs import Plan
 from ..engine.run import engine_for
 from ..env import Env
-from ..errors import Interrupted, KlingError, Stalled, SubmitUncertain
+from ..errors import ExitCode, Interrupted, KlingError, Stalled, SubmitUncertain
 from ..progress import Display
 from ..store.journal import Journal
 from .lines import Index, Line, Shard, Source
@@ -111,7 +111,7 @@ class Runner:
         the balance warning), looking no further than the first."""
         if self.opts.restart:
             self.env.journal.batch_forget(
-                key for line in self._each_line() for key in (line.key, line.legacy_key)
+                key for line in self._each_line() for key in (line.key, line.legacy_key) if key
             )
         return any(self._sends(line) for line in self._each_line())
 
@@ -294,6 +294,16 @@ def unsure(line: Line, retrying: bool = False) -> SubmitUncertain:
     )
 
 
+# How a line that did not complete ended, in the summary: by its exit code (CLI.md).
+OUTCOMES = {
+    ExitCode.TASK_FAILED: ("failed", "failed"),
+    ExitCode.TIMEOUT: ("not finished", "not finished"),
+    ExitCode.REJECTED: ("refused", "refused"),
+    ExitCode.AUTH: ("refused", "refused"),
+}
+WITH_ERRORS = ("with an error", "with errors")
+
+
 @dataclass
 class Tally:
     """The counts of the summary, and the first lines that did not complete, kept as lines
@@ -301,8 +311,9 @@ class Tally:
 
     lines: int = 0
     completed: int = 0
-    failed: int = 0
+    failed: int = 0  # lines that did not complete, whatever the reason
     code: int = 0
+    outcomes: dict[tuple[str, str], int] = field(default_factory=dict)  # of those, by kind
     examples: list[tuple[int, int, str, str | None]] = field(default_factory=list)
     keep: int = 20
 
@@ -313,6 +324,17 @@ class Tally:
             return
         self.failed += 1
         self.code = self.code or line.code
+        outcome = OUTCOMES.get(line.code, WITH_ERRORS)
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
         if len(self.examples) < self.keep:
             hint = line.error.hint if line.error else None
             self.examples.append((line.number, line.code, line.why_not_completed(), hint))
+
+    def counts(self) -> str:
+        """`3 completed`, `2 completed, 1 failed`, `4 not finished`: the kinds there are."""
+        parts = [f"{self.completed} completed"] if self.completed else []
+        for one_many in (*dict.fromkeys(OUTCOMES.values()), WITH_ERRORS):
+            n = self.outcomes.get(one_many, 0)
+            if n:
+                parts.append(f"{n} {one_many[n != 1]}")
+        return ", ".join(parts)

@@ -354,3 +354,44 @@ def test_durations_that_are_not_whole_numbers_and_keys_given_twice(
     assert "line 4: the key 'seed' is given twice" in result.stderr
     assert "must be a number" not in result.stderr and "line 5" not in result.stderr
     assert against.log == []
+
+
+def test_the_summary_says_how_each_line_ended(kling, against, tmp_path: Path) -> None:
+    rows = [
+        {"prompt": "a fox"},
+        {"prompt": "[fail] a cat"},
+        {"prompt": "[slow] a dog"},
+        {"prompt": "a bird", "set": {"mode": "ultra"}},  # refused by the service (400)
+        {"prompt": "[fail] a cow"},
+    ]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    result = batch(kling, str(src), "--timeout", "1")
+    assert result.exit_code == 6
+    summary = [line for line in result.stderr.splitlines() if line.startswith("kling: batch:")]
+    assert summary == ["kling: batch: 5 lines: 1 completed, 2 failed, 1 not finished, 1 refused"]
+    one = write_jsonl(tmp_path / "one.jsonl", [{"prompt": "a fox"}])
+    assert batch(kling, str(one)).stderr.splitlines()[-1] == "kling: batch: 1 line: 1 completed"
+
+
+@pytest.mark.parametrize("text", ["", "\n  \n\n"])
+def test_an_empty_file_has_nothing_to_do(kling, against, tmp_path: Path, text: str) -> None:
+    """As a shard with no lines: exit 0, with a note."""
+    src = tmp_path / "in.jsonl"
+    src.write_text(text)
+    result = batch(kling, str(src), "--json")
+    assert result.exit_code == 0 and result.stdout == ""
+    assert result.stderr == f"kling: batch: {src} has no lines; nothing to do\n"
+    piped = batch(kling, "-", input=text)
+    assert (
+        piped.exit_code == 0 and piped.stderr == "kling: batch: stdin has no lines; nothing to do\n"
+    )
+    assert against.log == []
+
+
+def test_help_names_every_key_of_a_line(kling) -> None:
+    from kling_cli.batch.lines import FIELDS
+
+    result = kling("batch", "--help", env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    missing = [key for key in FIELDS if f'"{key}"' not in result.stdout]
+    assert missing == []
