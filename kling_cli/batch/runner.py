@@ -19,6 +19,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import partial
+from itertools import islice
 from pathlib import Path
 
 from .. import download, uploads
@@ -109,10 +110,10 @@ class Runner:
         """Forget that this run's lines were sent before (--restart: the file's lines as it
         is now, the shard's only with --shard); say whether any line is still to send (for
         the balance warning), looking no further than the first."""
-        if self.opts.restart:
-            self.env.journal.batch_forget(
-                key for line in self._each_line() for key in (line.key, line.legacy_key) if key
-            )
+        if self.opts.restart:  # in chunks: the journal is not held while the file is read
+            keys = (k for line in self._each_line() for k in (line.key, line.legacy_key) if k)
+            while chunk := list(islice(keys, 2000)):
+                self.env.journal.batch_forget(chunk)
         return any(self._sends(line) for line in self._each_line())
 
     def _each_line(self) -> Iterator[Line]:
