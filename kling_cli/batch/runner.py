@@ -1,7 +1,7 @@
 """Running a batch on the lifecycle engine: each line enters where the journal says it stood.
 
-The run is resumable and never pays twice: before a line's request goes out, its key (the
-file's identity, the line's number and its text) is written to the journal; the task id follows
+The run is resumable and never pays twice: before a line's request goes out, its key (what it
+asks and its occurrence in the file, lines.py) is written to the journal; the task id follows
 the moment it comes back. A re-run skips every line already sent and takes up polling and
 downloading where they stopped. The sending, polling and saving are the engine's.
 
@@ -11,18 +11,22 @@ and not yet printed, so a file of 100,000 lines runs in the memory of a few hund
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import partial
+from itertools import islice
 from pathlib import Path
 
 from .. import download, interrupts, uploads
 from ..engine.jobs import Plan
 from ..engine.run import engine_for
 from ..env import Env
-from ..errors import Interrupted, KlingError, Stalled, SubmitUncertain
+from ..errors import ExitCode, Interrupted, KlingError, Stalled, SubmitUncertain
 from ..progress import Display
 from ..store.journal import Journal
 from .lines import Index, Line, Shard, Source
@@ -38,6 +42,7 @@ class Options:
     output: Path | None = None
     sidecar: bool = False
     restart: bool = False
+    retry_failed: bool = False
     force: bool = False
     timeout: float | None = None
     stall_timeout: float | None = None
@@ -102,12 +107,14 @@ class Runner:
     # --- before the run ------------------------------------------------------------------------
 
     def prepare(self) -> bool:
-        """Forget earlier runs (--restart); say whether any line is still to send (for the
-        balance warning), looking no further than the first."""
-        if self.opts.restart:
-            shard = self.opts.shard
-            self.env.journal.batch_forget_source(self.source.identity, k=shard.k, n=shard.n)
-        return any(self._sent(line) is None for line in self._each_line())
+        """Forget that this run's lines were sent before (--restart: the file's lines as it
+        is now, the shard's only with --shard); say whether any line is still to send (for
+        the balance warning), looking no further than the first."""
+        if self.opts.restart:  # in chunks: the journal is not held while the file is read
+            keys = (k for line in self._each_line() for k in (line.key, line.legacy_key) if k)
+            while chunk := list(islice(keys, 2000)):
+                self.env.journal.batch_forget(chunk)
+        return any(self._sends(line) for line in self._each_line())
 
     def _each_line(self) -> Iterator[Line]:
         return self.source.lines(self.env, self.opts.shard, self.index)
@@ -124,7 +131,7 @@ class Runner:
             if line.number != wanted:
                 continue
             wanted = next(marked, None)
-            if self._sent(line) is None:
+            if self._sends(line):
                 paths.update(line.request.local_files())
         self.urls = uploads.urls_for(
             self.env.client, self.env.records, self.env.ui, paths, pool=pool
@@ -176,24 +183,32 @@ class Runner:
             engine.fetch(line)
         else:
             if entry is Entry.UNSURE:
-                line.error = SubmitUncertain(
-                    f"line {line.number} was sent by an earlier run that never heard back "
-                    "(it stopped, or the answer was lost); it may have made a task, so it was "
-                    "not sent again",
-                    hint="look for it with `kling list`; --restart sends every line again",
-                )
+                line.error = unsure(line, retrying=self.opts.retry_failed)
             engine.finish(line)
 
     def _sent(self, line: Line) -> tuple[str | None] | None:
         """The journal is read as it is, not through Env.try_journal: a batch whose journal
         cannot say what was sent before stops, before it sends anything, rather than send
         every line again (the error names the file and how to move it aside)."""
-        return self.env.journal.batch_line(line.key)
+        return self.env.journal.batch_line(line.key, line.legacy_key)
 
-    def _resume(self, line: Line) -> Entry:
+    def _sends(self, line: Line) -> bool:
+        """Whether this run sends the line: never sent (or surely not taken: refused), or,
+        with --retry-failed, its task failed. A line whose send is uncertain is not failed:
+        it may have made a task."""
         sent = self._sent(line)
         if sent is None:
-            return Entry.SEND
+            return True
+        if not self.opts.retry_failed or sent[0] is None:
+            return False
+        entry = self.env.journal.get(sent[0])
+        return entry is not None and entry.view.failed
+
+    def _resume(self, line: Line) -> Entry:
+        if self._sends(line):
+            return Entry.SEND  # the journal's row, if any, is replaced as it goes
+        sent = self._sent(line)
+        assert sent is not None
         if sent[0] is None:
             return Entry.UNSURE
         line.task_id = sent[0]
@@ -201,14 +216,28 @@ class Runner:
         if entry is None:
             return Entry.POLL
         line.view = entry.view  # as last seen: no need to ask again what is final
-        line.files = [Path(f) for f in entry.files if Path(f).exists()]
-        if line.view.completed and self.opts.output and not line.files:
-            saved = self._target(line)  # saved, though the journal did not hear of it
-            if not saved.exists():
-                return Entry.FETCH
-            line.files = [saved]
-            self.env.records.file(sent[0], saved)
+        if line.view.completed and self.opts.output is not None:
+            return self._saved_here(line, [Path(f) for f in entry.files])
         return Entry.DONE if line.view.final else Entry.POLL
+
+    def _saved_here(self, line: Line, files: list[Path]) -> Entry:
+        """A completed line's video in this run's folder: there already (the journal knows
+        it, or it was saved just before a kill, before the journal heard of it), copied from
+        where an earlier run saved it (another -o), or else fetched again."""
+        assert self.opts.output is not None and line.task_id is not None
+        saved = [f for f in files if f.exists()]
+        here = [f for f in saved if f.parent == self.opts.output]
+        if here:
+            line.files = here
+            return Entry.DONE
+        target = self._target(line)
+        if not target.exists() and not (saved and _copy(saved[0], target)):
+            return Entry.FETCH
+        line.files = [target]
+        self.env.records.file(line.task_id, target)
+        if self.opts.sidecar:
+            write_sidecar(line, target)
+        return Entry.DONE
 
     # --- the engine's hooks --------------------------------------------------------------------
 
@@ -230,6 +259,52 @@ class Runner:
         return self.opts.output / name
 
 
+def _copy(source: Path, target: Path) -> bool:
+    """`source` copied to `target`, whole or not at all (through a temporary file beside it,
+    as downloads are, synced before it is renamed into place); False if it could not be."""
+    try:
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    except OSError:
+        return False
+    tmp = Path(name)
+    try:
+        os.fchmod(fd, download.ordinary_file_mode())  # mkstemp makes 0600
+        with os.fdopen(fd, "wb") as out, source.open("rb") as video:
+            shutil.copyfileobj(video, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+        return True
+    except OSError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def unsure(line: Line, retrying: bool = False) -> SubmitUncertain:
+    """What is said of a line an earlier run sent and never heard back about: it may have
+    made a task, so it is not sent again, by a re-run or by --retry-failed (`retrying`). The
+    one place that says it (a line's business id will let a run look such a line up instead)."""
+    nor = ", nor by --retry-failed: it is not known to have failed" if retrying else ""
+    return SubmitUncertain(
+        f"line {line.number} was sent by an earlier run that never heard back (it stopped, "
+        f"or the answer was lost); it may have made a task, so it was not sent again{nor}",
+        hint="look for it in `kling list` (an `uncertain` entry with its prompt, if that run "
+        "lived to record it) or on the provider's dashboard; a task it made is saved with "
+        "`kling download TASK_ID -o DIR`",
+    )
+
+
+# How a line that did not complete ended, in the summary: by its exit code (CLI.md).
+OUTCOMES = {
+    ExitCode.TASK_FAILED: ("failed", "failed"),
+    ExitCode.TIMEOUT: ("not finished", "not finished"),
+    ExitCode.REJECTED: ("refused", "refused"),
+    ExitCode.AUTH: ("refused", "refused"),
+}
+WITH_ERRORS = ("with an error", "with errors")
+
+
 @dataclass
 class Tally:
     """The counts of the summary, and the first lines that did not complete, kept as lines
@@ -237,8 +312,9 @@ class Tally:
 
     lines: int = 0
     completed: int = 0
-    failed: int = 0
+    failed: int = 0  # lines that did not complete, whatever the reason
     code: int = 0
+    outcomes: dict[tuple[str, str], int] = field(default_factory=dict)  # of those, by kind
     examples: list[tuple[int, int, str, str | None]] = field(default_factory=list)
     keep: int = 20
 
@@ -249,6 +325,17 @@ class Tally:
             return
         self.failed += 1
         self.code = self.code or line.code
+        outcome = OUTCOMES.get(line.code, WITH_ERRORS)
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
         if len(self.examples) < self.keep:
             hint = line.error.hint if line.error else None
             self.examples.append((line.number, line.code, line.why_not_completed(), hint))
+
+    def counts(self) -> str:
+        """`3 completed`, `2 completed, 1 failed`, `4 not finished`: the kinds there are."""
+        parts = [f"{self.completed} completed"] if self.completed else []
+        for one_many in (*dict.fromkeys(OUTCOMES.values()), WITH_ERRORS):
+            n = self.outcomes.get(one_many, 0)
+            if n:
+                parts.append(f"{n} {one_many[n != 1]}")
+        return ", ".join(parts)

@@ -14,7 +14,7 @@ from .. import completion, download, present, progress
 from ..api.balance import Balance
 from ..engine.run import InOrder
 from ..env import Env
-from ..errors import APIError, AuthError, ServiceUnavailable
+from ..errors import APIError, AuthError, ServiceUnavailable, UsageError
 from ..output import Format, Output, choose, counted, quiet_result
 from .common import (
     ForceOpt,
@@ -48,7 +48,8 @@ def named_output(env: Env, opts: batch.Options) -> Callable[[batch.Line], str | 
         target = opts.output / line.output
         if not target.exists():
             return None
-        if env.journal.batch_line(line.key) is not None:  # damaged: stop before sending
+        sent = env.journal.batch_line(line.key, line.legacy_key)  # damaged: stop before sending
+        if sent is not None:
             return None  # this batch's own, from an earlier run
         return f"{target} already exists"
 
@@ -65,8 +66,12 @@ def run_batch(env: Env, opts: BatchOptions) -> int:
     source = batch.Source(env, opts.file)
     with closing(source):
         index = source.check(env, run.shard, named_output(env, run))
+        if not index.lines_in_file:  # as a shard with no lines: nothing to do
+            name = "stdin" if source.path is None else str(source.path)
+            env.ui.note(f"batch: {name} has no lines; nothing to do")
+            return 0
         download.check_output(Path(str(run.output) + "/"), [], run.force)
-        with batch.one_run_at_a_time(env, source.identity, run.shard):
+        with batch.one_run_at_a_time(env, source.lock_names, run.shard):
             if not index.numbers:  # more shards than lines: this one has nothing to do
                 env.ui.note(f"batch: shard {run.shard} has no lines of this file; nothing to do")
                 return 0
@@ -135,7 +140,7 @@ def summarize(env: Env, tally: batch.Tally, shard: batch.Shard) -> None:
     """Counts on stderr, and the lines that did not complete, with why."""
     of = "" if shard.whole else f" (shard {shard})"
     lines = counted(tally.lines, "line")
-    env.ui.note(f"batch: {lines}{of}, {tally.completed} completed, {tally.failed} not")
+    env.ui.note(f"batch: {lines}{of}: {tally.counts()}")
     for number, code, why, hint in tally.examples:
         env.ui.note(f"  line {number}: exit {code}: {why}")
         if hint:
@@ -182,7 +187,16 @@ def command(
         typer.Option(
             "--restart",
             rich_help_panel="Running",
-            help="Forget earlier runs of this file; send every line again.",
+            help="Send every line of the file (of the shard) again, each paid again.",
+        ),
+    ] = False,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed",
+            rich_help_panel="Running",
+            help="Send again the lines whose task failed or whose request was refused; "
+            "completed and running lines are left alone.",
         ),
     ] = False,
     shard: Annotated[
@@ -205,10 +219,16 @@ def command(
 ) -> None:
     """Submit, wait for and download many generations from a JSON Lines file.
 
-    Each line is an object with "prompt" and optionally "images", "mode", "duration",
-    "aspect_ratio", "model", "metadata", "set" (extra body fields) and "output" (a file name).
-    Every line is checked before anything is sent. Re-running the same file sends nothing
-    twice: it picks up where the last run stopped.
+    Each line is an object with "prompt" and optionally "images" (URLs or files), the Omni
+    keys "refs", "first_frame", "end_frame", "videos", "video_refer", "keep_sound",
+    "elements" and "audio", and "watermark", "business_id", "mode", "duration",
+    "aspect_ratio", "model", "metadata", "set" (extra body fields) and "output" (a file name). Every line is checked before
+    anything is sent.
+
+    A line is known by what it asks, not by where it stands: a re-run (lines added, moved or
+    removed, another path, a copy, stdin) sends only the lines not sent before and picks up
+    the rest where they stopped. --retry-failed sends the failed lines again; --restart,
+    every line (paid again).
 
     \b
     Examples:
@@ -220,12 +240,18 @@ def command(
     from .. import batch
 
     env = env_of(ctx)
+    if restart and retry_failed:
+        raise UsageError(
+            "--retry-failed and --restart do not go together: --restart sends every line "
+            "again, --retry-failed only the failed ones"
+        )
     run = batch.Options(
         shard=batch.Shard() if shard is None else batch.Shard.parse(shard),
         parallel=parallel,
         output=output,
         sidecar=sidecar,
         restart=restart,
+        retry_failed=retry_failed,
         force=force,
         timeout=setting_or(env, timeout, "timeout"),
         stall_timeout=setting_or(env, stall_timeout, "stall_timeout"),

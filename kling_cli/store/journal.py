@@ -11,7 +11,7 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,10 @@ CREATE TABLE IF NOT EXISTS tasks (
 );
 CREATE INDEX IF NOT EXISTS tasks_submitted ON tasks (submitted_at DESC);
 -- One row per batch line ever sent: written (task_id NULL) before its request goes out, so a
--- re-run never sends a line twice, even after SIGKILL.
+-- re-run never sends a line twice, even after SIGKILL. `key`: what the line asks, wherever it
+-- stands: REQUEST_SHA256:OCCURRENCE (batch/lines.py). A row an earlier kling wrote has the
+-- SHA-256 of its file's path, number and text instead: still found for that unchanged line.
+-- `line` and `source`: where it was when last sent (its number, the file or stdin:SHA256).
 CREATE TABLE IF NOT EXISTS batch_lines (
     key         TEXT PRIMARY KEY,
     task_id     TEXT,
@@ -332,12 +335,20 @@ class Journal(Store):
 
     # --- batch lines -------------------------------------------------------------------------
 
-    def batch_line(self, key: str) -> tuple[str | None] | None:
-        """None: never sent. (task_id,): sent, with its id, or (None,) if no answer came back."""
+    def batch_line(self, key: str, legacy: str | None = None) -> tuple[str | None] | None:
+        """None: never sent. (task_id,): sent, with its id, or (None,) if no answer came back.
+        `legacy`: the key an earlier kling gave the line, looked up when `key` is not found."""
         conn = self.conn
         with self._errors():
-            row = conn.execute("SELECT task_id FROM batch_lines WHERE key = ?", (key,)).fetchone()
-        return (row[0],) if row else None
+            rows = dict(
+                conn.execute(
+                    "SELECT key, task_id FROM batch_lines WHERE key IN (?, ?)", (key, legacy)
+                ).fetchall()
+            )
+        for wanted in (key, legacy):
+            if wanted in rows:
+                return (rows[wanted],)
+        return None
 
     def batch_sending(self, key: str, line: int, source: str) -> None:
         with self._write(durable=True) as conn:
@@ -352,14 +363,10 @@ class Journal(Store):
         with self._write() as conn:
             conn.execute("DELETE FROM batch_lines WHERE key = ?", (key,))
 
-    def batch_forget_source(self, source: str, k: int = 1, n: int = 1) -> None:
-        """Forget the lines of `source` sent before; of shard `k`/`n` only: those with
-        (line - 1) % n == k - 1 (1/1: all of them)."""
+    def batch_forget(self, keys: Iterable[str]) -> None:
+        """Forget that these lines were sent (--restart): the next run sends them again."""
         with self._write() as conn:
-            conn.execute(
-                "DELETE FROM batch_lines WHERE source = ? AND (line - 1) % ? = ?",
-                (source, n, k - 1),
-            )
+            conn.executemany("DELETE FROM batch_lines WHERE key = ?", ((k,) for k in keys))
 
     # --- the upload cache ----------------------------------------------------------------------
 

@@ -307,3 +307,91 @@ def test_without_o_videos_go_to_output_dir_else_here(kling, against, tmp_path: P
     kling("config", "set", "output_dir", str(tmp_path / "videos"))
     assert batch(kling, str(src), "--restart").exit_code == 0
     assert (tmp_path / "videos" / "fox.mp4").stat().st_size > 0
+
+
+def test_a_byte_order_mark_at_the_start_is_not_part_of_the_first_line(
+    kling, against, tmp_path: Path
+) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"\xef\xbb\xbf" + b'{"prompt": "a fox"}\n{"prompt": "a cat"}\n')
+    result = batch(kling, str(src))
+    assert result.exit_code == 0, result.stderr
+    assert sorted(r.json["prompt"] for r in sends(against)) == ["a cat", "a fox"]
+    bom_later = tmp_path / "later.jsonl"
+    bom_later.write_bytes(b'{"prompt": "a fox"}\n\xef\xbb\xbf{"prompt": "a cat"}\n')
+    result = batch(kling, str(bom_later))
+    assert result.exit_code == 2
+    assert "line 2: starts with a byte order mark (U+FEFF)" in result.stderr
+
+
+def test_a_whole_number_duration_may_be_written_5_0(kling, against, tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "a fox", "duration": 10.0}])
+    result = batch(kling, str(src))
+    assert result.exit_code == 0, result.stderr
+    (body,) = [r.json for r in sends(against)]
+    assert body["duration"] == 10 and isinstance(body["duration"], int)
+
+
+def test_durations_that_are_not_whole_numbers_and_keys_given_twice(
+    kling, against, tmp_path: Path
+) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text(
+        '{"prompt": "a", "duration": 5.5}\n'
+        '{"prompt": "b", "duration": 1e309}\n'
+        '{"prompt": "c", "prompt": "d"}\n'
+        '{"prompt": "e", "metadata": {"seed": 1, "seed": 2}}\n'
+        '{"prompt": "f", "duration": 5}\n'
+    )
+    result = batch(kling, str(src))
+    assert result.exit_code == 2
+    assert "4 bad lines; nothing was sent" in result.stderr
+    assert "line 1: `duration` must be a whole number of seconds, not 5.5" in result.stderr
+    assert "line 2: `duration` must be a whole number of seconds; this one is too large" in (
+        result.stderr
+    )
+    assert "line 3: the key 'prompt' is given twice" in result.stderr
+    assert "line 4: the key 'seed' is given twice" in result.stderr
+    assert "must be a number" not in result.stderr and "line 5" not in result.stderr
+    assert against.log == []
+
+
+def test_the_summary_says_how_each_line_ended(kling, against, tmp_path: Path) -> None:
+    rows = [
+        {"prompt": "a fox"},
+        {"prompt": "[fail] a cat"},
+        {"prompt": "[slow] a dog"},
+        {"prompt": "a bird", "set": {"mode": "ultra"}},  # refused by the service (400)
+        {"prompt": "[fail] a cow"},
+    ]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    result = batch(kling, str(src), "--timeout", "1")
+    assert result.exit_code == 6
+    summary = [line for line in result.stderr.splitlines() if line.startswith("kling: batch:")]
+    assert summary == ["kling: batch: 5 lines: 1 completed, 2 failed, 1 not finished, 1 refused"]
+    one = write_jsonl(tmp_path / "one.jsonl", [{"prompt": "a fox"}])
+    assert batch(kling, str(one)).stderr.splitlines()[-1] == "kling: batch: 1 line: 1 completed"
+
+
+@pytest.mark.parametrize("text", ["", "\n  \n\n"])
+def test_an_empty_file_has_nothing_to_do(kling, against, tmp_path: Path, text: str) -> None:
+    """As a shard with no lines: exit 0, with a note."""
+    src = tmp_path / "in.jsonl"
+    src.write_text(text)
+    result = batch(kling, str(src), "--json")
+    assert result.exit_code == 0 and result.stdout == ""
+    assert result.stderr == f"kling: batch: {src} has no lines; nothing to do\n"
+    piped = batch(kling, "-", input=text)
+    assert (
+        piped.exit_code == 0 and piped.stderr == "kling: batch: stdin has no lines; nothing to do\n"
+    )
+    assert against.log == []
+
+
+def test_help_names_every_key_of_a_line(kling) -> None:
+    from kling_cli.batch.lines import FIELDS
+
+    result = kling("batch", "--help", env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    missing = [key for key in FIELDS if f'"{key}"' not in result.stdout]
+    assert missing == []

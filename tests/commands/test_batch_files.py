@@ -117,7 +117,7 @@ def test_one_line_is_one_line_and_the_live_bar_guesses_nothing(
         "--progress", "live", "batch", str(src), "-o", str(tmp_path / "out"), "--interval", "0.1"
     )
     assert result.exit_code == 0
-    assert "kling: batch: 1 line, 1 completed, 0 not" in result.stderr
+    assert "kling: batch: 1 line: 1 completed\n" in result.stderr
     frames = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.stderr)
     assert "1/1 done" in frames and "?" not in frames  # no `ETA ?`, no `?` speed
     # (the state before a line is done, drawn by hand: tests/test_progress.py)

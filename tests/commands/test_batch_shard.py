@@ -53,7 +53,7 @@ def test_three_shards_send_every_line_exactly_once(kling, against, tmp_path: Pat
         docs = [json.loads(doc) for doc in result.stdout.splitlines()]
         assert [d["line"] for d in docs] == numbers  # numbers in the whole file, in order
         assert sorted(p.name[:4] for p in out.glob("*.mp4")) == [f"{n:04d}" for n in numbers]
-        assert f"batch: {len(numbers)} lines (shard {k}/3), {len(numbers)} completed" in (
+        assert f"batch: {len(numbers)} lines (shard {k}/3): {len(numbers)} completed\n" in (
             result.stderr
         )
     assert Counter(sent_prompts(against)) == Counter(scene(n) for n in range(1, 11))

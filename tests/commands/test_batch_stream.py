@@ -60,7 +60,7 @@ def test_timeout_reports_the_lines_never_read(kling, against, tmp_path: Path, sm
     assert [row.split("\t")[0] for row in result.stdout.splitlines()] == [
         str(n) for n in range(1, 9)
     ]
-    assert "batch: 8 lines, 0 completed, 8 not" in result.stderr
+    assert "batch: 8 lines: 8 not finished\n" in result.stderr
 
 
 def test_windows_line_ends_and_blank_lines(kling, against, tmp_path: Path) -> None:

@@ -62,7 +62,7 @@ def test_a_batch_counts_spellings_too(kling, against, tmp_path: Path) -> None:
     first, second = (line.split("\t") for line in result.stdout.splitlines())
     assert first[2] == "succeed" and first[3].endswith(".mp4")
     assert second[2] == "cancelled"
-    assert "1 completed, 1 not" in result.stderr
+    assert "batch: 2 lines: 1 completed, 1 failed\n" in result.stderr
 
 
 def test_list_json_has_the_state_whatever_the_spelling(kling, against) -> None:

@@ -1,0 +1,155 @@
+"""kling batch run again: --retry-failed gives failed lines a new attempt and leaves the rest
+alone; a line whose send is uncertain is not a failed line; another -o gets every video."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+from kling_cli.sandbox.server import Sandbox
+from kling_cli.store.journal import JOURNAL_FILE
+
+
+def batch(kling, *args: str, **kw):
+    return kling("--no-progress", "batch", *args, "--interval", "0.1", **kw)
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def sent(sandbox: Sandbox) -> list[str]:
+    return [
+        r.json["prompt"]
+        for r in sandbox.log
+        if r.method == "POST" and r.path == "/v1/videos/generations"
+    ]
+
+
+def forget_the_answers(home: Path) -> None:
+    """As if each line's run had been killed while its request was out: sent, no id heard."""
+    with sqlite3.connect(home / JOURNAL_FILE) as db:
+        db.execute("UPDATE batch_lines SET task_id = NULL")
+
+
+def test_a_line_sent_without_an_answer_says_where_to_look_not_to_restart(
+    kling, against: Sandbox, isolated: Path, tmp_path: Path
+) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "a fox"}])
+    assert batch(kling, str(src)).exit_code == 0
+    forget_the_answers(isolated)
+    result = batch(kling, str(src))
+    assert result.exit_code == 5
+    assert "line 1 was sent by an earlier run that never heard back" in result.stderr
+    assert "kling list" in result.stderr
+    assert "--restart" not in result.stderr  # it would pay again for every completed line
+    assert sent(against) == ["a fox"]
+
+
+ROWS = [{"prompt": "a fox"}, {"prompt": "[fail] a cat"}, {"prompt": "a dog"}]
+
+
+def test_retry_failed_sends_only_the_failed_lines(kling, against: Sandbox, tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", ROWS)
+    out = tmp_path / "out"
+    first = batch(kling, str(src), "-o", str(out), "--json")
+    assert first.exit_code == 6
+    again = batch(kling, str(src), "-o", str(out))  # a re-run reports the failure again
+    assert again.exit_code == 6 and len(sent(against)) == 3
+    retried = batch(kling, str(src), "-o", str(out), "--json", "--retry-failed")
+    assert retried.exit_code == 6  # [fail] fails every time
+    assert Counter(sent(against)) == Counter({"a fox": 1, "[fail] a cat": 2, "a dog": 1})
+    before = {d["line"]: d["id"] for d in map(json.loads, first.stdout.splitlines())}
+    after = {d["line"]: d["id"] for d in map(json.loads, retried.stdout.splitlines())}
+    assert after[1] == before[1] and after[3] == before[3] and after[2] != before[2]
+    # The new attempt is the line's now: a plain re-run follows it, sends nothing.
+    assert batch(kling, str(src), "-o", str(out)).exit_code == 6
+    assert len(sent(against)) == 4
+
+
+def test_retry_failed_sends_a_refused_line_again(kling, against: Sandbox, tmp_path: Path) -> None:
+    """A request the service refused (400 here: a mode it does not know) made no task."""
+    src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "a fox", "set": {"mode": "ultra"}}])
+    assert batch(kling, str(src)).exit_code == 4
+    assert batch(kling, str(src), "--retry-failed").exit_code == 4
+    assert sent(against) == ["a fox", "a fox"]
+
+
+def test_retry_failed_leaves_running_and_unsure_lines(
+    kling, against: Sandbox, isolated: Path, tmp_path: Path
+) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "[slow] a fox"}])
+    assert batch(kling, str(src), "--timeout", "0.3").exit_code == 7  # still running
+    result = batch(kling, str(src), "--retry-failed")
+    assert result.exit_code == 0, result.stderr  # waited for, not sent again
+    assert sent(against) == ["[slow] a fox"]
+    forget_the_answers(isolated)
+    unsure = batch(kling, str(src), "--retry-failed")
+    assert unsure.exit_code == 5
+    assert "not sent again, nor by --retry-failed" in unsure.stderr
+    assert sent(against) == ["[slow] a fox"]
+
+
+def test_retry_failed_and_restart_do_not_go_together(
+    kling, against: Sandbox, tmp_path: Path
+) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", ROWS)
+    result = batch(kling, str(src), "--retry-failed", "--restart")
+    assert result.exit_code == 2 and "--restart" in result.stderr
+    assert sent(against) == []
+
+
+def downloads(sandbox: Sandbox) -> int:
+    return len([r for r in sandbox.log if r.listener == "files"])
+
+
+def test_a_rerun_into_another_folder_saves_every_video_there(
+    kling, against: Sandbox, tmp_path: Path
+) -> None:
+    """Copied from the earlier folder while it is there, else fetched again; nothing sent."""
+    rows = [{"prompt": "a fox"}, {"prompt": "a cat", "output": "cat.mp4"}]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    videos, other = tmp_path / "videos", tmp_path / "other"
+    assert batch(kling, str(src), "-o", str(videos)).exit_code == 0
+    fetched = downloads(against)
+    result = batch(kling, str(src), "-o", str(other), "--json", "--sidecar")
+    assert result.exit_code == 0, result.stderr
+    docs = [json.loads(doc) for doc in result.stdout.splitlines()]
+    saved = [Path(d["output_files"][0]) for d in docs]
+    assert [p.parent for p in saved] == [other, other] and saved[1].name == "cat.mp4"
+    for path in saved:
+        assert path.read_bytes() == (videos / path.name).read_bytes()
+        assert json.loads(path.with_suffix(".json").read_text())["video_file"] == path.name
+    assert downloads(against) == fetched  # copied
+    # Both folders gone: fetched again. Then the same folder again: nothing to do.
+    shutil.rmtree(videos)
+    shutil.rmtree(other)
+    third = tmp_path / "third"
+    assert batch(kling, str(src), "-o", str(third)).exit_code == 0
+    assert sorted(p.name for p in third.iterdir()) == sorted(
+        p.name for p in saved if p.suffix == ".mp4"
+    )
+    assert downloads(against) == fetched + 2
+    again = batch(kling, str(src), "-o", str(third), "-q")
+    assert sorted(again.stdout.split()) == sorted(str(p) for p in third.iterdir())
+    assert downloads(against) == fetched + 2
+    assert sorted(sent(against)) == ["a cat", "a fox"]
+
+
+def test_stdin_rerun_from_another_folder_into_another_folder(
+    kling, against: Sandbox, tmp_path: Path, monkeypatch
+) -> None:
+    rows = "".join(json.dumps({"prompt": p}) + "\n" for p in ("a fox", "a cat"))
+    assert batch(kling, "-", "-o", "videos", input=rows).exit_code == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = batch(kling, "-", "-o", "new", "-q", input=rows)
+    assert result.exit_code == 0, result.stderr
+    assert [Path(p).parent for p in result.stdout.split()] == [elsewhere / "new"] * 2
+    assert len(list((elsewhere / "new").glob("*.mp4"))) == 2
+    assert len(sent(against)) == 2
