@@ -26,7 +26,7 @@ from .. import download, interrupts, uploads
 from ..engine.jobs import Plan
 from ..engine.run import engine_for
 from ..env import Env
-from ..errors import ExitCode, Interrupted, KlingError, Stalled, SubmitUncertain
+from ..errors import APIError, ExitCode, Interrupted, KlingError, Stalled, SubmitUncertain
 from ..progress import Display
 from ..store.journal import Journal
 from .lines import Index, Line, Shard, Source
@@ -89,6 +89,7 @@ class Runner:
             force=opts.force,
             target=self._target if opts.output is not None else None,
             before_send=self._sending,
+            source=source.identity,
             not_sent=self._not_sent,
             after_save=write_sidecar if opts.sidecar else None,
             feed=self.feed,
@@ -183,10 +184,12 @@ class Runner:
             engine.fetch(line)
         else:
             if entry is Entry.UNSURE:
-                line.error = unsure(line, retrying=self.opts.retry_failed)
+                sent = self._sent(line)
+                business_id = sent[1] if sent is not None else None
+                line.error = unsure(line, business_id, retrying=self.opts.retry_failed)
             engine.finish(line)
 
-    def _sent(self, line: Line) -> tuple[str | None] | None:
+    def _sent(self, line: Line) -> tuple[str | None, str | None] | None:
         """The journal is read as it is, not through Env.try_journal: a batch whose journal
         cannot say what was sent before stops, before it sends anything, rather than send
         every line again (the error names the file and how to move it aside)."""
@@ -210,7 +213,7 @@ class Runner:
         sent = self._sent(line)
         assert sent is not None
         if sent[0] is None:
-            return Entry.UNSURE
+            return self._look_up(line, sent[1])
         line.task_id = sent[0]
         entry = self.env.journal.get(sent[0])
         if entry is None:
@@ -219,6 +222,28 @@ class Runner:
         if line.view.completed and self.opts.output is not None:
             return self._saved_here(line, [Path(f) for f in entry.files])
         return Entry.DONE if line.view.final else Entry.POLL
+
+    def _look_up(self, line: Line, business_id: str | None) -> Entry:
+        """A line an earlier run sent without hearing back: its task looked for by the
+        business id of that attempt. Found: followed. The service made none: sent again, with
+        the same business id. Not known (no business id, or no answer): left uncertain."""
+        if business_id is None:
+            return Entry.UNSURE
+        try:
+            task = self.env.client.get_task(business_id, business_id=True)
+        except APIError as exc:
+            if exc.status != 404:
+                return Entry.UNSURE
+            assert line.body is not None
+            line.body["client_business_id"] = business_id
+            return Entry.SEND
+        except KlingError:
+            return Entry.UNSURE
+        self.env.records.found(business_id, task)
+        line.task_id, line.view = task.id, task
+        if task.completed and self.opts.output is not None:
+            return self._saved_here(line, [])
+        return Entry.DONE if task.final else Entry.POLL
 
     def _saved_here(self, line: Line, files: list[Path]) -> Entry:
         """A completed line's video in this run's folder: there already (the journal knows
@@ -242,13 +267,14 @@ class Runner:
     # --- the engine's hooks --------------------------------------------------------------------
 
     def _sending(self, lines: list[Line]) -> None:
-        """Written (synced) before the lines' requests leave: a crash from here on never
-        sends them again. Their local images are uploaded by now: their URLs go in. If
-        the marks cannot be written, the engine sends no more lines."""
+        """Just before the lines are sent (the engine then marks each one sent, synced):
+        their local images are uploaded by now, and their URLs go in."""
         for line in lines:
             if line.request.local_files():
+                business_id = (line.body or {}).get("client_business_id")
                 line.body = line.request.body(self.urls)
-            self.env.journal.batch_sending(line.key, line.number, self.source.identity)
+                if business_id is not None:  # a resumed attempt keeps its business id
+                    line.body["client_business_id"] = business_id
 
     def _not_sent(self, line: Line) -> None:
         self.env.records.attempt(partial(Journal.batch_not_sent, key=line.key))
@@ -281,18 +307,27 @@ def _copy(source: Path, target: Path) -> bool:
         tmp.unlink(missing_ok=True)
 
 
-def unsure(line: Line, retrying: bool = False) -> SubmitUncertain:
-    """What is said of a line an earlier run sent and never heard back about: it may have
-    made a task, so it is not sent again, by a re-run or by --retry-failed (`retrying`). The
-    one place that says it (a line's business id will let a run look such a line up instead)."""
+def unsure(line: Line, business_id: str | None, retrying: bool = False) -> SubmitUncertain:
+    """What is said of a line an earlier run sent and never heard back about, whose task could
+    not be looked for by its business id (an earlier kling gave it none, or the service did not
+    answer): it may have made a task, so it is not sent again, by a re-run or by
+    --retry-failed (`retrying`). The one place that says it."""
     nor = ", nor by --retry-failed: it is not known to have failed" if retrying else ""
-    return SubmitUncertain(
-        f"line {line.number} was sent by an earlier run that never heard back (it stopped, "
-        f"or the answer was lost); it may have made a task, so it was not sent again{nor}",
-        hint="look for it in `kling list` (an `uncertain` entry with its prompt, if that run "
-        "lived to record it) or on the provider's dashboard; a task it made is saved with "
-        "`kling download TASK_ID -o DIR`",
+    looked = (
+        f"its task could not be looked for under its business id {business_id} just now"
+        if business_id
+        else "it has no business id to look its task up by (an earlier kling sent it)"
     )
+    error = SubmitUncertain(
+        f"line {line.number} was sent by an earlier run that never heard back, and {looked}; "
+        f"it may have made a task, so it was not sent again{nor}",
+        hint="run the same command again to look again (nothing is sent twice)"
+        if business_id
+        else "look for it in `kling list` (an `uncertain` entry with its prompt) or on the "
+        "provider's dashboard; a task it made is saved with `kling download TASK_ID -o DIR`",
+    )
+    error.business_id = business_id
+    return error
 
 
 # How a line that did not complete ended, in the summary: by its exit code (CLI.md).

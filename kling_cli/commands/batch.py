@@ -222,8 +222,8 @@ def command(
     Each line is an object with "prompt" and optionally "images" (URLs or files), the Omni
     keys "refs", "first_frame", "end_frame", "videos", "video_refer", "keep_sound",
     "elements" and "audio", and "watermark", "business_id", "mode", "duration",
-    "aspect_ratio", "model", "metadata", "set" (extra body fields) and "output" (a file name). Every line is checked before
-    anything is sent.
+    "aspect_ratio", "model", "metadata", "set" (extra body fields) and "output" (a file
+    name). Every line is checked before anything is sent.
 
     A line is known by what it asks, not by where it stands: a re-run (lines added, moved or
     removed, another path, a copy, stdin) sends only the lines not sent before and picks up

@@ -101,9 +101,11 @@ class Plan(Generic[J]):
     target: Callable[[J], Path] | None = None  # where a completed task's video goes; None: kept
     # a file the journal saved as this task's video, as it was (a re-run finds it done)
     saved_as: Callable[[str, Path], bool] = lambda task_id, path: False
-    # batch: its lines' "sending" marks, synced before their requests leave (one sync for all
-    # the sends started at once); a KlingError if they cannot be written
+    # batch: its lines' bodies made ready just before they are sent (their images' URLs)
     before_send: Callable[[list[J]], None] | None = None
+    # batch: the file whose lines are sent (each send's mark marks its line sent too); a
+    # batch sends nothing that the journal cannot mark (a re-run could send it again)
+    source: str | None = None
     after_send: Callable[[J], None] | None = None  # generate: "submitted ID"
     not_sent: Callable[[J], None] | None = None  # batch: the request surely made no task
     after_save: Callable[[J, Path], object] | None = None  # batch: the sidecar

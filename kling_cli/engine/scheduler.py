@@ -236,33 +236,38 @@ class Engine(Generic[J]):
                 return works
 
     def _mark_sends(self, works: list[tuple[Kind, J]]) -> list[tuple[Kind, J]]:
-        """The marks that must precede the sends among `works`, each synced before its
-        request leaves: the send's row in the journal (an `uncertain` send until its answer
-        comes, found by its business id after SIGKILL), and batch's line marks. If batch's
-        cannot be written, none of these is sent, nor any later one (a request sent now
-        could be sent again by the next run); requests already out are followed to the end.
-        Without them (generate) the send goes out all the same, with a warning."""
+        """The mark each send among `works` needs before its request leaves, synced: the
+        send's row in the journal (an `uncertain` send until its answer comes, found by its
+        business id after a SIGKILL), and for a batch line, the line marked sent with the
+        business id of this attempt. If a batch's marks cannot be written, none of these is
+        sent, nor any later one (a request sent now could be sent again by the next run);
+        requests already out are followed to the end. Without them (generate) the send goes
+        out all the same, with a warning."""
         sends = [job for kind, job in works if kind is Kind.SEND]
         if not sends:
             return works
         try:
+            if self.plan.before_send is not None:
+                self.plan.before_send(sends)
             for job in sends:
                 assert job.body is not None, "a job that starts at send has a body"
                 if not has_business_id(job.body):  # every send carries one (CLI.md)
                     job.body["client_business_id"] = new_business_id()
-                job.mark = self.records.sending(job.body)
-            if self.plan.before_send is not None:
-                self.plan.before_send(sends)
+                source = self.plan.source
+                line = (job.key, job.order, source) if job.key and source else None
+                job.mark = self.records.sending(job.body, line)
         except KlingError as exc:
             from ..store.sqlite import JournalError  # here: `wait --help` needs no sqlite3
 
-            if self.plan.before_send is None and isinstance(exc, JournalError):
+            if self.plan.source is None and isinstance(exc, JournalError):
                 self.records.failed(exc)
                 return works
             self.unsendable = exc
             self.ui.warn(f"{exc.message}; no more requests are sent")
             for job in sends:
                 self.records.not_sent(job.mark)
+                if self.plan.not_sent is not None:
+                    self.plan.not_sent(job)
                 self._not_sent_for(job, exc)
             return [(kind, job) for kind, job in works if kind is not Kind.SEND]
         return works

@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS batch_lines (
     task_id     TEXT,
     line        INTEGER NOT NULL,
     source      TEXT NOT NULL,
-    sent_at     REAL NOT NULL
+    sent_at     REAL NOT NULL,
+    business_id TEXT  -- the business id of the line's attempt (kept when a run resumes it)
 );
 -- Local images already uploaded: content hash -> URL, reused while fresh.
 CREATE TABLE IF NOT EXISTS uploads (
@@ -128,15 +129,30 @@ class Journal(Store):
     def migrate(self, conn: sqlite3.Connection) -> None:
         _migrate(conn)
 
-    def sending(self, base_url: str, params: Mapping[str, Any], reason: str = "") -> str:
+    def sending(
+        self,
+        base_url: str,
+        params: Mapping[str, Any],
+        reason: str = "",
+        line: tuple[str, int, str] | None = None,
+    ) -> str:
         """The mark of a generation request about to leave, synced before it does: until its
         answer is recorded (`record_submitted` with this mark) it may have made a task, so
-        `kling list` shows it as `uncertain`, under its business id. Returns the mark."""
+        `kling list` shows it as `uncertain`, under its business id. `line`: the batch line
+        (key, number, source) that sends it, marked sent in the same transaction, with the
+        business id of this attempt. Returns the mark."""
         now = time.time()
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
         mark = f"{ATTEMPT_PREFIX}{stamp}-{os.urandom(4).hex()}"
         business_id = params.get("client_business_id")
         with self._write(durable=True) as conn:
+            if line is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO batch_lines"
+                    " (key, task_id, line, source, sent_at, business_id)"
+                    " VALUES (?, NULL, ?, ?, ?, ?)",
+                    (*line, now, business_id if isinstance(business_id, str) else None),
+                )
             conn.execute(
                 "INSERT INTO tasks (id, submitted_at, updated_at, base_url, params, status,"
                 " error, task, business_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -169,6 +185,11 @@ class Journal(Store):
         entry = self.by_business_id(business_id)
         if entry is not None and entry.uncertain:
             self.record_submitted(task, entry.base_url or base_url, entry.params, mark=entry.id)
+        with self._write() as conn:  # a batch line that waited for it knows its task now
+            conn.execute(
+                "UPDATE batch_lines SET task_id = ? WHERE business_id = ? AND task_id IS NULL",
+                (task.id, business_id),
+            )
 
     def by_business_id(self, business_id: str) -> Entry | None:
         """The newest row sent with this business id."""
@@ -335,28 +356,25 @@ class Journal(Store):
 
     # --- batch lines -------------------------------------------------------------------------
 
-    def batch_line(self, key: str, legacy: str | None = None) -> tuple[str | None] | None:
-        """None: never sent. (task_id,): sent, with its id, or (None,) if no answer came back.
-        `legacy`: the key an earlier kling gave the line, looked up when `key` is not found."""
+    def batch_line(
+        self, key: str, legacy: str | None = None
+    ) -> tuple[str | None, str | None] | None:
+        """None: never sent. (task_id, business_id): sent, with its task's id, or None for it
+        if no answer came back; and the business id of that attempt (None from an earlier
+        kling). `legacy`: the key an earlier kling gave the line, when `key` is not found."""
         conn = self.conn
         with self._errors():
-            rows = dict(
-                conn.execute(
-                    "SELECT key, task_id FROM batch_lines WHERE key IN (?, ?)", (key, legacy)
-                ).fetchall()
-            )
+            rows = {
+                row[0]: (row[1], row[2])
+                for row in conn.execute(
+                    "SELECT key, task_id, business_id FROM batch_lines WHERE key IN (?, ?)",
+                    (key, legacy),
+                )
+            }
         for wanted in (key, legacy):
             if wanted in rows:
-                return (rows[wanted],)
+                return rows[wanted]
         return None
-
-    def batch_sending(self, key: str, line: int, source: str) -> None:
-        with self._write(durable=True) as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO batch_lines (key, task_id, line, source, sent_at)"
-                " VALUES (?, NULL, ?, ?, ?)",
-                (key, line, source, time.time()),
-            )
 
     def batch_not_sent(self, key: str) -> None:
         """The request surely made no task (refused, or never left): the line may go again."""
@@ -396,6 +414,9 @@ def _migrate(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE tasks ADD COLUMN business_id TEXT")
     if "file_sizes" not in columns:  # added so that re-runs know the files as the task's own
         conn.execute("ALTER TABLE tasks ADD COLUMN file_sizes TEXT")
+    line_columns = {row[1] for row in conn.execute("PRAGMA table_info(batch_lines)")}
+    if "business_id" not in line_columns:  # added with business ids (API.md 1c)
+        conn.execute("ALTER TABLE batch_lines ADD COLUMN business_id TEXT")
     conn.execute("CREATE INDEX IF NOT EXISTS tasks_business ON tasks (business_id)")
 
 

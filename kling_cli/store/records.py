@@ -34,10 +34,11 @@ class Records:
             self._failed(exc)
             return None
 
-    def sending(self, body: Mapping[str, Any]) -> str:
-        """The mark of a send about to leave (Journal.sending); a JournalError if it cannot
-        be written: the caller decides whether to send without it."""
-        return self._journal().sending(self._base_url(), body)
+    def sending(self, body: Mapping[str, Any], line: tuple[str, int, str] | None = None) -> str:
+        """The mark of a send about to leave (Journal.sending), and of the batch line that
+        sends it; a JournalError if it cannot be written: the caller decides whether to send
+        without it."""
+        return self._journal().sending(self._base_url(), body, line=line)
 
     def submitted(
         self, task: TaskView, body: Mapping[str, Any], batch_key: str | None, mark: str | None

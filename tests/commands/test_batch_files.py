@@ -9,6 +9,7 @@ import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,17 +60,17 @@ def test_a_journal_that_fails_mid_batch_stops_the_sending(
 ) -> None:
     """A line whose "sending" mark cannot be written is not sent (a re-run would send it
     again); nor are the lines after it. What was sent is still followed to the end."""
-    real = Journal.batch_sending
+    real = Journal.sending
     calls = 0
 
-    def fails_second_time(self: Journal, key: str, line: int, source: str) -> None:
+    def fails_second_time(self: Journal, *args: Any, **kwargs: Any) -> str:
         nonlocal calls
         calls += 1
         if calls >= 2:
             raise JournalError(f"the task journal {self.path} failed: disk I/O error")
-        real(self, key, line, source)
+        return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(Journal, "batch_sending", fails_second_time)
+    monkeypatch.setattr(Journal, "sending", fails_second_time)
     src = write_jsonl(tmp_path / "in.jsonl", ["a fox", "a cat", "a dog"])
     result = kling(
         "--no-progress", "batch", str(src), "-o", str(tmp_path / "out"), "-p", "1",

@@ -30,18 +30,34 @@ def sent(sandbox: Sandbox) -> list[str]:
     ]
 
 
-def forget_the_answers(home: Path) -> None:
-    """As if each line's run had been killed while its request was out: sent, no id heard."""
+def forget_the_answers(home: Path, business_ids: bool = False) -> None:
+    """As if each line's run had been killed while its request was out: sent, no id heard.
+    `business_ids`: forget those too, as a kling from before business ids left its lines."""
     with sqlite3.connect(home / JOURNAL_FILE) as db:
         db.execute("UPDATE batch_lines SET task_id = NULL")
+        if business_ids:
+            db.execute("UPDATE batch_lines SET business_id = NULL")
 
 
-def test_a_line_sent_without_an_answer_says_where_to_look_not_to_restart(
+def test_a_line_sent_without_an_answer_is_found_by_its_business_id(
+    kling, against: Sandbox, isolated: Path, tmp_path: Path
+) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "a fox"}])
+    first = batch(kling, str(src), "--json")
+    assert first.exit_code == 0
+    forget_the_answers(isolated)
+    again = batch(kling, str(src), "--json")
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["id"] == json.loads(first.stdout)["id"]
+    assert sent(against) == ["a fox"]  # looked up, not sent again
+
+
+def test_a_line_without_a_business_id_says_where_to_look_not_to_restart(
     kling, against: Sandbox, isolated: Path, tmp_path: Path
 ) -> None:
     src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "a fox"}])
     assert batch(kling, str(src)).exit_code == 0
-    forget_the_answers(isolated)
+    forget_the_answers(isolated, business_ids=True)
     result = batch(kling, str(src))
     assert result.exit_code == 5
     assert "line 1 was sent by an earlier run that never heard back" in result.stderr
@@ -87,7 +103,7 @@ def test_retry_failed_leaves_running_and_unsure_lines(
     result = batch(kling, str(src), "--retry-failed")
     assert result.exit_code == 0, result.stderr  # waited for, not sent again
     assert sent(against) == ["[slow] a fox"]
-    forget_the_answers(isolated)
+    forget_the_answers(isolated, business_ids=True)
     unsure = batch(kling, str(src), "--retry-failed")
     assert unsure.exit_code == 5
     assert "not sent again, nor by --retry-failed" in unsure.stderr
