@@ -4,6 +4,7 @@ alone; a line whose send is uncertain is not a failed line; another -o gets ever
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 from collections import Counter
@@ -50,6 +51,31 @@ def test_a_line_sent_without_an_answer_is_found_by_its_business_id(
     assert again.exit_code == 0, again.stderr
     assert json.loads(again.stdout)["id"] == json.loads(first.stdout)["id"]
     assert sent(against) == ["a fox"]  # looked up, not sent again
+
+
+def test_a_line_whose_send_made_no_task_is_sent_again_with_its_business_id(
+    kling, against: Sandbox, tmp_path: Path
+) -> None:
+    """The connection drops before the service reads the request: no task. The run that sent
+    it looks its business id up, hears "not found" and stops (it may be slow to appear); the
+    re-run looks once more and only then sends it again, under the same business id."""
+    src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "a fox"}])
+    against.config.faults, against.config.fault_kinds = 1.0, ["drop_before"]
+    first = batch(kling, str(src))
+    assert first.exit_code == 5, first.stderr
+    named = re.findall(r"business id (kling-[0-9a-zT-]+)", first.stderr)
+    assert named, first.stderr
+    against.config.faults = 0.0
+    again = batch(kling, str(src), "--json")
+    assert again.exit_code == 0, again.stderr
+    posts = [r for r in against.log if r.method == "POST" and r.path.endswith("generations")]
+    assert len(posts) == 2 and posts[0].json is None  # the first was never read
+    assert posts[1].json["client_business_id"] == named[0]
+    lookups = [r for r in against.log if r.method == "GET" and r.path.endswith(named[0])]
+    assert lookups, "the re-run looked the line up before sending it again"
+    assert against.log.index(lookups[-1]) < against.log.index(posts[1])
+    (task,) = against.state.all_tasks()
+    assert json.loads(again.stdout)["id"] == task.id
 
 
 def test_a_line_without_a_business_id_says_where_to_look_not_to_restart(
