@@ -69,11 +69,13 @@ SCRIPT = """\
     const v = parseFloat(c.dataset[key]);
     return Number.isNaN(v) ? none : v;
   };
-  const prompt = (c) => (c.querySelector(".prompt")?.textContent ?? "").toLowerCase();
+  const prompt = (c) => c.querySelector(".prompt:not(.unknown)")?.textContent;
   const then = (a, b) => place.get(a) - place.get(b);
+  const byPrompt = (a, b) => (prompt(a) === undefined) - (prompt(b) === undefined)
+    || (prompt(a) ?? "").localeCompare(prompt(b) ?? "") || then(a, b);
   const orders = {
     line: (a, b) => num(a, "line", Infinity) - num(b, "line", Infinity) || then(a, b),
-    prompt: (a, b) => prompt(a).localeCompare(prompt(b)) || then(a, b),
+    prompt: byPrompt,
     time: (a, b) => num(b, "time", -Infinity) - num(a, "time", -Infinity) || then(a, b),
   };
   const apply = () => {
