@@ -34,6 +34,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 WAIT_MS = 15_000
+# Read at import: the tests' own fixture (conftest.py) clears every KLING_ variable.
+SAVE_PNG = os.environ.get("KLING_GALLERY_PNG")
 
 ROWS = [
     {"prompt": "a red fox running through snow, golden hour", "refs": ["https://example.com/fox.png"]},
@@ -109,7 +111,7 @@ class Watch:
 
 
 def test_every_video_plays_from_the_disk_and_nothing_leaves_the_folder(
-    playwright: Any, folder: Path, tmp_path: Path
+    playwright: Any, folder: Path, tmp_path: Path, pytestconfig: pytest.Config
 ) -> None:
     context = playwright.new_context(viewport={"width": 1200, "height": 800})
     page = context.new_page()
@@ -127,8 +129,8 @@ def test_every_video_plays_from_the_disk_and_nothing_leaves_the_folder(
     )
     assert waiting > 0
     page.screenshot(path=str(tmp_path / "gallery.png"))
-    if os.environ.get("KLING_GALLERY_PNG"):
-        shutil.copy(tmp_path / "gallery.png", os.environ["KLING_GALLERY_PNG"])
+    if SAVE_PNG:  # relative to where pytest was started
+        shutil.copy(tmp_path / "gallery.png", pytestconfig.invocation_params.dir / SAVE_PNG)
     for i in range(videos.count()):
         video = videos.nth(i)
         video.scroll_into_view_if_needed()
