@@ -104,7 +104,7 @@ class Watch:
         page.on("request", lambda request: self.requests.append(request.url))
         page.on(
             "console",
-            lambda msg: self.errors.append(msg.text) if msg.type in ("error", "warning") else None,
+            lambda msg: self.errors.append(msg.text) if msg.type == "error" else None,
         )
         page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         page.on("dialog", lambda dialog: self.errors.append(f"dialog: {dialog.message}"))
