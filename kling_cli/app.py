@@ -275,6 +275,7 @@ LAZY_COMMANDS = {
     "upload": "Upload local images and print their URLs, for use with `generate -i URL`.",
     "list": "List the tasks this machine submitted, newest first (from the local journal).",
     "batch": "Submit, wait for and download many generations from a JSON Lines file.",
+    "gallery": "Write FOLDER/index.html: a page to review every video of the folder in a browser.",
     "sandbox": "Run a local simulator of the service: no key, no credits.",
     "balance": "Show the remaining and used quota of the API key.",
     "doctor": "Check the setup: config file, key, service, proxies, journal and output folder.",
@@ -283,8 +284,8 @@ LAZY_COMMANDS = {
 LAZY_GROUPS = {"config": "Read and change the config file (api_key, base_url, model, mode, ...)."}
 SUMMARIES = {**LAZY_COMMANDS, **LAZY_GROUPS}
 COMMAND_ORDER = [
-    "generate", "wait", "status", "download", "upload", "list", "batch", "balance", "config",
-    "sandbox", "doctor",
+    "generate", "wait", "status", "download", "upload", "list", "batch", "gallery", "balance",
+    "config", "sandbox", "doctor",
 ]  # fmt: skip
 
 app = typer.Typer(

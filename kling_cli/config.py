@@ -145,6 +145,17 @@ def _api_key(value: str) -> str:
     return value
 
 
+def _bool(value: str) -> bool:
+    """true/false as TOML writes them (`gallery = true`); yes/no, on/off and 1/0 too, for
+    the environment and `config set`."""
+    word = str(value).strip().lower()
+    if word in ("true", "yes", "on", "1"):
+        return True
+    if word in ("false", "no", "off", "0"):
+        return False
+    raise ValueError("must be true or false")
+
+
 def _path(value: str) -> str:
     return str(Path(_nonempty(value)).expanduser())
 
@@ -187,6 +198,13 @@ KEYS: dict[str, Key] = {
             "seconds a task's status and progress may stand still before giving up",
         ),
         Key("output_dir", _path, None, "folder for downloaded videos"),
+        Key(
+            "gallery",
+            _bool,
+            False,
+            "true: batch writes index.html in its folder, as with --gallery",
+            choices=("true", "false"),
+        ),
     )
 }
 

@@ -22,7 +22,7 @@ from .errors import (
     UsageError,
     VideoURLExpired,
 )
-from .paths import set_mode
+from .paths import set_mode, special_file
 
 if TYPE_CHECKING:
     from .api.client import Client
@@ -106,25 +106,13 @@ def _check_file(path: Path, force: bool) -> None:
         raise UsageError(f"{path} is a folder")
     if not stat.S_ISREG(mode):
         raise UsageError(
-            f"{path} is {_special(mode)}: kling saves a video only as a regular file, and never "
-            "replaces anything else (--force included)",
+            f"{path} is {special_file(mode)}: kling saves a video only as a regular file, and "
+            "never replaces anything else (--force included)",
             hint="name a new file or a folder"
             + ("; for stdout, kling download ID -o -" if stat.S_ISLNK(mode) else ""),
         )
     if not force:
         raise UsageError(f"{path} already exists", hint="pass --force to overwrite it")
-
-
-def _special(mode: int) -> str:
-    if stat.S_ISLNK(mode):
-        return "a symlink"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "not a regular file"
 
 
 def _check_folder(folder: Path, create_ok: bool) -> None:

@@ -6,6 +6,7 @@ file kling writes, where the system has modes."""
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -48,3 +49,18 @@ def set_mode(fd: int, mode: int) -> None:
 # Whether a file's mode bits say who may read it: not on Windows, where ACLs do, and every
 # file reports 0o666.
 POSIX_MODES = os.name == "posix"
+
+
+def special_file(mode: int) -> str:
+    """What a file of this (lstat) mode is, said of a file kling will not replace: kling
+    writes a file by renaming a new one over it, which would replace a symlink, a device or
+    a FIFO rather than write through it."""
+    if stat.S_ISLNK(mode):
+        return "a symlink"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"

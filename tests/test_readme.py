@@ -106,7 +106,7 @@ def cookbook() -> list[str]:
 
 
 def test_workflows_have_steps() -> None:
-    assert [len(steps) for steps in workflow_steps()] == [1, 1, 1]
+    assert [len(steps) for steps in workflow_steps()] == [1, 1, 1, 1]
 
 
 def test_only_a_few_snippets_are_not_run() -> None:
@@ -213,7 +213,8 @@ def test_every_readme_snippet_runs(sandbox, tmp_path: Path) -> None:
     assert "Traceback" not in err
     outputs[sandbox_block()] = out
     assert (tmp_path / "workflow-0" / "results.jsonl").read_text().count("\n") == 3
-    assert (tmp_path / "workflow-1" / "fox.mp4").exists()
+    assert (tmp_path / "workflow-1" / "videos" / "index.html").exists()  # the gallery's
+    assert (tmp_path / "workflow-2" / "fox.mp4").exists()
     # A few results a reader would look for.
     recipes = cookbook()
     assert outputs[recipes[-1]] == "4\n"  # the exit code, read from the JSON error
@@ -224,6 +225,10 @@ def test_every_readme_snippet_runs(sandbox, tmp_path: Path) -> None:
     (shards,) = [out for code, out in outputs.items() if "--shard" in code]
     assert shards == "[1,2,3]\n"  # three shards, every line once
     assert len(list((work / "videos").glob("*.mp4"))) >= 3
+    page = (work / "videos" / "index.html").read_text()  # the prompt as text
+    assert "&lt;&lt;&lt;image_1&gt;&gt;&gt; waves hello" in page
+    rehearsal = (work / "out" / "index.html").read_text()  # the gallery's, with its failed line
+    assert rehearsal.count("<video ") == 2 and "sandbox: the prompt asked to fail" in rehearsal
     rows = (work / "tasks.csv").read_text().splitlines()
     # every task, and the uncertain send of the business ids section under its business id
     assert rows and all(row.startswith(('"video_', '"order-2026.8","uncertain"')) for row in rows)

@@ -14,7 +14,7 @@ from .. import completion, download, present, progress
 from ..api.balance import Balance
 from ..engine.run import InOrder
 from ..env import Env
-from ..errors import APIError, AuthError, ServiceUnavailable, UsageError
+from ..errors import APIError, AuthError, KlingError, ServiceUnavailable, UsageError
 from ..output import Format, Output, choose, counted, quiet_result
 from .common import (
     ForceOpt,
@@ -36,6 +36,7 @@ class BatchOptions:
     file: str
     format: Format
     run: batch.Options
+    gallery: bool = False  # --gallery: the folder's index.html when the run ends
 
 
 def named_output(env: Env, opts: batch.Options) -> Callable[[batch.Line], str | None]:
@@ -100,17 +101,47 @@ def _run_lines(env: Env, opts: BatchOptions, source: batch.Source, index: batch.
         runner.shown(line)
 
     in_order = InOrder[batch.Line](index.numbers, lambda line: display.above(lambda: show(line)))
-    runner = batch.Runner(env, source, index, opts.run, display, in_order.done)
+    on_done: Callable[[batch.Line], None] = in_order.done
+    if opts.gallery:  # the lines that made no video, kept for the page (gallery/files.py)
+        from ..gallery import LineRecords
+
+        records = LineRecords(opts.run.output, env.ui.warn)
+
+        def done_and_recorded(line: batch.Line) -> None:
+            in_order.done(line)
+            records(line)
+
+        on_done = done_and_recorded
+
+    runner = batch.Runner(env, source, index, opts.run, display, on_done)
+    ran = False
     try:
         to_send = runner.prepare()  # first: a journal that cannot say what was sent stops us
         opts.run.output.mkdir(parents=True, exist_ok=True)
         if to_send:
             warn_if_no_balance(env)
+        ran = True
         runner.run()
     finally:
         display.close()
+        if opts.gallery and ran:  # Ctrl-C too: a page of what is done so far
+            write_gallery(env, opts.run.output, opts.run.force)
     summarize(env, tally, opts.run.shard)
     return tally.code
+
+
+def write_gallery(env: Env, folder: Path, force: bool) -> None:
+    """--gallery: the page, said on stderr (stdout has the lines' results); a page that
+    cannot be written is a warning, not a failed batch."""
+    from .gallery import describe
+    from .gallery import write_gallery as write
+
+    try:
+        page, shown = write(env, folder, force=force)
+    except KlingError as exc:
+        env.ui.warn(f"gallery not written: {exc.message}")
+        return
+    env.ui.note(f"gallery: {page} ({describe(shown)})")
 
 
 def warn_if_no_balance(env: Env) -> None:
@@ -210,6 +241,16 @@ def command(
             autocompletion=completion.shards,
         ),
     ] = None,
+    gallery: Annotated[
+        bool | None,
+        typer.Option(
+            "--gallery/--no-gallery",
+            rich_help_panel="Saving",
+            help="Write index.html in the folder when the run ends: a page to review every "
+            "video, and the lines that made none [default: the gallery setting, else off].",
+            show_default=False,
+        ),
+    ] = None,
     force: ForceOpt = False,
     timeout: TimeoutOpt = None,
     stall_timeout: StallTimeoutOpt = None,
@@ -236,6 +277,7 @@ def command(
       kling batch prompts.jsonl -o videos/ --parallel 8 --sidecar --json > results.jsonl
       jq -c '{prompt: .}' -R < prompts.txt | kling batch - -o out/
       kling batch prompts.jsonl --shard 2/3 -o out-2/   # the 2nd of 3 CI jobs
+      kling batch prompts.jsonl -o videos/ --gallery    # then open videos/index.html
     """
     from .. import batch
 
@@ -257,4 +299,6 @@ def command(
         stall_timeout=setting_or(env, stall_timeout, "stall_timeout"),
         interval=setting_or(env, interval, "poll_interval"),
     )
-    raise typer.Exit(run_batch(env, BatchOptions(file, choose(json, quiet), run)))
+    if gallery is None:
+        gallery = bool(env.setting("gallery"))
+    raise typer.Exit(run_batch(env, BatchOptions(file, choose(json, quiet), run, gallery)))

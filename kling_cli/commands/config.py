@@ -56,6 +56,8 @@ def env_for(ctx: typer.Context, profile: str | None) -> Env:
 def shown(name: str, value: object) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):  # as the file spells it
+        return "true" if value else "false"
     return config.mask(str(value)) if config.key(name).secret else str(value)
 
 

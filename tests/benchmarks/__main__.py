@@ -18,7 +18,9 @@ next to a reference in the same run, alternating them, and compares medians:
   time per poll against a requests.Session keep-alive loop making as many polls of the same
   tasks (whole-process CPU over polls, both);
 - `batch` (tests/benchmarks/batch.py): 1,000 lines of 5 s tasks; and how batch scales, with
-  near-instant tasks: CPU per line at 10,000 lines against 1,000, peak memory at 100,000.
+  near-instant tasks: CPU per line at 10,000 lines against 1,000, peak memory at 100,000;
+- `gallery` (tests/benchmarks/gallery.py): `kling gallery DIR` over 1,000 videos, with
+  sidecars and with only the journal, against `python -c pass`; and the page's size.
 """
 
 from __future__ import annotations
@@ -37,12 +39,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import batch, waiting
+from . import batch, gallery, waiting
 from .measure import MiB, Run, Stats, gnu_time, run
 from .servers import StaticServer, make_file
 
 ROWS = ("version", "help", "generate-help", "config-list", "list", "status", "download", "live")
-ROWS += ("wait", "rounds", "saved", "batch", "batch-scale", "complete", "list-tty")
+ROWS += ("wait", "rounds", "saved", "batch", "batch-scale", "complete", "list-tty", "gallery")
 WAIT_TASKS = 200
 WAIT_QUEUE, WAIT_RUN, WAIT_INTERVAL = 1.0, 4.0, 1.0
 WAIT_RUNS = 3
@@ -730,6 +732,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             batch.batch_row(b)
         if "batch-scale" in only:
             batch.scale_rows(b, args.batch_lines)
+        if "gallery" in only:
+            gallery.gallery_rows(b)
         memory_note = "GNU time %M" if gnu_time() else "/proc VmHWM polling"
         print()
         print(

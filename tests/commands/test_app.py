@@ -41,6 +41,7 @@ def test_help_lists_commands_in_the_order_a_user_meets_them(kling) -> None:
         "upload",
         "list",
         "batch",
+        "gallery",
         "balance",
         "config",
         "sandbox",
