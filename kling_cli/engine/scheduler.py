@@ -265,9 +265,7 @@ class Engine(Generic[J]):
             self.unsendable = exc
             self.ui.warn(f"{exc.message}; no more requests are sent")
             for job in sends:
-                self.records.not_sent(job.mark)
-                if self.plan.not_sent is not None:
-                    self.plan.not_sent(job)
+                self._unsent(job)
                 self._not_sent_for(job, exc)
             return [(kind, job) for kind, job in works if kind is not Kind.SEND]
         return works
@@ -415,9 +413,7 @@ class Engine(Generic[J]):
                 exc.code in PARALLEL_LIMIT_CODES or exc.status == 429
             ):
                 # Not accepted: the account is at its limit. Everyone waits, then it goes again.
-                self.records.not_sent(job.mark)
-                if self.plan.not_sent is not None:
-                    self.plan.not_sent(job)
+                self._unsent(job)
                 self.paused_until = self.clock() + (exc.retry_after or self.backpressure)
                 self.backpressure = min(self.backpressure * 2, BACKPRESSURE_WAIT[1])
                 job.stage = Stage.NEW
@@ -427,14 +423,19 @@ class Engine(Generic[J]):
                 assert job.body is not None
                 self.records.uncertain(job.mark, job.body, exc.message)  # `kling list` shows it
             elif isinstance(exc, (APIError, ServiceUnavailable)):
-                self.records.not_sent(job.mark)  # refused (4xx), or it never reached the service
-                if self.plan.not_sent is not None:
-                    self.plan.not_sent(job)
+                self._unsent(job)  # refused (4xx), or it never reached the service
         exc.task_id = exc.task_id or job.task_id
         job.error = exc
         self.finish(job)
 
     # --- the schedule --------------------------------------------------------------------------
+
+    def _unsent(self, job: J) -> None:
+        """A send that made no task: its mark withdrawn, and its plan told (a batch line may
+        be sent again by the next run)."""
+        self.records.not_sent(job.mark)
+        if self.plan.not_sent is not None:
+            self.plan.not_sent(job)
 
     def _not_sent_for(self, job: J, exc: KlingError) -> None:
         job.error = copy.copy(exc)  # the same kind of error (and exit code), for this job
