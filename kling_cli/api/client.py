@@ -111,6 +111,11 @@ class Client:
                 raise
             found = self.find_sent(business_id, deadline)
             if found is not None:
+                if self.http.notice is not None:
+                    self.http.notice(
+                        f"the answer to the generation request was lost; its task {found.id} "
+                        f"was found under its business id {business_id}"
+                    )
                 return found
             lost.business_id = business_id
             lost.message += f"; no task was found under its business id {business_id}"

@@ -86,7 +86,7 @@ class Http:
         self._api_origin = origin(self.api)
         self._key = key
         self.trace = trace
-        self._notice = notice
+        self.notice = notice
         self._noticed = threading.Event()  # the first retry of a run is told once
         self.sleep = sleep
         self.clock = clock
@@ -289,13 +289,13 @@ class Http:
         self, why: str, tries: int, wait: float, per_try: float, deadline: float | None
     ) -> None:
         self._trace(f"  retry {tries + 1} of {self.retries} in {wait:.1f}s: {why}")
-        if self._notice is None or self._noticed.is_set():
+        if self.notice is None or self._noticed.is_set():
             return
         self._noticed.set()
         seconds = longest_wait(self.backoff, tries, self.retries, wait, per_try)
         if deadline is not None:
             seconds = min(seconds, max(0.0, deadline - self.clock()))
-        self._notice(f"{why}; retrying for up to ~{max(1, round(seconds))} s")
+        self.notice(f"{why}; retrying for up to ~{max(1, round(seconds))} s")
 
     def _trace(self, line: str) -> None:
         if self.trace is not None:

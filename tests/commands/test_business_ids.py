@@ -40,6 +40,17 @@ def test_a_lost_answer_is_found_by_its_business_id_and_followed(
     assert (row["id"], row["state"], row["business_id"]) == (task.id, "completed", business_id)
 
 
+def test_a_recovered_send_is_said_on_stderr(kling, against: Sandbox) -> None:
+    result = kling("generate", "[lost] a fox", "--json")
+    assert result.exit_code == 0, result.stderr
+    (post,) = posts(against)
+    task_id = json.loads(result.stdout)["id"]
+    assert (
+        f"kling: the answer to the generation request was lost; its task {task_id} was found "
+        f"under its business id {post.json['client_business_id']}\n"
+    ) in result.stderr
+
+
 def test_a_lost_answer_with_no_task_is_exit_5_naming_the_business_id(
     kling, against: Sandbox
 ) -> None:
