@@ -70,12 +70,11 @@ def seed(home: Path, folder: Path) -> None:
     from kling_cli.store.journal import JOURNAL_FILE, Journal
 
     journal = Journal(home / JOURNAL_FILE)
-    with journal.group():
-        for n in range(1, VIDEOS + 1):
-            task = {"id": f"video_bench_{n:04d}", "status": "completed", "progress": 100,
-                    "created_at": 1796379288 + n, "completed_at": 1796379300 + n}  # fmt: skip
-            journal.record_submitted(TaskView.of(task), BASE_URL, body(n))
-            journal.add_file(task["id"], folder / f"{n:04d}-video_bench_{n:04d}.mp4")
+    for n in range(1, VIDEOS + 1):
+        task = {"id": f"video_bench_{n:04d}", "status": "completed", "progress": 100,
+                "created_at": 1796379288 + n, "completed_at": 1796379300 + n}  # fmt: skip
+        journal.record_submitted(TaskView.of(task), BASE_URL, body(n))
+        journal.add_file(task["id"], folder / f"{n:04d}-video_bench_{n:04d}.mp4")
     journal.close()
 
 
