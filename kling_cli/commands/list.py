@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
@@ -119,8 +118,7 @@ def refresh(env: Env, entries: list[Entry]) -> KlingError | None:
 
 def _heard(entry: Entry, view: TaskView) -> Entry:
     """The row as the journal has it once `view` is recorded (Journal.update)."""
-    return dataclasses.replace(
-        entry,
+    return entry._replace(
         status=view.status,
         progress=view.progress if view.progress is not None else entry.progress,
         video_url=view.video_url or entry.video_url,

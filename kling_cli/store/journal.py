@@ -12,15 +12,16 @@ import re
 import sqlite3
 import time
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..api import tasks
 from ..paths import JOURNAL_FILE as JOURNAL_FILE  # re-exported: their home is kling_cli.paths
 from .sqlite import JournalDamaged as JournalDamaged  # re-exported: their home is store.py
 from .sqlite import JournalError as JournalError
 from .sqlite import Store
+
+if TYPE_CHECKING:
+    from ..api import tasks
 
 ATTEMPT_PREFIX = "attempt-"
 # The status of a request that may have made a task whose id never came back
@@ -72,8 +73,7 @@ NOT_PLAIN_GLOB = "*[^A-Za-z0-9_.-]*"
 PLAIN_STATUS_MAX = 32  # a longer status is not shown beside its id
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):  # not a dataclass: a TAB imports this module, and dataclasses is slow
     id: str
     submitted_at: float
     updated_at: float
@@ -89,7 +89,9 @@ class Entry:
 
     @property
     def view(self) -> tasks.TaskView:
-        return tasks.TaskView.of(self.task)
+        from ..api.tasks import TaskView
+
+        return TaskView.of(self.task)
 
     @property
     def uncertain(self) -> bool:
