@@ -42,6 +42,17 @@ def signal_of(stop: BaseException) -> int:
     return stop.signum if isinstance(stop, Stopped) else int(signal.SIGINT)
 
 
+def interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt (or Stopped) that `exc` was raised in handling, if any: typer
+    turns one into `Exit(130)`, and so into a SystemExit."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def exit_status(signum: int) -> int:
     return 128 + signum
 

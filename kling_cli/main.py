@@ -34,6 +34,13 @@ def main(argv: list[str] | None = None) -> None:
         app(args=args, prog_name="kling")
     except KeyboardInterrupt as stop:  # a signal outside any command's own handling
         raise SystemExit(interrupts.exit_status(interrupts.signal_of(stop))) from None
+    except SystemExit as ended:
+        # ... or one that typer caught first: it ends a KeyboardInterrupt with 130, whatever
+        # the signal behind it (a SIGTERM while batch asks for the balance, say).
+        behind = interrupts.interrupt_behind(ended)
+        if behind is None or ended.code != interrupts.exit_status(signal.SIGINT):
+            raise
+        raise SystemExit(interrupts.exit_status(interrupts.signal_of(behind))) from None
     finally:
         # The run is over and its outcome said: a signal from here on, while Python shuts
         # down, would end the process by the signal instead of with the run's exit code.

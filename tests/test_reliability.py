@@ -256,6 +256,28 @@ def test_ctrl_c_during_submit_waits_for_the_id_and_keeps_it(
     assert len(api.seen("POST", TASKS)) == 1
 
 
+@pytest.mark.parametrize(("sig", "status"), STOPPING)
+def test_a_signal_before_the_command_handles_signals_keeps_its_own_status(
+    tmp_path: Path, sig: int, status: int
+) -> None:
+    """batch asks for the balance before its first send, outside the part of the run that
+    explains an interrupt: typer ends a KeyboardInterrupt there with 130 whatever the signal,
+    and a SIGTERM once said 130 (a cancelled CI job looked like a Ctrl-C)."""
+    from kling_cli.sandbox.server import Sandbox, SandboxConfig
+
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"prompt": "a fox"}\n')
+    with Sandbox(config=SandboxConfig(latency=60)) as sb:  # every answer held a minute
+        env = {"KLING_HOME": str(tmp_path), "KLING_BASE_URL": sb.base_url, "KLING_API_KEY": KEY}
+        result = run_and_interrupt(
+            ["--no-progress", "batch", str(src)], env,
+            lambda: any(r.path.endswith("/balance") for r in sb.log), sig,
+        )  # fmt: skip
+        assert [r.path for r in sb.log] == ["/v1/balance"]  # stopped there: nothing sent
+    assert result.returncode == status, result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_a_second_ctrl_c_during_submit_says_the_task_may_exist(
     api: ScriptedServer, tmp_path: Path
 ) -> None:
@@ -284,6 +306,34 @@ def test_a_second_ctrl_c_during_submit_says_the_task_may_exist(
     )  # fmt: skip
     (row,) = [json.loads(line) for line in listed.stdout.splitlines()]
     assert (row["id"], row["state"]) == ("ctrl-c-2", "uncertain")
+
+
+def test_ctrl_c_during_a_stalled_submit_that_gives_up_says_once_the_task_may_exist(
+    tmp_path: Path,
+) -> None:
+    """The send stalls; Ctrl-C waits for it (up to 30 s), and meanwhile it gives up (here
+    at --timeout, else at the read timeout) with its answer lost: one message, that the task
+    may exist, naming its business id; not that and "nothing was submitted" as well."""
+    from kling_cli.sandbox.server import Sandbox, SandboxConfig
+
+    with Sandbox(config=SandboxConfig(latency=60)) as sb:  # every answer held a minute
+        env = {"KLING_HOME": str(tmp_path), "KLING_BASE_URL": sb.base_url, "KLING_API_KEY": KEY}
+        result = run_and_interrupt(
+            ["generate", "a fox", "--wait", "--timeout", "3", "--business-id", "stalled-1"],
+            env, lambda: any(r.method == "POST" for r in sb.log),
+        )  # fmt: skip
+        assert [r.method for r in sb.log if r.method == "POST"] == ["POST"]
+    err = result.stderr
+    assert result.returncode == 130, err
+    assert err.count("kling: error:") == 1, err
+    assert "may have made the task" in err and "kling status stalled-1" in err
+    assert "nothing was submitted" not in err and "Traceback" not in err
+    listed = subprocess.run(
+        [sys.executable, "-m", "kling_cli", "list", "--json"],
+        capture_output=True, text=True, env={**os.environ, **env}, timeout=30,
+    )  # fmt: skip
+    (row,) = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert (row["id"], row["state"]) == ("stalled-1", "uncertain")
 
 
 def test_ctrl_c_during_upload(api: ScriptedServer, tmp_path: Path) -> None:

@@ -348,7 +348,14 @@ class Engine(Generic[J]):
         done, _ = wait(sends, timeout=SETTLE_SENDS_SECONDS)
         for future in done:
             self.inflight.pop(future)
-            self._settle(Kind.SEND, sends[future], future)
+            job, lost = sends[future], future.exception()
+            if isinstance(lost, SubmitUncertain):
+                # Its answer lost: still a send in doubt, as one whose answer did not come in
+                # time, for the command to say once that its task may exist.
+                assert job.body is not None
+                self.records.uncertain(job.mark, job.body, lost.message)
+                continue
+            self._settle(Kind.SEND, job, future)
 
     # --- outcomes ------------------------------------------------------------------------------
 

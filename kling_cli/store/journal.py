@@ -149,6 +149,14 @@ class Journal(Store):
         business_id = params.get("client_business_id")
         with self._write(durable=True) as conn:
             if line is not None:
+                # A line sent again under the business id of its earlier attempt (the re-run
+                # looked that up, and the service had no task under it): this send's row
+                # replaces that attempt's `uncertain` one.
+                conn.execute(
+                    "DELETE FROM tasks WHERE status = ? AND business_id = ? AND business_id IN"
+                    " (SELECT business_id FROM batch_lines WHERE key = ? AND task_id IS NULL)",
+                    (UNCERTAIN, business_id, line[0]),
+                )
                 conn.execute(
                     "INSERT OR REPLACE INTO batch_lines"
                     " (key, task_id, line, source, sent_at, business_id)"

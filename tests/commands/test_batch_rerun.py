@@ -78,6 +78,29 @@ def test_a_line_whose_send_made_no_task_is_sent_again_with_its_business_id(
     assert json.loads(again.stdout)["id"] == task.id
 
 
+def test_a_line_sent_again_under_its_business_id_leaves_no_uncertain_send(
+    kling, against: Sandbox, isolated: Path, tmp_path: Path
+) -> None:
+    """The attempt the re-run replaced made no task (the service has none under its business
+    id): `kling list` shows the line's task, not an `uncertain` send beside it that a user
+    would go looking for (the kill test left such rows behind after a SIGKILL that landed
+    between a line's mark and its request)."""
+    src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "a fox"}])
+    against.config.faults, against.config.fault_kinds = 1.0, ["drop_before"]
+    assert batch(kling, str(src)).exit_code == 5
+    against.config.faults = 0.0
+    again = batch(kling, str(src), "--json")
+    assert again.exit_code == 0, again.stderr
+    listed = kling("list", "--json")
+    assert listed.exit_code == 0, listed.stderr
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [(row["id"], row["state"]) for row in rows] == [
+        (json.loads(again.stdout)["id"], "completed")
+    ]
+    (task,) = against.state.all_tasks()
+    assert rows[0]["business_id"] == task.business_id
+
+
 def test_a_line_without_a_business_id_says_where_to_look_not_to_restart(
     kling, against: Sandbox, isolated: Path, tmp_path: Path
 ) -> None:
