@@ -140,19 +140,46 @@ class Http:
                 per_try = 0.0
                 host = urlsplit(answer.url).netloc
                 why = f"{host} answered {answer.status} {answer.reason}".rstrip()
-            if deadline is not None and self.clock() + wait >= deadline:
-                wait = max(0.0, deadline - self.clock())
-                if wait <= 0:  # the try before was not accepted, or it would not be retried
-                    raise _out_of_time(url, sent=False)
-            self._tell_retry(why, tries, wait, per_try, deadline)
-            if wait > 0:
-                self.sleep(wait)
+            self._pause(url, why, tries, wait, per_try, deadline)
         raise AssertionError("unreachable: the last try returns or raises")
 
     def stream(self, url: str, headers: Mapping[str, str], deadline: float | None = None) -> Stream:
-        """A GET whose body is read as it comes (a video), one try: the caller resumes."""
-        resp = self._send("GET", url, headers=headers, deadline=deadline, key=False)
-        return Stream(self, url, resp, deadline)
+        """A GET whose body is read as it comes (a video). Getting its answer is retried as
+        any GET is (Retry.READ: a connection that failed, a 429 or 5xx answer; the last
+        answer heard is returned); a body that breaks after that is the caller's to resume."""
+        for tries in range(self.retries + 1):
+            last = tries >= self.retries
+            try:
+                resp = self._send("GET", url, headers=headers, deadline=deadline, key=False)
+            except RequestFailed as exc:
+                if last or exc.out_of_time or exc.reason == "tls":
+                    raise
+                wait, per_try = backoff(self.backoff, tries), exc.per_try
+                why = f"could not reach {exc.host} ({exc.description})"
+            else:
+                if last or resp.status_code not in RETRY_STATUSES:
+                    return Stream(self, url, resp, deadline)
+                resp.close()
+                asked = retry_after(resp.headers.get("Retry-After"))
+                wait = backoff(self.backoff, tries) if asked is None else asked
+                per_try = 0.0
+                host = urlsplit(url).netloc
+                why = f"{host} answered {resp.status_code} {resp.reason or ''}".rstrip()
+            self._pause(url, why, tries, wait, per_try, deadline)
+        raise AssertionError("unreachable: the last try returns or raises")
+
+    def _pause(
+        self, url: str, why: str, tries: int, wait: float, per_try: float, deadline: float | None
+    ) -> None:
+        """Between two tries of a request: the wait, cut short by the deadline (past it, the
+        request is out of time), told once to the user."""
+        if deadline is not None and self.clock() + wait >= deadline:
+            wait = max(0.0, deadline - self.clock())
+            if wait <= 0:  # the try before was not accepted, or it would not be retried
+                raise _out_of_time(url, sent=False)
+        self._tell_retry(why, tries, wait, per_try, deadline)
+        if wait > 0:
+            self.sleep(wait)
 
     # --- one request, and the redirects it meets ---------------------------------------------
 

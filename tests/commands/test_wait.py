@@ -161,3 +161,25 @@ def test_an_unknown_id_is_one_error_and_no_result(kling, against) -> None:
     both = kling("wait", "video_NOPE", ok, *FAST)
     assert both.exit_code == 4 and both.stdout.startswith(f"{ok}\tcompleted")
     assert len(both.stdout.splitlines()) == 1
+
+
+def test_download_tries_again_when_the_video_host_fails(kling, against, tmp_path: Path) -> None:
+    """A GET of the video is retried as any GET is (API.md: every GET is safe to retry): a
+    429, a 5xx or a connection dropped before any answer costs a try, not the download."""
+    from tests.scripted_server import Reply, ScriptedServer
+
+    task_id = submit(kling)
+    kling("wait", task_id, *FAST)
+    clip = against.clip_bytes()
+    with ScriptedServer() as host:
+        host.add(
+            "GET", "/v.mp4",
+            Reply(503, "busy"), Reply(drop=True), Reply(429, "slow down", {"Retry-After": "1"}),
+            Reply(502, "<html><title>502 Bad Gateway</title></html>"),
+            Reply(200, clip, {"Content-Type": "video/mp4"}),
+        )  # fmt: skip
+        against.set_task(task_id, result={"type": "video", "data": [{"url": host.url + "/v.mp4"}]})
+        result = kling("download", task_id, "-o", str(tmp_path / "v.mp4"), "-q")
+        assert result.exit_code == 0, result.stderr
+        assert (tmp_path / "v.mp4").read_bytes() == clip
+        assert len(host.seen("GET", "/v.mp4")) == 5
