@@ -49,9 +49,12 @@ def screen_of(
     width: int = 100,
     escapes: bool = False,
     scrollback: bool = False,
+    height: int = 30,
+    joined: bool = False,
 ) -> str:
-    """Run `command` in a fresh tmux session; return the screen once it printed EXIT= (with
-    `scrollback`, everything that scrolled off it too)."""
+    """Run `command` in a fresh tmux session of `width` x `height`; return the screen once it
+    printed EXIT= (with `scrollback`, everything that scrolled off it too; `joined`: a line
+    the terminal wrapped as the one line that was written)."""
     session = f"kling-{uuid.uuid4().hex[:8]}"
     socket = f"kling-test-{session}"
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
@@ -60,14 +63,14 @@ def screen_of(
     script = f"cd {shlex.quote(os.getcwd())} && {run}; echo EXIT=$?; sleep 60"
     tmux = ["tmux", "-L", socket, "-f", "/dev/null"]
     subprocess.run(
-        [*tmux, "new-session", "-d", "-s", session, "-x", str(width), "-y", "30", script],
+        [*tmux, "new-session", "-d", "-s", session, "-x", str(width), "-y", str(height), script],
         check=True,
     )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             args = [*tmux, "capture-pane", "-p", "-t", session] + (["-e"] if escapes else [])
-            args += ["-S", "-"] if scrollback else []
+            args += (["-S", "-"] if scrollback else []) + (["-J"] if joined else [])
             screen = subprocess.run(args, capture_output=True, text=True).stdout
             if "EXIT=" in screen:
                 return screen
@@ -343,3 +346,40 @@ def test_balance_on_a_terminal_names_each_amount(sandbox, tmp_path: Path) -> Non
     assert lines[0].startswith("kling: remaining and used")
     assert lines[1].split() == ["100.0", "0.0"]
     assert "EXIT=0" in lines[2]
+
+
+def test_batch_results_stay_on_the_screen_whole_and_aligned(tmp_path: Path) -> None:
+    """20 lines in a 160x60 pane: while the live view (bar and a row per line in flight) is
+    redrawn, each result is written above it; at the end every result row is on the screen
+    once, whole on its own line (never glued to a live row, never wiped by a redraw), its
+    columns aligned, followed by the summary."""
+    from kling_cli.sandbox.server import Sandbox, SandboxConfig
+
+    source = tmp_path / "t20.jsonl"
+    source.write_text("".join(f'{{"prompt": "scene {n}: a fox"}}\n' for n in range(20)))
+    out = tmp_path / "out"
+    # Answers that take a while, two sends or downloads at a time: the results come in over a
+    # few seconds, in bursts, with the live view drawn and redrawn between them.
+    pace = SandboxConfig(queue_seconds=0.2, run_seconds=0.5, latency=0.15)
+    with Sandbox(config=pace) as sandbox:
+        args = [*KLING, "batch", str(source), "-o", str(out), "-p", "2", "--interval", "0.1"]
+        command = " ".join(map(shlex.quote, args))
+        screen = screen_of(
+            command, base_env(sandbox, tmp_path), width=160, height=60, scrollback=True, joined=True
+        )
+    lines = [line.rstrip() for line in screen.splitlines()]
+    assert "EXIT=0" in screen, screen
+    saved = sorted(out.glob("*.mp4"))  # NNNN-TASKID.mp4: which task each line made
+    assert len(saved) == 20
+    rows = []
+    for number, video in enumerate(saved, start=1):
+        task_id = video.stem.split("-", 1)[1]
+        # The line number aligned right, then two spaces between columns padded to their width.
+        row = f"{number:>2}  {task_id:<32}  {'completed':<11}  {video}"
+        assert lines.count(row) == 1, f"line {number} is not one whole row:\n{screen}"
+        assert sum(task_id in line for line in lines) == 1, screen  # not also in a live row
+        rows.append(lines.index(row))
+    assert rows == sorted(rows)  # in the file's order
+    summary = lines.index("kling: batch: 20 lines: 20 completed")
+    assert rows[-1] < summary
+    assert any("20/20 done, 20 completed, 0 failed, 0 running" in line for line in lines)
