@@ -1,9 +1,10 @@
 """The live displays on a terminal, drawn with rich (imported only here): the wait table, the
 batch bar with a row per line in flight, and a transfer's byte bar. progress.py chooses them.
 
-A live display is redrawn in place on stderr. A result for stdout is written with the display
-out of the way (`above`): it is taken down, the result written, and drawn again below it, so a
-result never lands inside the area that the next redraw overwrites.
+A live display is redrawn in place on stderr. A result for stdout, and any message on stderr
+(the Ui's `Screen`), is written with the display out of the way (`above`): it is taken down,
+the line written, and drawn again below it at once, so a line never lands inside the area that
+the next redraw overwrites.
 """
 
 from __future__ import annotations
@@ -44,8 +45,12 @@ class _Live:
         self._lock = threading.RLock()
         self._aside = False  # taken down for a result: what it writes needs no more
         self.display = self._start()
+        self.screen = ui.screen
+        self.screen.above = self.above  # the Ui's messages too
 
-    def _start(self) -> Live:
+    def _start(self, draw: bool = False) -> Live:
+        """A Live on the console; `draw`: drawn at once (back below a result), not at its
+        first refresh: results that come faster than that would keep it off the screen."""
         from rich.live import Live
 
         display = Live(
@@ -56,7 +61,7 @@ class _Live:
             redirect_stdout=False,
             redirect_stderr=False,
         )
-        display.start()
+        display.start(refresh=draw)
         return display
 
     def render(self) -> RenderableType:
@@ -72,7 +77,7 @@ class _Live:
             try:
                 write()
             finally:
-                self.display = self._start()
+                self.display = self._start(draw=True)
                 self._aside = False
 
     def transfer(self, job: Job) -> None:
@@ -81,6 +86,8 @@ class _Live:
     def close(self) -> None:
         """The last frame stays on the screen, below the results: how everything ended."""
         with self._lock:
+            if self.screen.above == self.above:
+                self.screen.above = None
             self.display.transient = False
             self.display.stop()
 

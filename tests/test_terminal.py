@@ -383,3 +383,28 @@ def test_batch_results_stay_on_the_screen_whole_and_aligned(tmp_path: Path) -> N
     summary = lines.index("kling: batch: 20 lines: 20 completed")
     assert rows[-1] < summary
     assert any("20/20 done, 20 completed, 0 failed, 0 running" in line for line in lines)
+
+
+def test_a_warning_during_the_live_view_is_a_line_of_its_own(tmp_path: Path) -> None:
+    """A message on stderr while the live view is drawn (here the balance warning, which comes
+    after a slow answer) goes above it: a whole line, not glued to its last row, and no frame
+    of the view left behind on the screen."""
+    from kling_cli.sandbox.server import Sandbox, SandboxConfig
+
+    source = tmp_path / "t5.jsonl"
+    source.write_text("".join(f'{{"prompt": "scene {n}"}}\n' for n in range(5)))
+    # Every answer takes 0.4 s: the view (drawn 4 times a second) is up when the balance comes.
+    pace = SandboxConfig(queue_seconds=0.1, run_seconds=0.3, latency=0.4, balance=0)
+    with Sandbox(config=pace) as sandbox:
+        args = [*KLING, "batch", str(source), "-o", str(tmp_path / "out"), "--interval", "0.1"]
+        command = " ".join(map(shlex.quote, args))
+        screen = screen_of(command, base_env(sandbox, tmp_path), width=160, joined=True)
+    lines = [line.rstrip() for line in screen.splitlines()]
+    assert "EXIT=0" in screen, screen
+    warning = "kling: warning: the balance of this API key reads 0.0 (used 0.0): "
+    assert [line for line in lines if "the balance" in line] == [
+        warning + "the service may refuse the tasks"
+    ], screen
+    frames = [line for line in lines if " done, " in line]  # the view's head line
+    assert len(frames) == 1 and "5/5 done, 5 completed" in frames[0], screen
+    assert lines.index(frames[0]) < lines.index("kling: batch: 5 lines: 5 completed")
