@@ -108,11 +108,18 @@ class LiveWait(_Live):
         if len(shown) == len(everything):
             return table
         from rich.console import Group
+        from rich.text import Text
 
         counts = Counter(present.job(job).status for job in everything)
         summary = ", ".join(f"{n} {status}" for status, n in counts.most_common())
         hidden = len(everything) - len(shown)
-        return Group(table, f"{counted(len(everything), 'task')}: {summary} ({hidden} not shown)")
+        # Text, not a str: a status is the service's words, never markup (nor highlighted).
+        line = Text(
+            f"{counted(len(everything), 'task')}: {summary} ({hidden} not shown)",
+            no_wrap=True,
+            overflow="ellipsis",
+        )
+        return Group(table, line)
 
     def change(self, job: Job) -> None:
         self.rows[job.order] = job

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -408,3 +409,57 @@ def test_a_warning_during_the_live_view_is_a_line_of_its_own(tmp_path: Path) -> 
     frames = [line for line in lines if " done, " in line]  # the view's head line
     assert len(frames) == 1 and "5/5 done, 5 completed" in frames[0], screen
     assert lines.index(frames[0]) < lines.index("kling: batch: 5 lines: 5 completed")
+
+
+MARKUP = "[red]crimson[/red] [link=http://x]sky[/link] fox [bold]w"
+
+
+def test_user_text_is_never_rich_markup(sandbox, tmp_path: Path) -> None:
+    """Prompts and the service's words print as the characters they are wherever rich draws:
+    `kling list`, the live wait table and its summary line, the result lines and the errors.
+    Read as markup, the brackets would vanish into a colour, a hyperlink or bold."""
+    env = base_env(sandbox, tmp_path)
+    submit(sandbox, tmp_path, MARKUP)
+    listed = screen_of(" ".join(map(shlex.quote, [*KLING, "list"])), env, width=160, escapes=True)
+    assert "EXIT=0" in listed and "\x1b]8;" not in listed
+    assert MARKUP in re.sub(r"\x1b\[[0-9;]*m", "", listed)
+
+    # More tasks than the 10 rows hold: the table's summary line counts them by status.
+    state = sandbox.state
+    ids = [state.create_task({"model": "kling-v3-omni", "prompt": f"fox {n}"})["id"]
+           for n in range(12)]  # fmt: skip
+    odd = "[red]odd[/red] [link=http://x]y[/link]"  # a status no one knows: never final
+    state.set_task(ids[0], status=odd)
+    state.set_task(ids[1], status="failed", error={"code": "x", "message": MARKUP})
+    args = [*KLING, "wait", *ids, "--interval", "0.1", "--timeout", "2"]
+    screen = screen_of(
+        " ".join(map(shlex.quote, args)),
+        env,
+        width=160,
+        height=10,
+        escapes=True,
+        scrollback=True,
+        joined=True,
+    )
+    assert "EXIT=7" in screen and "\x1b]8;" not in screen  # no hyperlink anywhere
+    screen = re.sub(r"\x1b\[[0-9;]*m", "", screen)  # the colours of kling's own
+    lines = screen.splitlines()
+    header = max(i for i, line in enumerate(lines) if line.startswith("task "))
+    assert lines[header + 1].startswith(f"{ids[0]}  {odd}  ")  # the live table's last frame
+    assert any(line.startswith(f"{ids[0]}  {odd}  ") for line in lines)  # its result line
+    assert any(line.startswith("12 tasks: ") and f"1 {odd}," in line for line in lines)
+    assert any(line.startswith(f"{ids[1]}  failed") and MARKUP in line for line in lines)
+    assert f"task {ids[1]} failed: {MARKUP} (x)" in screen  # the error line on stderr
+    assert f"still {odd})" in screen  # and the one of the task not final
+
+    # A batch: the failed line's row and the summary's reasons; [fail] is the service's too.
+    source = tmp_path / "b.jsonl"
+    source.write_text(f'{{"prompt": "{MARKUP} [fail]"}}\n{{"prompt": "a fox"}}\n')
+    args = [*KLING, "batch", str(source), "-o", str(tmp_path / "out"), "--interval", "0.1"]
+    screen = screen_of(" ".join(map(shlex.quote, args)), env, width=160, escapes=True, joined=True)
+    assert "EXIT=6" in screen and "\x1b]8;" not in screen
+    screen = re.sub(r"\x1b\[[0-9;]*m", "", screen)
+    asked = "sandbox: the prompt asked to fail ([fail]) (content_policy)"
+    row = next(line for line in screen.splitlines() if line.startswith("1  video_"))
+    assert row.endswith(f"  failed       {asked}")
+    assert f"  line 1: exit 6: task {row.split()[1]} failed: {asked}" in screen
