@@ -219,7 +219,10 @@ class LiveBatch(_Live):
             head.add_row(ProgressBar(total=self.total, completed=finished, width=min(30, width)))
             head.add_row(counts)
         active = list(self.active.values())
-        shown = active[:MAX_BATCH_ROWS]
+        # Within the screen, with the head, the note of the rest and the cursor: a frame taller
+        # than the screen scrolls, and what scrolled off is never erased (a stale frame above).
+        room = self.console.size.height - len(head.rows) - 2
+        shown = active[: max(0, min(MAX_BATCH_ROWS, room))]
         names = [f"line {job.order}" for job in shown]
         ids = [printable(job.task_id or "") for job in shown]
         # The ids stay whole, as in the wait table: the state gives way.

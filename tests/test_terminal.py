@@ -349,11 +349,13 @@ def test_balance_on_a_terminal_names_each_amount(sandbox, tmp_path: Path) -> Non
     assert "EXIT=0" in lines[2]
 
 
-def test_batch_results_stay_on_the_screen_whole_and_aligned(tmp_path: Path) -> None:
+@pytest.mark.parametrize("height", [60, 12])
+def test_batch_results_stay_on_the_screen_whole_and_aligned(tmp_path: Path, height: int) -> None:
     """20 lines in a 160x60 pane: while the live view (bar and a row per line in flight) is
     redrawn, each result is written above it; at the end every result row is on the screen
     once, whole on its own line (never glued to a live row, never wiped by a redraw), its
-    columns aligned, followed by the summary."""
+    columns aligned, followed by the summary. In a pane of 12 rows the view keeps within the
+    screen, so no frame of it is left behind in what scrolled off."""
     from kling_cli.sandbox.server import Sandbox, SandboxConfig
 
     source = tmp_path / "t20.jsonl"
@@ -366,7 +368,12 @@ def test_batch_results_stay_on_the_screen_whole_and_aligned(tmp_path: Path) -> N
         args = [*KLING, "batch", str(source), "-o", str(out), "-p", "2", "--interval", "0.1"]
         command = " ".join(map(shlex.quote, args))
         screen = screen_of(
-            command, base_env(sandbox, tmp_path), width=160, height=60, scrollback=True, joined=True
+            command,
+            base_env(sandbox, tmp_path),
+            width=160,
+            height=height,
+            scrollback=True,
+            joined=True,
         )
     lines = [line.rstrip() for line in screen.splitlines()]
     assert "EXIT=0" in screen, screen
@@ -383,7 +390,9 @@ def test_batch_results_stay_on_the_screen_whole_and_aligned(tmp_path: Path) -> N
     assert rows == sorted(rows)  # in the file's order
     summary = lines.index("kling: batch: 20 lines: 20 completed")
     assert rows[-1] < summary
-    assert any("20/20 done, 20 completed, 0 failed, 0 running" in line for line in lines)
+    frames = [line for line in lines if " done, " in line]  # the view's head line
+    assert len(frames) == 1 and "20/20 done, 20 completed, 0 failed, 0 running" in frames[0]
+    assert rows[-1] < lines.index(frames[0]) < summary  # the last frame, below the results
 
 
 def test_a_warning_during_the_live_view_is_a_line_of_its_own(tmp_path: Path) -> None:
