@@ -5,11 +5,11 @@ command starts (`Ui.system`); `Ui.test()` gives one over buffers, every TTY flag
 
 Every line it writes to stderr goes through `printable`: text from users or the service
 (prompts, file names, error messages) can never move the cursor, set a colour or forge a line.
+While a live display is drawn on stderr, every line goes out of its way (`Screen`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import os
@@ -61,6 +61,16 @@ class _AsciiStream:
         return self._stream.fileno()
 
 
+class Screen:
+    """The terminal a live display shares with the messages on stderr. While one is drawn,
+    `above` is its way to write without it: the display is taken down, the line written and
+    the display drawn again below. A line written over it would land inside the area the next
+    redraw overwrites (glued to its last row, then wiped). Every copy of a Ui shares one."""
+
+    def __init__(self) -> None:
+        self.above: Callable[[Callable[[], None]], None] | None = None
+
+
 @dataclass(frozen=True)
 class Ui:
     stdout: TextIO
@@ -73,6 +83,7 @@ class Ui:
     progress: str = "auto"  # auto, live, plain, json or off (--progress, --no-progress)
     verbose: bool = False
     json_errors: bool = False  # --json: errors too are JSON documents
+    screen: Screen = field(default_factory=Screen, compare=False, repr=False)
 
     @classmethod
     def system(
@@ -116,10 +127,6 @@ class Ui:
             **kw,
         )
 
-    def beside(self, above: Callable[[Callable[[], None]], None]) -> Ui:
-        """This Ui, its messages written through `above`: out of the way of a live display."""
-        return dataclasses.replace(self, stderr=_Beside(self.stderr, above))  # type: ignore[arg-type]  # a stream for our writes
-
     # --- stdin -------------------------------------------------------------------------------
 
     def piped_stdin(self, what: str) -> BinaryIO:
@@ -156,8 +163,20 @@ class Ui:
         if label:
             colour = LABEL_COLOURS[label] if self.stderr_color else ""
             label = f"{colour}{label}:{RESET if colour else ''} "
-        self.stderr.write(f"kling: {label}{printable(text)}\n")  # one write: workers speak too
-        self.stderr.flush()
+        self._write(f"kling: {label}{printable(text)}\n")
+
+    def _write(self, text: str) -> None:
+        """Lines on stderr, in one write (workers speak too), out of a live display's way."""
+
+        def write() -> None:
+            self.stderr.write(text)
+            self.stderr.flush()
+
+        above = self.screen.above
+        if above is None:
+            write()
+        else:
+            above(write)
 
     def note(self, message: str) -> None:
         if not self.events:  # --progress json: stderr carries events and errors only
@@ -170,8 +189,7 @@ class Ui:
     def event(self, name: str, **fields: Any) -> None:
         """One line of --progress json (CLI.md "Progress for machines")."""
         event = {"event": name, "time": round(time.time(), 3), **fields}
-        self.stderr.write(json_line(event) + "\n")
-        self.stderr.flush()
+        self._write(json_line(event) + "\n")
 
     def error(self, exc: KlingError) -> None:
         """An error on stderr: one line and a hint, a line each of its details; with --json one
@@ -180,8 +198,7 @@ class Ui:
             self.event("error", error=exc.document())
             return
         if self.json_errors:
-            self.stderr.write(json_line({"error": exc.document()}) + "\n")
-            self.stderr.flush()
+            self._write(json_line({"error": exc.document()}) + "\n")
             return
         where = f"{exc.task_id}: " if exc.task_id and exc.task_id not in exc.message else ""
         self._say(f"{where}{exc.message}", "error")
@@ -254,25 +271,6 @@ class Ui:
             force_terminal=True if terminal else None,
             _environ=dict(self.environ),
         )
-
-
-class _Beside:
-    """A stream whose writes are made through `above` (a live display steps aside for each)."""
-
-    def __init__(self, stream: TextIO, above: Callable[[Callable[[], None]], None]):
-        self._stream = stream
-        self._above = above
-
-    def write(self, text: str) -> int:
-        def write() -> None:
-            self._stream.write(text)
-            self._stream.flush()
-
-        self._above(write)
-        return len(text)
-
-    def flush(self) -> None:
-        pass  # each write was flushed
 
 
 LABEL_COLOURS = {"error": "\x1b[1;31m", "warning": "\x1b[33m", "hint": "\x1b[36m"}  # SGR

@@ -1,9 +1,10 @@
 """The live displays on a terminal, drawn with rich (imported only here): the wait table, the
 batch bar with a row per line in flight, and a transfer's byte bar. progress.py chooses them.
 
-A live display is redrawn in place on stderr. A result for stdout is written with the display
-out of the way (`above`): it is taken down, the result written, and drawn again below it, so a
-result never lands inside the area that the next redraw overwrites.
+A live display is redrawn in place on stderr. A result for stdout, and any message on stderr
+(the Ui's `Screen`), is written with the display out of the way (`above`): it is taken down,
+the line written, and drawn again below it at once, so a line never lands inside the area that
+the next redraw overwrites.
 """
 
 from __future__ import annotations
@@ -44,8 +45,12 @@ class _Live:
         self._lock = threading.RLock()
         self._aside = False  # taken down for a result: what it writes needs no more
         self.display = self._start()
+        self.screen = ui.screen
+        self.screen.above = self.above  # the Ui's messages too
 
-    def _start(self) -> Live:
+    def _start(self, draw: bool = False) -> Live:
+        """A Live on the console; `draw`: drawn at once (back below a result), not at its
+        first refresh: results that come faster than that would keep it off the screen."""
         from rich.live import Live
 
         display = Live(
@@ -56,7 +61,7 @@ class _Live:
             redirect_stdout=False,
             redirect_stderr=False,
         )
-        display.start()
+        display.start(refresh=draw)
         return display
 
     def render(self) -> RenderableType:
@@ -72,7 +77,7 @@ class _Live:
             try:
                 write()
             finally:
-                self.display = self._start()
+                self.display = self._start(draw=True)
                 self._aside = False
 
     def transfer(self, job: Job) -> None:
@@ -81,6 +86,8 @@ class _Live:
     def close(self) -> None:
         """The last frame stays on the screen, below the results: how everything ended."""
         with self._lock:
+            if self.screen.above == self.above:
+                self.screen.above = None
             self.display.transient = False
             self.display.stop()
 
@@ -101,11 +108,18 @@ class LiveWait(_Live):
         if len(shown) == len(everything):
             return table
         from rich.console import Group
+        from rich.text import Text
 
         counts = Counter(present.job(job).status for job in everything)
         summary = ", ".join(f"{n} {status}" for status, n in counts.most_common())
         hidden = len(everything) - len(shown)
-        return Group(table, f"{counted(len(everything), 'task')}: {summary} ({hidden} not shown)")
+        # Text, not a str: a status is the service's words, never markup (nor highlighted).
+        line = Text(
+            f"{counted(len(everything), 'task')}: {summary} ({hidden} not shown)",
+            no_wrap=True,
+            overflow="ellipsis",
+        )
+        return Group(table, line)
 
     def change(self, job: Job) -> None:
         self.rows[job.order] = job
@@ -205,7 +219,10 @@ class LiveBatch(_Live):
             head.add_row(ProgressBar(total=self.total, completed=finished, width=min(30, width)))
             head.add_row(counts)
         active = list(self.active.values())
-        shown = active[:MAX_BATCH_ROWS]
+        # Within the screen, with the head, the note of the rest and the cursor: a frame taller
+        # than the screen scrolls, and what scrolled off is never erased (a stale frame above).
+        room = self.console.size.height - len(head.rows) - 2
+        shown = active[: max(0, min(MAX_BATCH_ROWS, room))]
         names = [f"line {job.order}" for job in shown]
         ids = [printable(job.task_id or "") for job in shown]
         # The ids stay whole, as in the wait table: the state gives way.

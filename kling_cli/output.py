@@ -125,15 +125,46 @@ class Output:
         """One row of fields: tab-separated, each printable (no tab or newline inside one)."""
         self._line(present.tsv(*fields))
 
+    def result(self, fields: Sequence[str], widths: Sequence[int]) -> None:
+        """One result row of human output (`result_line`): aligned on a terminal,
+        tab-separated when piped."""
+        self._line(result_line(fields, widths, self.ui.stdout_tty))
+
+
+TASK_ID_WIDTH = 32  # "video_" and a ULID, as the service's ids are (API.md): known up front
+STATUS_WIDTH = 11  # "in_progress", the longest word a task passes through: rows do not jump
+
+
+def result_line(fields: Sequence[str], widths: Sequence[int], tty: bool) -> str:
+    """A result row on stdout. Piped: tab-separated, stable for scripts. On a terminal: each
+    field padded to its width in `widths` (negative: aligned right), two spaces apart, the
+    fields past `widths` as they are. The widths are known before the first row, so rows
+    print as their results come and still line up; a wider field pushes its row along."""
+    if not tty:
+        return present.tsv(*fields)
+    from rich.cells import cell_len  # terminal cells: a CJK status is wide
+
+    cells = [printable(field) for field in fields]
+    for i, width in enumerate(widths[: len(cells)]):
+        pad = " " * max(0, abs(width) - cell_len(cells[i]))
+        cells[i] = pad + cells[i] if width < 0 else cells[i] + pad
+    return "  ".join(cells).rstrip()
+
+
+TASK_WIDTHS = (TASK_ID_WIDTH, STATUS_WIDTH, -4)  # ID  STATUS  PROGRESS ("100%")  DETAIL
+
 
 def task_line(task: TaskView, files: Sequence[Path], tty: bool) -> str:
     """`ID  STATUS  PROGRESS  DETAIL`: tab-separated when piped, aligned on a terminal."""
     shown = present.task(task, files)
-    task_id = printable(task.id or "?")
-    progress = shown.progress or "-"
-    if tty:
-        return f"{task_id}  {shown.status:<11} {progress:>4}  {shown.detail}".rstrip()
-    return present.tsv(task_id, shown.status, progress, shown.detail)
+    fields = [task.id or "?", shown.status, shown.progress or "-", shown.detail]
+    return result_line(fields, TASK_WIDTHS, tty)
+
+
+def line_widths(last_line: int) -> tuple[int, ...]:
+    """The widths of a batch's result rows, `LINE  ID  STATUS  DETAIL`: the line numbers
+    aligned right up to the run's last."""
+    return (-len(str(last_line)), TASK_ID_WIDTH, STATUS_WIDTH)
 
 
 def quiet_result(task: TaskView, files: Sequence[Path]) -> list[str]:

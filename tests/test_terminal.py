@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -49,9 +50,12 @@ def screen_of(
     width: int = 100,
     escapes: bool = False,
     scrollback: bool = False,
+    height: int = 30,
+    joined: bool = False,
 ) -> str:
-    """Run `command` in a fresh tmux session; return the screen once it printed EXIT= (with
-    `scrollback`, everything that scrolled off it too)."""
+    """Run `command` in a fresh tmux session of `width` x `height`; return the screen once it
+    printed EXIT= (with `scrollback`, everything that scrolled off it too; `joined`: a line
+    the terminal wrapped as the one line that was written)."""
     session = f"kling-{uuid.uuid4().hex[:8]}"
     socket = f"kling-test-{session}"
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
@@ -60,14 +64,14 @@ def screen_of(
     script = f"cd {shlex.quote(os.getcwd())} && {run}; echo EXIT=$?; sleep 60"
     tmux = ["tmux", "-L", socket, "-f", "/dev/null"]
     subprocess.run(
-        [*tmux, "new-session", "-d", "-s", session, "-x", str(width), "-y", "30", script],
+        [*tmux, "new-session", "-d", "-s", session, "-x", str(width), "-y", str(height), script],
         check=True,
     )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             args = [*tmux, "capture-pane", "-p", "-t", session] + (["-e"] if escapes else [])
-            args += ["-S", "-"] if scrollback else []
+            args += (["-S", "-"] if scrollback else []) + (["-J"] if joined else [])
             screen = subprocess.run(args, capture_output=True, text=True).stdout
             if "EXIT=" in screen:
                 return screen
@@ -343,3 +347,128 @@ def test_balance_on_a_terminal_names_each_amount(sandbox, tmp_path: Path) -> Non
     assert lines[0].startswith("kling: remaining and used")
     assert lines[1].split() == ["100.0", "0.0"]
     assert "EXIT=0" in lines[2]
+
+
+@pytest.mark.parametrize("height", [60, 12])
+def test_batch_results_stay_on_the_screen_whole_and_aligned(tmp_path: Path, height: int) -> None:
+    """20 lines in a 160x60 pane: while the live view (bar and a row per line in flight) is
+    redrawn, each result is written above it; at the end every result row is on the screen
+    once, whole on its own line (never glued to a live row, never wiped by a redraw), its
+    columns aligned, followed by the summary. In a pane of 12 rows the view keeps within the
+    screen, so no frame of it is left behind in what scrolled off."""
+    from kling_cli.sandbox.server import Sandbox, SandboxConfig
+
+    source = tmp_path / "t20.jsonl"
+    source.write_text("".join(f'{{"prompt": "scene {n}: a fox"}}\n' for n in range(20)))
+    out = tmp_path / "out"
+    # Answers that take a while, two sends or downloads at a time: the results come in over a
+    # few seconds, in bursts, with the live view drawn and redrawn between them.
+    pace = SandboxConfig(queue_seconds=0.2, run_seconds=0.5, latency=0.15)
+    with Sandbox(config=pace) as sandbox:
+        args = [*KLING, "batch", str(source), "-o", str(out), "-p", "2", "--interval", "0.1"]
+        command = " ".join(map(shlex.quote, args))
+        screen = screen_of(
+            command,
+            base_env(sandbox, tmp_path),
+            width=160,
+            height=height,
+            scrollback=True,
+            joined=True,
+        )
+    lines = [line.rstrip() for line in screen.splitlines()]
+    assert "EXIT=0" in screen, screen
+    saved = sorted(out.glob("*.mp4"))  # NNNN-TASKID.mp4: which task each line made
+    assert len(saved) == 20
+    rows = []
+    for number, video in enumerate(saved, start=1):
+        task_id = video.stem.split("-", 1)[1]
+        # The line number aligned right, then two spaces between columns padded to their width.
+        row = f"{number:>2}  {task_id:<32}  {'completed':<11}  {video}"
+        assert lines.count(row) == 1, f"line {number} is not one whole row:\n{screen}"
+        assert sum(task_id in line for line in lines) == 1, screen  # not also in a live row
+        rows.append(lines.index(row))
+    assert rows == sorted(rows)  # in the file's order
+    summary = lines.index("kling: batch: 20 lines: 20 completed")
+    assert rows[-1] < summary
+    frames = [line for line in lines if " done, " in line]  # the view's head line
+    assert len(frames) == 1 and "20/20 done, 20 completed, 0 failed, 0 running" in frames[0]
+    assert rows[-1] < lines.index(frames[0]) < summary  # the last frame, below the results
+
+
+def test_a_warning_during_the_live_view_is_a_line_of_its_own(tmp_path: Path) -> None:
+    """A message on stderr while the live view is drawn (here the balance warning, which comes
+    after a slow answer) goes above it: a whole line, not glued to its last row, and no frame
+    of the view left behind on the screen."""
+    from kling_cli.sandbox.server import Sandbox, SandboxConfig
+
+    source = tmp_path / "t5.jsonl"
+    source.write_text("".join(f'{{"prompt": "scene {n}"}}\n' for n in range(5)))
+    # Every answer takes 0.4 s: the view (drawn 4 times a second) is up when the balance comes.
+    pace = SandboxConfig(queue_seconds=0.1, run_seconds=0.3, latency=0.4, balance=0)
+    with Sandbox(config=pace) as sandbox:
+        args = [*KLING, "batch", str(source), "-o", str(tmp_path / "out"), "--interval", "0.1"]
+        command = " ".join(map(shlex.quote, args))
+        screen = screen_of(command, base_env(sandbox, tmp_path), width=160, joined=True)
+    lines = [line.rstrip() for line in screen.splitlines()]
+    assert "EXIT=0" in screen, screen
+    warning = "kling: warning: the balance of this API key reads 0.0 (used 0.0): "
+    assert [line for line in lines if "the balance" in line] == [
+        warning + "the service may refuse the tasks"
+    ], screen
+    frames = [line for line in lines if " done, " in line]  # the view's head line
+    assert len(frames) == 1 and "5/5 done, 5 completed" in frames[0], screen
+    assert lines.index(frames[0]) < lines.index("kling: batch: 5 lines: 5 completed")
+
+
+MARKUP = "[red]crimson[/red] [link=http://x]sky[/link] fox [bold]w"
+
+
+def test_user_text_is_never_rich_markup(sandbox, tmp_path: Path) -> None:
+    """Prompts and the service's words print as the characters they are wherever rich draws:
+    `kling list`, the live wait table and its summary line, the result lines and the errors.
+    Read as markup, the brackets would vanish into a colour, a hyperlink or bold."""
+    env = base_env(sandbox, tmp_path)
+    submit(sandbox, tmp_path, MARKUP)
+    listed = screen_of(" ".join(map(shlex.quote, [*KLING, "list"])), env, width=160, escapes=True)
+    assert "EXIT=0" in listed and "\x1b]8;" not in listed
+    assert MARKUP in re.sub(r"\x1b\[[0-9;]*m", "", listed)
+
+    # More tasks than the 10 rows hold: the table's summary line counts them by status.
+    state = sandbox.state
+    ids = [state.create_task({"model": "kling-v3-omni", "prompt": f"fox {n}"})["id"]
+           for n in range(12)]  # fmt: skip
+    odd = "[red]odd[/red] [link=http://x]y[/link]"  # a status no one knows: never final
+    state.set_task(ids[0], status=odd)
+    state.set_task(ids[1], status="failed", error={"code": "x", "message": MARKUP})
+    args = [*KLING, "wait", *ids, "--interval", "0.1", "--timeout", "2"]
+    screen = screen_of(
+        " ".join(map(shlex.quote, args)),
+        env,
+        width=160,
+        height=10,
+        escapes=True,
+        scrollback=True,
+        joined=True,
+    )
+    assert "EXIT=7" in screen and "\x1b]8;" not in screen  # no hyperlink anywhere
+    screen = re.sub(r"\x1b\[[0-9;]*m", "", screen)  # the colours of kling's own
+    lines = screen.splitlines()
+    header = max(i for i, line in enumerate(lines) if line.startswith("task "))
+    assert lines[header + 1].startswith(f"{ids[0]}  {odd}  ")  # the live table's last frame
+    assert any(line.startswith(f"{ids[0]}  {odd}  ") for line in lines)  # its result line
+    assert any(line.startswith("12 tasks: ") and f"1 {odd}," in line for line in lines)
+    assert any(line.startswith(f"{ids[1]}  failed") and MARKUP in line for line in lines)
+    assert f"task {ids[1]} failed: {MARKUP} (x)" in screen  # the error line on stderr
+    assert f"still {odd})" in screen  # and the one of the task not final
+
+    # A batch: the failed line's row and the summary's reasons; [fail] is the service's too.
+    source = tmp_path / "b.jsonl"
+    source.write_text(f'{{"prompt": "{MARKUP} [fail]"}}\n{{"prompt": "a fox"}}\n')
+    args = [*KLING, "batch", str(source), "-o", str(tmp_path / "out"), "--interval", "0.1"]
+    screen = screen_of(" ".join(map(shlex.quote, args)), env, width=160, escapes=True, joined=True)
+    assert "EXIT=6" in screen and "\x1b]8;" not in screen
+    screen = re.sub(r"\x1b\[[0-9;]*m", "", screen)
+    asked = "sandbox: the prompt asked to fail ([fail]) (content_policy)"
+    row = next(line for line in screen.splitlines() if line.startswith("1  video_"))
+    assert row.endswith(f"  failed       {asked}")
+    assert f"  line 1: exit 6: task {row.split()[1]} failed: {asked}" in screen

@@ -15,7 +15,7 @@ from ..api.balance import Balance
 from ..engine.run import InOrder
 from ..env import Env
 from ..errors import APIError, AuthError, KlingError, ServiceUnavailable, UsageError
-from ..output import Format, Output, choose, counted, quiet_result
+from ..output import Format, Output, choose, counted, line_widths, quiet_result
 from .common import (
     ForceOpt,
     IntervalOpt,
@@ -88,6 +88,7 @@ def _run_lines(env: Env, opts: BatchOptions, source: batch.Source, index: batch.
     display = progress.display(env.ui, quiet, lines=len(index.numbers))
     out = Output(env.ui, opts.format)
     tally = batch.Tally()
+    widths = line_widths(max(index.numbers))
 
     def show(line: batch.Line) -> None:
         if opts.format is Format.JSON:
@@ -96,7 +97,7 @@ def _run_lines(env: Env, opts: BatchOptions, source: batch.Source, index: batch.
             for value in quiet_result(line.view, line.files) if line.error is None else []:
                 out.value(value)
         else:
-            out.row(*result_fields(line))
+            out.result(result_fields(line), widths)
         tally.add(line)
         runner.shown(line)
 
@@ -161,7 +162,7 @@ def warn_if_no_balance(env: Env) -> None:
 
 
 def result_fields(line: batch.Line) -> list[str]:
-    """`LINE  ID  STATUS  DETAIL`: one row per input line."""
+    """`LINE  ID  STATUS  DETAIL`: one row per input line (output.line_widths)."""
     shown = present.task(line.view, line.files, line.error)
     status = "error" if line.error is not None and not line.view else line.view.status
     return [str(line.number), line.task_id or "-", status, shown.detail]

@@ -27,8 +27,8 @@ J = TypeVar("J", bound=Job)
 def engine_for(
     env: Env, plan: Plan[J], display: progress.Display, on_done: Callable[[J], None]
 ) -> Engine[J]:
-    """An engine with the client, records and clock of this run, reporting to `display` (and
-    saying anything else out of its way)."""
+    """An engine with the client, records and clock of this run, reporting to `display` (what
+    else it says goes out of the display's way: `Screen`)."""
 
     def done(job: J) -> None:
         display.done(job)
@@ -38,7 +38,7 @@ def engine_for(
         plan,
         client=lambda: env.client,
         records=env.records,
-        ui=env.ui.beside(display.above),
+        ui=env.ui,
         clock=env.clock,
         sleep=env.sleep,
         on_change=display.change,
