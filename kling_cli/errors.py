@@ -147,7 +147,7 @@ class RequestFailed(ServiceUnavailable):
         self.description = description
         self.sent = sent
         self.out_of_time = out_of_time
-        self.reason = reason  # network, tls (trying again would meet it again) or timeout
+        self.reason = reason  # network, tls or redirect (met again by another try), timeout
         self.per_try = 0.0  # seconds another try may take to fail the same way
 
     @property

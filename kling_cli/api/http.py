@@ -30,6 +30,8 @@ from .urls import check_base_url, is_loopback, origin
 TIMEOUT = (10.0, 60.0)  # (connect, read) seconds: an upload of 10 MB may take a while to answer
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
+# Failures another try would meet again: not retried (RequestFailed.reason).
+AGAIN_THE_SAME = frozenset({"tls", "redirect"})
 ANSWER_LIMIT = 16 * 1024 * 1024  # an API answer is a few KB: more is not one
 READ_SIZE = 64 * 1024
 # Connections kept per host: the poll threads and the sends and downloads beside them.
@@ -125,7 +127,7 @@ class Http:
                 answer = self._follow(method, url, json, body, content_type, on_bytes, deadline)
             except RequestFailed as exc:
                 may_retry = not exc.sent or retry is Retry.READ
-                if last or not may_retry or exc.out_of_time or exc.reason == "tls":
+                if last or not may_retry or exc.out_of_time or exc.reason in AGAIN_THE_SAME:
                     raise
                 wait, per_try = backoff(self.backoff, tries), exc.per_try
                 why = f"could not reach {exc.host} ({exc.description})"
@@ -150,9 +152,9 @@ class Http:
         for tries in range(self.retries + 1):
             last = tries >= self.retries
             try:
-                resp = self._send("GET", url, headers=headers, deadline=deadline, key=False)
+                resp = self._video_get(url, headers, deadline)
             except RequestFailed as exc:
-                if last or exc.out_of_time or exc.reason == "tls":
+                if last or exc.out_of_time or exc.reason in AGAIN_THE_SAME:
                     raise
                 wait, per_try = backoff(self.backoff, tries), exc.per_try
                 why = f"could not reach {exc.host} ({exc.description})"
@@ -167,6 +169,24 @@ class Http:
                 why = f"{host} answered {resp.status_code} {resp.reason or ''}".rstrip()
             self._pause(url, why, tries, wait, per_try, deadline)
         raise AssertionError("unreachable: the last try returns or raises")
+
+    def _video_get(
+        self, url: str, headers: Mapping[str, str], deadline: float | None
+    ) -> requests.Response:
+        """A video's GET, its redirects followed (a CDN's, a signed URL's); never with the
+        key, whatever the host, the API's own included."""
+        for _hop in range(MAX_REDIRECTS + 1):
+            resp = self._send("GET", url, headers=headers, deadline=deadline, key=False)
+            location = resp.headers.get("Location")
+            if resp.status_code not in REDIRECTS or location is None:
+                return resp
+            resp.close()
+            target = self._redirect_target(url, location, sent=False)
+            self._trace(f"  redirected ({resp.status_code}) to {target}")
+            url = target
+        raise RequestFailed(
+            urlsplit(url).netloc, "too many redirects", sent=False, reason="redirect"
+        )
 
     def _pause(
         self, url: str, why: str, tries: int, wait: float, per_try: float, deadline: float | None
@@ -226,7 +246,9 @@ class Http:
                 )
             self._trace(f"  redirected ({answer.status}) to {target}")
             url = target
-        raise RequestFailed(urlsplit(url).netloc, "too many redirects", sent=True)
+        raise RequestFailed(
+            urlsplit(url).netloc, "too many redirects", sent=True, reason="redirect"
+        )
 
     def _redirect_target(self, url: str, location: str, sent: bool) -> str:
         try:
@@ -239,6 +261,7 @@ class Http:
                 urlsplit(url).netloc,
                 f"it answered a redirect to an unusable address ({location!r:.100})",
                 sent=sent,
+                reason="redirect",
             ) from None
         return target
 

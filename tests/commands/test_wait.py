@@ -183,3 +183,42 @@ def test_download_tries_again_when_the_video_host_fails(kling, against, tmp_path
         assert result.exit_code == 0, result.stderr
         assert (tmp_path / "v.mp4").read_bytes() == clip
         assert len(host.seen("GET", "/v.mp4")) == 5
+
+
+def test_a_video_url_that_redirects_is_followed_without_the_key(
+    kling, against, tmp_path: Path
+) -> None:
+    """Video URLs are often a redirect to a CDN or a signed address: followed, as curl -L
+    would, and the key goes to neither host, the API's own origin included."""
+    from tests.scripted_server import Reply, ScriptedServer
+
+    task_id = submit(kling)
+    kling("wait", task_id, *FAST)
+    clip = against.clip_bytes()
+    with ScriptedServer() as first, ScriptedServer() as cdn:
+        first.add("GET", "/v.mp4", Reply(302, "", {"Location": cdn.url + "/signed/v.mp4?s=1"}))
+        cdn.add("GET", "/signed/v.mp4?s=1", Reply(200, clip, {"Content-Type": "video/mp4"}))
+        against.set_task(task_id, result={"type": "video", "data": [{"url": first.url + "/v.mp4"}]})
+        result = kling("download", task_id, "-o", str(tmp_path / "v.mp4"), "-q")
+        assert result.exit_code == 0, result.stderr
+        assert (tmp_path / "v.mp4").read_bytes() == clip
+        seen = [*first.seen("GET", "/v.mp4"), *cdn.seen("GET", "/signed/v.mp4?s=1")]
+        assert len(seen) == 2
+        assert not [s for s in seen if "authorization" in {k.lower() for k in s.headers}]
+
+
+def test_a_video_url_that_redirects_in_a_loop_is_said_once_not_retried(
+    kling, against, tmp_path: Path
+) -> None:
+    from tests.scripted_server import Reply, ScriptedServer
+
+    task_id = submit(kling)
+    kling("wait", task_id, *FAST)
+    with ScriptedServer() as host:
+        host.add("GET", "/v.mp4", *[Reply(302, "", {"Location": "/v.mp4"})] * 11)
+        against.set_task(task_id, result={"type": "video", "data": [{"url": host.url + "/v.mp4"}]})
+        result = kling("download", task_id, "-o", str(tmp_path / "v.mp4"), "-q")
+        assert result.exit_code == 5
+        assert "too many redirects" in result.stderr
+        assert len(host.seen("GET", "/v.mp4")) == 11  # one try: another would loop again
+    assert not (tmp_path / "v.mp4").exists()
