@@ -106,11 +106,10 @@ class Output:
         task: TaskView,
         files: Sequence[Path] = (),
         quiet_value: Sequence[str] = (),
-        business_id: str | None = None,
     ) -> None:
         """One task. `quiet_value`: what -q prints for this command (CLI.md), a line each."""
         if self.format is Format.JSON:
-            self.json(present.document(task, files, business_id=business_id))
+            self.json(present.document(task, files))
         elif self.format is Format.QUIET:
             for value in quiet_value:
                 self.value(value)

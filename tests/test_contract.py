@@ -61,13 +61,13 @@ def test_the_submit_answer(server: ScriptedServer) -> None:
         "queued",
         0,
     )
-    assert task.state is State.PENDING and task.phase == "queued" and task.video_url is None
+    assert task.state is State.PENDING and task.status == "queued" and task.video_url is None
 
 
 def test_the_task_document_on_completion(server: ScriptedServer) -> None:
     server.add("GET", f"{TASKS}/video_...", Reply(200, page(COMPLETED)))
     task = client(server).get_task("video_...")
-    assert task.completed and task.phase == "completed" and task.progress == 100
+    assert task.completed and task.status == "completed" and task.progress == 100
     assert task.video_url == "https://.../video.mp4"
     assert task.expires_at == 1768466914  # 24 hours after completion
     assert task.exit_code == ExitCode.OK

@@ -45,12 +45,6 @@ ADVISED_INTERVAL = {
     "processing": 10.0,
     "running": 10.0,
 }
-# A task's state in kling's own words (CLI.md "What --json adds"): where it stands, whatever
-# the spelling. A status that is not final and not known here is `unknown`.
-PHASES: Mapping[str, str] = {
-    **dict.fromkeys(("queued", "submitted", "pending"), "queued"),
-    **dict.fromkeys(("in_progress", "processing", "running"), "running"),
-}
 FIRST_INTERVAL = 1.0  # poll fast at first, doubling up to the advice
 UNKNOWN_STATUS = "unknown"
 
@@ -98,13 +92,6 @@ class TaskView:
     @property
     def failed(self) -> bool:
         return self.state is State.FAILED
-
-    @property
-    def phase(self) -> str:
-        """queued, running, completed, failed or unknown: CLI.md's `kling.state`."""
-        if self.state is not State.PENDING:
-            return str(self.state.value)
-        return PHASES.get(self.status, UNKNOWN_STATUS)
 
     @property
     def exit_code(self) -> ExitCode:

@@ -56,9 +56,7 @@ class Line(Job):
     def document(self) -> dict[str, Any]:
         """What --json prints for the line: its task document, kling's error where there is
         one (present.document)."""
-        doc = present.document(
-            self.view, self.files, error=self.error, business_id=self.sent_as, line=self.number
-        )
+        doc = present.document(self.view, self.files, error=self.error, line=self.number)
         if self.task_id:
             doc.setdefault("id", self.task_id)
         return doc

@@ -75,7 +75,7 @@ def run_tasks(
         else:  # -q: the file or URL; nothing for a task that ended in an error
             quiet = quiet_result(job.view, job.files) if job.error is None else []
         if job.task_id:
-            out.task(job.view, job.files, quiet_value=quiet, business_id=job.sent_as)
+            out.task(job.view, job.files, quiet_value=quiet)
 
     in_order = InOrder[Job](
         [job.order for job in jobs], lambda job: display.above(lambda: show(job))

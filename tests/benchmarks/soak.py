@@ -322,6 +322,16 @@ def batch_prompt(n: int) -> str:
     return f"soak batch line {n:03d}: a red fox running through snow"
 
 
+def _why_not(doc: dict[str, Any]) -> str | None:
+    """Why a batch line's document did not complete: kling's error, or the task's failure."""
+    error = doc.get("error")
+    if isinstance(error, dict):
+        return str(error.get("message", error))
+    if doc.get("status") not in ("completed", "succeeded", "success"):
+        return str(error or doc.get("status"))
+    return None
+
+
 def batch_phase(
     kling: Path, base_env: dict[str, str], work: Path, args: argparse.Namespace, checks: Checks
 ) -> None:
@@ -345,10 +355,8 @@ def batch_phase(
             )
             codes.append(proc.returncode)
             docs = [json.loads(x) for x in proc.stdout.splitlines() if x.strip()]
-            ended = Counter(d["kling"].get("error") is None for d in docs if "kling" in d)
-            why = Counter(
-                _gist(d["kling"]["error"]) for d in docs if (d.get("kling") or {}).get("error")
-            )
+            ended = Counter(_why_not(d) is None for d in docs)
+            why = Counter(_gist(w) for d in docs if (w := _why_not(d)) is not None)
             print(
                 f"  run {number}: exit {proc.returncode} in {time.monotonic() - begun:.1f} s; "
                 f"{ended[True]} lines done, {ended[False]} not: {dict(why.most_common())}",
