@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -38,6 +38,7 @@ READ_SIZE = 64 * 1024
 POOL_SIZE = 100
 
 Trace = Callable[[str], None]
+_Heard = TypeVar("_Heard", "Answer", "Stream")  # what a try hears: read whole, or streamed
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,9 @@ class Answer:
     @property
     def text(self) -> str:
         return self.body.decode("utf-8", "replace")
+
+    def close(self) -> None:
+        """Nothing to release: the body was read whole."""
 
 
 class _NoNetrc:
@@ -118,13 +122,42 @@ class Http:
         """A request whose answer is read whole: the last answer heard (a retried status
         when the tries ran out), or RequestFailed. `form`: multipart fields, a file as
         (name, bytes, MIME type); `on_bytes` is told of its bytes as they go."""
-        body, content_type = None, None
+        headers = {"Accept": "application/json"}
+        body = None
         if form is not None:
-            body, content_type = encode_multipart_formdata(dict(form))
+            body, headers["Content-Type"] = encode_multipart_formdata(dict(form))
+
+        def one_try() -> Answer:
+            data = None if body is None else _Counting(body, on_bytes)
+            hop, resp = self._follow(method, url, headers, json, data, deadline, key=True)
+            try:
+                body_read = self._read(resp, hop, deadline)
+            finally:
+                resp.close()
+            return Answer(hop, resp.status_code, resp.reason or "", resp.headers, body_read)
+
+        return self._tries(url, retry, deadline, one_try)
+
+    def stream(self, url: str, headers: Mapping[str, str], deadline: float | None = None) -> Stream:
+        """A GET whose body is read as it comes (a video), never with the key, whatever the
+        host (the API's own included). Getting its answer is retried as any GET is; a body
+        that breaks after that is the caller's to resume."""
+
+        def one_try() -> Stream:
+            hop, resp = self._follow("GET", url, headers, None, None, deadline, key=False)
+            return Stream(self, hop, resp, deadline)
+
+        return self._tries(url, Retry.READ, deadline, one_try)
+
+    def _tries(
+        self, url: str, retry: Retry, deadline: float | None, one_try: Callable[[], _Heard]
+    ) -> _Heard:
+        """The retry loop: a failed try, or an answer with a retried status, is tried again
+        after a wait (Retry-After's when given) while tries and time are left."""
         for tries in range(self.retries + 1):
             last = tries >= self.retries or retry is Retry.ONCE
             try:
-                answer = self._follow(method, url, json, body, content_type, on_bytes, deadline)
+                heard = one_try()
             except RequestFailed as exc:
                 may_retry = not exc.sent or retry is Retry.READ
                 if last or not may_retry or exc.out_of_time or exc.reason in AGAIN_THE_SAME:
@@ -132,122 +165,64 @@ class Http:
                 wait, per_try = backoff(self.backoff, tries), exc.per_try
                 why = f"could not reach {exc.host} ({exc.description})"
             else:
-                status_retried = answer.status in RETRY_STATUSES and (
-                    retry is Retry.READ or answer.status == 429
+                retried = heard.status in RETRY_STATUSES and (
+                    retry is Retry.READ or heard.status == 429
                 )
-                if last or not status_retried:
-                    return answer
-                asked = retry_after(answer.headers.get("Retry-After"))
+                if last or not retried:
+                    return heard
+                heard.close()
+                asked = retry_after(heard.headers.get("Retry-After"))
                 wait = backoff(self.backoff, tries) if asked is None else asked
                 per_try = 0.0
-                host = urlsplit(answer.url).netloc
-                why = f"{host} answered {answer.status} {answer.reason}".rstrip()
-            self._pause(url, why, tries, wait, per_try, deadline)
+                host = urlsplit(heard.url).netloc
+                why = f"{host} answered {heard.status} {heard.reason}".rstrip()
+            if deadline is not None and self.clock() + wait >= deadline:
+                wait = max(0.0, deadline - self.clock())
+                if wait <= 0:  # the try before was not accepted, or it would not be retried
+                    raise _out_of_time(url, sent=False)
+            self._tell_retry(why, tries, wait, per_try, deadline)
+            if wait > 0:
+                self.sleep(wait)
         raise AssertionError("unreachable: the last try returns or raises")
 
-    def stream(self, url: str, headers: Mapping[str, str], deadline: float | None = None) -> Stream:
-        """A GET whose body is read as it comes (a video). Getting its answer is retried as
-        any GET is (Retry.READ: a connection that failed, a 429 or 5xx answer; the last
-        answer heard is returned); a body that breaks after that is the caller's to resume."""
-        for tries in range(self.retries + 1):
-            last = tries >= self.retries
-            try:
-                resp = self._video_get(url, headers, deadline)
-            except RequestFailed as exc:
-                if last or exc.out_of_time or exc.reason in AGAIN_THE_SAME:
-                    raise
-                wait, per_try = backoff(self.backoff, tries), exc.per_try
-                why = f"could not reach {exc.host} ({exc.description})"
-            else:
-                if last or resp.status_code not in RETRY_STATUSES:
-                    return Stream(self, url, resp, deadline)
-                resp.close()
-                asked = retry_after(resp.headers.get("Retry-After"))
-                wait = backoff(self.backoff, tries) if asked is None else asked
-                per_try = 0.0
-                host = urlsplit(url).netloc
-                why = f"{host} answered {resp.status_code} {resp.reason or ''}".rstrip()
-            self._pause(url, why, tries, wait, per_try, deadline)
-        raise AssertionError("unreachable: the last try returns or raises")
-
-    def _video_get(
-        self, url: str, headers: Mapping[str, str], deadline: float | None
-    ) -> requests.Response:
-        """A video's GET, its redirects followed (a CDN's, a signed URL's); never with the
-        key, whatever the host, the API's own included."""
-        for _hop in range(MAX_REDIRECTS + 1):
-            resp = self._send("GET", url, headers=headers, deadline=deadline, key=False)
-            location = resp.headers.get("Location")
-            if resp.status_code not in REDIRECTS or location is None:
-                return resp
-            resp.close()
-            target = self._redirect_target(url, location, sent=False)
-            self._trace(f"  redirected ({resp.status_code}) to {target}")
-            url = target
-        raise RequestFailed(
-            urlsplit(url).netloc, "too many redirects", sent=False, reason="redirect"
-        )
-
-    def _pause(
-        self, url: str, why: str, tries: int, wait: float, per_try: float, deadline: float | None
-    ) -> None:
-        """Between two tries of a request: the wait, cut short by the deadline (past it, the
-        request is out of time), told once to the user."""
-        if deadline is not None and self.clock() + wait >= deadline:
-            wait = max(0.0, deadline - self.clock())
-            if wait <= 0:  # the try before was not accepted, or it would not be retried
-                raise _out_of_time(url, sent=False)
-        self._tell_retry(why, tries, wait, per_try, deadline)
-        if wait > 0:
-            self.sleep(wait)
-
-    # --- one request, and the redirects it meets ---------------------------------------------
+    # --- one try, and the redirects it meets --------------------------------------------------
 
     def _follow(
         self,
         method: str,
         url: str,
+        headers: Mapping[str, str],
         json: Any,
-        body: bytes | None,
-        content_type: str | None,
-        on_bytes: Callable[[int], None] | None,
+        data: _Counting | None,
         deadline: float | None,
-    ) -> Answer:
+        *,
+        key: bool,
+    ) -> tuple[str, requests.Response]:
         """One try, following redirects by our rules: a GET anywhere (the key only to the
         API's origin); a POST only with 307 or 308 on the same origin (a paid request is never
-        posted to another host); anything else that redirects is an unusable answer."""
+        posted to another host); anything else that redirects is an unusable answer. Returns
+        the address that answered, and its answer with the body still to read."""
+        sent = method != "GET"
         for _hop in range(MAX_REDIRECTS + 1):
-            headers = {"Accept": "application/json"}
-            if content_type is not None:
-                headers["Content-Type"] = content_type
-            data = None if body is None else _Counting(body, on_bytes)
-            resp = self._send(method, url, headers=headers, json=json, data=data, deadline=deadline)
-            try:
-                answer = Answer(
-                    url,
-                    resp.status_code,
-                    resp.reason or "",
-                    resp.headers,
-                    self._read(resp, url, deadline),
-                )
-            finally:
-                resp.close()
-            if answer.status not in REDIRECTS or "Location" not in answer.headers:
-                return answer
-            target = self._redirect_target(url, answer.headers["Location"], method != "GET")
-            if method != "GET" and (
-                answer.status not in (307, 308) or origin(target) != origin(url)
-            ):
+            resp = self._send(method, url, headers, json, data, deadline, key=key)
+            location = resp.headers.get("Location")
+            if resp.status_code not in REDIRECTS or location is None:
+                return url, resp
+            resp.close()
+            target = self._redirect_target(url, location, sent)
+            if sent and (resp.status_code not in (307, 308) or origin(target) != origin(url)):
                 raise RequestFailed(
                     urlsplit(url).netloc,
-                    f"it answered {answer.status} with a redirect to {target}; a {method} is "
-                    "never sent on to another address",
+                    f"it answered {resp.status_code} with a redirect to {target}; a {method} "
+                    "is never sent on to another address",
                     sent=True,
                 )
-            self._trace(f"  redirected ({answer.status}) to {target}")
+            self._trace(f"  redirected ({resp.status_code}) to {target}")
             url = target
+            if data is not None:
+                data.seek(0)
         raise RequestFailed(
-            urlsplit(url).netloc, "too many redirects", sent=True, reason="redirect"
+            urlsplit(url).netloc, "too many redirects", sent=sent, reason="redirect"
         )
 
     def _redirect_target(self, url: str, location: str, sent: bool) -> str:
@@ -269,12 +244,12 @@ class Http:
         self,
         method: str,
         url: str,
-        *,
         headers: Mapping[str, str],
-        json: Any = None,
-        data: Any = None,
+        json: Any,
+        data: _Counting | None,
         deadline: float | None,
-        key: bool = True,
+        *,
+        key: bool,
     ) -> requests.Response:
         """One request, its answer's headers read; the key only to the API's own origin (and
         never with a video, whatever its host)."""
@@ -319,14 +294,16 @@ class Http:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _chunks(self, resp: requests.Response, url: str, deadline: float | None) -> Iterator[bytes]:
+    def _chunks(
+        self, resp: requests.Response, url: str, deadline: float | None, size: int = READ_SIZE
+    ) -> Iterator[bytes]:
         """The body as it comes, each read bounded by the time left: a server that sends a
         byte a second is stopped at the deadline, not when it is done."""
         while True:
             if deadline is not None and self.clock() >= deadline:
                 raise _out_of_time(url, sent=True)
             try:
-                chunk = resp.raw.read1(READ_SIZE, decode_content=True)
+                chunk = resp.raw.read1(size, decode_content=True)
             except Exception as exc:  # a broken or garbled body: the request failed
                 raise _failure(url, exc, deadline, self.clock, self.timeout) from None
             if not chunk:
@@ -364,23 +341,14 @@ class Stream:
         self.url = url
         self._resp = resp
         self._deadline = deadline
-        self.status_code = resp.status_code
+        self.status = resp.status_code
         self.reason = resp.reason or ""
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        return self._resp.headers
+        self.headers: Mapping[str, str] = resp.headers
 
     def iter_content(self, chunk_size: int) -> Iterator[bytes]:
-        """The body in pieces of `chunk_size` (the last one shorter)."""
-        buffer = bytearray()
-        for chunk in self._http._chunks(self._resp, self.url, self._deadline):
-            buffer += chunk
-            while len(buffer) >= chunk_size:
-                yield bytes(buffer[:chunk_size])
-                del buffer[:chunk_size]
-        if buffer:
-            yield bytes(buffer)
+        """The body as it comes, in pieces of at most `chunk_size` bytes (taken as they are
+        read, not copied into pieces of one size)."""
+        return self._http._chunks(self._resp, self.url, self._deadline, chunk_size)
 
     def close(self) -> None:
         self._resp.close()

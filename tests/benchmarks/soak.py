@@ -293,14 +293,15 @@ def _generate_problem(
             doc = json.loads(g.stdout)
         except ValueError:
             return f"stdout is not one JSON document: {g.stdout[:200]!r}"
-        task_id, business_id = doc.get("id"), (doc.get("kling") or {}).get("business_id")
+        task_id = doc.get("id")
         if [t.id for t in made] != [task_id]:
             return f"printed {task_id}, the sandbox made {[t.id for t in made]} for its prompt"
+        row = journal.get(task_id)
+        if row is None:
+            return f"the journal does not record {task_id}"
+        business_id = row.get("business_id")  # the one kling sent, as it recorded it
         if made[0].business_id != business_id or id_counts[business_id] != 1:
             return f"business id {business_id}: the sandbox has {made[0].business_id}"
-        row = journal.get(task_id)
-        if row is None or row.get("business_id") != business_id:
-            return f"the journal does not record {task_id} (under {business_id})"
         return None
     if g.code == 5:
         business_id = named_business_id(g.stderr)
