@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 from collections.abc import Collection
 
@@ -25,6 +24,8 @@ def main(argv: list[str] | None = None) -> None:
     if args[:1] == [COMPLETE_IDS]:
         complete_ids(args[1:])
         return
+    import signal  # here, not above: a TAB's answer does without it
+
     from . import interrupts
 
     interrupts.stop_on_signals()  # SIGTERM and SIGHUP as Ctrl-C, from the very start
