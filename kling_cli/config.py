@@ -18,9 +18,6 @@ from urllib.parse import urlsplit
 
 from . import paths
 from .errors import ConfigError, LocalFileError
-from .paths import config_dir as config_dir  # re-exported: their home is kling_cli.paths
-from .paths import data_dir as data_dir
-from .paths import home_override as home_override
 
 if TYPE_CHECKING:
     from tomlkit import TOMLDocument
@@ -44,10 +41,7 @@ MIN_POLL_INTERVAL = 0.05  # seconds: less polls the service in a tight loop
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path:
-    return config_dir(environ) / CONFIG_FILE
-
-
-# --- keys and their validation -------------------------------------------------------------
+    return paths.config_dir(environ) / CONFIG_FILE
 
 
 def _nonempty(value: str) -> str:
@@ -57,31 +51,12 @@ def _nonempty(value: str) -> str:
     return value
 
 
-def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
-    """One of `choices`, whatever its case (`PRO` is `pro`)."""
-
-    def parse(value: str) -> str:
-        for choice in choices:
-            if value.strip().lower() == choice.lower():
-                return choice
-        raise ValueError(f"must be one of {', '.join(choices)}")
-
-    return parse
-
-
 def _duration(value: str) -> int:
     """A whole number of seconds above 0 (the model's own range is checked with the request)."""
     text = str(value).strip()
     if not text.isdigit() or int(text) < 1:
         raise ValueError("must be a whole number of seconds, e.g. 5 (3 to 15 for kling-v3-omni)")
     return int(text)
-
-
-def durations_text(durations: tuple[int, ...]) -> str:
-    """`3 to 15`, `5 or 10`."""
-    if len(durations) > 2 and durations == tuple(range(durations[0], durations[-1] + 1)):
-        return f"{durations[0]} to {durations[-1]}"
-    return " or ".join(map(str, durations))
 
 
 def _positive_seconds(value: str) -> float:
@@ -146,8 +121,7 @@ def _api_key(value: str) -> str:
 
 
 def _bool(value: str) -> bool:
-    """true/false as TOML writes them (`gallery = true`); yes/no, on/off and 1/0 too, for
-    the environment and `config set`."""
+    """TOML's true/false (`gallery = true`); yes/no, on/off, 1/0 for the environment too."""
     word = str(value).strip().lower()
     if word in ("true", "yes", "on", "1"):
         return True
@@ -174,21 +148,27 @@ class Key:
         return f"KLING_{self.name.upper()}"
 
 
+def _one_of(name: str, choices: tuple[str, ...], default: str, help: str) -> Key:
+    """A key whose value is one of `choices`, whatever its case (`PRO` is `pro`)."""
+
+    def parse(value: str) -> str:
+        for choice in choices:
+            if value.strip().lower() == choice.lower():
+                return choice
+        raise ValueError(f"must be one of {', '.join(choices)}")
+
+    return Key(name, parse, default, help, choices=choices)
+
+
 KEYS: dict[str, Key] = {
     k.name: k
     for k in (
         Key("api_key", _api_key, None, "your ToAPIs API key", secret=True),
         Key("base_url", _url, DEFAULT_BASE_URL, "the API's base URL"),
         Key("model", _nonempty, DEFAULT_MODEL, "model name sent with each generation"),
-        Key("mode", _choice(MODES), "std", "std (720p) or pro (1080p)", choices=MODES),
+        _one_of("mode", MODES, "std", "std (720p) or pro (1080p)"),
         Key("duration", _duration, 5, "video length in seconds: 3 to 15", choices=DURATIONS),
-        Key(
-            "aspect_ratio",
-            _choice(ASPECT_RATIOS),
-            "16:9",
-            "16:9, 9:16 or 1:1",
-            choices=ASPECT_RATIOS,
-        ),
+        _one_of("aspect_ratio", ASPECT_RATIOS, "16:9", "16:9, 9:16 or 1:1"),
         Key("poll_interval", _poll_seconds, None, "fixed seconds between polls"),
         Key("timeout", _timeout_seconds, None, "seconds to wait before giving up (0: look once)"),
         Key(
@@ -210,12 +190,9 @@ KEYS: dict[str, Key] = {
 
 
 def key(name: str) -> Key:
-    try:
-        return KEYS[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown config key {name!r}", hint=f"known keys: {', '.join(KEYS)}"
-        ) from None
+    if name not in KEYS:
+        raise ConfigError(f"unknown config key {name!r}", hint=f"known keys: {', '.join(KEYS)}")
+    return KEYS[name]
 
 
 def validate(name: str, value: Any, source: str) -> Any:
@@ -230,33 +207,21 @@ def mask(value: str) -> str:
     return "****" if len(value) < 12 else f"{value[:3]}...{value[-4:]}"
 
 
-# --- the file --------------------------------------------------------------------------------
-
-
 def read_plain(path: Path) -> dict[str, Any]:
     """The file as plain dicts, for reading settings: the standard library's tomllib where there
     is one (3.11+), which every command pays for at start-up; tomlkit only to edit the file."""
     # A version check, not `except ImportError`: mypy (checking for 3.10) follows it.
-    if sys.version_info < (3, 11):
-        return load_document(path).unwrap()
-    else:
-        try:
-            fh = path.open("rb")
-        except FileNotFoundError:  # no file: no parser to import
+    if sys.version_info >= (3, 11):
+        text = _text(path)
+        if not text:  # no file: no parser to import
             return {}
-        except OSError as exc:
-            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
         import tomllib
 
         try:
-            with fh:
-                return tomllib.load(fh)
-        except OSError as exc:
-            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+            return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-        except UnicodeDecodeError as exc:
-            raise not_text(path, exc) from None
+    return load_document(path).unwrap()
 
 
 def load_document(path: Path) -> TOMLDocument:
@@ -264,32 +229,31 @@ def load_document(path: Path) -> TOMLDocument:
     import tomlkit
 
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return tomlkit.document()
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise not_text(path, exc) from None
-    try:
-        return tomlkit.parse(text)
+        return tomlkit.parse(_text(path))
     except tomlkit.exceptions.TOMLKitError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
 
 
-def not_text(path: Path, exc: UnicodeDecodeError) -> ConfigError:
-    return ConfigError(
-        f"config file {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
-        f"{exc.start})",
-        hint=f"move it aside and set the keys again: mv {path} {path}.bad",
-    )
-
-
-PROFILE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+def _text(path: Path) -> str:
+    """The file's text, "" when there is none."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte {data[exc.start]:#04x} at offset "
+            f"{exc.start})",
+            hint=f"move it aside and set the keys again: mv {path} {path}.bad",
+        ) from None
 
 
 def check_profile(profile: str | None) -> str | None:
-    if profile is not None and not PROFILE_NAME.match(profile):
+    if profile is not None and not re.match(r"^[A-Za-z0-9_-]{1,64}$", profile):
         raise ConfigError(f"profile name {profile!r}: use letters, digits, - and _")
     return profile
 
@@ -320,8 +284,7 @@ def load_values(
 
 
 def unknown_keys(doc: Mapping[str, Any]) -> list[str]:
-    """The file's keys that kling does not know, those of every [profiles.NAME] included (as
-    `profiles.NAME.KEY`)."""
+    """The file's keys that kling does not know, each [profiles.NAME]'s as `profiles.NAME.KEY`."""
     unknown = [name for name in doc if name not in KEYS and name != "profiles"]
     profiles = doc.get("profiles")
     if isinstance(profiles, dict):
@@ -350,10 +313,8 @@ def _profile_table(doc: Any, profile: str) -> Any:
 
 
 def save_document(path: Path, doc: Any) -> None:
-    """Write atomically: a private temporary file beside the target, then rename.
-
-    A folder that cannot be written, or a write that fails on the way (a full disk), is a
-    local file error (exit 8)."""
+    """Write atomically: a private temporary file beside the target, then rename. A folder that
+    cannot be written, or a write that fails on the way (a full disk), is exit 8."""
     import tempfile
 
     import tomlkit
@@ -373,11 +334,10 @@ def save_document(path: Path, doc: Any) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise LocalFileError(f"cannot write config file {path}: {exc.strerror}") from None
-        raise
+    except OSError as exc:
+        raise LocalFileError(f"cannot write config file {path}: {exc.strerror}") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)  # gone already once renamed
 
 
 def readable_by_others(path: Path) -> bool:
@@ -415,9 +375,6 @@ def unset_value(path: Path, name: str, profile: str | None = None) -> bool:
     del table[name]
     save_document(path, doc)
     return True
-
-
-# --- precedence ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import config
+from . import config, paths
 from .clock import FakeClock
 from .context import Ui
 from .errors import MissingKeyError
@@ -157,7 +157,7 @@ class Env:
         if self._journal is None:
             from .store.journal import JOURNAL_FILE, Journal
 
-            folder = config.data_dir(self.environ)
+            folder = paths.data_dir(self.environ)
             if self.use_sandbox:
                 # The in-process sandbox and its tasks end with this command: its journal too,
                 # so that `kling list`, `kling wait` and completion never offer its dead ids.

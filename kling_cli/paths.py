@@ -1,7 +1,7 @@
 """Where kling keeps its files, and the journal's file name: stdlib only and nothing else, so
 that a TAB (`kling __complete-ids`, kling_cli.main) can find the journal without loading the
-config. kling_cli.config and kling_cli.store.journal re-export these names. And the mode of a
-file kling writes, where the system has modes."""
+config. kling_cli.store.journal re-exports JOURNAL_FILE. And the mode of a file kling writes,
+where the system has modes."""
 
 from __future__ import annotations
 

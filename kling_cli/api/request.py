@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import ASPECT_RATIOS, MODEL_DURATIONS, MODES, VIDEO_REFERS, durations_text
+from ..config import ASPECT_RATIOS, MODEL_DURATIONS, MODES, VIDEO_REFERS
 from ..errors import UsageError
 from .checks import END_FRAME, FIRST_FRAME, PLACEHOLDER, check_body, check_business_id
 from .images import Element, classify_element, classify_image, element_entry
@@ -27,6 +27,13 @@ DEFAULT_VIDEO_REFER = "base"  # the service's own (API.md 1c)
 # An image as the user gave it: ("url", URL) or ("file", Path), to be uploaded first.
 Image = tuple[str, str | Path]
 Setting = Callable[[str], Any]  # a config key's value (flag > environment > file > default)
+
+
+def durations_text(durations: tuple[int, ...]) -> str:
+    """`3 to 15`, `5 or 10`."""
+    if len(durations) > 2 and durations == tuple(range(durations[0], durations[-1] + 1)):
+        return f"{durations[0]} to {durations[-1]}"
+    return " or ".join(map(str, durations))
 
 
 def parse_assignment(text: str, option: str) -> tuple[str, Any]:

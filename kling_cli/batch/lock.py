@@ -23,7 +23,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .. import config
+from .. import paths
 from ..env import Env
 from ..errors import LocalFileError, UsageError
 from .lines import WHOLE, Shard
@@ -33,7 +33,7 @@ from .lines import WHOLE, Shard
 def one_run_at_a_time(env: Env, names: Sequence[str], shard: Shard = WHOLE) -> Iterator[None]:
     """Held while the run goes; UsageError if another run holds any of `names` for a line
     of `shard`."""
-    folder = config.data_dir(env.environ) / "locks"
+    folder = paths.data_dir(env.environ) / "locks"
     stems = sorted({_stem(name) for name in names})
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import config, doctor
+from .. import doctor, paths
 from ..env import SANDBOX_KEY, Env
 from ..output import Format, Output, choose
 from .common import env_of, json_option
@@ -35,7 +35,7 @@ def run_doctor(env: Env, fmt: Format) -> int:
         Path(output_dir) if output_dir else Path.cwd(),
         f"output_dir, from {values['output_dir'].source}" if output_dir else "the current folder",
     )
-    journal = doctor.check_journal(config.data_dir(env.environ) / "journal.sqlite3")
+    journal = doctor.check_journal(paths.data_dir(env.environ) / "journal.sqlite3")
     checks = [config_check, key_check, reach.check, proxies, journal, output]
     _show(env, fmt, checks)
     return int(doctor.exit_code(checks))

@@ -223,10 +223,6 @@ def parse_multipart(content_type: str, body: bytes) -> list[FormPart] | None:
     return parts
 
 
-def _canonical(name: str) -> str:
-    return "-".join(part.capitalize() for part in name.split("-"))
-
-
 # -- listeners ---------------------------------------------------------------------------------
 
 
@@ -320,11 +316,12 @@ class Exchange(BaseHTTPRequestHandler):
         return self.server.name
 
     def logged_headers(self) -> dict[str, str]:
-        """The headers for the log: canonical names, the key's value redacted."""
-        return {
-            _canonical(k): ("<redacted>" if k.lower() == "authorization" else v)
-            for k, v in self.headers.items()
-        }
+        """The headers for the log: canonical names (`Content-Type`), the key's value redacted."""
+        logged: dict[str, str] = {}
+        for raw, value in self.headers.items():
+            name = "-".join(part.capitalize() for part in raw.split("-"))
+            logged[name] = "<redacted>" if name == "Authorization" else value
+        return logged
 
     def read_body(self) -> bytes:
         """The body, by Content-Length or chunked; `BadBody` when it cannot be read."""
@@ -378,11 +375,9 @@ class Exchange(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command == "HEAD":
             return
+        self.wfile.write(response.body[: len(response.body) // 2] if truncate else response.body)
         if truncate:
-            self.wfile.write(response.body[: len(response.body) // 2])
             self.close_connection = True
-            return
-        self.wfile.write(response.body)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # Malformed requests: JSON like every other answer, instead of the default HTML page.
@@ -390,9 +385,8 @@ class Exchange(BaseHTTPRequestHandler):
             phrase = HTTPStatus(code).phrase
         except ValueError:
             phrase = "Error"
-        body = json.dumps(
-            {"error": {"message": message or phrase, "type": "invalid_request_error"}}
-        )
+        detail = {"message": message or phrase, "type": "invalid_request_error"}
+        body = json.dumps({"error": detail})
         self.send_response(code, phrase)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))

@@ -56,8 +56,6 @@ UNKNOWN_KEY_ANSWER: JsonObj = {
     "message": "Failed to get token info: record not found",
 }
 
-# Where `[url:...]` puts the video URL (the places API.md lists).
-URL_PLACES = ("top", "video_url", "result.url", "videos", "list")
 MARKER_RE = re.compile(
     r"\[(fail-text|fail|no-video|expired|slow|stall|lost-no-task|lost"
     r"|url:[a-z_.]+|status:[a-z0-9_-]+)\]",
@@ -115,47 +113,13 @@ class Upload:
 
 
 def task_not_found() -> Rejection:
-    return Rejection(
-        404,
-        {
-            "error": {
-                "message": "task not found",
-                "type": "invalid_request_error",
-                "code": "task_not_found",
-            }
-        },
-    )
-
-
-def too_many_running() -> Rejection:
-    return Rejection(
-        429,
-        {
-            "error": {
-                "code": 1303,
-                "message": "parallel task over resource pack limit",
-                "type": "rate_limit_error",
-            }
-        },
-        {"Retry-After": "1"},
-    )
-
-
-def upload_error(message: str) -> Rejection:
-    return Rejection(400, {"success": False, "message": message})
+    error = {"message": "task not found", "type": "invalid_request_error", "code": "task_not_found"}
+    return Rejection(404, {"error": error})
 
 
 def status_kind(status: object) -> str:
     """COMPLETED, FAILED or PENDING; a status the table does not know is still running."""
     return STATUS_KINDS.get(status.lower(), PENDING) if isinstance(status, str) else PENDING
-
-
-def is_final(status: object) -> bool:
-    return status_kind(status) != PENDING
-
-
-def markers_of(prompt: str) -> frozenset[str]:
-    return frozenset(m.lower() for m in MARKER_RE.findall(prompt))
 
 
 def new_task_id(wall: float) -> str:
@@ -222,8 +186,10 @@ class SandboxState:
         with self._lock:
             # The check and the creation under one lock: concurrent POSTs must not both fit.
             if max_running is not None and self.running_count() >= max_running:
-                return too_many_running()
-            markers = markers_of(body["prompt"])
+                message = "parallel task over resource pack limit"
+                error = {"code": 1303, "message": message, "type": "rate_limit_error"}
+                return Rejection(429, {"error": error}, {"Retry-After": "1"})
+            markers = frozenset(m.lower() for m in MARKER_RE.findall(body["prompt"]))
             if LOST_NO_TASK in markers:
                 return Lost(None)
             wall = self.wall_clock()
@@ -249,7 +215,8 @@ class SandboxState:
 
     def running_count(self) -> int:
         with self._lock:
-            return sum(1 for t in self._tasks.values() if not is_final(self._view(t).get("status")))
+            views = (self._view(t) for t in self._tasks.values())
+            return sum(1 for v in views if status_kind(v.get("status")) == PENDING)
 
     def balance(self, starting: float, unlimited: bool) -> JsonObj:
         """The `/v1/balance` answer for a known key: `starting` less what was spent."""
@@ -265,15 +232,6 @@ class SandboxState:
     def get_task(self, task_id: str) -> Task | None:
         with self._lock:
             return self._tasks.get(task_id)
-
-    def find_task(self, ref: str) -> Task | None:
-        """The task `ref` names, as `GET /v1/videos/generations/{ref}` reads it: a task id, else
-        a business id (its most recent task); None when it names none."""
-        with self._lock:
-            task = self._tasks.get(ref)
-            if task is None and ref in self._by_business_id:
-                task = self._by_business_id[ref][-1]
-            return task
 
     def all_tasks(self) -> list[Task]:
         with self._lock:
@@ -291,10 +249,12 @@ class SandboxState:
             return Counter({bid: len(tasks) for bid, tasks in self._by_business_id.items()})
 
     def view(self, ref: str) -> JsonObj | None:
-        """The answer now of the task `ref` names (a task id or a business id: `find_task`), or
-        None when it names none."""
+        """The answer now of the task `ref` names, as `GET /v1/videos/generations/{ref}` reads
+        it: a task id, else a business id (its most recent task); None when it names none."""
         with self._lock:
-            task = self.find_task(ref)
+            task = self._tasks.get(ref)
+            if task is None and ref in self._by_business_id:
+                task = self._by_business_id[ref][-1]
             return None if task is None else self._view(task)
 
     def set_task(self, task_id: str, **fields: Any) -> None:
@@ -305,12 +265,9 @@ class SandboxState:
     def video_url(self, task_id: str) -> str:
         return f"{self.file_base_url}/videos/{task_id}.mp4"
 
-    def _timeline(self, task: Task) -> tuple[float, float]:
-        factor = SLOW_FACTOR if "slow" in task.markers else 1.0
-        return self.queue_seconds * factor, self.run_seconds * factor
-
     def _view(self, task: Task) -> JsonObj:
-        queue, run = self._timeline(task)
+        factor = SLOW_FACTOR if "slow" in task.markers else 1.0
+        queue, run = self.queue_seconds * factor, self.run_seconds * factor
         elapsed = self.clock() - task.created_mono
         view: JsonObj = {
             "id": task.id,
@@ -356,24 +313,17 @@ class SandboxState:
             "expires_at": expires_at,
         }
         url = self.video_url(task.id)
-        place = task.marker_value("url")
-        if "no-video" in markers:
-            final["result"] = {"type": "video", "data": []}
-        elif place == "top":
-            final["result"] = {"type": "video"}
-            final["url"] = url
-        elif place == "video_url":
-            final["result"] = {"type": "video"}
-            final["video_url"] = url
-        elif place == "result.url":
-            final["result"] = {"type": "video", "url": url}
-        elif place == "videos":
-            final["result"] = {"type": "video", "videos": [{"url": url}]}
-        elif place == "list":
-            final["result"] = {"type": "video", "data": [{"url": [url]}]}
-        else:
-            final["result"] = {"type": "video", "data": [{"url": url}]}
-        return final
+        # [url:PLACE] puts the video URL in one of the places API.md lists; [no-video]: nowhere.
+        places: dict[str, JsonObj] = {
+            "no-video": {"result": {"type": "video", "data": []}},
+            "top": {"result": {"type": "video"}, "url": url},
+            "video_url": {"result": {"type": "video"}, "video_url": url},
+            "result.url": {"result": {"type": "video", "url": url}},
+            "videos": {"result": {"type": "video", "videos": [{"url": url}]}},
+            "list": {"result": {"type": "video", "data": [{"url": [url]}]}},
+        }
+        place = "no-video" if "no-video" in markers else task.marker_value("url") or ""
+        return final | places.get(place, {"result": {"type": "video", "data": [{"url": url}]}})
 
     @staticmethod
     def _failure(markers: frozenset[str], failed_word: str | None) -> JsonObj | None:
@@ -417,12 +367,12 @@ class SandboxState:
     def add_upload(self, data: bytes | None) -> tuple[int, JsonObj]:
         """Store an uploaded image; (status, JSON answer) as the service gives them."""
         if not data:
-            return 400, upload_error("Bad Request: file is required").body
+            return 400, {"success": False, "message": "Bad Request: file is required"}
         if len(data) > MAX_UPLOAD_BYTES:
-            return 400, upload_error("File Too Large").body
+            return 400, {"success": False, "message": "File Too Large"}
         kind = sniff_image(data)
         if kind is None:
-            return 400, upload_error("Bad Request: unsupported file type").body
+            return 400, {"success": False, "message": "Bad Request: unsupported file type"}
         ext, mime = kind
         with self._lock:
             upload_id = "upload_" + secrets.token_hex(4)
