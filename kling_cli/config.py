@@ -253,7 +253,7 @@ def _text(path: Path) -> str:
 
 
 def check_profile(profile: str | None) -> str | None:
-    if profile is not None and not re.match(r"^[A-Za-z0-9_-]{1,64}$", profile):
+    if profile is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", profile):
         raise ConfigError(f"profile name {profile!r}: use letters, digits, - and _")
     return profile
 

@@ -154,6 +154,12 @@ def test_unknown_profile_is_exit_2(kling) -> None:
     assert kling("--profile", "../x", "config", "get", "mode").exit_code == 2
 
 
+def test_a_profile_name_ending_in_a_newline_is_refused(kling, isolated: Path) -> None:
+    result = kling("config", "set", "--profile", "work\n", "mode", "pro")
+    assert result.exit_code == 2 and "profile name 'work\\n'" in result.stderr
+    assert not (isolated / "config.toml").exists()
+
+
 def test_profile_key_is_used_for_requests(kling, sandbox, isolated: Path) -> None:
     kling("config", "set", "--profile", "sb", "base_url", sandbox.base_url)
     kling("config", "set", "--profile", "sb", "api_key", input="sk-profile-0123456789\n")
