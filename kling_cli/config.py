@@ -5,8 +5,8 @@ Precedence for every key: command-line flag > environment (KLING_<KEY>) > config
 
 from __future__ import annotations
 
+import errno
 import math
-import os
 import re
 import stat
 import sys
@@ -315,29 +315,19 @@ def _profile_table(doc: Any, profile: str) -> Any:
 def save_document(path: Path, doc: Any) -> None:
     """Write atomically: a private temporary file beside the target, then rename. A folder that
     cannot be written, or a write that fails on the way (a full disk), is exit 8."""
-    import tempfile
-
     import tomlkit
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        paths.write_atomically(path, tomlkit.dumps(doc).encode(), mode=0o600, sync=True)
     except OSError as exc:
+        refused = isinstance(exc, PermissionError) or exc.errno == errno.EROFS
         raise LocalFileError(
             f"cannot write config file {path}: {exc.strerror or exc}",
-            hint="KLING_HOME (or the per-user config folder) must be a folder you can write to",
+            hint="KLING_HOME (or the per-user config folder) must be a folder you can write to"
+            if refused
+            else None,
         ) from None
-    try:
-        paths.set_mode(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(tomlkit.dumps(doc))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise LocalFileError(f"cannot write config file {path}: {exc.strerror}") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)  # gone already once renamed
 
 
 def readable_by_others(path: Path) -> bool:

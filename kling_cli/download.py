@@ -22,7 +22,7 @@ from .errors import (
     UsageError,
     VideoURLExpired,
 )
-from .paths import set_mode, special_file
+from .paths import ordinary_file_mode, set_mode, special_file
 
 if TYPE_CHECKING:
     from .api.client import Client
@@ -225,14 +225,6 @@ def remove_unfinished() -> None:
         for tmp in _unfinished:
             tmp.unlink(missing_ok=True)
         _unfinished.clear()
-
-
-def ordinary_file_mode() -> int:
-    """The mode of a file kling saves for the user (a video, its sidecar): what the umask
-    gives any new file, as `cp` would. Only files holding the key are kept 0600."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 def _fetch_into(

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 JOURNAL_FILE = "journal.sqlite3"
 
@@ -44,6 +45,44 @@ def set_mode(fd: int, mode: int) -> None:
     fchmod = getattr(os, "fchmod", None)
     if fchmod is not None:
         fchmod(fd, mode)
+
+
+def ordinary_file_mode() -> int:
+    """The mode of a file kling saves for the user (a video, its sidecar, a page): what the
+    umask gives any new file, as `cp` would. Only files holding the key are kept 0600."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def write_atomically(
+    target: Path,
+    content: bytes | Callable[[BinaryIO], object],
+    *,
+    mode: int | None = None,
+    sync: bool = False,
+) -> None:
+    """`content` (bytes, or a function that writes them) into `target` through a temporary
+    file beside it (`.NAME.RANDOM.part`), renamed into place: `target` is the old file or the
+    new one, never part of one. `mode`: the new file's (default: ordinary_file_mode; mkstemp
+    makes 0600); `sync`: on disk before the rename, so that a power cut leaves one or the
+    other too. OSError as the system gave it."""
+    import tempfile  # here: a TAB imports this module, and never writes
+
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        set_mode(fd, ordinary_file_mode() if mode is None else mode)
+        with os.fdopen(fd, "wb") as fh:
+            if isinstance(content, bytes):
+                fh.write(content)
+            else:
+                content(fh)
+            if sync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)  # gone already once renamed
 
 
 # Whether a file's mode bits say who may read it: not on Windows, where ACLs do, and every

@@ -11,9 +11,7 @@ and not yet printed, so a file of 100,000 lines runs in the memory of a few hund
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -21,12 +19,14 @@ from enum import Enum
 from functools import partial
 from itertools import islice
 from pathlib import Path
+from typing import BinaryIO
 
 from .. import download, interrupts, uploads
 from ..engine.jobs import Plan
 from ..engine.run import engine_for
 from ..env import Env
 from ..errors import APIError, ExitCode, Interrupted, KlingError, Stalled, SubmitUncertain
+from ..paths import write_atomically
 from ..progress import Display
 from ..store.journal import Journal
 from .lines import Index, Line, Shard, Source
@@ -288,23 +288,16 @@ class Runner:
 def _copy(source: Path, target: Path) -> bool:
     """`source` copied to `target`, whole or not at all (through a temporary file beside it,
     as downloads are, synced before it is renamed into place); False if it could not be."""
-    try:
-        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    except OSError:
-        return False
-    tmp = Path(name)
-    try:
-        os.fchmod(fd, download.ordinary_file_mode())  # mkstemp makes 0600
-        with os.fdopen(fd, "wb") as out, source.open("rb") as video:
+
+    def copy_into(out: BinaryIO) -> None:
+        with source.open("rb") as video:
             shutil.copyfileobj(video, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
+
+    try:
+        write_atomically(target, copy_into, sync=True)
         return True
     except OSError:
         return False
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def unsure(line: Line, business_id: str | None, retrying: bool = False) -> SubmitUncertain:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
-from .. import download
+from ..paths import write_atomically
 from .lines import Line
 
 
@@ -27,13 +25,6 @@ def write_sidecar(line: Line, video: Path) -> Path:
         "saved_at": int(time.time()),
     }
     target = video.with_suffix(".json")
-    fd, tmp = tempfile.mkstemp(dir=video.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, download.ordinary_file_mode())  # as the video's: mkstemp makes 0600
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(document, fh, indent=2, ensure_ascii=False)
-            fh.write("\n")
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    write_atomically(target, text.encode())  # the mode the video has: the umask's
     return target

@@ -13,16 +13,14 @@ folder never write the same file.
 from __future__ import annotations
 
 import json
-import os
 import stat
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LocalFileError, UsageError
-from ..paths import special_file
+from ..paths import special_file, write_atomically
 from .render import GENERATOR
 
 if TYPE_CHECKING:
@@ -55,7 +53,7 @@ def write_page(folder: Path, page: str, force: bool = False) -> Path:
             hint="move it aside, or pass --force to replace it",
         )
     try:
-        write_atomically(target, page)
+        write_atomically(target, page.encode())
     except OSError as exc:  # exit 8 (CLI.md): a local file could not be written
         raise LocalFileError(f"cannot write {target}: {exc.strerror or exc}") from None
     return target
@@ -73,25 +71,6 @@ def written_by_kling(page: Path) -> bool:
     return f'<meta name="generator" content="{GENERATOR}">'.encode() in head
 
 
-def write_atomically(target: Path, text: str) -> None:
-    """`text` into `target` through a temporary file beside it, renamed into place, with the
-    mode the umask gives a new file (as the videos and sidecars have)."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, _ordinary_mode())
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def _ordinary_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 # --- the records of lines that made no video ---------------------------------------------------
 
 
@@ -102,7 +81,8 @@ def record_name(line: int, key: str) -> str:
 def write_record(folder: Path, name: str, document: dict[str, Any]) -> None:
     records = folder / RECORDS
     records.mkdir(exist_ok=True)
-    write_atomically(records / name, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    write_atomically(records / name, text.encode())
 
 
 def remove_record(folder: Path, name: str) -> None:

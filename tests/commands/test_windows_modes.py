@@ -35,3 +35,17 @@ def test_no_readable_by_others_warning_where_modes_mean_nothing(
     (isolated / "config.toml").chmod(0o644)  # what Windows reports for any file
     result = kling("config", "list")
     assert result.exit_code == 0 and "can be read by other users" not in result.stderr
+
+
+def test_batch_sidecars_and_gallery_work_without_fchmod(
+    kling, against, tmp_path: Path, windows_before_3_13
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"prompt": "a fox"}\n{"prompt": "a owl"}\n')
+    out = tmp_path / "videos"
+    result = kling(
+        "batch", str(source), "-o", str(out), "--sidecar", "--gallery", "--interval", "0.05"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert len(list(out.glob("*.mp4"))) == 2 and len(list(out.glob("*.json"))) == 2
+    assert "a owl" in (out / "index.html").read_text()
