@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ..api.client import Client
     from ..api.tasks import TaskView
     from ..context import Ui
+    from ..progress import Display
     from ..store.records import Records
 
 SETTLE_SENDS_SECONDS = 30.0  # after Ctrl-C, how long requests already sent may take to answer
@@ -53,9 +54,8 @@ class Engine(Generic[J]):
         ui: Ui,
         clock: Callable[[], float],
         sleep: Callable[[float], None],
-        on_change: Callable[[J], None] = lambda job: None,
-        on_done: Callable[[J], None] = lambda job: None,
-        on_bytes: Callable[[J], None] = lambda job: None,
+        display: Display,  # told of each change; of the bytes, on the thread that downloads
+        on_done: Callable[[J], None],  # after the display
     ):
         self.plan = plan
         self.client = client
@@ -63,9 +63,8 @@ class Engine(Generic[J]):
         self.ui = ui
         self.clock = clock
         self.sleep = sleep
-        self.on_change = on_change
+        self.display = display
         self.on_done = on_done
-        self.on_bytes = on_bytes  # called on the thread that downloads
         self.to_send: deque[J] = deque()
         self.to_fetch: deque[J] = deque()
         self.waiting: list[tuple[float, int, J]] = []
@@ -116,6 +115,7 @@ class Engine(Generic[J]):
             self.entered += 1
         self.live.pop(job, None)
         job.stage = Stage.DONE
+        self.display.done(job)
         self.on_done(job)
 
     # --- the loop ------------------------------------------------------------------------------
@@ -251,7 +251,7 @@ class Engine(Generic[J]):
             future = pool.submit(self._fetch_work, job, job.view, target, kept)
         self.inflight[future] = (kind, job)
         future.add_done_callback(self._finished.put)
-        self.on_change(job)
+        self.display.change(job)
 
     def _fetch_work(
         self, job: J, view: TaskView, target: Path | None, kept: bool = False
@@ -266,7 +266,7 @@ class Engine(Generic[J]):
 
         def on_bytes(done: int, total: int | None) -> None:
             job.received, job.total = done, total
-            self.on_bytes(job)
+            self.display.transfer(job)
 
         return download.fetch_video(
             self.client(),
@@ -290,7 +290,7 @@ class Engine(Generic[J]):
             else:
                 self._fetched(job, *result)
         if not job.done:
-            self.on_change(job)
+            self.display.change(job)
 
     def _settle_sends(self) -> None:
         """After Ctrl-C: let requests already sent come back, so their ids are recorded."""
