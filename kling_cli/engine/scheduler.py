@@ -365,12 +365,10 @@ class Engine(Generic[J]):
         if kind is Kind.POLL and isinstance(exc, RequestFailed) and exc.out_of_time and job.view:
             self.finish(job)  # --timeout came: the task ends as it stands (exit 7)
             return
-        if kind is Kind.SEND:
-            if self.sends.at_limit(job, exc):  # it goes again, first, once the pause is over
-                job.stage = Stage.NEW
-                self.to_send.appendleft(job)
-                return
-            self.sends.failed(job, exc)
+        if kind is Kind.SEND and self.sends.failed(job, exc):
+            job.stage = Stage.NEW  # it goes again, first, once the pause is over
+            self.to_send.appendleft(job)
+            return
         exc.task_id = exc.task_id or job.task_id
         job.error = exc
         self.finish(job)

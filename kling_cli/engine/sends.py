@@ -68,20 +68,19 @@ class Sends(Generic[J]):
             self.plan.after_send(job)
         self.backpressure = BACKPRESSURE_WAIT[0]
 
-    def at_limit(self, job: J, exc: KlingError) -> bool:
-        """Not accepted: the account is at its limit. Everyone waits, then it goes again."""
-        if not isinstance(exc, APIError) or (exc.code not in LIMIT_CODES and exc.status != 429):
-            return False
-        self.unsent(job)
-        self.paused_until = self.clock() + (exc.retry_after or self.backpressure)
-        self.backpressure = min(self.backpressure * 2, BACKPRESSURE_WAIT[1])
-        return True
-
-    def failed(self, job: J, exc: KlingError) -> None:
+    def failed(self, job: J, exc: KlingError) -> bool:
+        """Its request failed. True: not accepted, the account is at its limit; everyone
+        waits, then it goes again."""
+        if isinstance(exc, APIError) and (exc.code in LIMIT_CODES or exc.status == 429):
+            self.unsent(job)
+            self.paused_until = self.clock() + (exc.retry_after or self.backpressure)
+            self.backpressure = min(self.backpressure * 2, BACKPRESSURE_WAIT[1])
+            return True
         if isinstance(exc, SubmitUncertain):
             self.in_doubt(job, exc.message)  # `kling list` shows it
         elif isinstance(exc, (APIError, ServiceUnavailable)):
             self.unsent(job)  # refused (4xx), or it never reached the service
+        return False
 
     def in_doubt(self, job: J, reason: str) -> None:
         """Its answer lost: it may have made a task (listed as `uncertain`, with why)."""
