@@ -29,11 +29,6 @@ def engine_for(
 ) -> Engine[J]:
     """An engine with the client, records and clock of this run, reporting to `display` (what
     else it says goes out of the display's way: `Screen`)."""
-
-    def done(job: J) -> None:
-        display.done(job)
-        on_done(job)
-
     return Engine(
         plan,
         client=lambda: env.client,
@@ -41,9 +36,8 @@ def engine_for(
         ui=env.ui,
         clock=env.clock,
         sleep=env.sleep,
-        on_change=display.change,
-        on_done=done,
-        on_bytes=display.transfer,
+        display=display,
+        on_done=on_done,
     )
 
 

@@ -1,9 +1,8 @@
 """The engine: every task kling follows, from send, poll or fetch to done. Sends and downloads
-run on `parallel` threads, polls on POLL_THREADS more, one request a thread; which poll is due
-next is a heap of (when, order, job).
+run on `parallel` threads, polls on POLL_THREADS more, one request a thread. `generate` enters
+one job at send, `wait` N jobs at poll, `download` N at fetch, `batch` a job per line wherever
+its journal says it stood.
 
-`generate` enters one job at send (and `--wait` follows it), `wait` enters N jobs at poll,
-`download` N jobs at fetch, `batch` a job per line wherever its journal says it stood.
 One policy for all: a task's own 400/404/410 ends that task; a poll that still fails after the
 client's retries ends that task with its error (exit 5) and the others go on; a completed task's
 video is fetched as soon as it is seen completed; a task whose status and progress stand still
@@ -24,27 +23,19 @@ from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any, Generic
 
 from .. import download, interrupts
-from ..api.checks import has_business_id, new_business_id
-from ..errors import (
-    APIError,
-    KlingError,
-    RequestFailed,
-    ServiceUnavailable,
-    SubmitUncertain,
-    WaitTimeout,
-)
+from ..errors import KlingError, RequestFailed, SubmitUncertain, WaitTimeout
 from . import policy
 from .jobs import POLL_THREADS, J, Kind, Plan, Stage
+from .sends import Sends
 from .workers import Workers
 
 if TYPE_CHECKING:
     from ..api.client import Client
     from ..api.tasks import TaskView
     from ..context import Ui
+    from ..progress import Display
     from ..store.records import Records
 
-PARALLEL_LIMIT_CODES = {"1303", 1303}  # Kling: "parallel task over resource pack limit"
-BACKPRESSURE_WAIT = (2.0, 30.0)  # first and longest pause when the account is at its limit
 SETTLE_SENDS_SECONDS = 30.0  # after Ctrl-C, how long requests already sent may take to answer
 
 
@@ -63,42 +54,32 @@ class Engine(Generic[J]):
         ui: Ui,
         clock: Callable[[], float],
         sleep: Callable[[float], None],
-        on_change: Callable[[J], None] = lambda job: None,
-        on_done: Callable[[J], None] = lambda job: None,
-        on_bytes: Callable[[J], None] = lambda job: None,
+        display: Display,  # told of each change; of the bytes, on the thread that downloads
+        on_done: Callable[[J], None],  # after the display
     ):
         self.plan = plan
-        self._client = client
+        self.client = client
         self.records = records
         self.ui = ui
         self.clock = clock
         self.sleep = sleep
-        self.on_change = on_change
+        self.display = display
         self.on_done = on_done
-        self.on_bytes = on_bytes  # called on the thread that downloads
         self.to_send: deque[J] = deque()
         self.to_fetch: deque[J] = deque()
         self.waiting: list[tuple[float, int, J]] = []
         self._seq = 0  # ties in `waiting` go to the job scheduled first
         self.inflight: dict[Future[Any], tuple[Kind, J]] = {}
-        self.unsendable: KlingError | None = None  # why no more requests may be sent
         self._finished: SimpleQueue[Future[Any]] = SimpleQueue()  # requests as they end
-        self.paused_until = 0.0
-        self.backpressure = BACKPRESSURE_WAIT[0]
-        self.started = clock()
+        self.sends = Sends(plan, records, ui, clock)
         # --timeout 0 is "look once": no deadline, each task as its first answer finds it.
         self.look_once = plan.timeout == 0
-        timed = plan.timeout is not None and not self.look_once
-        self.deadline = self.started + plan.timeout if timed and plan.timeout else None
+        self.deadline = clock() + plan.timeout if plan.timeout else None
         # The jobs entered and not done, in the order they entered: a done job is dropped,
         # so a batch of 100,000 lines holds only those in flight.
         self.live: dict[J, None] = {}
         self.entered = 0
         self.fed_all = plan.feed is None
-
-    @property
-    def client(self) -> Client:
-        return self._client()
 
     # --- entering jobs -------------------------------------------------------------------------
 
@@ -134,6 +115,7 @@ class Engine(Generic[J]):
             self.entered += 1
         self.live.pop(job, None)
         job.stage = Stage.DONE
+        self.display.done(job)
         self.on_done(job)
 
     # --- the loop ------------------------------------------------------------------------------
@@ -202,18 +184,16 @@ class Engine(Generic[J]):
             done = [self._finished.get(timeout=timeout)]
         except Empty:
             return []
-        while True:
-            try:
-                done.append(self._finished.get_nowait())
-            except Empty:
-                return done
+        while not self._finished.empty():  # (only this thread takes from it)
+            done.append(self._finished.get_nowait())
+        return done
 
     def _idle_for(self, now: float) -> float | None:
         """How long to wait for a request before there is other work (None: until one ends)."""
         wakes = [self.waiting[0][0]] if self.waiting else []
         sending = sum(kind is not Kind.POLL for kind, _ in self.inflight.values())
         if self.to_send and sending < self.plan.parallel:
-            wakes.append(self.paused_until)
+            wakes.append(self.sends.paused_until)
         if self.deadline is not None and self.deadline > now:
             wakes.append(self.deadline)
         return max(0.0, min(wakes) - now) if wakes else None
@@ -224,64 +204,40 @@ class Engine(Generic[J]):
         works: list[tuple[Kind, J]] = []
         heavy = self.plan.parallel - sum(k is not Kind.POLL for k, _ in self.inflight.values())
         while True:
-            if self.to_send and self.unsendable is not None:
-                self._not_sent_for(self.to_send.popleft(), self.unsendable)
+            if self.to_send and self.sends.unsendable is not None:
+                self._not_sent_for(self.to_send.popleft(), self.sends.unsendable)
             elif self.to_fetch and heavy > 0:
                 works.append((Kind.FETCH, self.to_fetch.popleft()))
                 heavy -= 1
-            elif self.to_send and now >= self.paused_until and heavy > 0:
+            elif self.to_send and now >= self.sends.paused_until and heavy > 0:
                 works.append((Kind.SEND, self.to_send.popleft()))
                 heavy -= 1
             else:
                 return works
 
     def _mark_sends(self, works: list[tuple[Kind, J]]) -> list[tuple[Kind, J]]:
-        """The mark each send among `works` needs before its request leaves, synced: the
-        send's row in the journal (an `uncertain` send until its answer comes, found by its
-        business id after a SIGKILL), and for a batch line, the line marked sent with the
-        business id of this attempt. If a batch's marks cannot be written, none of these is
-        sent, nor any later one (a request sent now could be sent again by the next run);
-        requests already out are followed to the end. Without them (generate) the send goes
-        out all the same, with a warning."""
+        """`works` with each send marked before its request leaves (Sends.mark); without its
+        sends if they cannot be."""
         sends = [job for kind, job in works if kind is Kind.SEND]
-        if not sends:
+        if not sends or (exc := self.sends.mark(sends)) is None:
             return works
-        try:
-            if self.plan.before_send is not None:
-                self.plan.before_send(sends)
-            for job in sends:
-                assert job.body is not None, "a job that starts at send has a body"
-                if not has_business_id(job.body):  # every send carries one (CLI.md)
-                    job.body["client_business_id"] = new_business_id()
-                source = self.plan.source
-                line = (job.key, job.order, source) if job.key and source else None
-                job.mark = self.records.sending(job.body, line)
-        except KlingError as exc:
-            from ..store.sqlite import JournalError  # here: `wait --help` needs no sqlite3
-
-            if self.plan.source is None and isinstance(exc, JournalError):
-                self.records.failed(exc)
-                return works
-            self.unsendable = exc
-            self.ui.warn(f"{exc.message}; no more requests are sent")
-            for job in sends:
-                self._unsent(job)
-                self._not_sent_for(job, exc)
-            return [(kind, job) for kind, job in works if kind is not Kind.SEND]
-        return works
+        for job in sends:
+            self.sends.unsent(job)
+            self._not_sent_for(job, exc)
+        return [(kind, job) for kind, job in works if kind is not Kind.SEND]
 
     def _start(self, pool: Executor, kind: Kind, job: J) -> None:
         future: Future[Any]
         if kind is Kind.SEND:
             assert job.body is not None, "a job that starts at send has a body"
             job.stage = Stage.SENDING
-            future = pool.submit(self.client.submit, job.body, deadline=self.deadline)
+            future = pool.submit(self.client().submit, job.body, deadline=self.deadline)
         elif kind is Kind.POLL:
             job.stage = Stage.POLLING
             by_business_id = job.task_id is None and job.business_id is not None
             asked = str(job.business_id if by_business_id else job.task_id)
             future = pool.submit(
-                self.client.get_task, asked, deadline=self.deadline, business_id=by_business_id
+                self.client().get_task, asked, deadline=self.deadline, business_id=by_business_id
             )
         else:
             job.stage = Stage.DOWNLOADING
@@ -295,14 +251,14 @@ class Engine(Generic[J]):
             future = pool.submit(self._fetch_work, job, job.view, target, kept)
         self.inflight[future] = (kind, job)
         future.add_done_callback(self._finished.put)
-        self.on_change(job)
+        self.display.change(job)
 
     def _fetch_work(
         self, job: J, view: TaskView, target: Path | None, kept: bool = False
     ) -> tuple[Path | None, TaskView]:
         """On a worker thread: the task (when not seen yet) and, if it completed, its video."""
         if not view:
-            view = self.client.get_task(str(job.task_id), deadline=self.deadline)
+            view = self.client().get_task(str(job.task_id), deadline=self.deadline)
         if not view.completed or target is None:
             return None, view
         if kept:
@@ -310,10 +266,10 @@ class Engine(Generic[J]):
 
         def on_bytes(done: int, total: int | None) -> None:
             job.received, job.total = done, total
-            self.on_bytes(job)
+            self.display.transfer(job)
 
         return download.fetch_video(
-            self.client,
+            self.client(),
             view,
             target,
             force=self.plan.force,
@@ -334,7 +290,7 @@ class Engine(Generic[J]):
             else:
                 self._fetched(job, *result)
         if not job.done:
-            self.on_change(job)
+            self.display.change(job)
 
     def _settle_sends(self) -> None:
         """After Ctrl-C: let requests already sent come back, so their ids are recorded."""
@@ -352,8 +308,7 @@ class Engine(Generic[J]):
             if isinstance(lost, SubmitUncertain):
                 # Its answer lost: still a send in doubt, as one whose answer did not come in
                 # time, for the command to say once that its task may exist.
-                assert job.body is not None
-                self.records.uncertain(job.mark, job.body, lost.message)
+                self.sends.in_doubt(job, lost.message)
                 continue
             self._settle(Kind.SEND, job, future)
 
@@ -363,12 +318,7 @@ class Engine(Generic[J]):
         job.task_id = task.id
         policy.heard(job, task, self.clock())
         job.view = task
-        assert job.body is not None
-        if not self.records.submitted(task, job.body, job.key, job.mark):
-            self.ui.warn(f"task {task.id} was submitted but not recorded: keep its id")
-        if self.plan.after_send is not None:
-            self.plan.after_send(job)
-        self.backpressure = BACKPRESSURE_WAIT[0]
+        self.sends.answered(job, task)
         if self.plan.follow and not (self.look_once and not task.final):
             self.poll(job, now=False)
         else:
@@ -415,34 +365,15 @@ class Engine(Generic[J]):
         if kind is Kind.POLL and isinstance(exc, RequestFailed) and exc.out_of_time and job.view:
             self.finish(job)  # --timeout came: the task ends as it stands (exit 7)
             return
-        if kind is Kind.SEND:
-            if isinstance(exc, APIError) and (
-                exc.code in PARALLEL_LIMIT_CODES or exc.status == 429
-            ):
-                # Not accepted: the account is at its limit. Everyone waits, then it goes again.
-                self._unsent(job)
-                self.paused_until = self.clock() + (exc.retry_after or self.backpressure)
-                self.backpressure = min(self.backpressure * 2, BACKPRESSURE_WAIT[1])
-                job.stage = Stage.NEW
-                self.to_send.appendleft(job)
-                return
-            if isinstance(exc, SubmitUncertain):
-                assert job.body is not None
-                self.records.uncertain(job.mark, job.body, exc.message)  # `kling list` shows it
-            elif isinstance(exc, (APIError, ServiceUnavailable)):
-                self._unsent(job)  # refused (4xx), or it never reached the service
+        if kind is Kind.SEND and self.sends.failed(job, exc):
+            job.stage = Stage.NEW  # it goes again, first, once the pause is over
+            self.to_send.appendleft(job)
+            return
         exc.task_id = exc.task_id or job.task_id
         job.error = exc
         self.finish(job)
 
     # --- the schedule --------------------------------------------------------------------------
-
-    def _unsent(self, job: J) -> None:
-        """A send that made no task: its mark withdrawn, and its plan told (a batch line may
-        be sent again by the next run)."""
-        self.records.not_sent(job.mark)
-        if self.plan.not_sent is not None:
-            self.plan.not_sent(job)
 
     def _not_sent_for(self, job: J, exc: KlingError) -> None:
         job.error = copy.copy(exc)  # the same kind of error (and exit code), for this job

@@ -64,6 +64,11 @@ CREATE TABLE IF NOT EXISTS uploads (
     uploaded_at REAL NOT NULL
 );
 """
+# What later klings added to a journal (Journal.migrate), in order: the service's latest answer
+# (0.1.0's batch work), business ids (API.md 1c), file sizes (so that re-runs know the files as
+# the task's own). Columns are only ever added.
+ADDED_COLUMNS = {"tasks": ("task", "business_id", "file_sizes"), "batch_lines": ("business_id",)}
+NEWEST_FIRST = "ORDER BY submitted_at DESC, rowid DESC"  # `kling list` order, TAB's too
 UPLOAD_FRESH_SECONDS = 6 * 3600  # the service does not say how long upload URLs live: be modest
 # Task ids a shell may type for the user (Journal.task_ids): one word with no quoting, as bash
 # inserts a completion as is. A hostile id such as `x;rm -rf ~` from a misbehaving service
@@ -129,7 +134,11 @@ class Journal(Store):
     schema = SCHEMA
 
     def migrate(self, conn: sqlite3.Connection) -> None:
-        _migrate(conn)
+        for table, added in ADDED_COLUMNS.items():
+            columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            for column in (name for name in added if name not in columns):
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+        conn.execute("CREATE INDEX IF NOT EXISTS tasks_business ON tasks (business_id)")
 
     def sending(
         self,
@@ -146,7 +155,7 @@ class Journal(Store):
         now = time.time()
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
         mark = f"{ATTEMPT_PREFIX}{stamp}-{os.urandom(4).hex()}"
-        business_id = params.get("client_business_id")
+        business_id = _business_id(params)
         with self._write(durable=True) as conn:
             if line is not None:
                 # A line sent again under the business id of its earlier attempt (the re-run
@@ -155,13 +164,13 @@ class Journal(Store):
                 conn.execute(
                     "DELETE FROM tasks WHERE status = ? AND business_id = ? AND business_id IN"
                     " (SELECT business_id FROM batch_lines WHERE key = ? AND task_id IS NULL)",
-                    (UNCERTAIN, business_id, line[0]),
+                    (UNCERTAIN, params.get("client_business_id"), line[0]),
                 )
                 conn.execute(
                     "INSERT OR REPLACE INTO batch_lines"
                     " (key, task_id, line, source, sent_at, business_id)"
                     " VALUES (?, NULL, ?, ?, ?, ?)",
-                    (*line, now, business_id if isinstance(business_id, str) else None),
+                    (*line, now, business_id),
                 )
             conn.execute(
                 "INSERT INTO tasks (id, submitted_at, updated_at, base_url, params, status,"
@@ -171,11 +180,11 @@ class Journal(Store):
                     now,
                     now,
                     base_url,
-                    json.dumps(dict(params), ensure_ascii=False),
+                    _json(params),
                     UNCERTAIN,
                     reason or "sent; no answer recorded (kling stopped, or the answer was lost)",
-                    json.dumps({"id": mark, "status": UNCERTAIN}),
-                    business_id if isinstance(business_id, str) else None,
+                    _json({"id": mark, "status": UNCERTAIN}),
+                    business_id,
                 ),
             )
         return mark
@@ -203,13 +212,10 @@ class Journal(Store):
 
     def by_business_id(self, business_id: str) -> Entry | None:
         """The newest row sent with this business id."""
-        conn = self.conn
-        with self._errors():
-            row = conn.execute(
-                "SELECT * FROM tasks WHERE business_id = ? ORDER BY submitted_at DESC, rowid DESC",
-                (business_id,),
-            ).fetchone()
-        return _entry(row) if row else None
+        rows = self._read(
+            f"SELECT * FROM tasks WHERE business_id = ? {NEWEST_FIRST}", (business_id,)
+        )
+        return _entry(rows[0]) if rows else None
 
     def record_submitted(
         self,
@@ -229,19 +235,11 @@ class Journal(Store):
                 )
             if mark is not None:  # the send is answered: its row is the task's now
                 conn.execute("DELETE FROM tasks WHERE id = ?", (task.id,))
-                conn.execute(
+                if conn.execute(
                     "UPDATE tasks SET id = ?, status = ?, progress = ?, error = NULL, task = ?,"
                     " updated_at = ? WHERE id = ?",
-                    (
-                        task.id,
-                        task.status,
-                        task.progress,
-                        json.dumps(dict(task.raw), ensure_ascii=False),
-                        now,
-                        mark,
-                    ),
-                )
-                if conn.execute("SELECT 1 FROM tasks WHERE id = ?", (task.id,)).fetchone():
+                    (task.id, task.status, task.progress, _json(task.raw), now, mark),
+                ).rowcount:
                     return
             conn.execute(
                 "INSERT OR IGNORE INTO tasks (id, submitted_at, updated_at, base_url, params,"
@@ -251,10 +249,10 @@ class Journal(Store):
                     now,
                     now,
                     base_url,
-                    json.dumps(dict(params), ensure_ascii=False),
+                    _json(params),
                     task.status,
                     task.progress,
-                    json.dumps(dict(task.raw), ensure_ascii=False),
+                    _json(task.raw),
                     _business_id(params),
                 ),
             )
@@ -265,19 +263,12 @@ class Journal(Store):
             return
         error = task.error_text if task.failed else None
         with self._write() as conn:
+            now = time.time()
             conn.execute(
                 "UPDATE tasks SET status = ?, progress = COALESCE(?, progress),"
                 " video_url = COALESCE(?, video_url), error = ?, updated_at = ?, task = ?"
                 " WHERE id = ?",
-                (
-                    task.status,
-                    task.progress,
-                    task.video_url,
-                    error,
-                    time.time(),
-                    json.dumps(dict(task.raw), ensure_ascii=False),
-                    task.id,
-                ),
+                (task.status, task.progress, task.video_url, error, now, _json(task.raw), task.id),
             )
 
     def add_file(self, task_id: str, path: Path) -> None:
@@ -301,24 +292,18 @@ class Journal(Store):
     def saved_as(self, task_id: str, path: Path) -> bool:
         """Whether `path` is the video this journal saved for the task, as it was saved (the
         same size): a re-run finds it done instead of refusing to overwrite it."""
-        conn = self.conn
-        with self._errors():
-            row = conn.execute("SELECT file_sizes FROM tasks WHERE id = ?", (task_id,)).fetchone()
-        size = json.loads(row[0] or "{}").get(str(path.resolve())) if row else None
+        rows = self._read("SELECT file_sizes FROM tasks WHERE id = ?", (task_id,))
+        size = json.loads(rows[0][0] or "{}").get(str(path.resolve())) if rows else None
         try:
             return size is not None and path.is_file() and path.stat().st_size == size
         except OSError:
             return False
 
     def entries(self, limit: int | None = None) -> list[Entry]:
-        sql = "SELECT * FROM tasks ORDER BY submitted_at DESC, rowid DESC"
-        args: tuple[Any, ...] = ()
-        if limit is not None:
-            sql += " LIMIT ?"
-            args = (limit,)
-        conn = self.conn
-        with self._errors():
-            return [_entry(row) for row in conn.execute(sql, args)]
+        rows = self._read(
+            f"SELECT * FROM tasks {NEWEST_FIRST} LIMIT ?", (-1 if limit is None else limit,)
+        )
+        return [_entry(row) for row in rows]
 
     def task_ids(
         self, prefix: str, given: Collection[str] = (), limit: int = 50
@@ -330,39 +315,29 @@ class Journal(Store):
         if prefix and not PLAIN_WORD.fullmatch(prefix):
             return []  # no plain id starts with it
         left_out = {".", "..", *given}
-        conn = self.conn
-        with self._errors():
-            rows = conn.execute(
-                "SELECT id, status FROM tasks WHERE substr(id, 1, ?) = ? AND id != ''"
-                " AND id NOT GLOB ? AND status != ? ORDER BY submitted_at DESC, rowid DESC"
-                " LIMIT ?",
-                (len(prefix), prefix, NOT_PLAIN_GLOB, UNCERTAIN, limit + len(left_out)),
-            ).fetchall()
-        found = []
-        for task_id, status in rows:
-            if not isinstance(task_id, str) or not PLAIN_WORD.fullmatch(task_id):
-                continue  # (the GLOB stops at a NUL, the pattern does not)
-            if task_id in left_out:
-                continue
-            plain = (
-                isinstance(status, str)
-                and PLAIN_WORD.fullmatch(status)
-                and len(status) <= PLAIN_STATUS_MAX
-            )
-            found.append((task_id, status if plain else ""))
+        rows = self._read(
+            "SELECT id, status FROM tasks WHERE substr(id, 1, ?) = ? AND id != ''"
+            f" AND id NOT GLOB ? AND status != ? {NEWEST_FIRST} LIMIT ?",
+            (len(prefix), prefix, NOT_PLAIN_GLOB, UNCERTAIN, limit + len(left_out)),
+        )
+
+        def plain(text: object) -> bool:  # (the GLOB stops at a NUL, the pattern does not)
+            return isinstance(text, str) and PLAIN_WORD.fullmatch(text) is not None
+
+        found = [
+            (task_id, status if plain(status) and len(status) <= PLAIN_STATUS_MAX else "")
+            for task_id, status in rows
+            if plain(task_id) and task_id not in left_out
+        ]
         return found[:limit]
 
     def count(self) -> int:
         """How many tasks the journal holds (`kling list` says how many it left out)."""
-        conn = self.conn
-        with self._errors():
-            return int(conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0])
+        return int(self._read("SELECT COUNT(*) FROM tasks")[0][0])
 
     def get(self, task_id: str) -> Entry | None:
-        conn = self.conn
-        with self._errors():
-            row = conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
-        return _entry(row) if row else None
+        rows = self._read("SELECT * FROM tasks WHERE id = ?", (task_id,))
+        return _entry(rows[0]) if rows else None
 
     # --- batch lines -------------------------------------------------------------------------
 
@@ -372,19 +347,9 @@ class Journal(Store):
         """None: never sent. (task_id, business_id): sent, with its task's id, or None for it
         if no answer came back; and the business id of that attempt (None from an earlier
         kling). `legacy`: the key an earlier kling gave the line, when `key` is not found."""
-        conn = self.conn
-        with self._errors():
-            rows = {
-                row[0]: (row[1], row[2])
-                for row in conn.execute(
-                    "SELECT key, task_id, business_id FROM batch_lines WHERE key IN (?, ?)",
-                    (key, legacy),
-                )
-            }
-        for wanted in (key, legacy):
-            if wanted in rows:
-                return rows[wanted]
-        return None
+        sql = "SELECT key, task_id, business_id FROM batch_lines WHERE key IN (?, ?)"
+        rows = {row[0]: (row[1], row[2]) for row in self._read(sql, (key, legacy))}
+        return rows.get(key, rows.get(legacy)) if legacy is not None else rows.get(key)
 
     def batch_not_sent(self, key: str) -> None:
         """The request surely made no task (refused, or never left): the line may go again."""
@@ -399,13 +364,11 @@ class Journal(Store):
     # --- the upload cache ----------------------------------------------------------------------
 
     def cached_upload(self, sha256: str) -> str | None:
-        conn = self.conn
-        with self._errors():
-            row = conn.execute(
-                "SELECT url FROM uploads WHERE sha256 = ? AND uploaded_at > ?",
-                (sha256, time.time() - UPLOAD_FRESH_SECONDS),
-            ).fetchone()
-        return row[0] if row else None
+        fresh = time.time() - UPLOAD_FRESH_SECONDS
+        rows = self._read(
+            "SELECT url FROM uploads WHERE sha256 = ? AND uploaded_at > ?", (sha256, fresh)
+        )
+        return rows[0][0] if rows else None
 
     def remember_upload(self, sha256: str, url: str) -> None:
         with self._write() as conn:
@@ -415,19 +378,8 @@ class Journal(Store):
             )
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
-    """Bring a journal made by an earlier kling up to this schema (columns only ever added)."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(tasks)")}
-    if "task" not in columns:  # added in 0.1.0's batch work: the service's latest answer
-        conn.execute("ALTER TABLE tasks ADD COLUMN task TEXT")
-    if "business_id" not in columns:  # added with business ids (API.md 1c)
-        conn.execute("ALTER TABLE tasks ADD COLUMN business_id TEXT")
-    if "file_sizes" not in columns:  # added so that re-runs know the files as the task's own
-        conn.execute("ALTER TABLE tasks ADD COLUMN file_sizes TEXT")
-    line_columns = {row[1] for row in conn.execute("PRAGMA table_info(batch_lines)")}
-    if "business_id" not in line_columns:  # added with business ids (API.md 1c)
-        conn.execute("ALTER TABLE batch_lines ADD COLUMN business_id TEXT")
-    conn.execute("CREATE INDEX IF NOT EXISTS tasks_business ON tasks (business_id)")
+def _json(value: Mapping[str, Any]) -> str:
+    return json.dumps(dict(value), ensure_ascii=False)
 
 
 def _business_id(params: Mapping[str, Any]) -> str | None:
@@ -436,20 +388,9 @@ def _business_id(params: Mapping[str, Any]) -> str | None:
 
 
 def _entry(row: tuple[Any, ...]) -> Entry:
-    (tid, submitted, updated, base_url, params, status, progress, url, files, error, task) = row[
-        :11
-    ]
-    return Entry(
-        tid,
-        submitted,
-        updated,
-        base_url,
-        json.loads(params),
-        status,
-        progress,
-        url,
-        json.loads(files),
-        error,
-        json.loads(task) if task else {"id": tid, "status": status},
-        row[11] if len(row) > 11 else None,
-    )
+    """A row of `tasks` (SELECT *): Entry's fields in order, then file_sizes. One that an earlier
+    kling made, read as it is (Journal.existing), may have no business_id."""
+    params, files = json.loads(row[4]), json.loads(row[8])
+    task = json.loads(row[10]) if row[10] else {"id": row[0], "status": row[5]}
+    business_id = row[11] if len(row) > 11 else None
+    return Entry._make((*row[:4], params, *row[5:8], files, row[9], task, business_id))

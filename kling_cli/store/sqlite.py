@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..errors import ExitCode, LocalFileError
 
@@ -101,6 +101,11 @@ class Store:
         would be replayed into the new journal."""
         files = [self.path, *(Path(f"{self.path}{end}") for end in ("-wal", "-shm"))]
         return "; ".join(f"mv {f} {f}.damaged" for f in files if f == self.path or f.exists())
+
+    def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[Any]:
+        """The rows a query finds."""
+        with self._errors():
+            return self.conn.execute(sql, args).fetchall()
 
     @contextmanager
     def _write(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
