@@ -6,7 +6,6 @@ it. Several kling processes may write at once (parallel CI jobs): WAL mode and a
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sqlite3
@@ -280,20 +279,20 @@ class Journal(Store):
             ).fetchone()
             if row is None:
                 return
-            files, sizes = json.loads(row[0]), json.loads(row[1] or "{}")
+            files, sizes = _parsed(row[0]), _parsed(row[1] or "{}")
             if str(path) not in files:
                 files.append(str(path))
             sizes[str(path)] = size
             conn.execute(
                 "UPDATE tasks SET files = ?, file_sizes = ?, updated_at = ? WHERE id = ?",
-                (json.dumps(files), json.dumps(sizes), time.time(), task_id),
+                (_json(files), _json(sizes), time.time(), task_id),
             )
 
     def saved_as(self, task_id: str, path: Path) -> bool:
         """Whether `path` is the video this journal saved for the task, as it was saved (the
         same size): a re-run finds it done instead of refusing to overwrite it."""
         rows = self._read("SELECT file_sizes FROM tasks WHERE id = ?", (task_id,))
-        size = json.loads(rows[0][0] or "{}").get(str(path.resolve())) if rows else None
+        size = _parsed(rows[0][0] or "{}").get(str(path.resolve())) if rows else None
         try:
             return size is not None and path.is_file() and path.stat().st_size == size
         except OSError:
@@ -378,8 +377,16 @@ class Journal(Store):
             )
 
 
-def _json(value: Mapping[str, Any]) -> str:
-    return json.dumps(dict(value), ensure_ascii=False)
+def _json(value: Any) -> str:
+    import json  # here, not above: a TAB reads ids and statuses alone, sooner without it
+
+    return json.dumps(dict(value) if isinstance(value, Mapping) else value, ensure_ascii=False)
+
+
+def _parsed(text: str) -> Any:
+    import json
+
+    return json.loads(text)
 
 
 def _business_id(params: Mapping[str, Any]) -> str | None:
@@ -390,7 +397,7 @@ def _business_id(params: Mapping[str, Any]) -> str | None:
 def _entry(row: tuple[Any, ...]) -> Entry:
     """A row of `tasks` (SELECT *): Entry's fields in order, then file_sizes. One that an earlier
     kling made, read as it is (Journal.existing), may have no business_id."""
-    params, files = json.loads(row[4]), json.loads(row[8])
-    task = json.loads(row[10]) if row[10] else {"id": row[0], "status": row[5]}
+    params, files = _parsed(row[4]), _parsed(row[8])
+    task = _parsed(row[10]) if row[10] else {"id": row[0], "status": row[5]}
     business_id = row[11] if len(row) > 11 else None
     return Entry._make((*row[:4], params, *row[5:8], files, row[9], task, business_id))
