@@ -141,6 +141,7 @@ class RequestFailed(ServiceUnavailable):
         sent: bool,
         out_of_time: bool = False,
         reason: str = "network",
+        per_try: float = 0.0,
     ):
         super().__init__(f"could not reach {host}: {description}")
         self.host = host
@@ -148,7 +149,7 @@ class RequestFailed(ServiceUnavailable):
         self.sent = sent
         self.out_of_time = out_of_time
         self.reason = reason  # network, tls or redirect (met again by another try), timeout
-        self.per_try = 0.0  # seconds another try may take to fail the same way
+        self.per_try = per_try  # seconds another try may take to fail the same way
 
     @property
     def exit_code(self) -> ExitCode:  # type: ignore[override]  # read-only: follows out_of_time

@@ -18,12 +18,11 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import requests.utils
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import NewConnectionError, ProtocolError, ReadTimeoutError
-from urllib3.exceptions import SSLError as TLSError
 from urllib3.filepost import encode_multipart_formdata
 
 from .. import __version__
 from ..errors import RequestFailed
+from .failures import failure, out_of_time
 from .retry import BACKOFF, RETRIES, RETRY_STATUSES, Retry, backoff, longest_wait, retry_after
 from .urls import check_base_url, is_loopback, origin
 
@@ -179,7 +178,7 @@ class Http:
             if deadline is not None and self.clock() + wait >= deadline:
                 wait = max(0.0, deadline - self.clock())
                 if wait <= 0:  # the try before was not accepted, or it would not be retried
-                    raise _out_of_time(url, sent=False)
+                    raise out_of_time(url, sent=False)
             self._tell_retry(why, tries, wait, per_try, deadline)
             if wait > 0:
                 self.sleep(wait)
@@ -261,7 +260,7 @@ class Http:
         if deadline is not None:
             left = deadline - self.clock()
             if left <= 0:
-                raise _out_of_time(url, sent=False)
+                raise out_of_time(url, sent=False)
             connect, read = min(connect, left), min(read, left)
         self._trace(f"> {method} {url}" + (" (Authorization: Bearer <redacted>)" if to_api else ""))
         started = time.monotonic()
@@ -278,7 +277,7 @@ class Http:
                 proxies=_no_proxy_for(url),
             )
         except Exception as exc:  # whatever the libraries raise, the request failed: say how
-            raise _failure(url, exc, deadline, self.clock, self.timeout) from None
+            raise failure(url, exc, self.timeout, self._past(deadline)) from None
         self._trace(f"< {resp.status_code} {resp.reason or ''} ({time.monotonic() - started:.2f}s)")
         return resp
 
@@ -300,12 +299,12 @@ class Http:
         """The body as it comes, each read bounded by the time left: a server that sends a
         byte a second is stopped at the deadline, not when it is done."""
         while True:
-            if deadline is not None and self.clock() >= deadline:
-                raise _out_of_time(url, sent=True)
+            if self._past(deadline):
+                raise out_of_time(url, sent=True)
             try:
                 chunk = resp.raw.read1(size, decode_content=True)
             except Exception as exc:  # a broken or garbled body: the request failed
-                raise _failure(url, exc, deadline, self.clock, self.timeout) from None
+                raise failure(url, exc, self.timeout, self._past(deadline)) from None
             if not chunk:
                 return
             yield chunk
@@ -323,6 +322,9 @@ class Http:
         if deadline is not None:
             seconds = min(seconds, max(0.0, deadline - self.clock()))
         self.notice(f"{why}; retrying for up to ~{max(1, round(seconds))} s")
+
+    def _past(self, deadline: float | None) -> bool:
+        return deadline is not None and self.clock() >= deadline
 
     def _trace(self, line: str) -> None:
         if self.trace is not None:
@@ -389,59 +391,3 @@ def proxies_for(url: str) -> dict[str, str]:
     if _no_proxy_for(url) is not None:
         return {}
     return dict(requests.utils.get_environ_proxies(url))
-
-
-def _out_of_time(url: str, *, sent: bool) -> RequestFailed:
-    return RequestFailed(
-        urlsplit(url).netloc,
-        "no answer before the time given (--timeout)",
-        sent=sent,
-        out_of_time=True,
-    )
-
-
-def _failure(
-    url: str,
-    exc: BaseException,
-    deadline: float | None,
-    clock: Callable[[], float],
-    timeout: tuple[float, float],
-) -> RequestFailed:
-    """What went wrong with a request, in words, and whether it may have reached the host."""
-    host = urlsplit(url).netloc
-    timed_out = isinstance(exc, (requests.Timeout, ReadTimeoutError))
-    if deadline is not None and clock() >= deadline and timed_out:
-        return _out_of_time(url, sent=not isinstance(exc, requests.ConnectTimeout))
-    cause = exc.args[0] if isinstance(exc, requests.RequestException) and exc.args else None
-    reason = getattr(cause, "reason", cause)
-    if isinstance(exc, (requests.exceptions.SSLError, TLSError)) or (
-        "CA certificate bundle" in str(exc)  # requests' words for a REQUESTS_CA_BUNDLE not there
-    ):
-        return RequestFailed(host, f"TLS error ({_short(exc)})", sent=False, reason="tls")
-    if isinstance(exc, requests.ConnectTimeout):
-        failed = RequestFailed(host, "connection timed out", sent=False, reason="timeout")
-        failed.per_try = timeout[0]
-        return failed
-    if isinstance(exc, requests.exceptions.ProxyError):
-        return RequestFailed(host, f"the proxy failed ({_short(exc)})", sent=False)
-    if isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError):
-        return RequestFailed(host, "connection refused or host unreachable", sent=False)
-    if timed_out:
-        failed = RequestFailed(
-            host, "no answer in time (read timeout)", sent=True, reason="timeout"
-        )
-        failed.per_try = timeout[1]
-        return failed
-    broken = (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, ProtocolError)
-    if isinstance(exc, broken):
-        return RequestFailed(host, "connection broken", sent=True)
-    # Anything else a library raised on what came back: an answer that is not HTTP we can use
-    # (a length too large for any integer, a negative chunk size, undecodable bytes).
-    return RequestFailed(
-        host, f"an unreadable answer ({type(exc).__name__}: {_short(exc)})", sent=True
-    )
-
-
-def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= 160 else text[:157] + "..."
