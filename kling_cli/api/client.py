@@ -181,7 +181,16 @@ class Client:
         if task_id.strip(".") == "":  # "", "." and ".." would name another path
             raise UsageError(f"{task_id!r} is not a task id")
         path = f"{SUBMIT_PATH}/{quote(task_id, safe='')}"
-        answer = self._api("GET", path, task_id=task_id, deadline=deadline)
+        try:
+            answer = self._api("GET", path, task_id=task_id, deadline=deadline)
+        except APIError as exc:
+            if business_id and exc.status == 404:  # the uncertain send made no task (yet)
+                exc.message += f"; no task was found under the business id {task_id}"
+                exc.hint = (
+                    "the send made no task, as far as the service knows now; `kling list` keeps "
+                    "it as `uncertain`, with its prompt, to send again"
+                )
+            raise
         task = TaskView.of(self._json_object(answer, task_id=task_id))
         if not answers(task, task_id, business_id):
             raise ServiceUnavailable(

@@ -227,8 +227,7 @@ class Source:
             shown = problems[:MAX_PROBLEMS]
             if count > len(shown):
                 shown.append(f"... and {count - len(shown)} more")
-            # One line, as every error (a newline in it would be written escaped, as \n).
-            raise UsageError(f"{counted(count, 'bad line')}; nothing was sent: " + "; ".join(shown))
+            raise UsageError(f"{counted(count, 'bad line')}; nothing was sent", details=shown)
         if existing:
             raise UsageError("; ".join(existing[:5]), hint="pass --force to overwrite")
         return index

@@ -349,9 +349,12 @@ def test_durations_that_are_not_whole_numbers_and_keys_given_twice(
     )
     result = batch(kling, str(src))
     assert result.exit_code == 2
-    (error,) = [line for line in result.stderr.splitlines() if "bad lines" in line]
-    assert error.startswith("kling: error: 4 bad lines; nothing was sent: line 1: ")
-    assert "\\n" not in error  # not a newline written escaped: one line, problems apart by ;
+    lines = result.stderr.splitlines()
+    at = lines.index("kling: error: 4 bad lines; nothing was sent")
+    assert [line[:15] for line in lines[at + 1 : at + 5]] == [
+        f"kling:   line {n}" for n in range(1, 5)
+    ]
+    assert "\\n" not in result.stderr  # no newline written escaped: a line each
     assert "line 1: `duration` must be a whole number of seconds, not 5.5" in result.stderr
     assert "line 2: `duration` must be a whole number of seconds; this one is too large" in (
         result.stderr

@@ -63,6 +63,8 @@ def test_a_lost_answer_with_no_task_is_exit_5_naming_the_business_id(
     assert row["prompt"] == "[lost-no-task] a fox"
     later = kling("status", "order-9")  # looked for again: still no task
     assert later.exit_code == 4 and "404" in later.stderr
+    assert "no task was found under the business id order-9" in later.stderr
+    assert "kling: hint: the send made no task, as far as the service knows now" in later.stderr
     assert kling("list", "-q").stdout.split() == ["order-9"]
 
 
