@@ -182,12 +182,14 @@ def rows_that_fit(rows: list[Job], room: int) -> list[Job]:
 
 
 class LiveBatch(_Live):
-    """An overall bar (done, failed, running, ETA) and a row for each line in flight."""
+    """An overall bar (done; completed, then the others as the summary names them: failed,
+    refused ...; running; ETA) and a row for each line in flight."""
 
     def __init__(self, ui: Ui, total: int):
         self.total = total
         self.active: dict[int, Job] = {}
-        self.completed = self.failed = 0
+        self.completed = 0
+        self.ended: Counter[tuple[str, str]] = Counter()  # lines that did not complete, by kind
         super().__init__(ui)
 
     def render(self) -> RenderableType:
@@ -198,15 +200,15 @@ class LiveBatch(_Live):
         from rich.text import Text
 
         width = self.console.width
-        finished = self.completed + self.failed
+        finished = self.completed + sum(self.ended.values())
         elapsed = time.monotonic() - self.started
         # The time left, once a line has finished to measure by.
         eta = f", ETA {(self.total - finished) * elapsed / finished:.0f}s" if finished else ""
+        others = [(n, words[n != 1]) for words in present.OUTCOME_ORDER if (n := self.ended[words])]
         counts = Text.assemble(
             f"{finished}/{self.total} done, ",
             (f"{self.completed} completed", "green"),
-            ", ",
-            (f"{self.failed} failed", "red"),
+            *[part for n, word in others for part in (", ", (f"{n} {word}", "red"))],
             f", {len(self.active)} running{eta}",
             overflow="ellipsis",
             no_wrap=True,
@@ -252,7 +254,7 @@ class LiveBatch(_Live):
         if job.code == 0:
             self.completed += 1
         else:
-            self.failed += 1
+            self.ended[present.outcome(job.code)] += 1
 
 
 class LiveTransfer:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .api.tasks import State, TaskView
+from .errors import ExitCode
 from .text import printable
 
 if TYPE_CHECKING:
@@ -88,3 +89,19 @@ def document(
     if error is not None:
         doc["error"] = error.document()
     return doc
+
+
+# How a task or line that did not complete ended, in words (one, many), by its exit code
+# (CLI.md): the batch summary and its live bar say it alike.
+OUTCOMES: dict[int, tuple[str, str]] = {
+    ExitCode.TASK_FAILED: ("failed", "failed"),
+    ExitCode.TIMEOUT: ("not finished", "not finished"),
+    ExitCode.REJECTED: ("refused", "refused"),
+    ExitCode.AUTH: ("refused", "refused"),
+}
+WITH_ERRORS = ("with an error", "with errors")
+OUTCOME_ORDER = (*dict.fromkeys(OUTCOMES.values()), WITH_ERRORS)
+
+
+def outcome(code: int) -> tuple[str, str]:
+    return OUTCOMES.get(code, WITH_ERRORS)

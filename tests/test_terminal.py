@@ -225,9 +225,24 @@ def test_batch_draws_an_overall_bar(sandbox, tmp_path: Path) -> None:
     source.write_text("".join(f'{{"prompt": "scene {n}"}}\n' for n in range(5)))
     command = " ".join(map(shlex.quote, [*KLING, "batch", str(source), "--interval", "0.1"]))
     screen = screen_of(command + " >/dev/null", base_env(sandbox, tmp_path))
-    assert "5/5 done, 5 completed, 0 failed, 0 running" in screen
+    assert "5/5 done, 5 completed, 0 running" in screen
     assert "batch: 5 lines: 5 completed" in screen
     assert "EXIT=0" in screen
+
+
+def test_the_overall_bar_names_what_did_not_complete_as_the_summary_does(
+    sandbox, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        '{"prompt": "a fox"}\n{"prompt": "[fail] a owl"}\n{"prompt": "[stall] a cat"}\n'
+    )
+    argv = [*KLING, "batch", str(source), "--interval", "0.1", "--stall-timeout", "1"]
+    screen = screen_of(
+        " ".join(map(shlex.quote, argv)) + " >/dev/null", base_env(sandbox, tmp_path)
+    )
+    assert "3/3 done, 1 completed, 1 failed, 1 not finished, 0 running" in screen
+    assert "batch: 3 lines: 1 completed, 1 failed, 1 not finished" in screen
 
 
 def test_list_on_a_terminal_is_aligned_columns(sandbox, tmp_path: Path) -> None:
@@ -391,7 +406,7 @@ def test_batch_results_stay_on_the_screen_whole_and_aligned(tmp_path: Path, heig
     summary = lines.index("kling: batch: 20 lines: 20 completed")
     assert rows[-1] < summary
     frames = [line for line in lines if " done, " in line]  # the view's head line
-    assert len(frames) == 1 and "20/20 done, 20 completed, 0 failed, 0 running" in frames[0]
+    assert len(frames) == 1 and "20/20 done, 20 completed, 0 running" in frames[0]
     assert rows[-1] < lines.index(frames[0]) < summary  # the last frame, below the results
 
 

@@ -21,11 +21,11 @@ from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
 
-from .. import download, interrupts, uploads
+from .. import download, interrupts, present, uploads
 from ..engine.jobs import Plan
 from ..engine.run import engine_for
 from ..env import Env
-from ..errors import APIError, ExitCode, Interrupted, KlingError, Stalled, SubmitUncertain
+from ..errors import APIError, Interrupted, KlingError, Stalled, SubmitUncertain
 from ..paths import write_atomically
 from ..progress import Display
 from ..store.journal import Journal
@@ -323,16 +323,6 @@ def unsure(line: Line, business_id: str | None, retrying: bool = False) -> Submi
     return error
 
 
-# How a line that did not complete ended, in the summary: by its exit code (CLI.md).
-OUTCOMES = {
-    ExitCode.TASK_FAILED: ("failed", "failed"),
-    ExitCode.TIMEOUT: ("not finished", "not finished"),
-    ExitCode.REJECTED: ("refused", "refused"),
-    ExitCode.AUTH: ("refused", "refused"),
-}
-WITH_ERRORS = ("with an error", "with errors")
-
-
 @dataclass
 class Tally:
     """The counts of the summary, and the first lines that did not complete, kept as lines
@@ -353,8 +343,8 @@ class Tally:
             return
         self.failed += 1
         self.code = self.code or line.code
-        outcome = OUTCOMES.get(line.code, WITH_ERRORS)
-        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        ended = present.outcome(line.code)
+        self.outcomes[ended] = self.outcomes.get(ended, 0) + 1
         if len(self.examples) < self.keep:
             hint = line.error.hint if line.error else None
             self.examples.append((line.number, line.code, line.why_not_completed(), hint))
@@ -362,7 +352,7 @@ class Tally:
     def counts(self) -> str:
         """`3 completed`, `2 completed, 1 failed`, `4 not finished`: the kinds there are."""
         parts = [f"{self.completed} completed"] if self.completed else []
-        for one_many in (*dict.fromkeys(OUTCOMES.values()), WITH_ERRORS):
+        for one_many in present.OUTCOME_ORDER:
             n = self.outcomes.get(one_many, 0)
             if n:
                 parts.append(f"{n} {one_many[n != 1]}")
