@@ -68,18 +68,19 @@ def complete_ids(args: list[str]) -> None:
 
 
 def journal_task_ids(prefix: str, given: Collection[str]) -> list[tuple[str, str]]:
-    """Journal.task_ids for a TAB, from the journal as it is: never created (nor its
-    folder), and none on any failure (no journal, a damaged, locked or unreadable one).
-    The app's own completion (kling_cli.completion.task_ids) asks here too."""
+    """The journal's task ids for a TAB (store/ids.py), from the journal as it is: never
+    created (nor its folder), and none on any failure (no journal, a damaged, locked or
+    unreadable one). The app's own completion (kling_cli.completion.task_ids) asks here too."""
     from .paths import JOURNAL_FILE, data_dir
-    from .store.journal import Journal, JournalError
+    from .store.ids import task_ids
+    from .store.sqlite import JournalError, Store
 
     try:
-        journal = Journal.existing(data_dir() / JOURNAL_FILE, timeout=LOCK_WAIT)
+        journal = Store.existing(data_dir() / JOURNAL_FILE, timeout=LOCK_WAIT)
     except (JournalError, RuntimeError):  # RuntimeError: KLING_HOME=~nobody/...
         return []
     try:
-        return journal.task_ids(prefix, given, MAX_TASK_IDS)
+        return task_ids(journal, prefix, given, MAX_TASK_IDS)
     except JournalError:
         return []
     finally:

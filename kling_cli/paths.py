@@ -9,7 +9,10 @@ import os
 import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import BinaryIO
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing: a TAB comes here
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 JOURNAL_FILE = "journal.sqlite3"
 

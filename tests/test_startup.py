@@ -45,14 +45,15 @@ def test_version_does_not_import_typer() -> None:
 
 def test_a_tab_on_a_task_id_imports_neither_typer_rich_nor_requests(tmp_path: Path) -> None:
     """`kling __complete-ids PREFIX`: what the scripts in completions/ run for a TAB on the
-    task ids of wait, status and download."""
+    task ids of wait, status and download. Nor the journal's module (its records), json or
+    typing, which a TAB never needs (store/ids.py answers it)."""
     from kling_cli.api.tasks import TaskView
     from kling_cli.store.journal import JOURNAL_FILE, Journal
 
     journal = Journal(tmp_path / JOURNAL_FILE)
     journal.record_submitted(TaskView.of({"id": "video_abc", "status": "queued"}), "u", {})
     journal.close()
-    heavy = '("typer", "click", "rich", "requests", "urllib3")'
+    heavy = '("typer", "click", "rich", "requests", "urllib3", "kling_cli.store.journal", "json", "typing")'
     probe = PROBE.replace(PROBE.split("heavy = ", 1)[1].split("\n", 1)[0], heavy)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("KLING_", "_KLING_"))},

@@ -7,7 +7,6 @@ it. Several kling processes may write at once (parallel CI jobs): WAL mode and a
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 import time
 from collections.abc import Collection, Iterable, Mapping
@@ -15,6 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..paths import JOURNAL_FILE as JOURNAL_FILE  # re-exported: their home is kling_cli.paths
+from . import ids
+from .ids import NEWEST_FIRST
+from .ids import UNCERTAIN as UNCERTAIN  # re-exported: its home is store/ids.py
 from .sqlite import JournalDamaged as JournalDamaged  # re-exported: their home is store.py
 from .sqlite import JournalError as JournalError
 from .sqlite import Store
@@ -25,7 +27,6 @@ if TYPE_CHECKING:
 ATTEMPT_PREFIX = "attempt-"
 # The status of a request that may have made a task whose id never came back
 # (Journal.record_attempt): not a task id anyone can use.
-UNCERTAIN = "uncertain"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
     id          TEXT PRIMARY KEY,
@@ -67,14 +68,7 @@ CREATE TABLE IF NOT EXISTS uploads (
 # (0.1.0's batch work), business ids (API.md 1c), file sizes (so that re-runs know the files as
 # the task's own). Columns are only ever added.
 ADDED_COLUMNS = {"tasks": ("task", "business_id", "file_sizes"), "batch_lines": ("business_id",)}
-NEWEST_FIRST = "ORDER BY submitted_at DESC, rowid DESC"  # `kling list` order, TAB's too
 UPLOAD_FRESH_SECONDS = 6 * 3600  # the service does not say how long upload URLs live: be modest
-# Task ids a shell may type for the user (Journal.task_ids): one word with no quoting, as bash
-# inserts a completion as is. A hostile id such as `x;rm -rf ~` from a misbehaving service
-# never is. The GLOB is the same set, for the query.
-PLAIN_WORD = re.compile(r"[A-Za-z0-9_.-]+")
-NOT_PLAIN_GLOB = "*[^A-Za-z0-9_.-]*"
-PLAIN_STATUS_MAX = 32  # a longer status is not shown beside its id
 
 
 class Entry(NamedTuple):  # not a dataclass: a TAB imports this module, and dataclasses is slow
@@ -211,7 +205,7 @@ class Journal(Store):
 
     def by_business_id(self, business_id: str) -> Entry | None:
         """The newest row sent with this business id."""
-        rows = self._read(
+        rows = self.read(
             f"SELECT * FROM tasks WHERE business_id = ? {NEWEST_FIRST}", (business_id,)
         )
         return _entry(rows[0]) if rows else None
@@ -291,7 +285,7 @@ class Journal(Store):
     def saved_as(self, task_id: str, path: Path) -> bool:
         """Whether `path` is the video this journal saved for the task, as it was saved (the
         same size): a re-run finds it done instead of refusing to overwrite it."""
-        rows = self._read("SELECT file_sizes FROM tasks WHERE id = ?", (task_id,))
+        rows = self.read("SELECT file_sizes FROM tasks WHERE id = ?", (task_id,))
         size = _parsed(rows[0][0] or "{}").get(str(path.resolve())) if rows else None
         try:
             return size is not None and path.is_file() and path.stat().st_size == size
@@ -299,7 +293,7 @@ class Journal(Store):
             return False
 
     def entries(self, limit: int | None = None) -> list[Entry]:
-        rows = self._read(
+        rows = self.read(
             f"SELECT * FROM tasks {NEWEST_FIRST} LIMIT ?", (-1 if limit is None else limit,)
         )
         return [_entry(row) for row in rows]
@@ -307,35 +301,15 @@ class Journal(Store):
     def task_ids(
         self, prefix: str, given: Collection[str] = (), limit: int = 50
     ) -> list[tuple[str, str]]:
-        """The ids a TAB offers: tasks whose id starts with `prefix`, newest first (the order
-        of `entries`), at most `limit`, leaving out those in `given` (already on the line),
-        each with its status ("" unless a plain word). Only plain words (PLAIN_WORD) are
-        offered, and no `uncertain` row: a send whose answer never came has no task id."""
-        if prefix and not PLAIN_WORD.fullmatch(prefix):
-            return []  # no plain id starts with it
-        left_out = {".", "..", *given}
-        rows = self._read(
-            "SELECT id, status FROM tasks WHERE substr(id, 1, ?) = ? AND id != ''"
-            f" AND id NOT GLOB ? AND status != ? {NEWEST_FIRST} LIMIT ?",
-            (len(prefix), prefix, NOT_PLAIN_GLOB, UNCERTAIN, limit + len(left_out)),
-        )
-
-        def plain(text: object) -> bool:  # (the GLOB stops at a NUL, the pattern does not)
-            return isinstance(text, str) and PLAIN_WORD.fullmatch(text) is not None
-
-        found = [
-            (task_id, status if plain(status) and len(status) <= PLAIN_STATUS_MAX else "")
-            for task_id, status in rows
-            if plain(task_id) and task_id not in left_out
-        ]
-        return found[:limit]
+        """The ids a TAB offers (store/ids.py, where a TAB asks without this module)."""
+        return ids.task_ids(self, prefix, given, limit)
 
     def count(self) -> int:
         """How many tasks the journal holds (`kling list` says how many it left out)."""
-        return int(self._read("SELECT COUNT(*) FROM tasks")[0][0])
+        return int(self.read("SELECT COUNT(*) FROM tasks")[0][0])
 
     def get(self, task_id: str) -> Entry | None:
-        rows = self._read("SELECT * FROM tasks WHERE id = ?", (task_id,))
+        rows = self.read("SELECT * FROM tasks WHERE id = ?", (task_id,))
         return _entry(rows[0]) if rows else None
 
     # --- batch lines -------------------------------------------------------------------------
@@ -347,7 +321,7 @@ class Journal(Store):
         if no answer came back; and the business id of that attempt (None from an earlier
         kling). `legacy`: the key an earlier kling gave the line, when `key` is not found."""
         sql = "SELECT key, task_id, business_id FROM batch_lines WHERE key IN (?, ?)"
-        rows = {row[0]: (row[1], row[2]) for row in self._read(sql, (key, legacy))}
+        rows = {row[0]: (row[1], row[2]) for row in self.read(sql, (key, legacy))}
         return rows.get(key, rows.get(legacy)) if legacy is not None else rows.get(key)
 
     def batch_not_sent(self, key: str) -> None:
@@ -364,7 +338,7 @@ class Journal(Store):
 
     def cached_upload(self, sha256: str) -> str | None:
         fresh = time.time() - UPLOAD_FRESH_SECONDS
-        rows = self._read(
+        rows = self.read(
             "SELECT url FROM uploads WHERE sha256 = ? AND uploaded_at > ?", (sha256, fresh)
         )
         return rows[0][0] if rows else None

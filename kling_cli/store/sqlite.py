@@ -8,9 +8,16 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
 
 from ..errors import ExitCode, LocalFileError
+
+# typing.TYPE_CHECKING without importing typing at run time: a TAB (store/ids.py) comes
+# through here, and typing is a tenth of its time. mypy reads the block; Python skips it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    S = TypeVar("S", bound="Store")  # a Store's own class (Journal)
 
 
 class JournalError(LocalFileError):
@@ -27,8 +34,6 @@ class JournalDamaged(JournalError):
 # SQLITE_CORRUPT and SQLITE_NOTADB; their messages for Pythons without `sqlite_errorcode`
 DAMAGED_CODES = (11, 26)
 DAMAGED_MESSAGES = ("file is not a database", "database disk image is malformed")
-
-S = TypeVar("S", bound="Store")
 
 
 class Store:
@@ -102,7 +107,7 @@ class Store:
         files = [self.path, *(Path(f"{self.path}{end}") for end in ("-wal", "-shm"))]
         return "; ".join(f"mv {f} {f}.damaged" for f in files if f == self.path or f.exists())
 
-    def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[Any]:
+    def read(self, sql: str, args: tuple[object, ...] = ()) -> list[Any]:
         """The rows a query finds."""
         with self._errors():
             return self.conn.execute(sql, args).fetchall()
