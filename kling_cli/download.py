@@ -7,7 +7,6 @@ import json
 import os
 import re
 import stat
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -22,7 +21,7 @@ from .errors import (
     UsageError,
     VideoURLExpired,
 )
-from .paths import ordinary_file_mode, set_mode, special_file
+from .paths import special_file, write_atomically
 
 if TYPE_CHECKING:
     from .api.client import Client
@@ -163,40 +162,20 @@ def download(
     _check_file(target, force)
     for stale in _stale_parts(target):
         stale.unlink(missing_ok=True)  # left by a run that was killed (SIGKILL cannot clean up)
+
+    def fetch(fh: BinaryIO) -> None:
+        _fetch_into(url, fh, open_url, on_bytes)
+
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".part"
-        )
-    except OSError as exc:
-        raise LocalFileError(f"cannot write in {target.parent}: {exc.strerror}") from None
-    tmp = Path(tmp_name)
-    with _unfinished_lock:
-        _unfinished.add(tmp)
-    try:
-        set_mode(fd, ordinary_file_mode())  # mkstemp makes 0600
-        with os.fdopen(fd, "wb") as fh:
-            _fetch_into(url, fh, open_url, on_bytes)
-            fh.flush()
-            if sync:
-                os.fsync(fh.fileno())
-        _check_file(target, force)  # again: something may have appeared there meanwhile
-        os.replace(tmp, target)
+        # _check_file again before the rename: something may have appeared there meanwhile.
+        write_atomically(target, fetch, sync=sync, check=lambda: _check_file(target, force))
     except OSError as exc:
         raise LocalFileError(f"cannot write {target}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-        with _unfinished_lock:
-            _unfinished.discard(tmp)
     return target.resolve()
 
 
-# Temporary files of transfers under way, so that an interrupted run can remove those that
-# worker threads were still writing (they die with the process: no `finally` of theirs runs).
-_unfinished: set[Path] = set()
-_unfinished_lock = threading.Lock()
-
-
+_stale_lock = threading.Lock()
 # Part files found in a folder when this process first saved there, by the name they were for:
 # one scan a folder, not one per download (a batch saves thousands of videos in one folder).
 _stale_index: dict[Path, dict[str, list[Path]]] = {}
@@ -205,7 +184,7 @@ _stale_index: dict[Path, dict[str, list[Path]]] = {}
 def _stale_parts(target: Path) -> list[Path]:
     """Temporary files that an earlier, killed run left for this same target."""
     folder = target.parent
-    with _unfinished_lock:
+    with _stale_lock:
         index = _stale_index.get(folder)
         if index is None:
             index = _stale_index[folder] = {}
@@ -218,13 +197,6 @@ def _stale_parts(target: Path) -> list[Path]:
                     stem = name[1 : -len(".part")].rpartition(".")[0]
                     index.setdefault(stem, []).append(folder / name)
         return index.pop(target.name, [])
-
-
-def remove_unfinished() -> None:
-    with _unfinished_lock:
-        for tmp in _unfinished:
-            tmp.unlink(missing_ok=True)
-        _unfinished.clear()
 
 
 def _fetch_into(

@@ -64,15 +64,19 @@ def write_atomically(
     *,
     mode: int | None = None,
     sync: bool = False,
+    check: Callable[[], object] | None = None,
 ) -> None:
     """`content` (bytes, or a function that writes them) into `target` through a temporary
     file beside it (`.NAME.RANDOM.part`), renamed into place: `target` is the old file or the
     new one, never part of one. `mode`: the new file's (default: ordinary_file_mode; mkstemp
     makes 0600); `sync`: on disk before the rename, so that a power cut leaves one or the
-    other too. OSError as the system gave it."""
+    other too; `check`: called just before the rename (what stands at `target` may have
+    changed meanwhile). OSError as the system gave it."""
     import tempfile  # here: a TAB imports this module, and never writes
 
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    tmp = Path(name)
+    _unfinished.add(tmp)
     try:
         set_mode(fd, ordinary_file_mode() if mode is None else mode)
         with os.fdopen(fd, "wb") as fh:
@@ -83,9 +87,24 @@ def write_atomically(
             if sync:
                 fh.flush()
                 os.fsync(fh.fileno())
+        if check is not None:
+            check()
         os.replace(tmp, target)
     finally:
-        Path(tmp).unlink(missing_ok=True)  # gone already once renamed
+        tmp.unlink(missing_ok=True)  # gone already once renamed
+        _unfinished.discard(tmp)
+
+
+# The temporary files of writes under way, so that an interrupted run can remove those that
+# worker threads were still writing: they die with the process, and no `finally` of theirs
+# runs. (A set's add, discard and copy are each atomic: no lock.)
+_unfinished: set[Path] = set()
+
+
+def remove_unfinished() -> None:
+    for tmp in _unfinished.copy():
+        tmp.unlink(missing_ok=True)
+    _unfinished.clear()
 
 
 # Whether a file's mode bits say who may read it: not on Windows, where ACLs do, and every

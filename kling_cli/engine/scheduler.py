@@ -22,7 +22,7 @@ from pathlib import Path
 from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any, Generic
 
-from .. import download, interrupts
+from .. import download, interrupts, paths
 from ..errors import KlingError, RequestFailed, SubmitUncertain, WaitTimeout
 from . import policy
 from .jobs import POLL_THREADS, J, Kind, Plan, Stage
@@ -137,7 +137,7 @@ class Engine(Generic[J]):
             except KeyboardInterrupt:
                 interrupted = True
                 self._settle_sends()
-                download.remove_unfinished()  # what workers were writing when we stopped
+                paths.remove_unfinished()  # what workers were writing when we stopped
                 raise
             finally:
                 pool.shutdown(wait=not interrupted)

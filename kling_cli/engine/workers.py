@@ -3,7 +3,7 @@
 concurrent.futures' ThreadPoolExecutor joins its threads when the interpreter exits, so after
 a Ctrl-C kling would wait for a download or a slow answer to finish. These are daemon threads:
 the process leaves at once, and the download module removes the temporary files of transfers
-cut short (`download.remove_unfinished`).
+cut short (`paths.remove_unfinished`).
 """
 
 from __future__ import annotations
