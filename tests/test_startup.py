@@ -53,7 +53,10 @@ def test_a_tab_on_a_task_id_imports_neither_typer_rich_nor_requests(tmp_path: Pa
     journal = Journal(tmp_path / JOURNAL_FILE)
     journal.record_submitted(TaskView.of({"id": "video_abc", "status": "queued"}), "u", {})
     journal.close()
-    heavy = '("typer", "click", "rich", "requests", "urllib3", "kling_cli.store.journal", "json", "typing")'
+    heavy = (
+        '("typer", "click", "rich", "requests", "urllib3", "kling_cli.store.journal", "json",'
+        ' "typing")'
+    )
     probe = PROBE.replace(PROBE.split("heavy = ", 1)[1].split("\n", 1)[0], heavy)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("KLING_", "_KLING_"))},
