@@ -175,10 +175,10 @@ def download(
     return target.resolve()
 
 
-_stale_lock = threading.Lock()
 # Part files found in a folder when this process first saved there, by the name they were for:
 # one scan a folder, not one per download (a batch saves thousands of videos in one folder).
 _stale_index: dict[Path, dict[str, list[Path]]] = {}
+_stale_lock = threading.Lock()
 
 
 def _stale_parts(target: Path) -> list[Path]:

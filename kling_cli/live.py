@@ -204,11 +204,14 @@ class LiveBatch(_Live):
         elapsed = time.monotonic() - self.started
         # The time left, once a line has finished to measure by.
         eta = f", ETA {(self.total - finished) * elapsed / finished:.0f}s" if finished else ""
-        others = [(n, words[n != 1]) for words in present.OUTCOME_ORDER if (n := self.ended[words])]
         counts = Text.assemble(
             f"{finished}/{self.total} done, ",
             (f"{self.completed} completed", "green"),
-            *[part for n, word in others for part in (", ", (f"{n} {word}", "red"))],
+            *[
+                part
+                for ended in present.outcome_counts(self.ended)
+                for part in (", ", (ended, "red"))
+            ],
             f", {len(self.active)} running{eta}",
             overflow="ellipsis",
             no_wrap=True,

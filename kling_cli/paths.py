@@ -1,6 +1,7 @@
 """Where kling keeps its files, and the journal's file name: stdlib only and nothing else, so
 that a TAB (`kling __complete-ids`, kling_cli.main) can find the journal without loading the
-config. kling_cli.store.journal re-exports JOURNAL_FILE. And the mode of a file kling writes,
+config. kling_cli.store.journal re-exports JOURNAL_FILE. And how kling writes a file: whole
+(write_atomically, whose unfinished files an interrupted run removes), with the mode it gets
 where the system has modes."""
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ Every piece of text from the user or the service comes out printable on a line."
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -105,3 +106,8 @@ OUTCOME_ORDER = (*dict.fromkeys(OUTCOMES.values()), WITH_ERRORS)
 
 def outcome(code: int) -> tuple[str, str]:
     return OUTCOMES.get(code, WITH_ERRORS)
+
+
+def outcome_counts(ended: Counter[tuple[str, str]]) -> list[str]:
+    """`1 failed`, `2 not finished`: the kinds there are (outcome's), in one order."""
+    return [f"{n} {words[n != 1]}" for words in OUTCOME_ORDER if (n := ended[words])]

@@ -12,6 +12,7 @@ and not yet printed, so a file of 100,000 lines runs in the memory of a few hund
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -332,7 +333,7 @@ class Tally:
     completed: int = 0
     failed: int = 0  # lines that did not complete, whatever the reason
     code: int = 0
-    outcomes: dict[tuple[str, str], int] = field(default_factory=dict)  # of those, by kind
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # of those, by kind
     examples: list[tuple[int, int, str, str | None]] = field(default_factory=list)
     keep: int = 20
 
@@ -343,8 +344,7 @@ class Tally:
             return
         self.failed += 1
         self.code = self.code or line.code
-        ended = present.outcome(line.code)
-        self.outcomes[ended] = self.outcomes.get(ended, 0) + 1
+        self.outcomes[present.outcome(line.code)] += 1
         if len(self.examples) < self.keep:
             hint = line.error.hint if line.error else None
             self.examples.append((line.number, line.code, line.why_not_completed(), hint))
@@ -352,8 +352,4 @@ class Tally:
     def counts(self) -> str:
         """`3 completed`, `2 completed, 1 failed`, `4 not finished`: the kinds there are."""
         parts = [f"{self.completed} completed"] if self.completed else []
-        for one_many in present.OUTCOME_ORDER:
-            n = self.outcomes.get(one_many, 0)
-            if n:
-                parts.append(f"{n} {one_many[n != 1]}")
-        return ", ".join(parts)
+        return ", ".join(parts + present.outcome_counts(self.outcomes))

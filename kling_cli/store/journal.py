@@ -24,9 +24,8 @@ from .sqlite import Store
 if TYPE_CHECKING:
     from ..api import tasks
 
+# The id of a send's row until its answer comes (status UNCERTAIN): not a task id anyone can use.
 ATTEMPT_PREFIX = "attempt-"
-# The status of a request that may have made a task whose id never came back
-# (Journal.record_attempt): not a task id anyone can use.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
     id          TEXT PRIMARY KEY,

@@ -12,23 +12,7 @@ from pathlib import Path
 
 from kling_cli.sandbox.server import Sandbox
 from kling_cli.store.journal import JOURNAL_FILE
-
-
-def batch(kling, *args: str, **kw):
-    return kling("--no-progress", "batch", *args, "--interval", "0.1", **kw)
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return path
-
-
-def sent(sandbox: Sandbox) -> list[str]:
-    return [
-        r.json["prompt"]
-        for r in sandbox.log
-        if r.method == "POST" and r.path == "/v1/videos/generations"
-    ]
+from tests.commands.test_batch_identity import batch, sent, write_jsonl
 
 
 def forget_the_answers(home: Path, business_ids: bool = False) -> None:
