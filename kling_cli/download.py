@@ -81,7 +81,7 @@ def check_output(
         )
     path = Path(output)
     if names_folder(output):
-        _check_folder(path, create_ok=True)
+        _check_folder(path)
         for task_id in task_ids:
             target = path / safe_filename(task_id)
             _check_file(target, force or saved_as(task_id, target))
@@ -92,7 +92,7 @@ def check_output(
             hint="give a folder (it must exist, or end the path with /)",
         )
     _check_file(path, force or bool(task_ids and saved_as(task_ids[0], path)))
-    _check_folder(path.parent, create_ok=True)
+    _check_folder(path.parent)
 
 
 def _check_file(path: Path, force: bool) -> None:
@@ -116,12 +116,10 @@ def _check_file(path: Path, force: bool) -> None:
         raise UsageError(f"{path} already exists", hint="pass --force to overwrite it")
 
 
-def _check_folder(folder: Path, create_ok: bool) -> None:
-    """The folder, or (`create_ok`: it is made when needed) the nearest one that exists."""
+def _check_folder(folder: Path) -> None:
+    """The folder, or the nearest one that exists (the rest is made when the video is saved)."""
     existing = folder
     while not existing.exists() and existing.parent != existing:
-        if not create_ok:
-            raise UsageError(f"folder {folder} does not exist")
         existing = existing.parent
     if not existing.is_dir():
         raise UsageError(f"{existing} is not a folder")
@@ -369,7 +367,6 @@ def _with_fresh_url(
         except VideoURLExpired as exc:
             if fresh:
                 raise expired(task, exc) from None
-            continue
     raise AssertionError("unreachable")
 
 
