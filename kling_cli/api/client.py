@@ -250,7 +250,8 @@ class Client:
             raise MissingKeyError("no API key")
         answer = self.http.call(method, self.api + path, **kw)
         if answer.status >= 400:
-            message, code = error_message(answer.body, answer.content_type, answer.reason)
+            content_type = answer.headers.get("Content-Type", "")
+            message, code = error_message(answer.body, content_type, answer.reason)
             raise APIError(answer.status, self._words(message), code=code, task_id=task_id)
         return answer
 

@@ -51,23 +51,11 @@ class Answer:
     body: bytes
 
     @property
-    def content_type(self) -> str:
-        return self.headers.get("Content-Type", "")
-
-    @property
     def text(self) -> str:
         return self.body.decode("utf-8", "replace")
 
     def close(self) -> None:
         """Nothing to release: the body was read whole."""
-
-
-class _NoNetrc:
-    """Session-wide auth that does nothing, so requests never reads ~/.netrc: a netrc entry
-    would replace the bearer key."""
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        return request
 
 
 class Http:
@@ -99,7 +87,9 @@ class Http:
         self.retries = retries
         self.backoff = backoff
         self.session = requests.Session()
-        self.session.auth = _NoNetrc()
+        # Session-wide auth that does nothing, so requests never reads ~/.netrc: a netrc entry
+        # would replace the bearer key.
+        self.session.auth = lambda request: request
         self.session.headers["User-Agent"] = f"kling-cli/{__version__}"
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
         self.session.mount("http://", adapter)
