@@ -105,23 +105,20 @@ def check_image_file(path: Path) -> Path:
         raise UsageError(f"image file {path} does not exist")
     if not path.is_file():
         raise UsageError(f"image {path} is not a file")
-    if path.suffix.lower() not in IMAGE_SUFFIXES:  # what it is, not only what it is not
-        head = first_bytes(path)
-        if head is not None and not is_image(head):
-            raise UsageError(
-                f"image {path} is not a JPEG, PNG, WebP or GIF image: {looks_like(head)}"
-            )
+    named_so = path.suffix.lower() in IMAGE_SUFFIXES
+    size = path.stat().st_size
+    if named_so and size > MAX_IMAGE_BYTES:
+        raise UsageError(f"image {path} is {size / 1e6:.1f} MB; the service takes at most 10 MB")
+    head = first_bytes(path)
+    if head is not None and not is_image(head):  # unreadable: the upload says so, as before
+        # The service would refuse it after the upload (exit 4): say so before sending it, and
+        # with a wrong name, say what it is, not only what it is not.
+        raise UsageError(f"image {path} is not a JPEG, PNG, WebP or GIF image: {looks_like(head)}")
+    if not named_so:
         raise UsageError(
             f"image {path}: the service takes JPEG, PNG, WebP or GIF files, named so "
             f"({', '.join(sorted(IMAGE_SUFFIXES))})"
         )
-    size = path.stat().st_size
-    if size > MAX_IMAGE_BYTES:
-        raise UsageError(f"image {path} is {size / 1e6:.1f} MB; the service takes at most 10 MB")
-    head = first_bytes(path)
-    if head is not None and not is_image(head):  # unreadable: the upload says so, as before
-        # The service would refuse it after the upload (exit 4): say so before sending it.
-        raise UsageError(f"image {path} is not a JPEG, PNG, WebP or GIF image: {looks_like(head)}")
     return path
 
 
