@@ -53,8 +53,6 @@ def retry_after(value: str | None) -> float | None:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError, OverflowError):
             return None
-        if when is None:
-            return None
         seconds = when.timestamp() - time.time()
     if seconds != seconds:  # NaN
         return None
