@@ -143,14 +143,12 @@ def _http_url(value: Any) -> str | None:
 
 
 def _items_urls(items: Any) -> str | None:
+    """The first http(s) URL of an item or a list of items: each a URL, or an object's `url`."""
     if isinstance(items, dict):
         items = [items]
-    if isinstance(items, list):
-        for item in items:
-            url = _http_url(item.get("url")) if isinstance(item, dict) else _http_url(item)
-            if url:
-                return url
-    return None
+    if not isinstance(items, list):
+        return None
+    return _http_url([item.get("url") if isinstance(item, dict) else item for item in items])
 
 
 def _video_url(task: Mapping[str, Any]) -> str | None:
