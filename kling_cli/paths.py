@@ -42,15 +42,6 @@ def data_dir(environ: Mapping[str, str] | None = None) -> Path:
     return user_data_path("kling", appauthor=False)
 
 
-def set_mode(fd: int, mode: int) -> None:
-    """`os.fchmod(fd, mode)` where there is one: Windows has it only from Python 3.13, and
-    there a mode is little more than read-only, so the file keeps what it was made with
-    (tempfile.mkstemp's: the user's own)."""
-    fchmod = getattr(os, "fchmod", None)
-    if fchmod is not None:
-        fchmod(fd, mode)
-
-
 def ordinary_file_mode() -> int:
     """The mode of a file kling saves for the user (a video, its sidecar, a page): what the
     umask gives any new file, as `cp` would. Only files holding the key are kept 0600."""
@@ -79,7 +70,11 @@ def write_atomically(
     tmp = Path(name)
     _unfinished.add(tmp)
     try:
-        set_mode(fd, ordinary_file_mode() if mode is None else mode)
+        # Windows has os.fchmod only from Python 3.13, and there a mode is little more than
+        # read-only: without it the file keeps what it was made with (mkstemp's: the user's own).
+        fchmod = getattr(os, "fchmod", None)
+        if fchmod is not None:
+            fchmod(fd, ordinary_file_mode() if mode is None else mode)
         with os.fdopen(fd, "wb") as fh:
             if isinstance(content, bytes):
                 fh.write(content)
