@@ -133,8 +133,7 @@ class Client:
                 return self.get_task(business_id, deadline=deadline, business_id=True)
             except KlingError:
                 pass  # not found (yet), or the service is not answering: look again
-            clock = self.http.clock
-            if wait is None or (deadline is not None and clock() + wait >= deadline):
+            if wait is None or (deadline is not None and self.http.clock() + wait >= deadline):
                 return None
             self.http.sleep(wait)
         return None
