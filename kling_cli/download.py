@@ -9,9 +9,9 @@ import re
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from .errors import (
     LocalFileError,
@@ -25,6 +25,7 @@ from .paths import special_file, write_atomically
 
 if TYPE_CHECKING:
     from .api.client import Client
+    from .api.http import Stream
     from .api.tasks import TaskView
 
 # Read at most this much at a time: 256 KiB kept the 512 MiB download at 0.70x curl and its
@@ -127,18 +128,7 @@ def _check_folder(folder: Path) -> None:
         raise UsageError(f"cannot write to folder {existing}: permission denied")
 
 
-class Response(Protocol):
-    """A streamed answer, such as api.http.Stream: a read that breaks raises RequestFailed."""
-
-    status: int
-
-    @property  # read-only, so requests' CaseInsensitiveDict fits
-    def headers(self) -> Mapping[str, str]: ...
-    def iter_content(self, chunk_size: int) -> Iterator[bytes]: ...
-    def close(self) -> None: ...
-
-
-Opener = Callable[[str, dict[str, str]], Response]
+Opener = Callable[[str, dict[str, str]], "Stream"]  # a read that breaks raises RequestFailed
 OnBytes = Callable[[int, int | None], None]  # (bytes so far, total or None)
 
 
@@ -270,14 +260,14 @@ def _write_back(fh: BinaryIO, start: int, end: int) -> None:
             os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_DONTNEED)
 
 
-def _range_start(resp: Response) -> int | None:
+def _range_start(resp: Stream) -> int | None:
     """Where a 206 answer's bytes start, from `Content-Range: bytes START-END/TOTAL`."""
     crange = resp.headers.get("Content-Range", "")
     start = crange.removeprefix("bytes ").split("-", 1)[0].strip()
     return int(start) if start.isdigit() else None
 
 
-def _expected_total(resp: Response, offset: int) -> int | None:
+def _expected_total(resp: Stream, offset: int) -> int | None:
     """The full size of the file: from Content-Range on a 206, else Content-Length."""
     if resp.status == 206:
         crange = resp.headers.get("Content-Range", "")
@@ -352,7 +342,7 @@ def _with_fresh_url(
     """`fetch(url, open_url)` of a completed task's video URL; an expired URL (by its
     expires_at, or by the host's 403/404/410) is asked of the service afresh once."""
 
-    def open_url(url: str, headers: dict[str, str]) -> Response:
+    def open_url(url: str, headers: dict[str, str]) -> Stream:
         return client.open_video(url, headers, deadline)
 
     for fresh in (False, True):
