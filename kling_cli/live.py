@@ -37,8 +37,6 @@ class _Live:
     """What both live displays share: rich's Live on stderr, taken down for each result and
     drawn afresh below it (a new Live each time: one knows nothing of what came between)."""
 
-    live = True
-
     def __init__(self, ui: Ui):
         self.started = time.monotonic()
         self.console = ui.rich_console(ui.stderr, terminal=True)

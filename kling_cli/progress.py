@@ -17,8 +17,6 @@ if TYPE_CHECKING:
 
 
 class Display(Protocol):
-    live: bool  # it owns the terminal while it runs: results wait until it closes
-
     def change(self, job: Job) -> None: ...  # a job moved on (its stage, status or progress)
     def done(self, job: Job) -> None: ...  # a job ended: said, then forgotten
     def transfer(self, job: Job) -> None: ...  # bytes of its video came in (any thread)
@@ -76,8 +74,6 @@ def transfer_display(
 class NullDisplay:
     """Any display, showing nothing."""
 
-    live = False
-
     def change(self, job: Job) -> None:
         pass
 
@@ -103,8 +99,6 @@ class NullDisplay:
 class PlainLines:
     """One line when a job's status or progress changes: readable in CI logs. `batch`: the
     lines are named `line N`, and each says where it stands from the first step."""
-
-    live = False
 
     def __init__(self, ui: Ui, batch: bool = False):
         self.ui = ui
@@ -178,8 +172,6 @@ class JsonEvents:
     when a task's status or progress changed), `download`, `saved`, `stalled`. Errors are
     the command's to report (Ui.error makes them `error` events), so they are not repeated.
     `batch`: each event also names its `line`."""
-
-    live = False
 
     def __init__(self, ui: Ui, batch: bool = False):
         self.ui = ui
