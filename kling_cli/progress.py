@@ -72,7 +72,8 @@ def transfer_display(
 
 
 class NullDisplay:
-    """Any display, showing nothing."""
+    """Any display, showing nothing: the plain and JSON displays build on it, each writing
+    only the methods that show something."""
 
     def change(self, job: Job) -> None:
         pass
@@ -96,7 +97,7 @@ class NullDisplay:
         pass
 
 
-class PlainLines:
+class PlainLines(NullDisplay):
     """One line when a job's status or progress changes: readable in CI logs. `batch`: the
     lines are named `line N`, and each says where it stands from the first step."""
 
@@ -140,12 +141,6 @@ class PlainLines:
             self.seen[job.order] = words
             self.ui.note(f"{job.name} downloading")
 
-    def above(self, write: Callable[[], None]) -> None:
-        write()
-
-    def close(self) -> None:
-        pass
-
 
 class PlainTransfer:
     def __init__(self, ui: Ui, label: str):
@@ -167,7 +162,7 @@ class PlainTransfer:
 EVENT_INTERVAL = 0.25  # seconds between two `download`/`upload` events of one transfer
 
 
-class JsonEvents:
+class JsonEvents(NullDisplay):
     """CLI.md's event stream, one JSON line on stderr per event: `submitted`, `status` (only
     when a task's status or progress changed), `download`, `saved`, `stalled`. Errors are
     the command's to report (Ui.error makes them `error` events), so they are not repeated.
@@ -217,17 +212,11 @@ class JsonEvents:
             self.last_bytes[job.order] = (now, received)
             self._event(job, "download", task_id=job.task_id, bytes=received, total=job.total)
 
-    def above(self, write: Callable[[], None]) -> None:
-        write()
-
-    def close(self) -> None:
-        pass
-
     def _event(self, job: Job, name: str, **fields: object) -> None:
         self.ui.event(name, **fields, **({"line": job.order} if self.batch else {}))
 
 
-class JsonTransfer:
+class JsonTransfer(NullDisplay):
     """`upload` events for one file (or `download` events for one task's video): as bytes
     go, at most every EVENT_INTERVAL, and the last."""
 
@@ -242,9 +231,3 @@ class JsonTransfer:
         if time.monotonic() - self.last >= EVENT_INTERVAL or (total and done >= total):
             self.last = time.monotonic()
             self.ui.event(self.kind, **{self.key: self.name, "bytes": done, "total": total})
-
-    def finish(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
