@@ -18,12 +18,8 @@ if TYPE_CHECKING:
     from .engine.jobs import Job
     from .errors import KlingError
 
-# Where a job stands, in words, while it is not the task's own status that says it.
-STAGE_WORDS = {
-    "new": "new",
-    "sending": "sending",
-    "downloading": "downloading",
-}
+# The stages whose names say where a job stands, while it is not the task's own status that does.
+STAGE_WORDS = ("new", "sending", "downloading")
 
 
 class Shown(NamedTuple):
@@ -52,8 +48,8 @@ def task(view: TaskView, files: Sequence[Path] = (), error: KlingError | None = 
 def job(job: Job) -> Shown:
     """A job of the engine: its task, or where the job stands before the task says."""
     shown = task(job.view, job.files, job.error)
-    word = STAGE_WORDS.get(job.stage.value)
-    if word is None or job.error is not None:
+    word = job.stage.value
+    if word not in STAGE_WORDS or job.error is not None:
         return shown
     if word == "downloading" and not job.view and not job.received:
         return Shown("checking", "", "", State.PENDING)  # asking the service what it is first
