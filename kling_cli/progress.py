@@ -171,7 +171,7 @@ class JsonEvents(NullDisplay):
     def __init__(self, ui: Ui, batch: bool = False):
         self.ui = ui
         self.batch = batch
-        self.seen: dict[int, tuple[str | None, str, int | None]] = {}
+        self.seen: dict[int, tuple[str, int | None]] = {}  # jobs in flight: status, progress
         self.saved: set[int] = set()
         self.last_bytes: dict[int, tuple[float, int]] = {}  # when, and how many bytes
 
@@ -180,11 +180,11 @@ class JsonEvents(NullDisplay):
         if task_id is None:
             return
         before = self.seen.get(job.order)
-        now = (task_id, job.view.status, job.view.progress)
+        now = (job.view.status, job.view.progress)
         if before is None and job.body is not None:  # it was sent by this run
             self._event(job, "submitted", task_id=task_id)
-        if job.view and (before is None or before[1:] != now[1:]):
-            self._event(job, "status", task_id=task_id, status=now[1], progress=now[2])
+        if job.view and before != now:
+            self._event(job, "status", task_id=task_id, status=now[0], progress=now[1])
         self.seen[job.order] = now
         if job.files and job.order not in self.saved:
             self.saved.add(job.order)
