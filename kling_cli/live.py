@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from . import present
 from .api.tasks import State
 from .output import Column, counted, fit_columns
+from .progress import NullDisplay
 from .text import printable
 
 if TYPE_CHECKING:
@@ -33,9 +34,10 @@ STATE_STYLES = {State.COMPLETED: "green", State.FAILED: "red", State.PENDING: "y
 MAX_BATCH_ROWS = 12  # lines in flight shown under the batch bar
 
 
-class _Live:
+class _Live(NullDisplay):
     """What both live displays share: rich's Live on stderr, taken down for each result and
-    drawn afresh below it (a new Live each time: one knows nothing of what came between)."""
+    drawn afresh below it (a new Live each time: one knows nothing of what came between).
+    No `transfer`: a row is redrawn from its job as it stands."""
 
     def __init__(self, ui: Ui):
         self.started = time.monotonic()
@@ -77,9 +79,6 @@ class _Live:
             finally:
                 self.display = self._start(draw=True)
                 self._aside = False
-
-    def transfer(self, job: Job) -> None:
-        pass  # the row is redrawn from the job as it stands
 
     def close(self) -> None:
         """The last frame stays on the screen, below the results: how everything ended."""
@@ -258,7 +257,7 @@ class LiveBatch(_Live):
             self.ended[present.outcome(job.code)] += 1
 
 
-class LiveTransfer:
+class LiveTransfer(NullDisplay):
     """A byte bar with speed; rich redraws it at most 10 times a second."""
 
     def __init__(self, ui: Ui, label: str, total: int | None = None):
@@ -294,9 +293,6 @@ class LiveTransfer:
 
     def advance(self, done: int, total: int | None) -> None:
         self.progress.update(self.task_id, completed=done, total=total)
-
-    def finish(self) -> None:
-        pass
 
     def close(self) -> None:
         self.progress.stop()

@@ -72,8 +72,8 @@ def transfer_display(
 
 
 class NullDisplay:
-    """Any display, showing nothing: the plain and JSON displays build on it, each writing
-    only the methods that show something."""
+    """Any display, showing nothing: the other displays build on it, each writing only the
+    methods that show something."""
 
     def change(self, job: Job) -> None:
         pass
