@@ -48,8 +48,7 @@ def fit_columns(room: int, columns: list[Column]) -> tuple[int, dict[str, int]]:
         layouts.append((2, {c.name: c.comfortable for c in columns[:k]}))
     for k in range(len(columns), 0, -1):
         layouts.append((1, {c.name: c.narrow for c in columns[:k]}))
-    if columns:
-        layouts.append((1, {columns[0].name: min(columns[0].natural, room - 1)}))
+    layouts.append((1, {columns[0].name: min(columns[0].natural, room - 1)}))
     for gap, widths in layouts:
         left = room - sum(gap + w for w in widths.values())
         if min(widths.values()) < 3 or left < 0:  # too narrow to say anything, or too wide
