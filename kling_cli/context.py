@@ -261,14 +261,14 @@ class Ui:
             return True
         return self.stderr_tty and self.environ.get("TERM") != "dumb"
 
-    def rich_console(self, stream: TextIO, *, terminal: bool) -> Console:
-        """A rich Console on one of our streams that honours NO_COLOR, FORCE_COLOR, TERM and
-        the locale of this run's environment."""
+    def rich_console(self, stream: TextIO) -> Console:
+        """A rich Console on one of our streams, as on a terminal (it is drawn on only there),
+        that honours NO_COLOR, FORCE_COLOR, TERM and the locale of this run's environment."""
         from rich.console import Console
 
         return Console(
             file=_AsciiStream(stream) if self.ascii_only else stream,  # type: ignore[arg-type]  # rich needs only write, flush, isatty, encoding
-            force_terminal=True if terminal else None,
+            force_terminal=True,
             _environ=dict(self.environ),
         )
 

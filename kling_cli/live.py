@@ -41,7 +41,7 @@ class _Live(NullDisplay):
 
     def __init__(self, ui: Ui):
         self.started = time.monotonic()
-        self.console = ui.rich_console(ui.stderr, terminal=True)
+        self.console = ui.rich_console(ui.stderr)
         self._lock = threading.RLock()
         self._aside = False  # taken down for a result: what it writes needs no more
         self.display = self._start()
@@ -278,7 +278,7 @@ class LiveTransfer(NullDisplay):
                     return Text("")
                 return super().render(task)
 
-        console = ui.rich_console(ui.stderr, terminal=True)
+        console = ui.rich_console(ui.stderr)
         self.progress = Progress(
             TextColumn("{task.description}", markup=False),
             BarColumn(),

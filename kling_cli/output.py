@@ -96,7 +96,7 @@ class Output:
         from rich.highlighter import JSONHighlighter
         from rich.text import Text
 
-        console = self.ui.rich_console(self.ui.stdout, terminal=True)
+        console = self.ui.rich_console(self.ui.stdout)
         coloured = JSONHighlighter()(Text(text))
         console.print(coloured, soft_wrap=True)
 
