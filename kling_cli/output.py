@@ -112,8 +112,10 @@ class Output:
         elif self.format is Format.QUIET:
             for value in quiet_value:
                 self.value(value)
-        else:
-            self._line(task_line(task, files, self.ui.stdout_tty))
+        else:  # `ID  STATUS  PROGRESS  DETAIL`
+            shown = present.task(task, files)
+            fields = [task.id or "?", shown.status, shown.progress or "-", shown.detail]
+            self.result(fields, TASK_WIDTHS)
 
     def value(self, text: str) -> None:
         """One value of -q (or a plain line): printable, one line."""
@@ -124,39 +126,26 @@ class Output:
         self._line(present.tsv(*fields))
 
     def result(self, fields: Sequence[str], widths: Sequence[int]) -> None:
-        """One result row of human output (`result_line`): aligned on a terminal,
-        tab-separated when piped."""
-        self._line(result_line(fields, widths, self.ui.stdout_tty))
+        """A result row of human output. Piped: tab-separated, stable for scripts. On a
+        terminal: each field padded to its width in `widths` (negative: aligned right), two
+        spaces apart, the fields past `widths` as they are. The widths are known before the
+        first row, so rows print as their results come and still line up; a wider field
+        pushes its row along."""
+        if not self.ui.stdout_tty:
+            self.row(*fields)
+            return
+        from rich.cells import cell_len  # terminal cells: a CJK status is wide
+
+        cells = [printable(field) for field in fields]
+        for i, width in enumerate(widths[: len(cells)]):
+            pad = " " * max(0, abs(width) - cell_len(cells[i]))
+            cells[i] = pad + cells[i] if width < 0 else cells[i] + pad
+        self._line("  ".join(cells).rstrip())
 
 
 TASK_ID_WIDTH = 32  # "video_" and a ULID, as the service's ids are (API.md): known up front
 STATUS_WIDTH = 11  # "in_progress", the longest word a task passes through: rows do not jump
-
-
-def result_line(fields: Sequence[str], widths: Sequence[int], tty: bool) -> str:
-    """A result row on stdout. Piped: tab-separated, stable for scripts. On a terminal: each
-    field padded to its width in `widths` (negative: aligned right), two spaces apart, the
-    fields past `widths` as they are. The widths are known before the first row, so rows
-    print as their results come and still line up; a wider field pushes its row along."""
-    if not tty:
-        return present.tsv(*fields)
-    from rich.cells import cell_len  # terminal cells: a CJK status is wide
-
-    cells = [printable(field) for field in fields]
-    for i, width in enumerate(widths[: len(cells)]):
-        pad = " " * max(0, abs(width) - cell_len(cells[i]))
-        cells[i] = pad + cells[i] if width < 0 else cells[i] + pad
-    return "  ".join(cells).rstrip()
-
-
 TASK_WIDTHS = (TASK_ID_WIDTH, STATUS_WIDTH, -4)  # ID  STATUS  PROGRESS ("100%")  DETAIL
-
-
-def task_line(task: TaskView, files: Sequence[Path], tty: bool) -> str:
-    """`ID  STATUS  PROGRESS  DETAIL`: tab-separated when piped, aligned on a terminal."""
-    shown = present.task(task, files)
-    fields = [task.id or "?", shown.status, shown.progress or "-", shown.detail]
-    return result_line(fields, TASK_WIDTHS, tty)
 
 
 def line_widths(last_line: int) -> tuple[int, ...]:
