@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -11,11 +10,11 @@ import typer
 
 from ..env import Env
 from ..errors import LocalFileError, UsageError
-from ..output import Format, Output
+from ..output import Format, Output, counted
 from .common import QuietOpt, env_of
 
 if TYPE_CHECKING:
-    from ..gallery import Gallery, JournalTask
+    from ..gallery import Gallery
 
 
 @dataclass
@@ -43,34 +42,27 @@ def write_gallery(env: Env, folder: Path, *, force: bool = False) -> tuple[Path,
     """FOLDER/index.html from what the folder, its sidecars and records, and the journal
     know; its absolute path, and what it shows. `batch --gallery` calls this too."""
     from .. import gallery
+    from ..store.journal import Journal
 
     if not folder.exists():
         raise UsageError(f"{folder}: no such folder")
     if not folder.is_dir():
         raise UsageError(f"{folder} is not a folder")
     folder = folder.absolute()
+    # The journal is read when the gathering asks: one that cannot be read is warned of, and
+    # the page is made without it.
     try:
-        shown = gallery.gather(folder, journal_tasks(env))
+        shown = gallery.gather(folder, lambda: env.records.attempt(Journal.entries) or [])
     except OSError as exc:  # exit 8 (CLI.md): a local file could not be read
         raise LocalFileError(f"cannot read {folder}: {exc.strerror or exc}") from None
     return gallery.write_page(folder, gallery.render(shown), force=force), shown
 
 
-def journal_tasks(env: Env) -> Callable[[], list[JournalTask]]:
-    """The journal's tasks, read when the gathering asks (a journal that cannot be read is
-    warned of, and the page is made without it)."""
-
-    def read() -> list[JournalTask]:
-        return list(env.records.attempt(lambda journal: journal.entries()) or [])
-
-    return read
-
-
 def describe(shown: Gallery) -> str:
-    videos = f"{shown.videos} video{'' if shown.videos == 1 else 's'}"
+    videos = counted(shown.videos, "video")
     missing = shown.without_video
     if missing:
-        return f"{videos}, {missing} line{'' if missing == 1 else 's'} without one"
+        return f"{videos}, {counted(missing, 'line')} without one"
     return videos
 
 
