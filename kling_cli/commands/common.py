@@ -17,7 +17,6 @@ from ..env import Env
 
 if TYPE_CHECKING:
     from ..engine.jobs import Job
-    from ..store.journal import Entry
 
 
 class KlingCommand(TyperCommand):
@@ -202,13 +201,11 @@ def check_where_submitted(env: Env, task_ids: list[str]) -> None:
         return
     from ..api.urls import api_root, is_loopback
     from ..errors import UsageError
-
-    def recorded(task_id: str) -> Entry | None:
-        return env.records.attempt(lambda journal: journal.get(task_id))
+    from ..store.journal import Journal
 
     here = api_root(env.base_url)
     for task_id in task_ids:
-        entry = recorded(task_id)
+        entry = env.records.attempt(partial(Journal.get, task_id=task_id))
         if entry is None or api_root(entry.base_url) == here:
             continue
         there = entry.base_url
