@@ -49,15 +49,15 @@ class KlingGroup(TyperGroup):
     def get_command(self, ctx: Any, name: str) -> Any:
         """Build a command (and import its module) only when it is asked for: a run of one
         command does not pay for the others' imports and option parsing."""
-        if name not in self.commands and name in LAZY_COMMANDS:
+        if name not in self.commands and name in SUMMARIES:
             module = importlib.import_module(f".commands.{name}", __package__)
-            info = CommandInfo(name=name, cls=KlingCommand, callback=module.command)
-            self.commands[name] = get_command_from_info(
-                info, pretty_exceptions_short=True, rich_markup_mode=None
-            )
-        elif name not in self.commands and name in LAZY_GROUPS:  # `config`: a typer app
-            module = importlib.import_module(f".commands.{name}", __package__)
-            self.commands[name] = typer.main.get_group(module.app)
+            if name in LAZY_GROUPS:  # `config`: a typer app
+                self.commands[name] = typer.main.get_group(module.app)
+            else:
+                info = CommandInfo(name=name, cls=KlingCommand, callback=module.command)
+                self.commands[name] = get_command_from_info(
+                    info, pretty_exceptions_short=True, rich_markup_mode=None
+                )
         elif name not in self.commands:  # a typo: "did you mean" looks at every command
             for other in SUMMARIES:
                 self.get_command(ctx, other)
