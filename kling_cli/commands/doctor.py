@@ -10,7 +10,7 @@ import typer
 
 from .. import doctor, paths
 from ..env import SANDBOX_KEY, Env
-from ..output import Format, Output, choose
+from ..output import Format, Output, choose, counted
 from .common import env_of, json_option
 
 
@@ -72,9 +72,7 @@ def _show(env: Env, fmt: Format, checks: list[doctor.Check]) -> None:
         else:  # stable for scripts: STATUS, NAME, DETAIL, HINT
             out.row(check.status.value, check.name, check.detail, check.hint)
     warnings = sum(c.status is doctor.Status.WARNING for c in checks)
-    env.ui.note(
-        f"{problems} problem{'s' * (problems != 1)}, {warnings} warning{'s' * (warnings != 1)}"
-    )
+    env.ui.note(f"{counted(problems, 'problem')}, {counted(warnings, 'warning')}")
 
 
 def command(
