@@ -26,20 +26,11 @@ def task_ids(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
     Ids already on the command line are left out. Any failure (no journal, a locked or corrupt
     one, an unreadable folder) gives no completions.
     """
-    try:
-        given = _given(ctx)
-    except Exception:
-        return []
-    return journal_task_ids(incomplete, given)
-
-
-def _given(ctx: typer.Context) -> set[str]:
-    """Values already parsed on the line: `kling wait ID1 <TAB>` does not offer ID1 again."""
-    given: set[str] = set()
+    given: set[str] = set()  # values already parsed: `kling wait ID1 <TAB>` skips ID1
     for value in ctx.params.values():
         if isinstance(value, list | tuple):
             given.update(v for v in value if isinstance(v, str))
-    return given
+    return journal_task_ids(incomplete, given)
 
 
 def _starting_with(choices: tuple[object, ...], incomplete: str) -> list[str]:
