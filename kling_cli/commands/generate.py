@@ -153,16 +153,6 @@ def run_generate(env: Env, opts: GenerateOptions) -> int:
 
 
 OMNI = "References (Omni form)"
-ModeOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--mode",
-        rich_help_panel="Request",
-        metavar="std|pro",
-        help="std (720p) or pro (1080p).",
-        autocompletion=completion.modes,
-    ),
-]
 
 
 def command(
@@ -273,7 +263,16 @@ def command(
             show_default=False,
         ),
     ] = None,
-    mode: ModeOpt = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            "--mode",
+            rich_help_panel="Request",
+            metavar="std|pro",
+            help="std (720p) or pro (1080p).",
+            autocompletion=completion.modes,
+        ),
+    ] = None,
     duration: Annotated[
         int | None,
         typer.Option(
