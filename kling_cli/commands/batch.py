@@ -39,24 +39,6 @@ class BatchOptions:
     gallery: bool = False  # --gallery: the folder's index.html when the run ends
 
 
-def named_output(env: Env, opts: batch.Options) -> Callable[[batch.Line], str | None]:
-    """A line's `output` file that exists already (and is not this batch's own) stops the
-    run first."""
-
-    def problem(line: batch.Line) -> str | None:
-        if opts.output is None or line.output is None or opts.force:
-            return None
-        target = opts.output / line.output
-        if not target.exists():
-            return None
-        sent = env.journal.batch_line(line.key, line.legacy_key)  # damaged: stop before sending
-        if sent is not None:
-            return None  # this batch's own, from an earlier run
-        return f"{target} already exists"
-
-    return problem
-
-
 def run_batch(env: Env, opts: BatchOptions) -> int:
     from .. import batch
 
@@ -64,9 +46,21 @@ def run_batch(env: Env, opts: BatchOptions) -> int:
     if run.output is None:  # as `download`: -o, else output_dir, else here
         output_dir = env.setting("output_dir")
         run.output = Path(output_dir) if output_dir else Path.cwd()
+    folder = run.output
+
+    def named_output(line: batch.Line) -> str | None:
+        """A line's `output` file that exists already (and is not this batch's own) stops
+        the run first."""
+        if line.output is None or run.force or not (folder / line.output).exists():
+            return None
+        sent = env.journal.batch_line(line.key, line.legacy_key)  # damaged: stop before sending
+        if sent is not None:
+            return None  # this batch's own, from an earlier run
+        return f"{folder / line.output} already exists"
+
     source = batch.Source(env, opts.file)
     with closing(source):
-        index = source.check(env, run.shard, named_output(env, run))
+        index = source.check(env, run.shard, named_output)
         if not index.lines_in_file:  # as a shard with no lines: nothing to do
             name = "stdin" if source.path is None else str(source.path)
             env.ui.note(f"batch: {name} has no lines; nothing to do")
