@@ -257,7 +257,7 @@ def our_words(message: str) -> str:
     """Click's sentence as one of our messages: `No such command 'gen'. Did you mean
     'generate'?` -> `no such command 'gen'; did you mean 'generate'?`."""
     text = " ".join(message.split()).rstrip(".")
-    text = re.sub(r"\.? (Did you mean)", lambda m: "; did you mean", text)
+    text = re.sub(r"\.? Did you mean", "; did you mean", text)
     if text[:2].isalpha() and text[1:2].islower():  # not a name such as PROMPT
         text = text[0].lower() + text[1:]
     return text
