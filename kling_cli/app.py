@@ -11,7 +11,7 @@ from collections.abc import Collection
 from typing import Annotated, Any, NoReturn
 
 import typer
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperGroup
 from typer.main import get_command_from_info
 from typer.models import CommandInfo
 
@@ -64,13 +64,9 @@ class KlingGroup(TyperGroup):
         return super().get_command(ctx, name)
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
-        """The command list of `kling --help`, without importing every command's module."""
-        rows = []
-        for name in self.list_commands(ctx):
-            command = self.commands.get(name) or TyperCommand(name, help=SUMMARIES[name])
-            rows.append((name, command))
+        """The command list of `kling --help`, from SUMMARIES: no command's module imported."""
         with formatter.section("Commands"):  # each summary whole: write_dl wraps it
-            formatter.write_dl([(name, cmd.get_short_help_str(10_000)) for name, cmd in rows])
+            formatter.write_dl([(name, SUMMARIES[name]) for name in self.list_commands(ctx)])
 
     def make_context(self, info_name: Any, args: list[str], *rest: Any, **kwargs: Any) -> Any:
         argv = list(args)  # parsing consumes `args`
