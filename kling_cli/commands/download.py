@@ -87,24 +87,21 @@ def to_stdout(env: Env, opts: DownloadOptions) -> int:
     return 0
 
 
-DownloadOutputOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--output",
-        "-o",
-        rich_help_panel="Saving",
-        metavar="PATH",
-        help="Save the video here: a file, or a folder (named after the task id); "
-        "- writes it to stdout (one task).",
-        show_default=False,
-    ),
-]
-
-
 def command(
     ctx: typer.Context,
     task_ids: TaskIdsArg,
-    output: DownloadOutputOpt = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            rich_help_panel="Saving",
+            metavar="PATH",
+            help="Save the video here: a file, or a folder (named after the task id); "
+            "- writes it to stdout (one task).",
+            show_default=False,
+        ),
+    ] = None,
     force: ForceOpt = False,
     parallel: ParallelOpt = 4,
     json: JsonOpt = False,
