@@ -209,7 +209,8 @@ def report(
 
 def misplaced(group: TyperGroup, option: str | None, argv: list[str]) -> UsageError | None:
     """`kling -q list`, `kling --json status ID`: an option of the command, given before it,
-    where only kling's own options go. The error names the command it belongs to."""
+    where only kling's own options go. The error names the command it belongs to, or the
+    misspelt command that kept it from being found."""
     if not option or option not in argv:
         return None
     words = [arg for arg in argv[argv.index(option) + 1 :] if not arg.startswith("-")]
@@ -228,6 +229,18 @@ def misplaced(group: TyperGroup, option: str | None, argv: list[str]) -> UsageEr
         return UsageError(
             f"no such option: {option} (it is an option of `{name}`, and goes after it)",
             hint=f"put it after the command: {name} {option} ...",
+        )
+    for word in words:  # `kling --json wiat`: no command follows, but one was misspelt
+        try:
+            group.resolve_command(ctx, [word])
+        except typer.TyperException as exc:
+            if "Did you mean" in exc.format_message():
+                return UsageError(our_words(exc.format_message()), hint="see: kling --help")
+    commands = [group.get_command(ctx, name) for name in LAZY_COMMANDS]
+    if any(option in value_taking(command.params) for command in commands if command):
+        return UsageError(
+            f"no such option: {option} (it is an option of the commands, and goes after one)",
+            hint=f"put it after a command: kling COMMAND {option} ...",
         )
     return None
 

@@ -117,6 +117,25 @@ def test_a_commands_option_before_it_is_named_as_the_commands(kling) -> None:
     assert bogus.startswith("kling: error: no such option: --bogus") and "kling list" not in bogus
 
 
+def test_a_commands_option_before_a_misspelt_or_missing_command(kling) -> None:
+    """`kling --json wiat` blamed --json ('Possible options: --version'), not the typo; with
+    no command at all, --json read as nobody's option."""
+    import json
+
+    error = json.loads(kling("--json", "wiat", "video_X").stderr)["error"]
+    assert (error["message"], error["exit_code"]) == (
+        "no such command 'wiat'; did you mean 'wait'?",
+        2,
+    )
+    result = kling("-q")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "kling: error: no such option: -q (it is an option of the commands, and goes after one)",
+        "kling: hint: put it after a command: kling COMMAND -q ...",
+    ]
+    assert "Possible options" not in kling("--json", "nothing").stderr
+
+
 def test_an_expired_video_names_its_task_and_what_to_do(kling, against) -> None:
     """The error had no task id (the URL held it, so none was added) and no hint, and -q
     still printed the dead URL."""
