@@ -31,7 +31,7 @@ class Records:
         try:
             return action(self._journal())
         except JournalError as exc:
-            self._failed(exc)
+            self.failed(exc)
             return None
 
     def sending(self, body: Mapping[str, Any], line: tuple[str, int, str] | None = None) -> str:
@@ -69,17 +69,14 @@ class Records:
         if mark is not None:
             self.attempt(lambda j: j.not_sent(mark))
 
-    def failed(self, exc: JournalError) -> None:
-        """A journal failure met elsewhere, told as this one's are (once)."""
-        self._failed(exc)
-
     def update(self, task: TaskView) -> None:
         self.attempt(lambda j: j.update(task))
 
     def file(self, task_id: str, path: Path) -> None:
         self.attempt(lambda j: j.add_file(task_id, path))
 
-    def _failed(self, exc: JournalError) -> None:
+    def failed(self, exc: JournalError) -> None:
+        """A journal failure, here or met elsewhere: warned of once."""
         if not self._warned:
             self._warned = True
             self._ui.warn(exc.message)
