@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from enum import Enum
-from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
@@ -29,7 +28,6 @@ from ..env import Env
 from ..errors import APIError, Interrupted, KlingError, Stalled, SubmitUncertain
 from ..paths import write_atomically
 from ..progress import Display
-from ..store.journal import Journal
 from .lines import Index, Line, Shard, Source
 from .sidecar import write_sidecar
 
@@ -278,7 +276,7 @@ class Runner:
                     line.body["client_business_id"] = business_id
 
     def _not_sent(self, line: Line) -> None:
-        self.env.records.attempt(partial(Journal.batch_not_sent, key=line.key))
+        self.env.records.attempt(lambda journal: journal.batch_not_sent(line.key))
 
     def _target(self, line: Line) -> Path:
         assert self.opts.output is not None

@@ -8,7 +8,6 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -100,10 +99,9 @@ def run_tasks(
 def saved_as(env: Env) -> Callable[[str, Path], bool]:
     """Whether a file is the video the journal saved for a task, as it was (a re-run of wait or
     download finds it done)."""
-    from ..store.journal import Journal
 
     def check(task_id: str, path: Path) -> bool:
-        return env.records.attempt(partial(Journal.saved_as, task_id=task_id, path=path)) is True
+        return env.records.attempt(lambda journal: journal.saved_as(task_id, path)) is True
 
     return check
 
