@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kling_cli.api.tasks import TaskView
+from kling_cli.store.ids import task_ids
 from kling_cli.store.journal import Journal, JournalDamaged, JournalError
 
 view = TaskView.of
@@ -65,14 +66,14 @@ def test_task_ids_for_a_tab(tmp_path: Path) -> None:
     ]:
         journal.record_submitted(view({"id": task_id, "status": status}), "https://api", {})
     journal.sending("https://api", {"client_business_id": "b1"}, "no answer")
-    assert journal.task_ids("") == [
+    assert task_ids(journal, "") == [
         ("t4", "queued"),
         ("t3", ""),
         ("t2", "in_progress"),
         ("t1", "queued"),
     ]
-    assert journal.task_ids("t", given={"t4", "t2"}, limit=1) == [("t3", "")]
-    assert journal.task_ids("x;") == [] and journal.task_ids("attempt-") == []
+    assert task_ids(journal, "t", given={"t4", "t2"}, limit=1) == [("t3", "")]
+    assert task_ids(journal, "x;") == [] and task_ids(journal, "attempt-") == []
     journal.close()
 
 
@@ -84,13 +85,13 @@ def test_an_existing_journal_is_opened_as_it_is(tmp_path: Path) -> None:
     (tmp_path / "empty.sqlite3").write_bytes(b"")  # a file, but no schema is run on it
     journal = Journal.existing(tmp_path / "empty.sqlite3", timeout=0.1)
     with pytest.raises(JournalError, match="no such table"):
-        journal.task_ids("")
+        task_ids(journal, "")
     journal.close()
     assert (tmp_path / "empty.sqlite3").read_bytes() == b""
     (tmp_path / "damaged.sqlite3").write_bytes(b"x" * 4096)
     journal = Journal.existing(tmp_path / "damaged.sqlite3", timeout=0.1)
     with pytest.raises(JournalDamaged):
-        journal.task_ids("")
+        task_ids(journal, "")
     journal.close()
 
 

@@ -1,7 +1,7 @@
-"""The task ids a TAB offers (`kling __complete-ids`, Journal.task_ids): the journal's query
-for them, and what makes an id plain enough for a shell to type. Apart from journal.py so that
-a TAB, which the shell waits for keystroke by keystroke, imports only this, the SQLite layer
-and the stdlib it needs (not `typing`: about 4 ms of a TAB's 35)."""
+"""The task ids a TAB offers (`kling __complete-ids`, main.journal_task_ids): the journal's
+query for them, and what makes an id plain enough for a shell to type. Apart from journal.py so
+that a TAB, which the shell waits for keystroke by keystroke, imports only this, the SQLite
+layer and the stdlib it needs (not `typing`: about 4 ms of a TAB's 35)."""
 
 from __future__ import annotations
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..paths import JOURNAL_FILE as JOURNAL_FILE  # re-exported: their home is kling_cli.paths
-from . import ids
 from .ids import NEWEST_FIRST
 from .ids import UNCERTAIN as UNCERTAIN  # re-exported: its home is store/ids.py
 from .sqlite import JournalDamaged as JournalDamaged  # re-exported: their home is store.py
@@ -296,12 +295,6 @@ class Journal(Store):
             f"SELECT * FROM tasks {NEWEST_FIRST} LIMIT ?", (-1 if limit is None else limit,)
         )
         return [_entry(row) for row in rows]
-
-    def task_ids(
-        self, prefix: str, given: Collection[str] = (), limit: int = 50
-    ) -> list[tuple[str, str]]:
-        """The ids a TAB offers (store/ids.py, where a TAB asks without this module)."""
-        return ids.task_ids(self, prefix, given, limit)
 
     def count(self) -> int:
         """How many tasks the journal holds (`kling list` says how many it left out)."""
