@@ -224,10 +224,9 @@ class Source:
                 if problem is not None:
                     existing.append(f"line {number}: {problem}")
         if count:
-            shown = problems[:MAX_PROBLEMS]
-            if count > len(shown):
-                shown.append(f"... and {count - len(shown)} more")
-            raise UsageError(f"{counted(count, 'bad line')}; nothing was sent", details=shown)
+            if count > len(problems):  # the ones past MAX_PROBLEMS are counted
+                problems.append(f"... and {count - len(problems)} more")
+            raise UsageError(f"{counted(count, 'bad line')}; nothing was sent", details=problems)
         if existing:
             raise UsageError("; ".join(existing[:5]), hint="pass --force to overwrite")
         return index
