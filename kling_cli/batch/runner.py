@@ -78,7 +78,7 @@ class Runner:
         self.opts = opts
         self.urls: dict[Path, str] = {}  # local images, uploaded
         self.entered = self.printed = 0
-        self._lines: Iterator[Line] | None = None
+        self._lines = self._each_line()  # read as the run takes them (feed)
         self._stopped: KlingError | None = None  # why no more lines were read (file changed)
         plan = Plan[Line](
             parallel=opts.parallel,
@@ -140,7 +140,6 @@ class Runner:
     # --- the run -------------------------------------------------------------------------------
 
     def run(self) -> None:
-        self._lines = self._each_line()
         try:
             self.engine.run(before=self.upload_images)
         except KeyboardInterrupt as stop:
@@ -155,7 +154,6 @@ class Runner:
     def feed(self) -> bool:
         """Enter the next lines, while the window has room and the engine wants more to send;
         False once every line has entered."""
-        assert self._lines is not None, "feed runs inside run()"
         engine = self.engine
         while (
             self.entered - self.printed < WINDOW and len(engine.to_send) < 2 * engine.plan.parallel
