@@ -171,20 +171,6 @@ class Source:
     def close(self) -> None:
         self.fh.close()
 
-    def raw_lines(self) -> Iterator[tuple[int, str]]:
-        """(number, text) of every line that is not blank, from the start of the file (a
-        UTF-8 byte order mark before the first line is not part of it)."""
-        self.fh.seek(0)
-        for number, data in enumerate(self.fh, start=1):
-            if number == 1 and data.startswith(codecs.BOM_UTF8):
-                data = data[len(codecs.BOM_UTF8) :]
-            try:
-                text = data.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as exc:
-                raise UsageError(f"line {number} is not UTF-8 text ({exc.reason})") from None
-            if text.strip():
-                yield number, text
-
     def check(
         self, env: Env, shard: Shard, named: Callable[[Line], str | None] = lambda line: None
     ) -> Index:
@@ -232,8 +218,19 @@ class Source:
         return index
 
     def _checked_lines(self) -> Iterator[tuple[int, str]]:
+        """(number, text) of every line that is not blank, from the start of the file (a
+        UTF-8 byte order mark before the first line is not part of it)."""
         try:
-            yield from self.raw_lines()
+            self.fh.seek(0)
+            for number, data in enumerate(self.fh, start=1):
+                if number == 1 and data.startswith(codecs.BOM_UTF8):
+                    data = data[len(codecs.BOM_UTF8) :]
+                try:
+                    text = data.decode("utf-8").rstrip("\r\n")
+                except UnicodeDecodeError as exc:
+                    raise UsageError(f"line {number} is not UTF-8 text ({exc.reason})") from None
+                if text.strip():
+                    yield number, text
         except OSError as exc:
             raise UsageError(f"cannot read {self.path}: {exc.strerror or exc}") from None
 
