@@ -49,7 +49,8 @@ def one_run_at_a_time(env: Env, names: Sequence[str], shard: Shard = WHOLE) -> I
                     for path in folder.glob(f"{stem}*.lock"):
                         other = _shard_of(path.name, stem)
                         if other is not None and other.overlaps(shard) and path != own:
-                            _refuse_if_held(path, other)
+                            with _take(path, other):  # refused if another run holds it
+                                pass  # free: only looked at, and let go
                 for stem in stems:
                     own = _lock_file(folder, stem, shard)
                     held.enter_context(_take(own, shard))
@@ -88,12 +89,6 @@ def _take(path: Path, shard: Shard) -> Iterator[None]:
         yield
     finally:
         lock.release()
-
-
-def _refuse_if_held(path: Path, shard: Shard) -> None:
-    """Refuse if another run holds `path` (only looked: taken, if free, and let go)."""
-    with _take(path, shard):
-        pass
 
 
 def _refusal(path: Path, shard: Shard) -> UsageError:
