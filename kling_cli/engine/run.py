@@ -6,7 +6,7 @@ did not complete, and the exit code is that of the first of those."""
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -153,21 +153,16 @@ class InOrder(Generic[J]):
             self._next += 1
 
 
-def resume_command(task_ids: Iterable[str], output: str | Path | None) -> str:
-    """The command that takes up the whole job again: the same tasks, the same -o."""
-    words = ["kling", "wait", *task_ids] + (["-o", str(output)] if output is not None else [])
-    return " ".join(shlex.quote(w) for w in words)
-
-
 def resume_hint(env: Env, task_ids: list[str], output: str | Path | None, lead: str) -> str:
-    """How to take the job up again; never a command that cannot work (a --sandbox run's
-    tasks end with its own sandbox)."""
+    """How to take the job up again: the command for the whole job (the same tasks, the same
+    -o); never a command that cannot work (a --sandbox run's tasks end with its own sandbox)."""
     if env.use_sandbox:
         return (
             "this command's own sandbox stopped with it, and its tasks with it: "
             "run `kling sandbox` for one that stays"
         )
-    return f"{lead}: {resume_command(task_ids, output)}"
+    words = ["kling", "wait", *task_ids] + (["-o", str(output)] if output is not None else [])
+    return f"{lead}: {' '.join(shlex.quote(w) for w in words)}"
 
 
 def interrupted(
