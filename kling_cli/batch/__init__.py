@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from .lines import Index, Line, Shard, Source
 from .lock import one_run_at_a_time
-from .runner import Entry, Options, Runner, Tally
+from .runner import Options, Runner, Tally
 
 __all__ = [
-    "Entry",
     "Index",
     "Line",
     "Options",
