@@ -49,8 +49,7 @@ def run_tasks(
     output: str | None,
 ) -> int:
     """Run `jobs` (each put in by `enter`) until done; print each in order; the exit code."""
-    quiet = fmt is Format.QUIET
-    display = progress.display(env.ui, quiet or not plan.follow)
+    display = progress.display(env.ui, fmt is Format.QUIET or not plan.follow)
     out = Output(env.ui, fmt)
 
     def code(job: Job) -> int:
