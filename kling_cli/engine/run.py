@@ -9,18 +9,16 @@ import shlex
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic
 
 from .. import interrupts, progress
 from ..errors import ExitCode, Interrupted, Stalled, TaskFailed, WaitTimeout, first_failure
 from ..output import Format, Output, quiet_result
-from .jobs import Job, Plan, Stage
+from .jobs import J, Job, Plan, Stage
 from .scheduler import Engine
 
 if TYPE_CHECKING:
     from ..env import Env
-
-J = TypeVar("J", bound=Job)
 
 
 def engine_for(
