@@ -5,7 +5,7 @@ They run inside `kling` on every TAB (the shell script calls the program back wi
 _KLING_COMPLETE set), so they are cheap and never raise: an error would print a traceback into
 the user's command line. A TAB never creates the journal, nor its folder.
 
-The task ids come from the journal's own query (Journal.task_ids) through
+The task ids come from the journal's own query (store/ids.py) through
 kling_cli.main.journal_task_ids, as for `kling __complete-ids`, which the scripts in
 completions/ run for a TAB on the task ids of wait, status and download without typer.
 """
