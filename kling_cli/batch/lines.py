@@ -236,7 +236,7 @@ class Source:
 
     def lines(self, env: Env, shard: Shard, index: Index) -> Iterator[Line]:
         """The shard's lines again, parsed, one at a time: as the check saw them, or an error
-        if the file changed since."""
+        if the file changed since (a line added, broken or gone, the end cut off included)."""
         expected = zip(index.numbers, index.occurrences, index.requests, strict=True)
         for number, raw in self._checked_lines():
             if not shard.takes(number):
@@ -250,10 +250,9 @@ class Source:
                     raise UsageError("")
                 yield line
             except UsageError:
-                raise UsageError(
-                    f"the batch file changed while it ran (line {number})",
-                    hint="run the same command again: lines already sent are not sent twice",
-                ) from None
+                raise _changed(number) from None
+        for number, _occurrence, _short_key in expected:  # lines the file no longer has
+            raise _changed(number)
 
     def _parse(self, env: Env, number: int, raw: str, occurrence: Callable[[str], int]) -> Line:
         """The line, checked, with its key: `occurrence(request hash)` says which of the
@@ -275,6 +274,13 @@ class Source:
             request=wanted,
             output=output,
         )
+
+
+def _changed(number: int) -> UsageError:
+    return UsageError(
+        f"the batch file changed while it ran (line {number})",
+        hint="run the same command again: lines already sent are not sent twice",
+    )
 
 
 def _always(occurrence: int) -> Callable[[str], int]:

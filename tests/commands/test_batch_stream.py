@@ -107,6 +107,31 @@ def test_a_file_changed_while_it_runs_stops_with_a_usage_error(
     assert all("\tcompleted\t" in row for row in result.stdout.splitlines())
 
 
+def test_a_file_cut_short_while_it_runs_stops_with_a_usage_error(
+    kling, against, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_window
+) -> None:
+    """Lines cut off the end of the file after the check were left out without a word: exit 0
+    and a summary of the lines that were left."""
+    from kling_cli.batch import runner
+
+    # Long lines, so that the lines to be cut are not yet read ahead when the file is cut.
+    prompts = [f"fox {n} " + "x" * 1500 for n in range(40)]
+    src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": prompt} for prompt in prompts])
+    feed = runner.Runner.feed
+
+    def cutting_feed(self: runner.Runner) -> bool:
+        more = feed(self)
+        if self.entered >= 3 and src.stat().st_size > 50_000:
+            src.write_text("".join(src.read_text().splitlines(keepends=True)[:30]))
+        return more
+
+    monkeypatch.setattr(runner.Runner, "feed", cutting_feed)
+    result = kling("--no-progress", "batch", str(src), "--interval", "0.05", "-p", "1")
+    assert result.exit_code == 2, result.stderr
+    assert "the batch file changed while it ran (line 31)" in result.stderr
+    assert len(sends(against)) == len(result.stdout.splitlines()) <= 30
+
+
 def test_a_video_saved_but_not_on_record_is_not_fetched_again(
     kling, against, tmp_path: Path, isolated: Path
 ) -> None:
