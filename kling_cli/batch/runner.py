@@ -80,6 +80,7 @@ class Runner:
         self.entered = self.printed = 0
         self._lines = self._each_line()  # read as the run takes them (feed)
         self._stopped: KlingError | None = None  # why no more lines were read (file changed)
+        self._unanswered = False  # a lookup got no answer: the service is not answering now
         plan = Plan[Line](
             parallel=opts.parallel,
             interval=opts.interval,
@@ -223,19 +224,20 @@ class Runner:
     def _look_up(self, line: Line, business_id: str | None) -> Entry:
         """A line an earlier run sent without hearing back: its task looked for by the
         business id of that attempt. Found: followed. The service made none: sent again, with
-        the same business id. Not known (no business id, or no answer): left uncertain."""
-        if business_id is None:
+        the same business id. Not known (no business id, or no answer): left uncertain. After
+        one lookup that got no answer (each one retried for seconds), the rest are not asked:
+        against a service that is down they would hold the run up one after another."""
+        if business_id is None or self._unanswered:
             return Entry.UNSURE
         try:
             task = self.env.client.get_task(business_id, business_id=True)
-        except APIError as exc:
-            if exc.status != 404:
+        except KlingError as exc:
+            if not (isinstance(exc, APIError) and exc.status == 404):
+                self._unanswered = True
                 return Entry.UNSURE
             assert line.body is not None
             line.body["client_business_id"] = business_id
             return Entry.SEND
-        except KlingError:
-            return Entry.UNSURE
         self.env.records.found(business_id, task)
         line.task_id, line.view = task.id, task
         if task.completed and self.opts.output is not None:

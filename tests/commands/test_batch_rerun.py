@@ -37,6 +37,27 @@ def test_a_line_sent_without_an_answer_is_found_by_its_business_id(
     assert sent(against) == ["a fox"]  # looked up, not sent again
 
 
+def test_a_service_that_does_not_answer_a_lookup_is_not_asked_for_every_line(
+    kling, against: Sandbox, isolated: Path, tmp_path: Path
+) -> None:
+    """Each uncertain line was looked up in turn, each lookup retried for seconds: against a
+    service that was down, ten such lines held a re-run up for almost three minutes. One
+    lookup without an answer leaves the others for the next run."""
+    src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": f"fox {n}"} for n in range(5)])
+    assert batch(kling, str(src)).exit_code == 0
+    forget_the_answers(isolated)
+    against.config.faults, against.config.fault_kinds = 1.0, ["drop_before"]
+    down = batch(kling, str(src))
+    assert down.exit_code == 5, down.stderr
+    assert down.stderr.count("could not be looked for under its business id") == 5
+    asked = {r.path for r in against.log if r.method == "GET" and "/kling-" in r.path}
+    assert len(asked) == 1, asked  # one line looked up; the four after it not asked
+    against.config.faults = 0.0
+    up = batch(kling, str(src), "--json")
+    assert up.exit_code == 0, up.stderr
+    assert sorted(sent(against)) == [f"fox {n}" for n in range(5)]  # found, none sent again
+
+
 def test_a_line_whose_send_made_no_task_is_sent_again_with_its_business_id(
     kling, against: Sandbox, tmp_path: Path
 ) -> None:
