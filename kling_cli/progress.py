@@ -5,6 +5,7 @@ display is used."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
@@ -105,6 +106,7 @@ class PlainLines(NullDisplay):
         self.ui = ui
         self.batch = batch
         self.seen: dict[int, tuple[str, str]] = {}  # jobs in flight: what was said of each
+        self._saying = threading.Lock()  # `transfer` comes from worker threads
 
     def change(self, job: Job) -> None:
         shown = present.job(job)
@@ -124,9 +126,7 @@ class PlainLines(NullDisplay):
                 return
             else:
                 words = (shown.status, "saved " + shown.detail if job.files else shown.progress)
-        if self.seen.get(job.order) != words:
-            self.seen[job.order] = words
-            self.ui.note(" ".join(s for s in (name, *words) if s))
+        self._say(job, name, words)
 
     def done(self, job: Job) -> None:
         self.change(job)
@@ -136,10 +136,16 @@ class PlainLines(NullDisplay):
         """The first bytes of a video whose task was not known to be completed when its
         download began (`kling download ID`): only now is it downloading. One line per
         download, not one per chunk."""
-        words = ("downloading", "")
-        if not self.batch and job.task_id and self.seen.get(job.order) != words:
+        if not self.batch and job.task_id:
+            self._say(job, job.name, ("downloading", ""))
+
+    def _say(self, job: Job, name: str, words: tuple[str, str]) -> None:
+        """A line, unless it is what was said of the job last."""
+        with self._saying:
+            if self.seen.get(job.order) == words:
+                return
             self.seen[job.order] = words
-            self.ui.note(f"{job.name} downloading")
+        self.ui.note(" ".join(s for s in (name, *words) if s))
 
 
 class PlainTransfer:
