@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from ..progress import Display
     from ..store.records import Records
 
+# The longest the loop waits at once: a wait of --timeout 1e10 is longer than the OS can time
+# (OverflowError); cut into hours, the loop just looks again.
+MAX_IDLE_SECONDS = 3600.0
 SETTLE_SENDS_SECONDS = 30.0  # after Ctrl-C, how long requests already sent may take to answer
 
 
@@ -196,7 +199,7 @@ class Engine(Generic[J]):
             wakes.append(self.sends.paused_until)
         if self.deadline is not None and self.deadline > now:
             wakes.append(self.deadline)
-        return max(0.0, min(wakes) - now) if wakes else None
+        return min(max(0.0, min(wakes) - now), MAX_IDLE_SECONDS) if wakes else None
 
     def _take(self, now: float) -> list[tuple[Kind, J]]:
         """The fetches and sends that can start now, fetches first: they share -p's threads.

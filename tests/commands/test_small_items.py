@@ -179,3 +179,11 @@ def test_force_color_colours_piped_stderr_and_no_color_wins(kling, against) -> N
     assert coloured.stdout == ""
     plain = kling("status", "video_NOPE", env={"FORCE_COLOR": "1", "NO_COLOR": "1"})
     assert plain.stderr.startswith("kling: error: video_NOPE: ") and "\x1b" not in plain.stderr
+
+
+def test_a_timeout_longer_than_the_os_can_time_is_a_long_wait(kling, against) -> None:
+    """`--timeout 1e10` (beyond threading's TIMEOUT_MAX) crashed with an OverflowError once the
+    task was sent and paid for: exit 1, and no task id printed."""
+    result = kling("generate", "a fox", "--wait", "-q", "--timeout", "1e10", "--interval", "0.05")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("http")
