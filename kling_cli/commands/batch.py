@@ -65,7 +65,7 @@ def run_batch(env: Env, opts: BatchOptions) -> int:
             name = "stdin" if source.path is None else str(source.path)
             env.ui.note(f"batch: {name} has no lines; nothing to do")
             return 0
-        download.check_output(Path(str(run.output) + "/"), [], run.force)
+        download.check_output(f"{run.output}/", [], run.force)  # a folder: a str keeps the /
         with batch.one_run_at_a_time(env, source.lock_names, run.shard):
             if not index.numbers:  # more shards than lines: this one has nothing to do
                 env.ui.note(f"batch: shard {run.shard} has no lines of this file; nothing to do")

@@ -313,6 +313,18 @@ def test_without_o_videos_go_to_output_dir_else_here(kling, against, tmp_path: P
     assert (tmp_path / "videos" / "fox.mp4").stat().st_size > 0
 
 
+def test_o_naming_a_file_is_refused_as_not_a_folder(kling, against, tmp_path: Path) -> None:
+    """batch's -o is a folder: a file there said 'already exists, pass --force', and with
+    --force the run crashed (internal error: FileExistsError)."""
+    src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "a fox"}])
+    (tmp_path / "victim.mp4").write_bytes(b"mine")
+    for force in ((), ("--force",)):
+        result = batch(kling, str(src), "-o", str(tmp_path / "victim.mp4"), *force)
+        assert result.exit_code == 2, result.stderr
+        assert f"{tmp_path / 'victim.mp4'} is not a folder" in result.stderr
+    assert sends(against) == [] and (tmp_path / "victim.mp4").read_bytes() == b"mine"
+
+
 def test_a_byte_order_mark_at_the_start_is_not_part_of_the_first_line(
     kling, against, tmp_path: Path
 ) -> None:
