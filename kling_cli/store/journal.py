@@ -291,9 +291,9 @@ class Journal(Store):
             return False
 
     def entries(self, limit: int | None = None) -> list[Entry]:
-        rows = self.read(
-            f"SELECT * FROM tasks {NEWEST_FIRST} LIMIT ?", (-1 if limit is None else limit,)
-        )
+        if limit is None or limit >= 2**63:  # -n 1e30: more than SQLite can count is all
+            limit = -1
+        rows = self.read(f"SELECT * FROM tasks {NEWEST_FIRST} LIMIT ?", (limit,))
         return [_entry(row) for row in rows]
 
     def count(self) -> int:

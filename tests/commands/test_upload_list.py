@@ -99,6 +99,8 @@ def test_list_newest_first_with_limit(kling, against) -> None:
     ids = [kling("generate", f"fox {n}", "-q").stdout.strip() for n in range(3)]
     assert kling("list", "-q").stdout.split() == ids[::-1]
     assert kling("list", "-q", "--limit", "2").stdout.split() == ids[:0:-1]
+    # More than SQLite can count (it crashed: OverflowError) is all of them.
+    assert kling("list", "-q", "-n", "9" * 25).stdout.split() == ids[::-1]
     docs = [json.loads(line) for line in kling("list", "--json").stdout.splitlines()]
     assert docs[0]["prompt"] == "fox 2" and docs[0]["status"] == "queued"
     plain = kling("list").stdout.splitlines()[0].split("\t")
