@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import interrupts, progress
-from .errors import Interrupted
+from .errors import Interrupted, LocalFileError
 
 if TYPE_CHECKING:
     from .api.client import Client
@@ -74,4 +74,7 @@ def urls_for(
 
 
 def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()  # images are at most 10 MB
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()  # images are at most 10 MB
+    except OSError as exc:  # exit 8, as `kling upload` says of a file it cannot read
+        raise LocalFileError(f"cannot read {path}: {exc.strerror or exc}") from None

@@ -3,6 +3,8 @@ entry point: a message or an output that said less than it should."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 
@@ -187,3 +189,18 @@ def test_a_timeout_longer_than_the_os_can_time_is_a_long_wait(kling, against) ->
     result = kling("generate", "a fox", "--wait", "-q", "--timeout", "1e10", "--interval", "0.05")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith("http")
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux's /proc/self/mem")
+def test_an_image_that_cannot_be_read_is_exit_8_and_nothing_is_sent(
+    kling, against, tmp_path
+) -> None:
+    """An image whose bytes cannot be read (permission denied for a user; /proc/self/mem's EIO
+    here, which root cannot read either) crashed: internal error, exit 1."""
+    image = tmp_path / "photo.png"
+    image.symlink_to("/proc/self/mem")
+    for option in ("-i", "--ref"):
+        result = kling("generate", "a fox", option, str(image))
+        assert result.exit_code == 8, result.stderr
+        assert f"kling: error: cannot read {image}: " in result.stderr
+    assert against.tasks_created == 0 and against.log == []
