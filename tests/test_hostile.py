@@ -224,6 +224,15 @@ def test_a_prompt_with_control_characters_lists_as_text(kling, against) -> None:
     assert prompt == "a \\x1b[31mred\\x1b[0m fox\\x00 [red]x[/red]"
 
 
+def test_a_prompt_with_a_right_to_left_override_lists_as_text(kling, against) -> None:
+    """U+202E reversed everything after it on a terminal (`gpj.exe` read `exe.jpg`); Hebrew
+    letters are letters, shown as they are."""
+    prompt = "cat \u202egpj.exe \u2067x\u2069 \u05e9\u05dc\u05d5\u05dd"
+    assert kling("generate", prompt, "-q").exit_code == 0
+    (row,) = kling("list").stdout.splitlines()
+    assert row.split("\t")[4] == "cat \\u202egpj.exe \\u2067x\\u2069 \u05e9\u05dc\u05d5\u05dd"
+
+
 def test_a_service_message_that_echoes_the_key_is_redacted(kling, hostile) -> None:
     refused = {"error": {"message": f"invalid api key: {KEY}", "type": "authentication_error"}}
     hostile.add("GET", f"{TASKS}/video_a", answer("401 Unauthorized", json.dumps(refused).encode()))
