@@ -694,6 +694,14 @@ def test_marker_stall(sb: Sandbox, clock: FakeClock) -> None:
     assert get_task(sb, running).json()["status"] == "processing"  # markers combine
 
 
+def test_marker_stall_with_runs_of_no_time(make: Callable[..., Sandbox]) -> None:
+    """`--run-seconds 0` and [stall]: a 500 'sandbox internal error: ZeroDivisionError'."""
+    sb = make(queue_seconds=0.0, run_seconds=0.0)
+    task_id = post(sb, {**BODY, "prompt": "a cat [stall]"}).json()["id"]
+    view = get_task(sb, task_id).json()
+    assert (view["status"], view["progress"]) == ("in_progress", 99)
+
+
 def test_set_task_overrides_the_answer(sb: Sandbox, clock: FakeClock) -> None:
     task_id = post(sb).json()["id"]
     clock.sleep(100)

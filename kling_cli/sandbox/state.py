@@ -289,7 +289,8 @@ class SandboxState:
             # [status:WORD]: a pending spelling, or a word nobody knows, shown while it runs.
             running = word is not None and status_kind(word) == PENDING
             view["status"] = word if running else "in_progress"
-            view["progress"] = min(99, math.floor((elapsed - queue) / run * 100))
+            ran = (elapsed - queue) / run if run > 0 else 1.0  # [stall] with --run-seconds 0
+            view["progress"] = min(99, math.floor(ran * 100))
         for key, value in task.overrides.items():
             if value is DELETE:
                 view.pop(key, None)
