@@ -126,6 +126,7 @@ def run_generate(env: Env, opts: GenerateOptions) -> int:
         Output(env.ui, Format.JSON).json(body)
         return 0
 
+    _check_not_sent_before(env, body.get("client_business_id"))
     urls = uploads.urls_for(env.client, env.records, env.ui, wanted.local_files(), quiet=quiet)
     job = Job(0, body=wanted.body(urls))
     plan = Plan[Job](
@@ -150,6 +151,28 @@ def run_generate(env: Env, opts: GenerateOptions) -> int:
         elif opts.format is Format.HUMAN:
             env.ui.note(f"submitted; follow it with: kling wait {job.task_id}")
     return code
+
+
+def _check_not_sent_before(env: Env, business_id: object) -> None:
+    """A business id of yours that this service was sent before is not sent again (API.md: a
+    request that may have reached the service must not be sent twice; it may not refuse it)."""
+    from ..api.urls import api_root
+    from ..errors import UsageError
+
+    if not isinstance(business_id, str):
+        return
+    given = business_id
+    sent = env.records.attempt(lambda journal: journal.by_business_id(given))
+    if sent is None or api_root(sent.base_url) != api_root(env.base_url):
+        return
+    if sent.uncertain:
+        what, then = "its send is uncertain", f"`kling status {given}` looks for its task"
+    else:
+        what, then = f"task {sent.id}", f"`kling wait {given}` follows that task"
+    raise UsageError(
+        f"business id {given} was sent before ({what}); it is not sent twice",
+        hint=f"{then}; a new task needs a new business id",
+    )
 
 
 OMNI = "References (Omni form)"

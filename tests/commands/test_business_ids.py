@@ -85,6 +85,28 @@ def test_status_wait_and_download_take_a_business_id(
     assert waited.exit_code == 0 and (tmp_path / "late.mp4").exists()
 
 
+def test_a_business_id_sent_before_is_not_sent_again(kling, against: Sandbox) -> None:
+    """Running `generate --business-id order-42` twice paid twice, without a word (API.md: the
+    service may not refuse the second)."""
+    first = kling("generate", "a fox", "--business-id", "order-42", "-q")
+    assert first.exit_code == 0
+    task_id = first.stdout.strip()
+    for again in (("--business-id", "order-42"), ("--set", "client_business_id=order-42")):
+        result = kling("generate", "a fox", *again, "-q")
+        assert result.exit_code == 2, result.stderr
+        assert result.stderr.splitlines() == [
+            f"kling: error: business id order-42 was sent before (task {task_id}); "
+            "it is not sent twice",
+            "kling: hint: `kling wait order-42` follows that task; a new task needs a new "
+            "business id",
+        ]
+    assert kling("generate", "[lost-no-task] a cat", "--business-id", "order-43").exit_code == 5
+    uncertain = kling("generate", "a cat", "--business-id", "order-43")
+    assert uncertain.exit_code == 2 and "(its send is uncertain)" in uncertain.stderr
+    assert "`kling status order-43` looks for its task" in uncertain.stderr
+    assert len(posts(against)) == 2 and against.business_id_counts()["order-42"] == 1
+
+
 def test_the_json_error_names_the_business_id(kling, against: Sandbox) -> None:
     result = kling("generate", "[lost-no-task] a fox", "--business-id", "b-7", "--json")
     (document,) = [json.loads(line) for line in result.stderr.splitlines()]
