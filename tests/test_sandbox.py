@@ -843,6 +843,21 @@ def test_business_id_in_two_places_must_agree(sb: Sandbox) -> None:
     assert "differ" in error["message"]
 
 
+def test_a_completed_task_answers_the_same_at_every_get(
+    make: Callable[..., Sandbox], clock: FakeClock
+) -> None:
+    """A test's lifecycle clock runs ahead of wall time, so a task is done before its time by
+    the wall: its completed_at (and expires_at) said 'now' at every GET, and two GETs a second
+    apart differed (a test comparing kling's document with the sandbox's flaked under load)."""
+    wall = [1_800_000_000.0]
+    sb = make(clock=clock.now, wall_clock=lambda: wall[0], queue_seconds=1.0, run_seconds=3.0)
+    task_id = post(sb).json()["id"]
+    clock.advance(100)
+    first = get_task(sb, task_id).json()
+    wall[0] += 5
+    assert first["status"] == "completed" and get_task(sb, task_id).json() == first
+
+
 def test_business_id_stored_and_echoed_through_the_lifecycle(
     make: Callable[..., Sandbox], clock: FakeClock
 ) -> None:
