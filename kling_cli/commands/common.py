@@ -14,6 +14,7 @@ from typer.core import TyperCommand
 from ..completion import task_ids
 from ..config import MIN_POLL_INTERVAL
 from ..env import Env
+from ..text import check_utf8
 
 if TYPE_CHECKING:
     from ..engine.jobs import Job
@@ -161,10 +162,25 @@ ParallelOpt = Annotated[
         max=64,
     ),
 ]
+
+
+def utf8_ids(ctx: typer.Context, given: list[str]) -> list[str]:
+    """Task ids and business ids are text: one whose bytes are not UTF-8 could be neither
+    looked up nor sent (exit 2, before anything else)."""
+    if not ctx.resilient_parsing:  # not while completing a half-typed id
+        for ref in given:
+            check_utf8(ref, f"task id {ref}", hint="give the id as kling printed it")
+    return given
+
+
 TaskIdsArg = Annotated[
     list[str],
     typer.Argument(
-        help="Task ids.", metavar="TASK_ID...", show_default=False, autocompletion=task_ids
+        help="Task ids.",
+        metavar="TASK_ID...",
+        show_default=False,
+        autocompletion=task_ids,
+        callback=utf8_ids,
     ),
 ]
 
