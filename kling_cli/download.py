@@ -22,6 +22,7 @@ from .errors import (
     VideoURLExpired,
 )
 from .paths import special_file, write_atomically
+from .text import check_utf8
 
 if TYPE_CHECKING:
     from .api.client import Client
@@ -80,6 +81,12 @@ def check_output(
             "-o - (the video on stdout) is for kling download",
             hint="save to a file or folder, or wait for the task, then: kling download ID -o -",
         )
+    check_utf8(
+        str(output),
+        f"-o {output}",
+        hint="kling records each saved video's path in its journal, as UTF-8 text: "
+        "give a UTF-8 name (and rename the file afterwards if need be)",
+    )
     path = Path(output)
     if names_folder(output):
         _check_folder(path)

@@ -31,3 +31,32 @@ def test_a_task_id_in_bytes_from_the_shell_is_refused(against) -> None:
     assert result.returncode == 2, result.stderr
     assert b'"message":"task id vid\\\\xff: the text is not valid UTF-8"' in result.stderr
     assert against.log == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("generate", "a fox", "-o", "y\udcff.mp4"),
+        ("wait", "video_1", "-o", "y\udcff/"),
+        ("download", "video_1", "-o", "y\udcff.mp4"),
+    ],
+)
+def test_an_output_path_that_is_not_utf8_is_refused_before_sending(kling, against, argv) -> None:
+    """It once failed after the task ran and the video was saved: its path could not be
+    recorded in the journal (exit 1). Now it is refused before anything is paid for."""
+    result = kling(*argv)
+    assert result.exit_code == 2, result.stderr
+    assert "error: -o y\\xff" in result.stderr and "not valid UTF-8" in result.stderr
+    assert "hint: kling records each saved video's path in its journal" in result.stderr
+    assert against.log == [] and os.listdir(".") == []
+
+
+def test_a_batch_output_folder_that_is_not_utf8_is_refused_before_sending(
+    kling, against, tmp_path
+) -> None:
+    lines = tmp_path / "in.jsonl"
+    lines.write_text('{"prompt": "a fox"}\n')
+    result = kling("batch", str(lines), "-o", "out\udcff")
+    assert result.exit_code == 2, result.stderr
+    assert "error: -o out\\xff: the text is not valid UTF-8" in result.stderr
+    assert against.log == [] and os.listdir(".") == []
