@@ -36,6 +36,12 @@ def printable(text: str) -> str:
     return _CONTROL.sub(lambda m: _escaped(m[0]), text)
 
 
+def utf8_safe(text: str) -> str:
+    """`text` with only its bytes that were not UTF-8 shown escaped (`\\xe9`): text that can be
+    written as UTF-8 (a web page), controls and line breaks left as they are."""
+    return _SURROGATE.sub(lambda m: _escaped(m[0]), text)
+
+
 def check_utf8(text: str, what: str, hint: str | None = CONVERT_HINT) -> str:
     """`text` (an argument: a prompt, a task id, a path) if it is valid UTF-8, else a usage
     error (exit 2) naming `what`: bytes in another encoding could be neither sent, stored nor

@@ -13,12 +13,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import os
 import re
 from datetime import datetime, timezone
 from typing import NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
 from .. import __version__
+from ..text import utf8_safe
 from .model import Card, Gallery, Reference
 
 GENERATOR = "kling gallery"  # <meta name="generator">: how a page kling wrote is known again
@@ -192,7 +194,8 @@ def card_html(card: Card, index: int, eager: bool = True) -> str:
     if when and when.seconds is not None:
         attrs.append(f'data-time="{when.seconds:.0f}"')
     ratio = _ratio_class(card.aspect_ratio)
-    src = e(quote(card.file, safe="")) if card.file is not None else ""  # a name, never a path
+    # A name, never a path; its bytes as they are on disk (one that is not UTF-8 too).
+    src = e(quote(os.fsencode(card.file), safe="")) if card.file is not None else ""
     if card.file is not None:
         load = 'preload="metadata"' if eager else 'preload="none" data-lazy'
         media = f'<video class="player{ratio}" controls {load} src="{src}"></video>'
@@ -237,7 +240,8 @@ def card_html(card: Card, index: int, eager: bool = True) -> str:
 
 
 def _e(text: str) -> str:
-    return html.escape(text, quote=True)
+    """Text on the page, escaped; a file name's bytes that are not UTF-8 shown as `\\xe9`."""
+    return html.escape(utf8_safe(text), quote=True)
 
 
 def _ratio_class(aspect_ratio: str | None) -> str:

@@ -60,3 +60,16 @@ def test_a_batch_output_folder_that_is_not_utf8_is_refused_before_sending(
     assert result.exit_code == 2, result.stderr
     assert "error: -o out\\xff: the text is not valid UTF-8" in result.stderr
     assert against.log == [] and os.listdir(".") == []
+
+
+def test_gallery_shows_a_video_whose_name_is_not_utf8(kling, tmp_path) -> None:
+    """A name of Latin-1 bytes is a file like any other: the page shows it escaped, and its
+    link carries the bytes themselves, percent-encoded."""
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    with open(os.fsencode(folder) + b"/b\xe9.mp4", "wb") as video:
+        video.write(b"\0" * 10)
+    result = kling("gallery", str(folder))
+    assert result.exit_code == 0, result.stderr
+    page = (folder / "index.html").read_text(encoding="utf-8")
+    assert 'src="b%E9.mp4"' in page and '<a href="b%E9.mp4">b\\xe9.mp4</a>' in page
