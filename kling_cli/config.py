@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from . import paths
 from .errors import ConfigError, LocalFileError
+from .text import check_utf8
 
 if TYPE_CHECKING:
     from tomlkit import TOMLDocument
@@ -196,8 +197,9 @@ def key(name: str) -> Key:
 
 
 def validate(name: str, value: Any, source: str) -> Any:
+    text = check_utf8(str(value), f"{name} from {source}")  # an argument or variable's bytes
     try:
-        return key(name).parse(str(value))
+        return key(name).parse(text)
     except ValueError as exc:
         raise ConfigError(f"{name} from {source}: {exc}") from None
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import UsageError
+from ..text import check_utf8
 
 PLACEHOLDER = re.compile(r"<<<(image|video|element)_(-?\d+)>>>")
 FIRST_FRAME, END_FRAME = "first_frame", "end_frame"
@@ -152,11 +153,7 @@ def _check_json(body: Mapping[str, Any]) -> None:
     prompt in another encoding reaches Python as surrogates). Caught here, nothing was sent."""
     for key, value in body.items():
         try:
-            json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
-        except ValueError as exc:
-            if isinstance(exc, UnicodeError):
-                raise UsageError(
-                    f"{key}: the text is not valid UTF-8",
-                    hint="convert it first, e.g. with iconv -f latin1 -t utf-8",
-                ) from None
+            text = json.dumps({key: value}, allow_nan=False, ensure_ascii=False)
+        except ValueError:
             raise UsageError(f"{key}: NaN and infinity are not JSON numbers") from None
+        check_utf8(text, key)  # the key too: a --set name

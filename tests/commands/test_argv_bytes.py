@@ -73,3 +73,22 @@ def test_gallery_shows_a_video_whose_name_is_not_utf8(kling, tmp_path) -> None:
     assert result.exit_code == 0, result.stderr
     page = (folder / "index.html").read_text(encoding="utf-8")
     assert 'src="b%E9.mp4"' in page and '<a href="b%E9.mp4">b\\xe9.mp4</a>' in page
+
+
+def test_a_config_value_that_is_not_utf8_is_refused(kling, isolated) -> None:
+    """It once failed writing the config file (exit 1); the variable's value is checked alike."""
+    result = kling("config", "set", "model", "m\udcff")
+    assert result.exit_code == 2, result.stderr
+    assert "error: model from the command line: the text is not valid UTF-8" in result.stderr
+    assert not (isolated / "config.toml").exists()
+    result = kling("config", "get", "model", env={"KLING_MODEL": "m\udcff"})
+    assert result.exit_code == 2 and "model from KLING_MODEL: the text is not" in result.stderr
+
+
+@pytest.mark.parametrize("option", ["--set", "--metadata"])
+def test_a_field_name_that_is_not_utf8_is_refused_before_sending(kling, against, option) -> None:
+    """A --set name once passed the checks (only values were) and failed in the journal."""
+    result = kling("generate", "a fox", option, "k\udcff=1")
+    assert result.exit_code == 2, result.stderr
+    assert "the text is not valid UTF-8" in result.stderr and "internal" not in result.stderr
+    assert against.log == []
