@@ -11,9 +11,7 @@ from .errors import UsageError
 
 # C0 controls (TAB, LF and CR among them), DEL, C1 controls (ESC's 8-bit forms), the line and
 # paragraph separators, the bidirectional embeddings, overrides and isolates, and surrogates.
-_CONTROL = re.compile(
-    r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 # Surrogates: what Python makes of bytes that are not UTF-8 (an argument, a file name: PEP 383,
 # U+DC80 to U+DCFF for the bytes 0x80 to 0xFF). Nothing can write them as UTF-8.

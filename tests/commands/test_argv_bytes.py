@@ -58,7 +58,7 @@ def test_a_batch_output_folder_that_is_not_utf8_is_refused_before_sending(
     lines.write_text('{"prompt": "a fox"}\n')
     result = kling("batch", str(lines), "-o", "out\udcff")
     assert result.exit_code == 2, result.stderr
-    assert "error: -o out\\xff: the text is not valid UTF-8" in result.stderr
+    assert "error: -o out\\xff/: the text is not valid UTF-8" in result.stderr  # a folder
     assert against.log == [] and os.listdir(".") == []
 
 
