@@ -331,8 +331,9 @@ class Engine(Generic[J]):
         if job.task_id is None:  # asked by its business id: found, it is known by its id now
             job.task_id = task.id
             self.records.found(str(job.business_id), task)
-        # The journal is written when the status or the progress changes (`kling list`).
-        if (task.status, task.progress) != (job.view.status, job.view.progress):
+        # The journal is written when the status or the progress changes (`kling list`), and
+        # with the final answer (its video URL or error), however the answers before it went.
+        if task.final or (task.status, task.progress) != (job.view.status, job.view.progress):
             self.records.update(task)
         now = self.clock()
         policy.heard(job, task, now)

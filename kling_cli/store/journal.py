@@ -227,39 +227,28 @@ class Journal(Store):
             if mark is not None:  # the send is answered: its row is the task's now
                 conn.execute("DELETE FROM tasks WHERE id = ?", (task.id,))
                 if conn.execute(
-                    "UPDATE tasks SET id = ?, status = ?, progress = ?, error = NULL, task = ?,"
-                    " updated_at = ? WHERE id = ?",
-                    (task.id, task.status, task.progress, _json(task.raw), now, mark),
+                    "UPDATE tasks SET id = ?, status = ?, progress = ?, video_url = ?, error = ?,"
+                    " task = ?, updated_at = ? WHERE id = ?",
+                    (task.id, *_answer(task), now, mark),
                 ).rowcount:
                     return
             conn.execute(
                 "INSERT OR IGNORE INTO tasks (id, submitted_at, updated_at, base_url, params,"
-                " status, progress, task, business_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    task.id,
-                    now,
-                    now,
-                    base_url,
-                    _json(params),
-                    task.status,
-                    task.progress,
-                    _json(task.raw),
-                    _business_id(params),
-                ),
+                " status, progress, video_url, error, task, business_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (task.id, now, now, base_url, _json(params), *_answer(task), _business_id(params)),
             )
 
     def update(self, task: tasks.TaskView) -> None:
         """Bring a known task up to date with the service's latest view (unknown ids: ignored)."""
         if not task.id:
             return
-        error = task.error_text if task.failed else None
         with self._write() as conn:
-            now = time.time()
             conn.execute(
                 "UPDATE tasks SET status = ?, progress = COALESCE(?, progress),"
-                " video_url = COALESCE(?, video_url), error = ?, updated_at = ?, task = ?"
+                " video_url = COALESCE(?, video_url), error = ?, task = ?, updated_at = ?"
                 " WHERE id = ?",
-                (task.status, task.progress, task.video_url, error, now, _json(task.raw), task.id),
+                (*_answer(task), time.time(), task.id),
             )
 
     def add_file(self, task_id: str, path: Path) -> None:
@@ -347,6 +336,14 @@ def _json(value: Any) -> str:
     import json  # here, not above: a TAB reads ids and statuses alone, sooner without it
 
     return json.dumps(dict(value) if isinstance(value, Mapping) else value, ensure_ascii=False)
+
+
+def _answer(task: tasks.TaskView) -> tuple[str, int | None, str | None, str | None, str]:
+    """What a row keeps of the service's answer about its task, whichever write records it
+    (the send's answer, or a later one): status, progress, video URL, a failed task's error,
+    and the answer itself."""
+    error = task.error_text if task.failed else None
+    return (task.status, task.progress, task.video_url, error, _json(task.raw))
 
 
 def _parsed(text: str) -> Any:

@@ -5,7 +5,13 @@ are said on stderr."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
+
+from kling_cli.clock import FakeClock
+from kling_cli.sandbox.server import Sandbox, SandboxConfig
 
 FAST = ("--interval", "0.05")
 
@@ -17,6 +23,38 @@ def test_a_stalled_task_keeps_the_progress_kling_saw(kling, stalling) -> None:
     assert result.exit_code == 7, result.stderr
     (doc,) = [json.loads(line) for line in kling("list", "--json").stdout.splitlines()]
     assert (doc["status"], doc["progress"]) == ("in_progress", 99)
+
+
+@pytest.fixture
+def instant(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[Sandbox]:
+    """A sandbox (the CLI pointed at it) whose tasks are completed when they are sent: every
+    answer a command hears of them, the send's included, is the final one."""
+    with Sandbox(config=SandboxConfig(queue_seconds=0, run_seconds=0, clock=clock.now)) as sb:
+        monkeypatch.setenv("KLING_BASE_URL", sb.base_url)
+        monkeypatch.setenv("KLING_API_KEY", "sk-test-0123456789abcdef")
+        yield sb
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        ("generate", "a fox", "--wait", "-q", *FAST),
+        ("generate", "a fox", "-o", "fox.mp4", *FAST),
+        ("--no-progress", "batch", "lines.jsonl", *FAST),
+    ],
+    ids=["generate --wait", "generate -o", "batch"],
+)
+def test_every_command_records_the_video_url_it_heard(kling, instant, run) -> None:
+    """Only wait, status and download recorded it: a task whose send already answered
+    `completed` had no video URL in `kling list` after generate --wait, generate -o or batch."""
+    Path("lines.jsonl").write_text('{"prompt": "a fox"}\n')
+    assert kling(*run).exit_code == 0
+    (doc,) = [json.loads(line) for line in kling("list", "--json").stdout.splitlines()]
+    (task,) = instant.tasks()
+    assert doc["state"] == "completed"
+    assert doc["video_url"] == f"{instant.file_base_url}/videos/{task.id}.mp4"
+    detail = " ".join(doc["output_files"]) or doc["video_url"]  # the saved file, else the URL
+    assert kling("list").stdout.rstrip("\n").split("\t")[5] == detail
 
 
 def journal_of(
