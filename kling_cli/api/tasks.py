@@ -55,7 +55,8 @@ class TaskView:
     (for --json and the journal); everything else is derived from it once."""
 
     id: str
-    status: str  # as it came, trimmed and lower-cased for display ("unknown" when missing)
+    status: str  # as it came, trimmed ("unknown" when missing): what kling shows and keeps
+    spelling: str  # the status lower-cased: what decisions read (SPELLINGS, ADVISED_INTERVAL)
     state: State
     progress: int | None
     video_url: str | None
@@ -68,11 +69,13 @@ class TaskView:
     def of(cls, raw: Any) -> TaskView:
         task: dict[str, Any] = dict(raw) if isinstance(raw, Mapping) else {}
         status = _status(task)
+        spelling = status.lower()
         task_id = task.get("id")
         return cls(
             id=task_id if isinstance(task_id, str) else "",
             status=status,
-            state=SPELLINGS.get(status, State.PENDING),
+            spelling=spelling,
+            state=SPELLINGS.get(spelling, State.PENDING),
             progress=_progress(task),
             video_url=_video_url(task),
             error_text=_error_text(task),
@@ -102,8 +105,8 @@ class TaskView:
 
     def failure_message(self) -> str:
         """Why a failed task did not complete, naming the status when it is not plain `failed`."""
-        spelling = "" if self.status == State.FAILED.value else f" ({self.status})"
-        return f"task {self.id} failed{spelling}: {self.error_text}"
+        named = "" if self.spelling == State.FAILED.value else f" ({self.status})"
+        return f"task {self.id} failed{named}: {self.error_text}"
 
     def __bool__(self) -> bool:
         """An empty view (nothing heard from the service yet) is false."""
@@ -114,7 +117,7 @@ def _status(task: Mapping[str, Any]) -> str:
     status = task.get("status")
     if status is None or status == "":
         return UNKNOWN_STATUS
-    return status.strip().lower() if isinstance(status, str) else str(status)
+    return status.strip() if isinstance(status, str) else str(status)
 
 
 def _progress(task: Mapping[str, Any]) -> int | None:

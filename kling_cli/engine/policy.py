@@ -15,7 +15,7 @@ def gap(plan: Plan[J], job: J) -> float:
     holds; or the fixed interval."""
     if plan.interval is not None:
         return plan.interval
-    advice = ADVISED_INTERVAL.get(job.view.status, ADVISED_INTERVAL["queued"])
+    advice = ADVISED_INTERVAL.get(job.view.spelling, ADVISED_INTERVAL["queued"])
     gap = min(job.interval, advice)
     job.interval = gap * 2
     return gap

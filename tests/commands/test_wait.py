@@ -76,6 +76,21 @@ def test_status_once(kling, against) -> None:
     assert doc["id"] == task_id and "output_files" not in doc
 
 
+def test_an_unknown_status_is_shown_as_it_came(kling, against) -> None:
+    """`Rendering_HD` read `rendering_hd` everywhere but in --json (API.md: an unknown status
+    is shown as it came); it is still a pending task, polled on."""
+    task_id = submit(kling)
+    against.set_task(task_id, status="Rendering_HD")
+    assert kling("status", task_id, "-q").stdout == "Rendering_HD\n"
+    shown = kling("status", task_id)
+    assert shown.exit_code == 0 and shown.stdout.split("\t")[1] == "Rendering_HD"
+    assert json.loads(kling("status", task_id, "--json").stdout)["status"] == "Rendering_HD"
+    waited = kling("wait", task_id, "--timeout", "0.3", *FAST)
+    assert waited.exit_code == 7 and "(still Rendering_HD)" in waited.stderr
+    assert "rendering_hd" not in waited.stderr + waited.stdout
+    assert kling("list").stdout.split("\t")[1] == "Rendering_HD"
+
+
 def test_status_unknown_task_exits_4(kling, against) -> None:
     result = kling("status", "video_UNKNOWN")
     assert result.exit_code == 4 and "not found" in result.stderr
