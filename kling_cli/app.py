@@ -18,7 +18,7 @@ from typer.models import CommandInfo
 from . import __version__
 from .clock import FakeClock
 from .commands.common import KlingCommand
-from .context import PROGRESS_MODES, Ui, progress_choice
+from .context import PROGRESS_MODES, Ui, progress_choice, to_devnull
 from .env import Env
 from .errors import ExitCode, KlingError, UsageError
 
@@ -119,19 +119,8 @@ def stdout_gone() -> NoReturn:
     """The reader of our output went away (`kling list -q | head -1`): stop quietly with the
     status of SIGPIPE, as coreutils and gh do. Whatever was being written has already been
     cleaned up on the way here (temporary files removed, journal transactions rolled back)."""
-    for stream in (sys.stdout, sys.stderr):
-        # Point the stream at devnull, so the interpreter's final flush does not raise again
-        # and print "Exception ignored ... BrokenPipeError".
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-        except OSError:
-            break
-        try:
-            os.dup2(devnull, stream.fileno())
-        except (OSError, ValueError, AttributeError):  # no real descriptor (a test's buffer)
-            pass
-        finally:
-            os.close(devnull)
+    to_devnull(sys.stdout)
+    to_devnull(sys.stderr)
     raise typer.Exit(PIPE_CLOSED)
 
 

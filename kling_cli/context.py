@@ -17,9 +17,9 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, cast
 
-from .errors import KlingError, UsageError
+from .errors import KlingError, LocalFileError, UsageError
 from .text import printable
 
 if TYPE_CHECKING:
@@ -59,6 +59,63 @@ class _AsciiStream:
 
     def fileno(self) -> int:
         return self._stream.fileno()
+
+
+class Stdout:
+    """The process's stdout as results are written to it (text, or bytes through `buffer`). A
+    write it cannot take (a full disk, an I/O error) is a LocalFileError, exit 8; a reader that
+    went away stays a BrokenPipeError, the app's quiet 141. Anything else is the stream's own."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+
+    def write(self, data: Any) -> int:
+        try:
+            return int(self._stream.write(data))
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise cannot_write(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise cannot_write(exc) from None
+
+    @property
+    def buffer(self) -> Stdout | None:
+        """Bytes (a video, `download -o -`), with the same errors; None where the stream takes
+        text only (a test's buffer)."""
+        buffer = getattr(self._stream, "buffer", None)
+        return None if buffer is None else Stdout(buffer)
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding ...: the stream's
+        return getattr(self._stream, name)
+
+
+def cannot_write(exc: OSError) -> LocalFileError:
+    """stdout refused a write: a one-line error, exit 8. What is still buffered for it is
+    dropped, so the interpreter's last flush does not fail again."""
+    to_devnull(sys.stdout)
+    return LocalFileError(f"cannot write to stdout: {exc.strerror or exc}")
+
+
+def to_devnull(stream: Any) -> None:
+    """Point a standard stream that can no longer be written at devnull, so the interpreter's
+    final flush does not raise again and print "Exception ignored ... " on the way out."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        os.dup2(devnull, stream.fileno())
+    except (OSError, ValueError, AttributeError):  # no real descriptor (a test's buffer), None
+        pass
+    finally:
+        os.close(devnull)
 
 
 class Screen:
@@ -102,7 +159,7 @@ class Ui:
             raise UsageError(f"{where} must be one of {', '.join(PROGRESS_MODES)}")
         stdin = getattr(sys.stdin, "buffer", None)
         return cls(
-            stdout=sys.stdout,
+            stdout=cast(TextIO, Stdout(sys.stdout)),
             stderr=sys.stderr,
             stdout_tty=_isatty(sys.stdout),
             stderr_tty=_isatty(sys.stderr),

@@ -303,6 +303,26 @@ def test_a_closed_pipe_after_saving_leaves_the_file_whole(live_sandbox, isolated
     assert listed.returncode == 0 and listed.stdout.startswith("video_")
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
+def test_a_full_disk_on_stdout_is_a_local_file_error(live_sandbox) -> None:
+    """`kling list > /dev/full`: one line and exit 8 (a file that cannot be written), not an
+    internal error."""
+    env = {"KLING_BASE_URL": live_sandbox.base_url, "KLING_API_KEY": "k" * 20}
+    made = run_module("generate", "a fox", "--wait", "-q", env=env)
+    assert made.returncode == 0, made.stderr
+    task_id = run_module("list", "-q", env=env).stdout.split()[0]
+    for args in (["list"], ["balance"], ["status", task_id], ["download", task_id, "-o", "-"]):
+        with open("/dev/full", "w") as full:
+            result = subprocess.run(
+                [sys.executable, "-m", "kling_cli", *args], stdout=full, stderr=subprocess.PIPE,
+                text=True, timeout=60, env={**os.environ, **env},
+            )  # fmt: skip
+        lines = result.stderr.splitlines()
+        assert result.returncode == 8, (args, result.stderr)
+        assert "kling: error: cannot write to stdout: No space left on device" in lines, args
+        assert "internal error" not in result.stderr and "Exception ignored" not in result.stderr
+
+
 # --- global options anywhere (issue 12, item 15) --------------------------------------------
 
 
