@@ -63,13 +63,19 @@ class _AsciiStream:
 
 class Stdout:
     """The process's stdout as results are written to it (text, or bytes through `buffer`). A
-    write it cannot take (a full disk, an I/O error) is a LocalFileError, exit 8; a reader that
-    went away stays a BrokenPipeError, the app's quiet 141. Anything else is the stream's own."""
+    write it cannot take (a full disk, an I/O error, or no stdout at all: kling started with it
+    closed, `>&-`) is a LocalFileError, exit 8; a reader that went away stays a BrokenPipeError,
+    the app's quiet 141. Anything else is the stream's own."""
 
     def __init__(self, stream: Any):
-        self._stream = stream
+        self._stream = stream  # None: started with stdout closed
 
     def write(self, data: Any) -> int:
+        if self._stream is None:
+            raise LocalFileError(
+                "cannot write to stdout: it is closed",
+                hint="send it somewhere instead: > FILE, or > /dev/null",
+            )
         try:
             return int(self._stream.write(data))
         except BrokenPipeError:
@@ -78,6 +84,8 @@ class Stdout:
             raise cannot_write(exc) from None
 
     def flush(self) -> None:
+        if self._stream is None:
+            return  # nothing was written to it: nothing to flush
         try:
             self._stream.flush()
         except BrokenPipeError:
@@ -89,10 +97,14 @@ class Stdout:
     def buffer(self) -> Stdout | None:
         """Bytes (a video, `download -o -`), with the same errors; None where the stream takes
         text only (a test's buffer)."""
+        if self._stream is None:
+            return self
         buffer = getattr(self._stream, "buffer", None)
         return None if buffer is None else Stdout(buffer)
 
     def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding ...: the stream's
+        if self._stream is None:
+            raise AttributeError(name)
         return getattr(self._stream, name)
 
 

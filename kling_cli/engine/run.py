@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Generic
 
 from .. import interrupts, progress
-from ..errors import ExitCode, Interrupted, Stalled, TaskFailed, WaitTimeout, first_failure
+from ..errors import (
+    ExitCode,
+    Interrupted,
+    LocalFileError,
+    Stalled,
+    TaskFailed,
+    WaitTimeout,
+    first_failure,
+)
 from ..output import Format, Output, quiet_result
 from .jobs import J, Job, Plan, Stage
 from .scheduler import Engine
@@ -65,7 +73,11 @@ def run_tasks(
         else:  # -q: the file or URL; nothing for a task that ended in an error
             quiet = quiet_result(job.view, job.files) if job.error is None else []
         if job.task_id:
-            out.task(job.view, job.files, quiet_value=quiet)
+            try:
+                out.task(job.view, job.files, quiet_value=quiet)
+            except LocalFileError as exc:  # stdout refused it: the task is made all the same
+                exc.task_id = job.task_id
+                raise
 
     in_order = InOrder[Job](
         [job.order for job in jobs], lambda job: display.above(lambda: show(job))

@@ -323,6 +323,23 @@ def test_a_full_disk_on_stdout_is_a_local_file_error(live_sandbox) -> None:
         assert "internal error" not in result.stderr and "Exception ignored" not in result.stderr
 
 
+def test_a_closed_stdout_is_a_local_file_error_and_the_task_is_kept(live_sandbox) -> None:
+    """`kling generate x -q >&-`: the task is made and journaled before the answer is printed;
+    the error names it, exit 8."""
+    env = {**os.environ, "KLING_BASE_URL": live_sandbox.base_url, "KLING_API_KEY": "k" * 20}
+    command = f"exec {sys.executable} -m kling_cli generate 'a fox' -q >&-"
+    result = subprocess.run(
+        ["sh", "-c", command], stderr=subprocess.PIPE, text=True, timeout=60, env=env,
+        close_fds=True,
+    )  # fmt: skip
+    assert result.returncode == 8, result.stderr
+    assert "internal error" not in result.stderr
+    listed = run_module("list", "-q", env=env).stdout.split()
+    assert len(listed) == 1 and live_sandbox.tasks_created == 1
+    (task_id,) = listed
+    assert f"kling: error: {task_id}: cannot write to stdout: it is closed" in result.stderr
+
+
 # --- global options anywhere (issue 12, item 15) --------------------------------------------
 
 
