@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 from .. import download, interrupts, present, uploads
 from ..engine.jobs import Plan
-from ..engine.run import engine_for
+from ..engine.run import engine_for, interrupted
 from ..env import Env
 from ..errors import APIError, Interrupted, KlingError, Stalled, SubmitUncertain
 from ..paths import write_atomically
@@ -144,11 +144,16 @@ class Runner:
         try:
             self.engine.run(before=self.upload_images)
         except KeyboardInterrupt as stop:
-            raise Interrupted(
-                "interrupted; tasks already made go on at the service",
-                hint="run the same command again: nothing is sent twice",
-                signum=interrupts.signal_of(stop),
-            ) from None
+            signum = interrupts.signal_of(stop)
+            in_flight = [line.task_id for line in self.engine.pending() if line.task_id]
+            if not in_flight:  # none made yet, or every one made already printed
+                raise Interrupted(
+                    "interrupted; tasks already made go on at the service",
+                    hint="run the same command again: nothing is sent twice",
+                    signum=signum,
+                ) from None
+            again = "the same `kling batch` command (nothing is sent twice)"
+            raise interrupted(self.env, in_flight, signum=signum, command=again) from None
         if self._stopped is not None:
             raise self._stopped
 

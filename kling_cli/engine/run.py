@@ -162,28 +162,47 @@ class InOrder(Generic[J]):
             self._next += 1
 
 
-def resume_hint(env: Env, task_ids: list[str], output: str | Path | None, lead: str) -> str:
+def resume_hint(
+    env: Env,
+    task_ids: list[str],
+    output: str | Path | None,
+    lead: str,
+    command: str | None = None,
+) -> str:
     """How to take the job up again: the command for the whole job (the same tasks, the same
-    -o); never a command that cannot work (a --sandbox run's tasks end with its own sandbox)."""
+    -o; or `command`, where another one resumes it); never a command that cannot work (a
+    --sandbox run's tasks end with its own sandbox)."""
     if env.use_sandbox:
         return (
             "this command's own sandbox stopped with it, and its tasks with it: "
             "run `kling sandbox` for one that stays"
         )
-    words = ["kling", "wait", *task_ids] + (["-o", str(output)] if output is not None else [])
-    return f"{lead}: {' '.join(shlex.quote(w) for w in words)}"
+    if command is None:
+        words = ["kling", "wait", *task_ids] + (["-o", str(output)] if output is not None else [])
+        command = " ".join(shlex.quote(w) for w in words)
+    return f"{lead}: {command}"
+
+
+SHOWN_IDS = 20  # the task ids an interrupt names at most (a screenful); the rest are counted
 
 
 def interrupted(
-    env: Env, task_ids: list[str], output: str | Path | None = None, signum: int = 2
+    env: Env,
+    task_ids: list[str],
+    output: str | Path | None = None,
+    signum: int = 2,
+    command: str | None = None,
 ) -> Interrupted:
-    """Ctrl-C (or SIGTERM, SIGHUP): what goes on at the service, and how to pick it up."""
+    """Ctrl-C (or SIGTERM, SIGHUP): what goes on at the service, and how to pick it up
+    (`command`: the command that does, when it is not `kling wait` the same tasks)."""
     if not task_ids:
         return Interrupted("interrupted; nothing was submitted", signum=signum)
     many = len(task_ids) > 1
+    named = " ".join(task_ids[:SHOWN_IDS])
+    if len(task_ids) > SHOWN_IDS:
+        named += f" and {len(task_ids) - SHOWN_IDS} more"
     return Interrupted(
-        f"interrupted; {'the tasks go' if many else 'the task goes'} on at the service: "
-        + " ".join(task_ids),
-        hint=resume_hint(env, task_ids, output, "resume with"),
+        f"interrupted; {'the tasks go' if many else 'the task goes'} on at the service: {named}",
+        hint=resume_hint(env, task_ids, output, "resume with", command),
         signum=signum,
     )

@@ -238,13 +238,39 @@ def test_ctrl_c_then_rerun_sends_nothing_twice(tmp_path: Path) -> None:
         first.send_signal(signal.SIGINT)
         _, err = first.communicate(timeout=30)
         assert first.returncode == 130, err
-        assert "run the same command again" in err and "Traceback" not in err
+        assert "resume with: the same `kling batch` command" in err and "Traceback" not in err
         second = run_batch(sb, home, src, out)
         stdout, err = second.communicate(timeout=60)
         assert second.returncode == 0, err
         assert len(sends(sb)) == 8  # every line was sent once, by the first run
         assert len(list(out.glob("*.mp4"))) == 8
         assert len(stdout.splitlines()) == 8
+
+
+@pytest.mark.parametrize("count", [3, 25])
+def test_ctrl_c_names_the_tasks_in_flight_and_the_command_that_resumes(
+    kling, against, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, count: int
+) -> None:
+    """As generate and wait do (CLI.md, exit 130): the ids on stderr, a screenful at most,
+    and the command that resumes, which for a batch is the same one."""
+
+    def ctrl_c(seconds: float) -> None:  # at the first wait for a poll: every line sent
+        raise KeyboardInterrupt
+
+    src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": f"scene {n}"} for n in range(count)])
+    monkeypatch.setattr(clock, "sleep", ctrl_c)
+    result = batch(kling, str(src), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 130, result.stderr
+    made = [task.id for task in sorted(against.state.all_tasks(), key=lambda t: t.id)]
+    assert len(made) == count
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("kling: error:")]
+    named = error.partition("go on at the service: ")[2].split()
+    if count <= 20:
+        assert sorted(named) == made
+    else:  # the first 20, and a count of the rest
+        assert named[-3:] == ["and", str(count - 20), "more"] and set(named[:20]) <= set(made)
+    hint = "kling: hint: resume with: the same `kling batch` command (nothing is sent twice)"
+    assert hint in result.stderr.splitlines()
 
 
 def test_batch_sleeps_between_polls(kling, against, clock: FakeClock, tmp_path: Path) -> None:
