@@ -109,6 +109,14 @@ class Env:
     def setting(self, name: str) -> Any:
         return self.settings[name].value
 
+    def set_in(self, name: str) -> str | None:
+        """Where the user set a setting's value, in words, for an error about it: its
+        environment variable or the config file (None: a flag, or the default)."""
+        source = self.settings[name].source
+        if source == "env":
+            return config.key(name).env_var
+        return "the config file" if source == "file" else None
+
     # --- what a command works with -----------------------------------------------------------
 
     @property

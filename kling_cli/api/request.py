@@ -88,6 +88,7 @@ class Request:
     metadata: dict[str, Any] = field(default_factory=dict)  # --metadata
     extra: dict[str, Any] = field(default_factory=dict)  # --set: any top-level field
     from_line: bool = False  # a batch line: messages name its keys, not the options
+    duration_from: str | None = None  # not given: the setting it came from (KLING_DURATION)
 
     def __post_init__(self) -> None:
         # Choices ignore case (`--mode PRO`); the service is sent them as it spells them.
@@ -179,9 +180,10 @@ class Request:
         durations = MODEL_DURATIONS.get(self.model)
         if self.duration < 1 or (durations is not None and self.duration not in durations):
             seconds = durations_text(durations) if durations else "a whole number above 0"
-            raise UsageError(
-                f"{n('--duration')} {self.duration}: {self.model} takes {seconds} seconds"
-            )
+            asked = f"{n('--duration')} {self.duration}"
+            if self.duration_from is not None:  # not the user's option: the setting's
+                asked = f"duration {self.duration} (from {self.duration_from})"
+            raise UsageError(f"{asked}: {self.model} takes {seconds} seconds")
         if self.business_id is not None:
             check_business_id(self.business_id, n("--business-id"))
         omni_images = bool(self.refs or self.first_frame or self.end_frame)
@@ -284,8 +286,11 @@ LINE_KEYS = (
 )  # fmt: skip
 
 
-def from_line(data: Mapping[str, Any], base_dir: Path, setting: Setting) -> Request:
-    """A batch line's object -> a Request; relative image paths are relative to `base_dir`."""
+def from_line(
+    data: Mapping[str, Any], base_dir: Path, setting: Setting, duration_from: str | None = None
+) -> Request:
+    """A batch line's object -> a Request; relative image paths are relative to `base_dir`;
+    `duration_from`: where the setting a line without `duration` takes was set."""
 
     def image(ref: Any, key: str) -> Image:
         if not isinstance(ref, str):
@@ -343,4 +348,5 @@ def from_line(data: Mapping[str, Any], base_dir: Path, setting: Setting) -> Requ
         metadata=dict(pick("metadata", dict, {})),
         extra=dict(pick("set", dict, {})),
         from_line=True,
+        duration_from=None if "duration" in data else duration_from,
     )

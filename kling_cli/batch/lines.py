@@ -321,7 +321,7 @@ def parse_line(raw: str, base_dir: Path, env: Env) -> tuple[request.Request, str
             f"unknown field {', '.join(map(repr, unknown))} (known: {', '.join(FIELDS)})"
         )
     _whole_numbers(data)
-    wanted = request.from_line(data, base_dir, env.setting)
+    wanted = request.from_line(data, base_dir, env.setting, env.set_in("duration"))
     output = data.get("output")
     if output is not None and (
         not isinstance(output, str) or download.safe_filename(output, "") != output

@@ -80,6 +80,7 @@ def build_request(env: Env, opts: GenerateOptions) -> Request:
         model=opts.model or env.setting("model"),
         mode=opts.mode or env.setting("mode"),
         duration=opts.duration if opts.duration is not None else env.setting("duration"),
+        duration_from=None if opts.duration is not None else env.set_in("duration"),
         aspect_ratio=opts.aspect_ratio or env.setting("aspect_ratio"),
         images=[classify_image(ref) for ref in opts.images],
         refs=[classify_image(ref) for ref in opts.refs],

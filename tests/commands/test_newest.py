@@ -48,6 +48,28 @@ def test_limits_and_bad_values_exit_2_and_send_nothing(
     assert posts(against) == []
 
 
+def test_a_duration_out_of_range_names_the_setting_it_came_from(
+    kling, against, tmp_path: Path
+) -> None:
+    """`config set duration 99` (a whole number: the model is known only with the request),
+    then every generate blamed `--duration 99`, an option nobody gave; batch named `duration`
+    for a line without one."""
+    assert kling("config", "set", "duration", "99").exit_code == 0
+    result = kling("generate", "a fox", "-q")
+    assert result.exit_code == 2
+    assert "error: duration 99 (from the config file): kling-v3-omni takes" in result.stderr
+    lines = tmp_path / "in.jsonl"
+    lines.write_text('{"prompt": "a fox"}\n{"prompt": "a cat", "duration": 99}\n')
+    batch = kling("batch", str(lines)).stderr
+    assert "line 1: duration 99 (from the config file): " in batch
+    assert "line 2: `duration` 99: " in batch  # the line's own key
+    from_env = kling("generate", "a fox", "-q", env={"KLING_DURATION": "42"})
+    assert "error: duration 42 (from KLING_DURATION): " in from_env.stderr
+    given = kling("generate", "a fox", "-q", "--duration", "77")
+    assert "error: --duration 77: " in given.stderr
+    assert posts(against) == []
+
+
 def test_a_prompt_over_2500_characters_is_refused(kling, against) -> None:
     assert kling("generate", "x" * 2500, "-q").exit_code == 0
     result = kling("generate", "x" * 2501, "-q")
