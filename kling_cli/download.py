@@ -81,6 +81,8 @@ def check_output(
             "-o - (the video on stdout) is for kling download",
             hint="save to a file or folder, or wait for the task, then: kling download ID -o -",
         )
+    if not str(output).strip():  # `-o "$DIR"` with DIR unset: not "here" without a word
+        raise UsageError("-o is empty", hint="give a file or a folder (./ for this one)")
     check_utf8(
         str(output),
         f"-o {output}",

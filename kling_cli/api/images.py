@@ -87,6 +87,8 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif"}
 def classify_image(ref: str) -> tuple[str, str | Path]:
     """("url", URL) for a public URL, ("file", Path) for a local file to upload first."""
     lowered = ref.strip().lower()
+    if not lowered:  # Path("") is the current folder: "image . is not a file" said nothing
+        raise UsageError("an image is an empty string: give a URL or a file path")
     if lowered.startswith("data:"):
         raise UsageError(
             "data: URLs are not accepted by the service",

@@ -293,7 +293,7 @@ def from_line(
     `duration_from`: where the setting a line without `duration` takes was set."""
 
     def image(ref: Any, key: str) -> Image:
-        if not isinstance(ref, str):
+        if not isinstance(ref, str) or not ref.strip():  # "": not the file's own folder
             raise UsageError(f"`{key}` must be a URL or a file path")
         relative = not ("://" in ref or ref.startswith("data:") or Path(ref).is_absolute())
         return classify_image(str(base_dir / ref) if relative else ref)

@@ -204,3 +204,19 @@ def test_an_image_that_cannot_be_read_is_exit_8_and_nothing_is_sent(
         assert result.exit_code == 8, result.stderr
         assert f"kling: error: cannot read {image}: " in result.stderr
     assert against.tasks_created == 0 and against.log == []
+
+
+def test_an_empty_image_or_output_is_refused(kling, against, tmp_path) -> None:
+    """`-i ""` said "image . is not a file" (a batch line's "": its folder's path), and
+    `-o ""` saved the video here without a word, as an unset `-o "$DIR"` would."""
+    for option in ("-i", "--ref"):
+        result = kling("generate", "a fox", option, "")
+        assert result.exit_code == 2
+        assert "error: an image is an empty string: give a URL or a file path" in result.stderr
+    lines = tmp_path / "in.jsonl"
+    lines.write_text('{"prompt": "a fox", "images": [""]}\n')
+    assert "line 1: `images` must be a URL or a file path" in kling("batch", str(lines)).stderr
+    for command in (("generate", "a fox", "--wait"), ("download", "video_X")):
+        result = kling(*command, "-o", "")
+        assert result.exit_code == 2 and "error: -o is empty" in result.stderr
+    assert against.log == []
