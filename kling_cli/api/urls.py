@@ -18,6 +18,11 @@ def api_root(base_url: str) -> str:
     return root + "/v1"
 
 
+def same_service(base_url: str, other: str) -> bool:
+    """Whether two base URLs reach one service (a journal row's, and this run's)."""
+    return api_root(base_url) == api_root(other)
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost"):
         return True

@@ -215,14 +215,13 @@ def check_where_submitted(env: Env, task_ids: list[str]) -> None:
     it came from, since a bare 404 would not."""
     if env.use_sandbox:  # this command's own journal: none of its ids
         return
-    from ..api.urls import api_root, is_loopback
+    from ..api.urls import is_loopback, same_service
     from ..errors import UsageError
     from ..store.journal import Journal
 
-    here = api_root(env.base_url)
     for task_id in task_ids:
         entry = env.records.attempt(partial(Journal.get, task_id=task_id))
-        if entry is None or api_root(entry.base_url) == here:
+        if entry is None or same_service(entry.base_url, env.base_url):
             continue
         there = entry.base_url
         if is_loopback(urlsplit(there).hostname or ""):

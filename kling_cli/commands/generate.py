@@ -157,14 +157,14 @@ def run_generate(env: Env, opts: GenerateOptions) -> int:
 def _check_not_sent_before(env: Env, business_id: object) -> None:
     """A business id of yours that this service was sent before is not sent again (API.md: a
     request that may have reached the service must not be sent twice; it may not refuse it)."""
-    from ..api.urls import api_root
+    from ..api.urls import same_service
     from ..errors import UsageError
 
     if not isinstance(business_id, str):
         return
     given = business_id
     sent = env.records.attempt(lambda journal: journal.by_business_id(given))
-    if sent is None or api_root(sent.base_url) != api_root(env.base_url):
+    if sent is None or not same_service(sent.base_url, env.base_url):
         return
     if sent.uncertain:
         what, then = "its send is uncertain", f"`kling status {given}` looks for its task"

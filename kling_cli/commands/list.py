@@ -66,7 +66,7 @@ def refresh(env: Env, entries: list[Entry]) -> KlingError | None:
     warned of; any other failure (the service unreachable, the key refused) is returned, the
     rows kept as the journal had them. Rows submitted to another base URL are left alone: this
     run's service does not know them."""
-    from ..api.urls import api_root
+    from ..api.urls import same_service
     from ..engine.workers import Workers
     from ..store.journal import ATTEMPT_PREFIX, UNCERTAIN
 
@@ -77,8 +77,7 @@ def refresh(env: Env, entries: list[Entry]) -> KlingError | None:
     ]  # fmt: skip
     if not stale:
         return None
-    here = api_root(env.base_url)
-    elsewhere = [i for i in stale if api_root(entries[i].base_url) != here]
+    elsewhere = [i for i in stale if not same_service(entries[i].base_url, env.base_url)]
     if elsewhere:
         env.ui.note(
             f"{counted(len(elsewhere), 'task')} submitted to another base URL not refreshed "
